@@ -1,0 +1,1 @@
+"""The SQLite side: schema and migrations, writes, views."""

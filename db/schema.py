@@ -1,0 +1,208 @@
+"""The database: opening it safely, its tables (created by migrations), and its shape.
+
+The schema is ticker's public interface (people query it in Datasette and with SQL); it is
+described in docs/schema.md. Tables change only through a new migration appended below.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+BUSY_TIMEOUT_S = 30.0
+
+migrations = Migrations("ticker")
+
+
+@migrations(name="0001_initial")
+def _initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,          -- the configured source name (fetches.source)
+            kind TEXT NOT NULL,             -- which parser: rbc, cbr
+            url TEXT,                       -- the main channel's address
+            every_s REAL,                   -- the daemon's polling interval, when scheduled
+            channels TEXT,                  -- JSON list of channels in fallback order
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            digest TEXT NOT NULL,           -- sha256 of items + rates
+            items TEXT NOT NULL,            -- JSON [[headline_id, title_id], ...] in on-page order
+            rates TEXT NOT NULL,            -- JSON [rate_id, ...] shown with them
+            item_count INTEGER NOT NULL,
+            UNIQUE (source, channel, digest)
+        );
+
+        CREATE TABLE fetches (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,          -- page, rss, feed_json, xml_daily, xml_dynamic
+            url TEXT NOT NULL,
+            started_at TEXT NOT NULL,       -- UTC ISO 8601
+            duration_ms INTEGER,
+            status INTEGER,                 -- HTTP status, NULL when none came back
+            outcome TEXT NOT NULL CHECK (outcome IN
+                ('ok', 'unchanged', 'blocked', 'http_error', 'network_error', 'parse_error')),
+            error TEXT,                     -- one line, for every outcome but ok/unchanged
+            warning TEXT,                   -- an ok fetch that looked odd (skipped items, no rates)
+            bytes INTEGER,                  -- body size as received (decoded)
+            body_sha256 TEXT,
+            content_type TEXT,
+            edition TEXT,                   -- the edition the page says it was served as
+            items_found INTEGER,
+            rates_found INTEGER,
+            items_new INTEGER,
+            titles_changed INTEGER,
+            rates_new INTEGER,
+            snapshot_id INTEGER REFERENCES snapshots(id),
+            etag TEXT,
+            last_modified TEXT,
+            retry_after_s INTEGER
+        );
+        CREATE INDEX fetches_source_started ON fetches (source, started_at);
+        CREATE INDEX fetches_started ON fetches (started_at);
+
+        CREATE TABLE headlines (
+            id TEXT PRIMARY KEY,            -- the site's item id (24 hex digits on RBC)
+            source TEXT NOT NULL,           -- the source that saw it first
+            url TEXT,
+            title TEXT NOT NULL,            -- the latest title
+            rubric TEXT,
+            kind TEXT,                      -- news / article / partner
+            paid INTEGER NOT NULL DEFAULT 0,
+            project TEXT,
+            published_at TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            first_fetch_id INTEGER REFERENCES fetches(id),
+            last_fetch_id INTEGER REFERENCES fetches(id),
+            first_channel TEXT NOT NULL
+        );
+        CREATE INDEX headlines_published ON headlines (published_at);
+        CREATE INDEX headlines_first_seen ON headlines (first_seen);
+
+        CREATE TABLE headline_titles (
+            id INTEGER PRIMARY KEY,
+            headline_id TEXT NOT NULL REFERENCES headlines(id),
+            title TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            first_fetch_id INTEGER REFERENCES fetches(id),
+            last_fetch_id INTEGER REFERENCES fetches(id),
+            UNIQUE (headline_id, title)
+        );
+
+        CREATE TABLE title_changes (
+            id INTEGER PRIMARY KEY,
+            headline_id TEXT NOT NULL REFERENCES headlines(id),
+            fetch_id INTEGER NOT NULL REFERENCES fetches(id),
+            changed_at TEXT NOT NULL,       -- the fetch that first showed the new title
+            old_title_id INTEGER NOT NULL REFERENCES headline_titles(id),
+            new_title_id INTEGER NOT NULL REFERENCES headline_titles(id)
+        );
+        CREATE INDEX title_changes_headline ON title_changes (headline_id);
+        CREATE INDEX title_changes_changed_at ON title_changes (changed_at);
+
+        CREATE TABLE sightings (
+            id INTEGER PRIMARY KEY,
+            headline_id TEXT NOT NULL REFERENCES headlines(id),
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,          -- page, rss, feed_json, backfill
+            first_fetch_id INTEGER NOT NULL REFERENCES fetches(id),
+            last_fetch_id INTEGER NOT NULL REFERENCES fetches(id),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            first_position INTEGER,
+            last_position INTEGER,
+            exit_fetch_id INTEGER REFERENCES fetches(id),  -- first successful poll without it
+            exited_at TEXT,
+            exit_reason TEXT CHECK (exit_reason IN ('scrolled_off', 'pulled', 'unknown'))
+        );
+        CREATE INDEX sightings_headline ON sightings (headline_id);
+        CREATE INDEX sightings_open ON sightings (source, channel) WHERE exit_fetch_id IS NULL;
+        CREATE INDEX sightings_exited ON sightings (exited_at) WHERE exit_fetch_id IS NOT NULL;
+
+        CREATE TABLE rates (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,           -- rbc (shown on the site) or cbr (official)
+            currency TEXT NOT NULL,         -- EUR, USD
+            rate_date TEXT NOT NULL,        -- YYYY-MM-DD the rate is valid for
+            value TEXT NOT NULL,            -- exact decimal text, per unit: "108.87"
+            change TEXT,                    -- signed exact decimal: "+1.45", "-0.56"
+            nominal INTEGER,
+            raw_value TEXT,
+            published_at TEXT,              -- when the source published it, if it says
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            first_fetch_id INTEGER REFERENCES fetches(id),
+            last_fetch_id INTEGER REFERENCES fetches(id),
+            channel TEXT NOT NULL,
+            UNIQUE (source, currency, rate_date, value)
+        );
+        CREATE INDEX rates_currency_date ON rates (currency, rate_date);
+
+        CREATE TABLE bodies (
+            sha256 TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL,         -- uncompressed size
+            compression TEXT NOT NULL,      -- zlib
+            data BLOB NOT NULL,
+            content_type TEXT,
+            first_fetch_id INTEGER REFERENCES fetches(id),
+            stored_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> Database:
+    """Open the database: WAL, a busy timeout, transactions under our explicit control."""
+    target = Path(path)
+    if read_only:
+        conn = sqlite3.connect(
+            f"file:{target}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+        )
+    else:
+        conn = sqlite3.connect(str(target), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    return Database(conn)
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """One IMMEDIATE transaction: takes the write lock up front (waits, never deadlocks)."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def open_db(path: str | Path) -> Database:
+    """Open (creating if needed) a ticker database and bring it to the current shape."""
+    db = connect(path)
+    ensure_db_shape(db)
+    return db
+
+
+def ensure_db_shape(db: Database) -> None:
+    """Apply pending migrations, then views and full-text search (idempotent, cheap if current)."""
+    if migrations.pending(db):
+        with write_transaction(db):
+            migrations.apply(db)
+    from ticker.db.views import ensure_views
+
+    ensure_views(db)

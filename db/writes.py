@@ -1,0 +1,390 @@
+"""Writing fetches and what they saw: one transaction per fetch, history never rewritten.
+
+`save_*` functions take what a fetch produced and store it. A poll that brings nothing new
+adds one `fetches` row and moves `last_seen` forward; it copies no unchanged data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from sqlite_utils import Database
+
+from ticker.db.schema import write_transaction
+from ticker.scraper.records import Headline, Rate, RatesDocument, TickerPage
+from ticker.timeutil import from_iso
+
+SUCCESS_OUTCOMES = ("ok", "unchanged")
+DEFAULT_GAP_LIMIT_S = 300.0
+
+
+@dataclass(slots=True)
+class FetchRow:
+    """One attempt, as `fetches` records it (counts are filled in by the save functions)."""
+
+    source: str
+    channel: str
+    url: str
+    started_at: str
+    outcome: str
+    duration_ms: int | None = None
+    status: int | None = None
+    error: str | None = None
+    warning: str | None = None
+    bytes: int | None = None
+    body_sha256: str | None = None
+    content_type: str | None = None
+    edition: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after_s: int | None = None
+    items_found: int | None = None
+    rates_found: int | None = None
+
+
+@dataclass(slots=True)
+class Saved:
+    """What one saved fetch changed: for the log line and the CLI."""
+
+    fetch_id: int
+    outcome: str
+    items_found: int = 0
+    items_new: int = 0
+    titles_changed: int = 0
+    rates_found: int = 0
+    rates_new: int = 0
+    exits: dict[str, int] = field(default_factory=dict)
+
+
+def _insert_fetch(db: Database, row: FetchRow) -> int:
+    record = asdict(row)
+    columns = ", ".join(record)
+    marks = ", ".join("?" for _ in record)
+    cursor = db.execute(f"INSERT INTO fetches ({columns}) VALUES ({marks})", list(record.values()))
+    return int(cursor.lastrowid)
+
+
+def save_failure(db: Database, row: FetchRow) -> Saved:
+    """Record a failed attempt. Nothing else is touched: no history is un-seen."""
+    with write_transaction(db):
+        fetch_id = _insert_fetch(db, row)
+    return Saved(fetch_id=fetch_id, outcome=row.outcome)
+
+
+def last_success(db: Database, source: str, channel: str) -> dict | None:
+    """The latest ok/unchanged fetch of a source's channel (for conditional requests and dedup)."""
+    rows = db.execute(
+        "SELECT id, started_at, body_sha256, etag, last_modified, snapshot_id FROM fetches "
+        "WHERE source = ? AND channel = ? AND outcome IN ('ok', 'unchanged') "
+        "ORDER BY id DESC LIMIT 1",
+        [source, channel],
+    ).fetchall()
+    if not rows:
+        return None
+    keys = ("id", "started_at", "body_sha256", "etag", "last_modified", "snapshot_id")
+    return dict(zip(keys, rows[0], strict=True))
+
+
+def _upsert_headline(
+    db: Database, headline: Headline, row: FetchRow, fetch_id: int
+) -> tuple[int, bool, bool]:
+    """Store one sighting of a headline; returns (title id, is new, title changed)."""
+    at = row.started_at
+    current = db.execute("SELECT title FROM headlines WHERE id = ?", [headline.id]).fetchone()
+    if current is None:
+        db.execute(
+            "INSERT INTO headlines (id, source, url, title, rubric, kind, paid, project, "
+            "published_at, first_seen, last_seen, first_fetch_id, last_fetch_id, first_channel) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                headline.id, row.source, headline.url or None, headline.title, headline.rubric,
+                headline.kind, int(headline.paid), headline.project, headline.published_at,
+                at, at, fetch_id, fetch_id, row.channel,
+            ],
+        )  # fmt: skip
+    else:
+        db.execute(
+            "UPDATE headlines SET title = ?, url = coalesce(?, url), rubric = coalesce(?, rubric), "
+            "kind = coalesce(?, kind), paid = max(paid, ?), project = coalesce(?, project), "
+            "published_at = coalesce(published_at, ?), last_seen = max(last_seen, ?), "
+            "last_fetch_id = ? WHERE id = ?",
+            [
+                headline.title, headline.url or None, headline.rubric, headline.kind,
+                int(headline.paid), headline.project, headline.published_at, at, fetch_id,
+                headline.id,
+            ],
+        )  # fmt: skip
+    title_id = _touch_title(db, headline.id, headline.title, at, fetch_id)
+    changed = current is not None and current[0] != headline.title
+    if changed:
+        old_title_id = _touch_title(db, headline.id, current[0], None, None)
+        db.execute(
+            "INSERT INTO title_changes (headline_id, fetch_id, changed_at, old_title_id, "
+            "new_title_id) VALUES (?, ?, ?, ?, ?)",
+            [headline.id, fetch_id, at, old_title_id, title_id],
+        )
+    return title_id, current is None, changed
+
+
+def _touch_title(db: Database, headline_id: str, title: str, at: str | None, fetch_id: int | None) -> int:
+    found = db.execute(
+        "SELECT id FROM headline_titles WHERE headline_id = ? AND title = ?", [headline_id, title]
+    ).fetchone()
+    if found is not None:
+        if at is not None:
+            db.execute(
+                "UPDATE headline_titles SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
+                [at, fetch_id, found[0]],
+            )
+        return int(found[0])
+    cursor = db.execute(
+        "INSERT INTO headline_titles (headline_id, title, first_seen, last_seen, first_fetch_id, "
+        "last_fetch_id) VALUES (?, ?, ?, ?, ?, ?)",
+        [headline_id, title, at, at, fetch_id, fetch_id],
+    )
+    return int(cursor.lastrowid)
+
+
+def _upsert_rate(
+    db: Database, source: str, channel: str, rate: Rate, at: str, fetch_id: int
+) -> tuple[int, bool]:
+    found = db.execute(
+        "SELECT id FROM rates WHERE source = ? AND currency = ? AND rate_date = ? AND value = ?",
+        [source, rate.currency, rate.rate_date, rate.value],
+    ).fetchone()
+    if found is not None:
+        db.execute(
+            "UPDATE rates SET last_seen = max(last_seen, ?), last_fetch_id = ?, "
+            "change = coalesce(change, ?), published_at = coalesce(published_at, ?) WHERE id = ?",
+            [at, fetch_id, rate.change, rate.published_at, found[0]],
+        )
+        return int(found[0]), False
+    cursor = db.execute(
+        "INSERT INTO rates (source, currency, rate_date, value, change, nominal, raw_value, "
+        "published_at, first_seen, last_seen, first_fetch_id, last_fetch_id, channel) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            source, rate.currency, rate.rate_date, rate.value, rate.change, rate.nominal,
+            rate.raw_value, rate.published_at, at, at, fetch_id, fetch_id, channel,
+        ],
+    )  # fmt: skip
+    return int(cursor.lastrowid), True
+
+
+def _store_snapshot(db: Database, source: str, channel: str, items: list[list], rate_ids: list[int]) -> int:
+    items_json = json.dumps(items, separators=(",", ":"))
+    rates_json = json.dumps(rate_ids, separators=(",", ":"))
+    digest = hashlib.sha256(f"{items_json}|{rates_json}".encode()).hexdigest()
+    found = db.execute(
+        "SELECT id FROM snapshots WHERE source = ? AND channel = ? AND digest = ?",
+        [source, channel, digest],
+    ).fetchone()
+    if found is not None:
+        return int(found[0])
+    cursor = db.execute(
+        "INSERT INTO snapshots (source, channel, digest, items, rates, item_count) VALUES (?, ?, ?, ?, ?, ?)",
+        [source, channel, digest, items_json, rates_json, len(items)],
+    )
+    return int(cursor.lastrowid)
+
+
+def _open_sightings(db: Database, source: str, channel: str) -> dict[str, tuple[int, int, int]]:
+    """headline id -> (sighting id, last position, last fetch id) for items shown at the last poll."""
+    return {
+        row[0]: (row[1], row[2], row[3])
+        for row in db.execute(
+            "SELECT headline_id, id, last_position, last_fetch_id FROM sightings "
+            "WHERE source = ? AND channel = ? AND exit_fetch_id IS NULL",
+            [source, channel],
+        ).fetchall()
+    }
+
+
+def classify_exit(
+    gone_position: int,
+    previous_positions: dict[str, int],
+    current_ids: set[str],
+    *,
+    blind_gap: bool,
+) -> str:
+    """Why an item shown at the previous poll is missing now.
+
+    - unknown: failed polls or too long a gap lie between the two polls;
+    - pulled: an item that stood below it is still shown (it did not scroll, it was removed),
+      or nothing new came in to push it out;
+    - scrolled_off: everything below it left too, and newer items came in at the top.
+    """
+    if blind_gap:
+        return "unknown"
+    below_still_shown = any(
+        position > gone_position and headline_id in current_ids
+        for headline_id, position in previous_positions.items()
+    )
+    if below_still_shown:
+        return "pulled"
+    newcomers = current_ids - previous_positions.keys()
+    return "scrolled_off" if newcomers else "pulled"
+
+
+def _blind_gap(
+    db: Database,
+    source: str,
+    channel: str,
+    previous_fetch_id: int,
+    fetch_id: int,
+    at: str,
+    gap_limit_s: float,
+) -> bool:
+    previous = db.execute("SELECT started_at FROM fetches WHERE id = ?", [previous_fetch_id]).fetchone()
+    if previous is None:
+        return True
+    if (from_iso(at) - from_iso(previous[0])).total_seconds() > gap_limit_s:
+        return True
+    failed = db.execute(
+        "SELECT count(*) FROM fetches WHERE source = ? AND channel = ? AND id > ? AND id < ? "
+        "AND outcome NOT IN ('ok', 'unchanged')",
+        [source, channel, previous_fetch_id, fetch_id],
+    ).fetchone()[0]
+    return failed > 0
+
+
+def save_ticker(
+    db: Database, row: FetchRow, page: TickerPage, *, gap_limit_s: float = DEFAULT_GAP_LIMIT_S
+) -> Saved:
+    """Store a parsed ticker (page, RSS or feed-JSON channel): headlines, titles, presence runs,
+    exits with their reason, rates and the on-page snapshot, in one transaction."""
+    at = row.started_at
+    row.items_found = len(page.headlines)
+    row.rates_found = len(page.rates)
+    if row.edition is None:
+        row.edition = page.edition
+    with write_transaction(db):
+        fetch_id = _insert_fetch(db, row)
+        saved = Saved(fetch_id, row.outcome, items_found=len(page.headlines), rates_found=len(page.rates))
+        open_runs = _open_sightings(db, row.source, row.channel)
+        items: list[list] = []
+        for headline in page.headlines:
+            title_id, is_new, changed = _upsert_headline(db, headline, row, fetch_id)
+            saved.items_new += is_new
+            saved.titles_changed += changed
+            items.append([headline.id, title_id])
+            run = open_runs.get(headline.id)
+            if run is not None:
+                db.execute(
+                    "UPDATE sightings SET last_fetch_id = ?, last_seen = max(last_seen, ?), "
+                    "last_position = ? WHERE id = ?",
+                    [fetch_id, at, headline.position, run[0]],
+                )
+            else:
+                db.execute(
+                    "INSERT INTO sightings (headline_id, source, channel, first_fetch_id, "
+                    "last_fetch_id, first_seen, last_seen, first_position, last_position) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [headline.id, row.source, row.channel, fetch_id, fetch_id, at, at,
+                     headline.position, headline.position],
+                )  # fmt: skip
+        current_ids = {headline.id for headline in page.headlines}
+        gone = {hid: run for hid, run in open_runs.items() if hid not in current_ids}
+        if gone:
+            previous_fetch_id = max(run[2] for run in open_runs.values())
+            blind = _blind_gap(db, row.source, row.channel, previous_fetch_id, fetch_id, at, gap_limit_s)
+            positions = {hid: run[1] for hid, run in open_runs.items()}
+            for headline_id, (sighting_id, position, _) in gone.items():
+                reason = classify_exit(position, positions, current_ids, blind_gap=blind)
+                saved.exits[reason] = saved.exits.get(reason, 0) + 1
+                db.execute(
+                    "UPDATE sightings SET exit_fetch_id = ?, exited_at = ?, exit_reason = ? WHERE id = ?",
+                    [fetch_id, at, reason if row.channel == "page" else None, sighting_id],
+                )
+        rate_ids = []
+        for rate in page.rates:
+            rate_id, is_new = _upsert_rate(db, row.source, row.channel, rate, at, fetch_id)
+            rate_ids.append(rate_id)
+            saved.rates_new += is_new
+        snapshot_id = _store_snapshot(db, row.source, row.channel, items, rate_ids)
+        db.execute(
+            "UPDATE fetches SET items_new = ?, titles_changed = ?, rates_new = ?, snapshot_id = ? "
+            "WHERE id = ?",
+            [saved.items_new, saved.titles_changed, saved.rates_new, snapshot_id, fetch_id],
+        )
+    return saved
+
+
+def save_rates(db: Database, row: FetchRow, document: RatesDocument) -> Saved:
+    """Store a rates document (Bank of Russia): one row per distinct value, last_seen moved on."""
+    row.rates_found = len(document.rates)
+    with write_transaction(db):
+        fetch_id = _insert_fetch(db, row)
+        saved = Saved(fetch_id, row.outcome, rates_found=len(document.rates))
+        rate_ids = []
+        for rate in document.rates:
+            rate_id, is_new = _upsert_rate(db, row.source, row.channel, rate, row.started_at, fetch_id)
+            rate_ids.append(rate_id)
+            saved.rates_new += is_new
+        snapshot_id = _store_snapshot(db, row.source, row.channel, [], rate_ids)
+        db.execute(
+            "UPDATE fetches SET rates_new = ?, snapshot_id = ? WHERE id = ?",
+            [saved.rates_new, snapshot_id, fetch_id],
+        )
+    return saved
+
+
+def save_unchanged(db: Database, row: FetchRow, previous_snapshot_id: int | None) -> Saved:
+    """A 304 or a body identical to the last one: the same snapshot was shown again.
+
+    Adds one `fetches` row pointing at the previous snapshot and moves `last_seen` of what it
+    holds; nothing is copied.
+    """
+    at = row.started_at
+    with write_transaction(db):
+        snapshot = None
+        if previous_snapshot_id is not None:
+            snapshot = db.execute(
+                "SELECT items, rates FROM snapshots WHERE id = ?", [previous_snapshot_id]
+            ).fetchone()
+        items = json.loads(snapshot[0]) if snapshot else []
+        rate_ids = json.loads(snapshot[1]) if snapshot else []
+        row.items_found = len(items)
+        row.rates_found = len(rate_ids)
+        fetch_id = _insert_fetch(db, row)
+        db.execute(
+            "UPDATE fetches SET snapshot_id = ?, items_new = 0, titles_changed = 0, rates_new = 0 "
+            "WHERE id = ?",
+            [previous_snapshot_id, fetch_id],
+        )
+        for headline_id, title_id in items:
+            db.execute(
+                "UPDATE headlines SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
+                [at, fetch_id, headline_id],
+            )
+            db.execute(
+                "UPDATE headline_titles SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
+                [at, fetch_id, title_id],
+            )
+        db.execute(
+            "UPDATE sightings SET last_fetch_id = ?, last_seen = max(last_seen, ?) "
+            "WHERE source = ? AND channel = ? AND exit_fetch_id IS NULL",
+            [fetch_id, at, row.source, row.channel],
+        )
+        for rate_id in rate_ids:
+            db.execute(
+                "UPDATE rates SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
+                [at, fetch_id, rate_id],
+            )
+    return Saved(fetch_id, row.outcome, items_found=len(items), rates_found=len(rate_ids))
+
+
+def register_source(
+    db: Database, name: str, kind: str, url: str | None, every_s: float | None, channels: list[str], at: str
+) -> None:
+    """Record (or refresh) a source's configuration, so queries know its kind and schedule."""
+    with write_transaction(db):
+        db.execute(
+            "INSERT INTO sources (name, kind, url, every_s, channels, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
+            "url = excluded.url, every_s = coalesce(excluded.every_s, sources.every_s), "
+            "channels = excluded.channels, updated_at = excluded.updated_at",
+            [name, kind, url, every_s, json.dumps(channels), at],
+        )

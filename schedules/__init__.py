@@ -1,0 +1,1 @@
+"""The background daemon: APScheduler wiring, configuration, politeness and lifecycle."""

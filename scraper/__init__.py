@@ -1,0 +1,1 @@
+"""Fetching and parsing: pure parsers (bytes -> records) and a thin HTTP layer."""

@@ -1,0 +1,196 @@
+"""A thin, bounded HTTP GET: timeouts, a size cap while streaming, conditional requests.
+
+The client is injected (tests and the daemon build their own); every failure becomes a
+`FetchFailed` with the outcome to record and a one-line message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from ticker import USER_AGENT
+
+MAX_BODY_BYTES = 20 * 1024 * 1024
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 30.0
+TOTAL_TIMEOUT_S = 60.0
+MAX_REDIRECTS = 5
+
+
+class FetchFailed(Exception):
+    """The request did not produce a body to parse. `outcome` is what `fetches.outcome` records."""
+
+    def __init__(
+        self,
+        outcome: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: int | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.body = body
+        self.content_type = content_type
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A 2xx or 304 answer with its whole (decoded) body."""
+
+    url: str
+    status: int
+    body: bytes
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+def make_client(
+    *,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    read_timeout_s: float = READ_TIMEOUT_S,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An httpx client with ticker's User-Agent, bounded timeouts and limited redirects."""
+    return httpx.Client(
+        headers={"User-Agent": USER_AGENT, "Accept-Language": "ru,en;q=0.5"},
+        timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        transport=transport,
+    )
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> int | None:
+    """`Retry-After` as seconds: a number of seconds or an HTTP date. None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return max(0, int(moment.timestamp() - (now if now is not None else time.time())))
+
+
+def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchFailed(
+            "network_error",
+            f"body refused: Content-Length {declared} exceeds the {max_bytes}-byte cap",
+            status=response.status_code,
+        )
+    chunks: list[bytes] = []
+    received = 0
+    for chunk in response.iter_bytes():
+        received += len(chunk)
+        if received > max_bytes:
+            raise FetchFailed(
+                "network_error",
+                f"body refused: more than {max_bytes} bytes (after decompression)",
+                status=response.status_code,
+            )
+        if time.monotonic() > deadline:
+            raise FetchFailed(
+                "network_error",
+                f"timeout: body still arriving after {TOTAL_TIMEOUT_S:.0f}s",
+                status=response.status_code,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    name = type(error).__name__
+    detail = str(error).splitlines()[0] if str(error) else ""
+    if isinstance(error, httpx.ConnectTimeout):
+        return f"timeout: could not connect ({detail or name})"
+    if isinstance(error, httpx.ReadTimeout):
+        return "timeout: the server stopped sending (read timeout)"
+    if isinstance(error, httpx.TimeoutException):
+        return f"timeout: {detail or name}"
+    if isinstance(error, httpx.TooManyRedirects):
+        return f"too many redirects (more than {MAX_REDIRECTS})"
+    if isinstance(error, httpx.UnsupportedProtocol):
+        return f"redirect or URL to an unsupported scheme: {detail}"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return f"connection broken mid-answer (body cut short?): {detail or name}"
+    if isinstance(error, httpx.DecodingError):
+        return f"body could not be decompressed: {detail or name}"
+    if isinstance(error, httpx.ConnectError):
+        return f"could not connect: {detail or name}"
+    return f"{name}: {detail}" if detail else name
+
+
+def get(
+    client: httpx.Client,
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
+    total_timeout_s: float = TOTAL_TIMEOUT_S,
+) -> Answer:
+    """GET `url`; returns a 2xx/304 Answer or raises FetchFailed (network, HTTP status, size)."""
+    headers: dict[str, str] = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    deadline = time.monotonic() + total_timeout_s
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 304:
+                return Answer(str(response.url), 304, b"", None, etag, last_modified)
+            body = _read_capped(response, max_bytes, deadline)
+            status = response.status_code
+            content_type = response.headers.get("content-type")
+            if status in (401, 403):
+                raise FetchFailed(
+                    "blocked",
+                    f"HTTP {status}: access refused (bot protection?)",
+                    status=status,
+                    body=body,
+                    content_type=content_type,
+                )
+            if not 200 <= status < 300:
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                reason = response.reason_phrase or ""
+                raise FetchFailed(
+                    "http_error",
+                    f"HTTP {status} {reason}".strip()
+                    + (f" (Retry-After {retry_after}s)" if retry_after is not None else ""),
+                    status=status,
+                    retry_after_s=retry_after,
+                    body=body,
+                    content_type=content_type,
+                )
+            return Answer(
+                url=str(response.url),
+                status=status,
+                body=body,
+                content_type=content_type,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+            )
+    except httpx.HTTPError as error:
+        raise FetchFailed("network_error", _describe(error)) from None
+    except httpx.InvalidURL as error:
+        raise FetchFailed("network_error", f"invalid URL: {error}") from None
+    except (OSError, ValueError) as error:
+        raise FetchFailed("network_error", f"{type(error).__name__}: {error}") from None

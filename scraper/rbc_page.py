@@ -1,0 +1,347 @@
+"""RBC's headline ticker ("Новости" / "Лента новостей") and its Bank of Russia rate widgets.
+
+Pure functions: bytes (or markup) in, records out. The markup is described in the project's
+docs (docs/sources.md); the essentials: items are `a.news-feed__item` inside
+`.js-news-feed-list`, keyed by `id="id_newsfeed_<24 hex>"`; the two rate widgets are
+`a#id_newsfeed_currencycbeur` / `...cbusd` just before that list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from ticker.scraper.decoding import decode_html
+from ticker.scraper.records import BlockedPage, Headline, ParseError, Rate, TickerPage
+from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
+from ticker.timeutil import MOSCOW, from_unix, to_iso
+
+DEFAULT_URL = "https://www.rbc.ru/"
+
+_ITEM_ID = re.compile(r"^id_newsfeed_([0-9a-f]{24})$")
+_HEX_ID = re.compile(r"^[0-9a-f]{24}$")
+_TIME_LAST_UPDATE = re.compile(r"newsfeed\.timeLastUpdate['\"]\s*,\s*(\d{9,11})")
+_CLOSING_HTML = re.compile(r"</html\s*>", re.I)
+_HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
+_SPACES = re.compile(r"\s+")
+_CHALLENGE_MARKERS = ("__qrator", "qauth.js", "ddos-guard", "ddos_guard", "checking your browser")
+_KIND_BY_DOCUMENT_TYPE = {"short_news": "news", "article": "article", "anons": "partner"}
+_TRACKING_PARAMS = ("from", "utm_")
+
+_RATE_DATE = re.compile(r"на\s+" + DAY_MONTH.pattern)
+_RATE_VALUE = re.compile(r"ЦБ\s*:\s*([^\s(]+)")
+_RATE_CHANGE = re.compile(r"\(\s*([+\-\u2212\u2013]?)\s*([^\s)]*)\s*\)")
+_DECIMAL = re.compile(r"^\d{1,9}(?:[.,]\d{1,8})?$")
+
+
+def clean_text(text: str) -> str:
+    """No-break spaces to spaces, runs of white space folded, ends stripped."""
+    return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
+
+
+def node_text(node: LexborNode | None) -> str:
+    if node is None:
+        return ""
+    return clean_text(node.text(separator=" ", strip=False))
+
+
+def canonical_url(href: str, base_url: str = DEFAULT_URL) -> str:
+    """Absolute URL without the ticker's tracking parameters (`from=`, `utm_*`)."""
+    parts = urlsplit(urljoin(base_url, href.strip()))
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not key.lower().startswith(_TRACKING_PARAMS)
+    ]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def looks_like_challenge(text: str) -> bool:
+    """A bot-protection stub (Qrator, DDoS-Guard) instead of the page."""
+    head = text[:20000].lower()
+    return any(marker in head for marker in _CHALLENGE_MARKERS)
+
+
+def parse_decimal(text: str) -> str:
+    """An exact decimal as published, with a point: "108,87" -> "108.87". ValueError otherwise."""
+    token = text.strip().replace("\u00a0", "").replace(" ", "")
+    if not _DECIMAL.match(token):
+        raise ValueError(f"not a decimal number: {text!r}")
+    return token.replace(",", ".")
+
+
+def split_rubric_and_time(text: str) -> tuple[str | None, str | None, str | None]:
+    """ "Политика, 16:16" -> ("Политика", None, "16:16"); "Инвестиции, 28 мая, 20:19" ->
+    ("Инвестиции", "28 мая", "20:19"). The time is None when the text does not end with one."""
+    parts = [part.strip() for part in clean_text(text).split(",")]
+    parts = [part for part in parts if part]
+    shown_time = shown_date = None
+    if parts and _HH_MM.match(parts[-1]):
+        shown_time = parts.pop()
+        if parts and DAY_MONTH.fullmatch(parts[-1]) and month_number(DAY_MONTH.fullmatch(parts[-1]).group(2)):
+            shown_date = parts.pop()
+    rubric = ", ".join(parts) or None
+    return rubric, shown_date, shown_time
+
+
+def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) -> datetime:
+    """The instant a "28 мая, 20:19" / "16:16" label stands for, Moscow time on the page."""
+    hour, minute = (int(piece) for piece in shown_time.split(":"))
+    day = None
+    if shown_date:
+        match = DAY_MONTH.fullmatch(shown_date)
+        assert match is not None
+        month = month_number(match.group(2))
+        if month is None:
+            raise ValueError(f"unknown month in {shown_date!r}")
+        if match.group(3):
+            day = datetime(int(match.group(3)), month, int(match.group(1))).date()
+        else:
+            day = past_date(int(match.group(1)), month, reference.astimezone(MOSCOW).date())
+    return shown_moscow_time(hour, minute, reference, day)
+
+
+def _modif_instant(node: LexborNode) -> datetime | None:
+    raw = (node.attributes.get("data-modif") or "").strip()
+    if raw.isdigit() and 9 <= len(raw) <= 11:
+        return from_unix(int(raw))
+    return None
+
+
+def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None]:
+    """(document id, kind, project nick) from `data-rm-data-element`, when the markup has it."""
+    raw = node.attributes.get("data-rm-data-element")
+    if not raw:
+        return None, None, None
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        return None, None, None
+    if not isinstance(info, dict):
+        return None, None, None
+    document_type = info.get("documentType")
+    kind = (
+        _KIND_BY_DOCUMENT_TYPE.get(document_type, document_type) if isinstance(document_type, str) else None
+    )
+    project = info.get("projectNick") if isinstance(info.get("projectNick"), str) else None
+    document_id = info.get("documentId") if isinstance(info.get("documentId"), str) else None
+    return document_id, kind, project
+
+
+def item_id(node: LexborNode) -> str | None:
+    """The 24-hex id of a ticker item, from its `id` attribute or, failing that, its data."""
+    match = _ITEM_ID.match((node.attributes.get("id") or "").strip())
+    if match:
+        return match.group(1)
+    document_id, _, _ = _document_info(node)
+    if document_id and _HEX_ID.match(document_id):
+        return document_id
+    return None
+
+
+def parse_item(
+    node: LexborNode, position: int, reference: datetime, base_url: str
+) -> tuple[Headline | None, list[str]]:
+    """One `a.news-feed__item` into a Headline (or None, with the reason as a warning)."""
+    warnings: list[str] = []
+    headline_id = item_id(node)
+    if headline_id is None:
+        return None, [f"item at position {position} has no item id: skipped"]
+    title = node_text(node.css_first(".news-feed__item__title"))
+    if not title:
+        return None, [f"item {headline_id} has no title: skipped"]
+    rubric, shown_date, shown_time = split_rubric_and_time(
+        node_text(node.css_first(".news-feed__item__date-text"))
+    )
+    published = _modif_instant(node)
+    if published is None and shown_time:
+        try:
+            published = shown_instant(shown_date, shown_time, reference)
+        except ValueError as error:
+            warnings.append(f"item {headline_id}: {error}")
+    _, kind, project = _document_info(node)
+    href = node.attributes.get("href") or ""
+    return (
+        Headline(
+            id=headline_id,
+            url=canonical_url(href, base_url) if href.strip() else "",
+            title=title,
+            rubric=rubric,
+            kind=kind,
+            published_at=to_iso(published) if published else None,
+            position=position,
+            project=project,
+            paid=node.css_first(".pro-shield") is not None,
+        ),
+        warnings,
+    )
+
+
+def parse_items(
+    nodes: list[LexborNode], reference: datetime, base_url: str
+) -> tuple[list[Headline], list[str]]:
+    """Ticker items in order; ads, rate widgets and duplicates are left out (with warnings)."""
+    headlines: list[Headline] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    for node in nodes:
+        if (node.attributes.get("id") or "").startswith("id_newsfeed_currency"):
+            continue
+        headline, item_warnings = parse_item(node, len(headlines) + 1, reference, base_url)
+        warnings.extend(item_warnings)
+        if headline is None:
+            continue
+        if headline.id in seen:
+            warnings.append(f"item {headline.id} appears twice: later copy skipped")
+            continue
+        seen.add(headline.id)
+        headlines.append(headline)
+    return headlines, warnings
+
+
+def parse_rate_widget(node: LexborNode, currency: str, reference: datetime) -> Rate:
+    """One "Курс евро на 29 мая — EUR ЦБ: 90,34 (-0,56)" widget. ValueError when malformed."""
+    title_node = node.css_first(".news-feed__item__title") or node
+    text = node_text(title_node)
+    published = _modif_instant(node)
+    if published is None:
+        _, shown_date, shown_time = split_rubric_and_time(
+            node_text(node.css_first(".news-feed__item__date-text"))
+        )
+        if shown_time:
+            published = shown_instant(shown_date, shown_time, reference)
+    published = published or reference
+
+    date_match = _RATE_DATE.search(text)
+    if not date_match:
+        raise ValueError(f"{currency} widget: no 'на <day> <month>' in {text!r}")
+    month = month_number(date_match.group(2))
+    if month is None:
+        raise ValueError(f"{currency} widget: unknown month in {date_match.group(0)!r}")
+    day = int(date_match.group(1))
+    if date_match.group(3):
+        rate_day = datetime(int(date_match.group(3)), month, day).date()
+    else:
+        rate_day = nearest_date(day, month, published.astimezone(MOSCOW).date())
+
+    value_match = _RATE_VALUE.search(text)
+    if not value_match:
+        raise ValueError(f"{currency} widget: no 'ЦБ: <value>' in {text!r}")
+    value = parse_decimal(value_match.group(1))
+
+    change = None
+    change_match = _RATE_CHANGE.search(text[value_match.end() :])
+    if change_match and change_match.group(2):
+        magnitude = parse_decimal(change_match.group(2))
+        sign = change_match.group(1)
+        change_node = node.css_first(".news-feed__item__change")
+        classes = (change_node.attributes.get("class") or "") if change_node else ""
+        if sign in ("-", "\u2212", "\u2013"):
+            change = "-" + magnitude
+        elif sign == "+":
+            change = "+" + magnitude
+        elif float(magnitude) == 0:
+            change = magnitude
+        elif "fall" in classes:
+            change = "-" + magnitude
+        elif "rise" in classes or "grow" in classes or "up" in classes:
+            change = "+" + magnitude
+        else:
+            raise ValueError(f"{currency} widget: change {change_match.group(0)!r} has no sign")
+    return Rate(
+        currency=currency,
+        rate_date=rate_day.isoformat(),
+        value=value,
+        change=change,
+        published_at=to_iso(published),
+    )
+
+
+def parse_rate_widgets(root: LexborNode, reference: datetime) -> tuple[list[Rate], list[str]]:
+    rates: list[Rate] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    for node in root.css('a[id^="id_newsfeed_currencycb"]'):
+        currency = (node.attributes.get("id") or "")[len("id_newsfeed_currencycb") :].upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency) or currency in seen:
+            continue
+        seen.add(currency)
+        try:
+            rates.append(parse_rate_widget(node, currency, reference))
+        except (ValueError, AssertionError) as error:
+            warnings.append(f"rate widget skipped: {error}")
+    return rates, warnings
+
+
+def _edition(tree: LexborHTMLParser) -> str | None:
+    active = tree.css_first(".news-feed__toggle .js-news-feed-region.active")
+    if active is not None:
+        return active.attributes.get("data-load-nick") or active.attributes.get("data-group")
+    return None
+
+
+def parse_rbc_page(
+    body: bytes | str,
+    *,
+    fetched_at: datetime,
+    base_url: str = DEFAULT_URL,
+    charset: str | None = None,
+    min_items: int = 1,
+) -> TickerPage:
+    """Parse an RBC page that carries the headline ticker.
+
+    Raises BlockedPage for a bot challenge, ParseError for a page without the ticker, a page cut
+    short, or a ticker with fewer than `min_items` headlines: such a page is never a snapshot.
+    """
+    warnings: list[str] = []
+    if isinstance(body, bytes):
+        text, decode_warnings = decode_html(body, charset)
+        warnings.extend(decode_warnings)
+    else:
+        text = body
+    tree = LexborHTMLParser(text)
+    feed_list = tree.css_first(".js-news-feed-list")
+    if feed_list is None:
+        if looks_like_challenge(text):
+            raise BlockedPage("bot challenge page instead of the content")
+        raise ParseError("no headline ticker (.js-news-feed-list) on the page")
+    if not _CLOSING_HTML.search(text[-4096:]):
+        raise ParseError("page truncated: it does not end with </html>")
+
+    update_match = _TIME_LAST_UPDATE.search(text)
+    updated = from_unix(int(update_match.group(1))) if update_match else None
+    reference = updated or fetched_at
+
+    headlines, item_warnings = parse_items(feed_list.css("a.news-feed__item"), reference, base_url)
+    warnings.extend(item_warnings)
+    if len(headlines) < max(min_items, 1):
+        raise ParseError(
+            f"ticker has {len(headlines)} headline(s), fewer than the {max(min_items, 1)} expected"
+        )
+    container = tree.css_first(".js-news-feed") or tree.body or tree.root
+    rates, rate_warnings = parse_rate_widgets(container, reference)
+    warnings.extend(rate_warnings)
+    if not rates:
+        warnings.append("no rate widgets on the page")
+    return TickerPage(
+        headlines=tuple(headlines),
+        rates=tuple(rates),
+        edition=_edition(tree),
+        updated_at=to_iso(updated) if updated else None,
+        warnings=tuple(warnings),
+    )
+
+
+def parse_item_markup(
+    markup: str, *, reference: datetime, base_url: str = DEFAULT_URL, position: int = 1
+) -> tuple[Headline | None, list[str]]:
+    """One item's `<a class="news-feed__item">` markup (the feed JSON's `html`) into a Headline."""
+    tree = LexborHTMLParser(markup)
+    node = tree.css_first("a.news-feed__item") or tree.css_first("a")
+    if node is None:
+        return None, [f"feed item at position {position} has no <a> element: skipped"]
+    return parse_item(node, position, reference, base_url)

@@ -1,0 +1,3 @@
+from ticker.cli import main
+
+main()

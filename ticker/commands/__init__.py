@@ -1,0 +1,1 @@
+"""One module per CLI command: a few lines of glue over the library."""

@@ -1,0 +1,144 @@
+"""One poll of one source's channel: fetch, classify, parse, save. Shared by `ticker fetch`
+and the daemon, so both record exactly the same things."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+from sqlite_utils import Database
+
+from ticker.db.writes import (
+    FetchRow,
+    Saved,
+    last_success,
+    save_failure,
+    save_rates,
+    save_ticker,
+    save_unchanged,
+)
+from ticker.scraper import cbr_xml, http, rbc_page
+from ticker.scraper.decoding import charset_from_content_type
+from ticker.scraper.records import BlockedPage, ParseError, RatesDocument, TickerPage
+from ticker.sources import SourceSpec
+from ticker.timeutil import to_iso, utc_now
+
+MAX_MESSAGE = 500
+
+Parsed = TickerPage | RatesDocument
+# (kind, channel) -> parser(body, answer, fetched_at, spec, channel)
+Parser = Callable[[bytes, http.Answer, datetime, SourceSpec, str], Parsed]
+
+
+def _parse_rbc_page(
+    body: bytes, answer: http.Answer, fetched_at: datetime, spec: SourceSpec, channel: str
+) -> Parsed:
+    return rbc_page.parse_rbc_page(
+        body,
+        fetched_at=fetched_at,
+        base_url=answer.url,
+        charset=charset_from_content_type(answer.content_type),
+        min_items=spec.min_items(channel),
+    )
+
+
+def _parse_cbr_daily(
+    body: bytes, answer: http.Answer, fetched_at: datetime, spec: SourceSpec, channel: str
+) -> Parsed:
+    return cbr_xml.parse_daily(body)
+
+
+PARSERS: dict[tuple[str, str], Parser] = {
+    ("rbc", "page"): _parse_rbc_page,
+    ("cbr", "xml_daily"): _parse_cbr_daily,
+}
+
+
+def one_line(text: str) -> str:
+    """A message fit for `fetches.error` and a log line: one line, bounded."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1] + "…"
+
+
+def _blocked_message(failure: http.FetchFailed) -> str:
+    if failure.body and rbc_page.looks_like_challenge(failure.body[:20000].decode("latin-1")):
+        return f"HTTP {failure.status}: bot challenge page (Qrator/DDoS-Guard)"
+    return failure.message
+
+
+def poll(
+    db: Database,
+    client: httpx.Client,
+    spec: SourceSpec,
+    *,
+    channel: str | None = None,
+    url: str | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> Saved:
+    """Fetch one channel of a source and record the attempt, whatever happens to it."""
+    channel = channel or spec.channels[0]
+    target = url or spec.url_for(channel)
+    started = now()
+    clock = time.monotonic()
+    row = FetchRow(source=spec.name, channel=channel, url=target, started_at=to_iso(started), outcome="ok")
+    previous = last_success(db, spec.name, channel)
+    try:
+        answer = http.get(
+            client,
+            target,
+            etag=previous["etag"] if previous else None,
+            last_modified=previous["last_modified"] if previous else None,
+        )
+    except http.FetchFailed as failure:
+        row.duration_ms = int((time.monotonic() - clock) * 1000)
+        row.outcome = failure.outcome
+        row.status = failure.status
+        row.retry_after_s = failure.retry_after_s
+        row.error = one_line(_blocked_message(failure) if failure.outcome == "blocked" else failure.message)
+        if failure.body is not None:
+            row.bytes = len(failure.body)
+            row.body_sha256 = hashlib.sha256(failure.body).hexdigest()
+            row.content_type = failure.content_type
+        return save_failure(db, row)
+
+    row.duration_ms = int((time.monotonic() - clock) * 1000)
+    row.status = answer.status
+    row.etag = answer.etag
+    row.last_modified = answer.last_modified
+    if answer.status == 304:
+        row.outcome = "unchanged"
+        return save_unchanged(db, row, previous["snapshot_id"] if previous else None)
+
+    row.bytes = len(answer.body)
+    row.body_sha256 = hashlib.sha256(answer.body).hexdigest()
+    row.content_type = answer.content_type
+    if previous is not None and previous["body_sha256"] == row.body_sha256:
+        row.outcome = "unchanged"
+        return save_unchanged(db, row, previous["snapshot_id"])
+
+    parser = PARSERS.get((spec.kind, channel))
+    if parser is None:
+        row.outcome = "parse_error"
+        row.error = f"no parser for kind {spec.kind!r} channel {channel!r}"
+        return save_failure(db, row)
+    try:
+        parsed = parser(answer.body, answer, started, spec, channel)
+    except BlockedPage as error:
+        row.outcome, row.error = "blocked", one_line(f"HTTP {answer.status}: {error}")
+        return save_failure(db, row)
+    except ParseError as error:
+        row.outcome, row.error = "parse_error", one_line(str(error))
+        return save_failure(db, row)
+    except Exception as error:  # a parser bug must be recorded, never crash the poll
+        row.outcome = "parse_error"
+        row.error = one_line(f"parser failed: {type(error).__name__}: {error}")
+        return save_failure(db, row)
+
+    if parsed.warnings:
+        row.warning = one_line("; ".join(parsed.warnings))
+    if isinstance(parsed, TickerPage):
+        return save_ticker(db, row, parsed, gap_limit_s=spec.gap_limit_s)
+    return save_rates(db, row, parsed)
