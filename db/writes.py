@@ -291,7 +291,7 @@ def save_ticker(
             previous_fetch_id = max(run[2] for run in open_runs.values())
             blind = _blind_gap(db, row.source, row.channel, previous_fetch_id, fetch_id, at, gap_limit_s)
             positions = {hid: run[1] for hid, run in open_runs.items()}
-            for headline_id, (sighting_id, position, _) in gone.items():
+            for sighting_id, position, _ in gone.values():
                 reason = classify_exit(position, positions, current_ids, blind_gap=blind)
                 saved.exits[reason] = saved.exits.get(reason, 0) + 1
                 db.execute(

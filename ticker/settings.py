@@ -1,0 +1,37 @@
+"""Settings shared by the daemon's configuration and the features it drives (archive, alerts).
+
+`schedules/config.py` reads them from the TOML file; `db/archive.py` and `schedules/alerts.py`
+act on them. Defaults here are the embedded defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ARCHIVE_KEEP_CHOICES = ("all", "changed", "failed", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings:
+    """`[archive]`: which response bodies are kept (compressed, once per SHA-256)."""
+
+    keep: str = "changed"  # all | changed (bodies that changed something or failed) | failed | none
+    keep_days: float = 0  # 0: forever; else bodies older than this are pruned (failed ones too)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """`[alerts]`: Apprise URLs and the conditions that notify (once per condition until it clears)."""
+
+    urls: tuple[str, ...] = ()
+    fail_after: int = 3  # consecutive failed polls of a source
+    blocked_for_s: float = 3600.0  # a source blocked for longer than this
+    on_recovery: bool = True
+    on_pulled: bool = False
+    on_rate_mismatch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
