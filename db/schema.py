@@ -163,6 +163,61 @@ def _initial(db: Database) -> None:
     )
 
 
+@migrations(name="0003_alerts")
+def _alerts(db: Database) -> None:
+    """Alert state (one open alert per condition) and its log; an index for archive retention."""
+    db.executescript(
+        """
+        CREATE TABLE alert_state (
+            condition TEXT PRIMARY KEY,     -- failing:rbc/page, blocked:rbc/page, pulled:<id>, ...
+            source TEXT,
+            raised_at TEXT NOT NULL,        -- UTC ISO 8601
+            cleared_at TEXT,                -- NULL while the condition holds
+            message TEXT
+        );
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            condition TEXT NOT NULL,
+            source TEXT,
+            event TEXT NOT NULL CHECK (event IN ('raised', 'cleared')),
+            at TEXT NOT NULL,
+            fetch_id INTEGER REFERENCES fetches(id),
+            message TEXT NOT NULL,
+            delivered INTEGER,              -- 1 sent, 0 failed, NULL not sent (no urls / muted)
+            error TEXT
+        );
+        CREATE INDEX alerts_at ON alerts (at);
+        CREATE INDEX bodies_stored_at ON bodies (stored_at);
+        """
+    )
+
+
+@migrations(name="0002_titles_fts")
+def _titles_fts(db: Database) -> None:
+    """Full-text search over every title ever shown (trigram: substrings, any case, Cyrillic too),
+    kept in sync by triggers; plus indexes for the history queries (docs/queries.md)."""
+    for statement in (
+        "CREATE VIRTUAL TABLE [headline_titles_fts] USING FTS5 "
+        "([title], tokenize='trigram', content=[headline_titles], content_rowid=[id])",
+        "CREATE TRIGGER [headline_titles_ai] AFTER INSERT ON [headline_titles] BEGIN "
+        "INSERT INTO [headline_titles_fts] (rowid, [title]) VALUES (new.[id], new.[title]); END",
+        "CREATE TRIGGER [headline_titles_ad] AFTER DELETE ON [headline_titles] BEGIN "
+        "INSERT INTO [headline_titles_fts] ([headline_titles_fts], rowid, [title]) "
+        "VALUES ('delete', old.[id], old.[title]); END",
+        "CREATE TRIGGER [headline_titles_au] AFTER UPDATE OF [title] ON [headline_titles] BEGIN "
+        "INSERT INTO [headline_titles_fts] ([headline_titles_fts], rowid, [title]) "
+        "VALUES ('delete', old.[id], old.[title]); "
+        "INSERT INTO [headline_titles_fts] (rowid, [title]) VALUES (new.[id], new.[title]); END",
+        "INSERT INTO [headline_titles_fts] ([headline_titles_fts]) VALUES ('rebuild')",
+        "CREATE INDEX fetches_failed ON fetches (source, channel, started_at) "
+        "WHERE outcome NOT IN ('ok', 'unchanged')",
+        "CREATE INDEX rates_first_seen ON rates (first_seen)",
+        "CREATE INDEX sightings_exit_reason ON sightings (exit_reason, exited_at) "
+        "WHERE exit_fetch_id IS NOT NULL",
+    ):
+        db.execute(statement)
+
+
 def connect(path: str | Path, *, read_only: bool = False) -> Database:
     """Open the database: WAL, a busy timeout, transactions under our explicit control."""
     target = Path(path)

@@ -8,23 +8,145 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-VIEWS: dict[str, str] = {}
+# Moscow has been UTC+3 all year since 2014; `*_msk` columns use that fixed offset so the views
+# stay plain SQL that any SQLite client can read.
+_MSK = "'+3 hours'"
+
+
+def _msk(column: str) -> str:
+    return f"strftime('%Y-%m-%d %H:%M:%S', {column}, {_MSK})"
+
+
+def _decimals(column: str) -> str:
+    return f"CASE WHEN instr({column}, '.') > 0 THEN length({column}) - instr({column}, '.') ELSE 0 END"
+
+
+_SUCCESS = "('ok', 'unchanged')"
+
+VIEWS: dict[str, str] = {
+    # Every rewording of a headline: the old and new title and the poll that first showed the new one.
+    "headline_rewrites": f"""
+        SELECT tc.id AS change_id, tc.headline_id, tc.changed_at, {_msk("tc.changed_at")} AS changed_at_msk,
+               o.title AS old_title, n.title AS new_title, h.source, h.rubric, h.url, tc.fetch_id
+        FROM title_changes tc
+        JOIN headline_titles o ON o.id = tc.old_title_id
+        JOIN headline_titles n ON n.id = tc.new_title_id
+        JOIN headlines h ON h.id = tc.headline_id
+    """,
+    # Each distinct rate a source showed, with the move from the previous one (same source, currency).
+    "rate_history": f"""
+        SELECT r.id AS rate_id, r.source, coalesce(s.kind, r.source) AS source_kind, r.currency,
+               r.rate_date, r.value, r.change AS change_shown,
+               lag(r.rate_date) OVER w AS previous_date, lag(r.value) OVER w AS previous_value,
+               CASE WHEN lag(r.value) OVER w IS NOT NULL THEN printf('%+.*f',
+                   max({_decimals("r.value")}, {_decimals("lag(r.value) OVER w")}),
+                   r.value - lag(r.value) OVER w) END AS move,
+               r.first_seen, r.last_seen, r.published_at, r.channel
+        FROM rates r LEFT JOIN sources s ON s.name = r.source
+        WINDOW w AS (PARTITION BY r.source, r.currency ORDER BY r.rate_date, r.first_seen, r.id)
+    """,
+    # What RBC showed against the Bank of Russia's official rate for the same currency and date.
+    # mismatch = 1 when |rbc - cbr| > 0.005: RBC's two decimals cannot be a rounding of CBR's four.
+    "rate_comparison": """
+        SELECT r.rate_date, r.currency, r.source AS rbc_source, r.value AS rbc_value,
+               c.source AS cbr_source, c.value AS cbr_value,
+               CASE WHEN c.value IS NOT NULL THEN printf('%+.4f', r.value - c.value) END AS difference,
+               CASE WHEN c.value IS NULL THEN NULL
+                    WHEN abs(r.value - c.value) > 0.005 + 1e-9 THEN 1 ELSE 0 END AS mismatch,
+               r.first_seen AS rbc_first_seen, r.last_seen AS rbc_last_seen,
+               c.first_seen AS cbr_first_seen, r.id AS rbc_rate_id, c.id AS cbr_rate_id
+        FROM rates r
+        LEFT JOIN sources rs ON rs.name = r.source
+        LEFT JOIN rates c ON c.currency = r.currency AND c.rate_date = r.rate_date
+            AND coalesce((SELECT kind FROM sources WHERE name = c.source), c.source) = 'cbr'
+        WHERE coalesce(rs.kind, r.source) = 'rbc'
+    """,
+    # Attempts per source and UTC hour, with each outcome counted.
+    "fetch_health": f"""
+        SELECT source, substr(started_at, 1, 13) || ':00:00Z' AS hour,
+               {_msk("substr(started_at, 1, 13) || ':00:00Z'")} AS hour_msk,
+               count(*) AS attempts, sum(outcome IN {_SUCCESS}) AS successes,
+               sum(outcome = 'ok') AS ok, sum(outcome = 'unchanged') AS unchanged,
+               sum(outcome = 'blocked') AS blocked, sum(outcome = 'http_error') AS http_error,
+               sum(outcome = 'network_error') AS network_error, sum(outcome = 'parse_error') AS parse_error,
+               CAST(round(avg(duration_ms)) AS INTEGER) AS avg_duration_ms
+        FROM fetches GROUP BY source, substr(started_at, 1, 13)
+    """,
+    # Runs of consecutive failed fetches of a source's channel: from the first failure to the
+    # first success after the last one (ended_at NULL: still failing).
+    "fetch_outages": f"""
+        WITH failed AS (
+            SELECT id, source, channel, started_at, outcome, error,
+                   lag(started_at) OVER (PARTITION BY source, channel ORDER BY started_at, id) AS previous_at
+            FROM fetches WHERE outcome NOT IN {_SUCCESS}
+        ), marked AS (
+            SELECT failed.*, CASE WHEN previous_at IS NULL OR EXISTS (
+                       SELECT 1 FROM fetches s WHERE s.source = failed.source AND s.channel = failed.channel
+                       AND s.started_at >= previous_at AND s.started_at <= failed.started_at
+                       AND s.outcome IN {_SUCCESS}) THEN 1 ELSE 0 END AS starts_run
+            FROM failed
+        ), numbered AS (
+            SELECT marked.*, sum(starts_run) OVER (PARTITION BY source, channel ORDER BY started_at, id) AS run
+            FROM marked
+        ), runs AS (
+            SELECT source, channel, min(started_at) AS started_at, max(started_at) AS last_failure_at,
+                   count(*) AS failures, group_concat(DISTINCT outcome) AS outcomes,
+                   min(id) AS first_fetch_id, max(id) AS last_fetch_id,
+                   max(CASE WHEN starts_run = 1 THEN error END) AS first_error
+            FROM numbered GROUP BY source, channel, run
+        ), ended AS (
+            SELECT runs.*, (SELECT min(s.started_at) FROM fetches s WHERE s.source = runs.source
+                            AND s.channel = runs.channel AND s.started_at >= runs.last_failure_at
+                            AND s.outcome IN {_SUCCESS}) AS ended_at
+            FROM runs
+        )
+        SELECT source, channel, started_at, {_msk("started_at")} AS started_at_msk, ended_at,
+               CAST(round((julianday(coalesce(ended_at, last_failure_at)) - julianday(started_at)) * 86400)
+                    AS INTEGER) AS duration_s,
+               ended_at IS NULL AS ongoing, failures, outcomes, first_error, last_failure_at,
+               first_fetch_id, last_fetch_id
+        FROM ended
+    """,
+    # Every exit of a headline from the page's ticker, one row per exit (an item can come back).
+    "headline_exits": f"""
+        SELECT s.id AS sighting_id, s.headline_id, s.source, s.exited_at, {_msk("s.exited_at")} AS exited_at_msk,
+               s.exit_reason,
+               coalesce((SELECT t.title FROM fetches f JOIN snapshots sn ON sn.id = f.snapshot_id,
+                                json_each(sn.items) j JOIN headline_titles t ON t.id = json_extract(j.value, '$[1]')
+                         WHERE f.id = s.last_fetch_id AND json_extract(j.value, '$[0]') = s.headline_id),
+                        h.title) AS title,
+               h.rubric, h.url, s.first_seen, s.last_seen, s.first_position, s.last_position,
+               CAST(round((julianday(s.last_seen) - julianday(s.first_seen)) * 86400) AS INTEGER) AS shown_s,
+               s.first_fetch_id, s.last_fetch_id, s.exit_fetch_id
+        FROM sightings s JOIN headlines h ON h.id = s.headline_id
+        WHERE s.channel = 'page' AND s.exit_fetch_id IS NOT NULL
+    """,
+}
 
 
 def _normalise(sql: str | None) -> str:
     return " ".join((sql or "").split())
 
 
-def ensure_views(db: Database) -> None:
-    """Create missing views and replace changed ones (in one transaction)."""
+def _wanted() -> dict[str, str]:
+    return {name: f"CREATE VIEW {name} AS {body.strip()}" for name, body in VIEWS.items()}
+
+
+def stale_views(db: Database) -> list[str]:
+    """Views that are missing or differ from VIEWS (read-only)."""
     existing = {
         name: sql
         for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall()
     }
-    wanted = {name: f"CREATE VIEW {name} AS {body.strip()}" for name, body in VIEWS.items()}
-    stale = [name for name, sql in wanted.items() if _normalise(existing.get(name)) != _normalise(sql)]
+    return [name for name, sql in _wanted().items() if _normalise(existing.get(name)) != _normalise(sql)]
+
+
+def ensure_views(db: Database) -> None:
+    """Create missing views and replace changed ones (in one transaction)."""
+    stale = stale_views(db)
     if not stale:
         return
+    wanted = _wanted()
     from ticker.db.schema import write_transaction
 
     with write_transaction(db):

@@ -75,11 +75,14 @@ def save_failure(db: Database, row: FetchRow) -> Saved:
 
 def last_success(db: Database, source: str, channel: str) -> dict | None:
     """The latest ok/unchanged fetch of a source's channel (for conditional requests and dedup)."""
+    # A 304 row has no body of its own: the body it confirmed is the latest one received.
     rows = db.execute(
-        "SELECT id, started_at, body_sha256, etag, last_modified, snapshot_id FROM fetches "
+        "SELECT id, started_at, (SELECT body_sha256 FROM fetches WHERE source = ? AND channel = ? "
+        "AND outcome IN ('ok', 'unchanged') AND body_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1), "
+        "etag, last_modified, snapshot_id FROM fetches "
         "WHERE source = ? AND channel = ? AND outcome IN ('ok', 'unchanged') "
         "ORDER BY id DESC LIMIT 1",
-        [source, channel],
+        [source, channel, source, channel],
     ).fetchall()
     if not rows:
         return None
@@ -295,7 +298,9 @@ def save_ticker(
                 reason = classify_exit(position, positions, current_ids, blind_gap=blind)
                 saved.exits[reason] = saved.exits.get(reason, 0) + 1
                 db.execute(
-                    "UPDATE sightings SET exit_fetch_id = ?, exited_at = ?, exit_reason = ? WHERE id = ?",
+                    # max(): a host clock stepped back must not put an exit before the last sighting.
+                    "UPDATE sightings SET exit_fetch_id = ?, exited_at = max(?, last_seen), exit_reason = ? "
+                    "WHERE id = ?",
                     [fetch_id, at, reason if row.channel == "page" else None, sighting_id],
                 )
         rate_ids = []
@@ -388,3 +393,16 @@ def register_source(
             "channels = excluded.channels, updated_at = excluded.updated_at",
             [name, kind, url, every_s, json.dumps(channels), at],
         )
+
+
+def insert_fetch(db: Database, row: FetchRow) -> int:
+    """Insert one `fetches` row inside the caller's transaction; returns its id."""
+    return _insert_fetch(db, row)
+
+
+def upsert_rate(
+    db: Database, source: str, channel: str, rate: Rate, at: str, fetch_id: int
+) -> tuple[int, bool]:
+    """Store one rate inside the caller's transaction, never duplicating (source, currency, day,
+    value): a known one only has `last_seen` moved. Returns (rate id, is new)."""
+    return _upsert_rate(db, source, channel, rate, at, fetch_id)

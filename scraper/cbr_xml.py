@@ -19,7 +19,7 @@ DAILY_URL = "https://www.cbr.ru/scripts/XML_daily.asp"
 DYNAMIC_URL = "https://www.cbr.ru/scripts/XML_dynamic.asp"
 CURRENCY_IDS = {"USD": "R01235", "EUR": "R01239"}
 DEFAULT_CURRENCIES = ("EUR", "USD")
-_NUMBER = re.compile(r"^\d{1,12}(?:,\d{1,12})?$")
+_NUMBER = re.compile(r"^[0-9]{1,12}(?:,[0-9]{1,12})?$")
 _CHALLENGE = re.compile(rb"ddos-guard|<html", re.I)
 
 
@@ -33,11 +33,12 @@ def _document_root(body: bytes) -> Element:
         raise ParseError("empty answer instead of a ValCurs document")
     try:
         root = fromstring(body, forbid_dtd=True)
-    except DefusedXmlException as error:
-        raise ParseError(f"unsafe XML refused: {type(error).__name__}") from None
-    except (XMLSyntaxError, ValueError, LookupError) as error:
+    except (DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
+        # A challenge page starts with <!DOCTYPE html>, which the DTD guard refuses first.
         if _CHALLENGE.search(body[:4096]):
             raise BlockedPage("HTML page (bot challenge?) instead of a ValCurs document") from None
+        if isinstance(error, DefusedXmlException):
+            raise ParseError(f"unsafe XML refused: {type(error).__name__}") from None
         raise ParseError(f"not a ValCurs XML document: {error}") from None
     if root.tag.lower() == "html":
         raise BlockedPage("HTML page (bot challenge?) instead of a ValCurs document")
@@ -89,10 +90,13 @@ def parse_daily(body: bytes, currencies: tuple[str, ...] = DEFAULT_CURRENCIES) -
     root = _document_root(body)
     rate_date = _day(root.get("Date"), "ValCurs/@Date")
     by_code = {(v.findtext("CharCode") or "").strip(): v for v in root.iter("Valute")}
+    by_id = {(v.get("ID") or "").strip(): v for v in root.iter("Valute")}
     rates: list[Rate] = []
     warnings: list[str] = []
     for currency in currencies:
         element = by_code.get(currency)
+        if element is None and currency in CURRENCY_IDS:
+            element = by_id.get(CURRENCY_IDS[currency])  # the bank's own id when CharCode is absent
         if element is None:
             raise ParseError(f"no {currency} in the document for {rate_date}")
         try:

@@ -7,6 +7,7 @@ import re
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 _CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -31,7 +32,9 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str
 
     Order: a UTF-8 BOM, the HTTP charset, the page's `<meta charset>`, UTF-8. A label that the
     bytes contradict (a windows-1251 page served as UTF-8) falls through to the next candidate;
-    bytes that fit none are replaced (U+FFFD) and said so, never dropped silently.
+    bytes that fit none are replaced (U+FFFD) and said so, never dropped silently. Non-ASCII bytes
+    that are valid UTF-8 are UTF-8 whatever the label says; bytes that fit no label and are mostly
+    not UTF-8 are tried as windows-1251 (a Russian page under a wrong label).
     """
     if body.startswith(codecs.BOM_UTF8):
         return body[3:].decode("utf-8", errors="replace"), []
@@ -45,6 +48,10 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str
             warnings.append(f"unknown charset {label!r}")
         if name and name not in candidates:
             candidates.append(name)
+    if candidates[0] != "utf-8" and not body.isascii() and _valid_utf8(body):
+        # Cyrillic in a legacy encoding practically never forms valid UTF-8: the label is wrong.
+        warnings.append(f"body labelled {candidates[0]} is valid utf-8: decoded as utf-8")
+        return body.decode("utf-8"), warnings
     for name in candidates:
         try:
             text = body.decode(name)
@@ -52,6 +59,29 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str
             warnings.append(f"body is not valid {name}")
             continue
         return text, warnings
+    if "cp1251" not in candidates and _mostly_not_utf8(body):
+        try:
+            text = body.decode("cp1251")
+        except UnicodeDecodeError:
+            pass
+        else:
+            warnings.append("decoded as windows-1251 (a Russian page under a wrong label)")
+            return text, warnings
     fallback = candidates[0] if candidates else "utf-8"
     warnings.append(f"undecodable bytes replaced (decoded as {fallback})")
     return body.decode(fallback, errors="replace"), warnings
+
+
+def _valid_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _mostly_not_utf8(body: bytes) -> bool:
+    """More broken sequences than well-formed non-ASCII characters: not UTF-8 with a few bad bytes."""
+    text = body.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    return broken > len(_NON_ASCII.findall(text)) - broken

@@ -6,7 +6,10 @@ The client is injected (tests and the daemon build their own); every failure bec
 
 from __future__ import annotations
 
+import os
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -19,6 +22,16 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 TOTAL_TIMEOUT_S = 60.0
 MAX_REDIRECTS = 5
+
+
+def timeout_setting(name: str, default: float) -> float:
+    """A timeout in seconds from the environment (TICKER_CONNECT_TIMEOUT, TICKER_READ_TIMEOUT,
+    TICKER_TOTAL_TIMEOUT), read at call time so tests and operators can shorten it; else `default`."""
+    try:
+        value = float(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 class FetchFailed(Exception):
@@ -57,11 +70,13 @@ class Answer:
 
 def make_client(
     *,
-    connect_timeout_s: float = CONNECT_TIMEOUT_S,
-    read_timeout_s: float = READ_TIMEOUT_S,
+    connect_timeout_s: float | None = None,
+    read_timeout_s: float | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """An httpx client with ticker's User-Agent, bounded timeouts and limited redirects."""
+    connect_timeout_s = connect_timeout_s or timeout_setting("TICKER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
+    read_timeout_s = read_timeout_s or timeout_setting("TICKER_READ_TIMEOUT", READ_TIMEOUT_S)
     return httpx.Client(
         headers={"User-Agent": USER_AGENT, "Accept-Language": "ru,en;q=0.5"},
         timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
@@ -87,7 +102,39 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> int |
     return max(0, int(moment.timestamp() - (now if now is not None else time.time())))
 
 
-def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+DECODE_STEP = 1 << 20
+
+
+def _decoded_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body, decompressed at most DECODE_STEP bytes at a time, so a gzip bomb is refused
+    at the cap instead of inflating a whole 64 KB network read (up to ~64 MB) in one go."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        yield from response.iter_bytes()
+        return
+    wbits = 31 if encoding != "deflate" else 15
+    decoder = zlib.decompressobj(wbits)
+    started = False
+    try:
+        for raw in response.iter_raw():
+            data = raw
+            while data:
+                try:
+                    out = decoder.decompress(data, DECODE_STEP)
+                except zlib.error:
+                    if wbits != 15 or started:
+                        raise
+                    wbits, decoder = -15, zlib.decompressobj(-15)  # raw deflate, as some servers send
+                    continue
+                data, started = decoder.unconsumed_tail, True
+                if out:
+                    yield out
+        yield decoder.flush()
+    except zlib.error as error:
+        raise httpx.DecodingError(str(error)) from None
+
+
+def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, total_s: float) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise FetchFailed(
@@ -97,7 +144,7 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> b
         )
     chunks: list[bytes] = []
     received = 0
-    for chunk in response.iter_bytes():
+    for chunk in _decoded_chunks(response):
         received += len(chunk)
         if received > max_bytes:
             raise FetchFailed(
@@ -108,7 +155,7 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> b
         if time.monotonic() > deadline:
             raise FetchFailed(
                 "network_error",
-                f"timeout: body still arriving after {TOTAL_TIMEOUT_S:.0f}s",
+                f"timeout: body still arriving after {total_s:g}s",
                 status=response.status_code,
             )
         chunks.append(chunk)
@@ -144,9 +191,10 @@ def get(
     etag: str | None = None,
     last_modified: str | None = None,
     max_bytes: int = MAX_BODY_BYTES,
-    total_timeout_s: float = TOTAL_TIMEOUT_S,
+    total_timeout_s: float | None = None,
 ) -> Answer:
     """GET `url`; returns a 2xx/304 Answer or raises FetchFailed (network, HTTP status, size)."""
+    total_timeout_s = total_timeout_s or timeout_setting("TICKER_TOTAL_TIMEOUT", TOTAL_TIMEOUT_S)
     headers: dict[str, str] = {}
     if etag:
         headers["If-None-Match"] = etag
@@ -156,8 +204,16 @@ def get(
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code == 304:
-                return Answer(str(response.url), 304, b"", None, etag, last_modified)
-            body = _read_capped(response, max_bytes, deadline)
+                # a 304 may carry a new validator; else the one we sent still holds
+                return Answer(
+                    str(response.url),
+                    304,
+                    b"",
+                    None,
+                    response.headers.get("etag") or etag,
+                    response.headers.get("last-modified") or last_modified,
+                )
+            body = _read_capped(response, max_bytes, deadline, total_timeout_s)
             status = response.status_code
             content_type = response.headers.get("content-type")
             if status in (401, 403):

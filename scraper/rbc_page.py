@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -30,12 +30,11 @@ _HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _SPACES = re.compile(r"\s+")
 _CHALLENGE_MARKERS = ("__qrator", "qauth.js", "ddos-guard", "ddos_guard", "checking your browser")
 _KIND_BY_DOCUMENT_TYPE = {"short_news": "news", "article": "article", "anons": "partner"}
-_TRACKING_PARAMS = ("from", "utm_")
 
 _RATE_DATE = re.compile(r"на\s+" + DAY_MONTH.pattern)
 _RATE_VALUE = re.compile(r"ЦБ\s*:\s*([^\s(]+)")
 _RATE_CHANGE = re.compile(r"\(\s*([+\-\u2212\u2013]?)\s*([^\s)]*)\s*\)")
-_DECIMAL = re.compile(r"^\d{1,9}(?:[.,]\d{1,8})?$")
+_DECIMAL = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,8})?$")  # ASCII digits: "１０８" is not stored
 
 
 def clean_text(text: str) -> str:
@@ -52,12 +51,14 @@ def node_text(node: LexborNode | None) -> str:
 def canonical_url(href: str, base_url: str = DEFAULT_URL) -> str:
     """Absolute URL without the ticker's tracking parameters (`from=`, `utm_*`)."""
     parts = urlsplit(urljoin(base_url, href.strip()))
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not key.lower().startswith(_TRACKING_PARAMS)
-    ]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    # Raw pieces are kept as written: re-encoding would change the address ("%20" -> "+").
+    query = [piece for piece in parts.query.split("&") if piece and not _is_tracking(piece)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(query), parts.fragment))
+
+
+def _is_tracking(piece: str) -> bool:
+    key = unquote_plus(piece.split("=", 1)[0]).strip().lower()
+    return key == "from" or key.startswith("utm_")
 
 
 def looks_like_challenge(text: str) -> bool:
@@ -107,7 +108,7 @@ def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) 
 
 def _modif_instant(node: LexborNode) -> datetime | None:
     raw = (node.attributes.get("data-modif") or "").strip()
-    if raw.isdigit() and 9 <= len(raw) <= 11:
+    if raw.isascii() and raw.isdigit() and 9 <= len(raw) <= 11:
         return from_unix(int(raw))
     return None
 
@@ -273,7 +274,7 @@ def parse_rate_widgets(root: LexborNode, reference: datetime) -> tuple[list[Rate
         try:
             rates.append(parse_rate_widget(node, currency, reference))
         except (ValueError, AssertionError) as error:
-            warnings.append(f"rate widget skipped: {error}")
+            warnings.append(f"{currency} rate widget skipped: {error}")
     return rates, warnings
 
 

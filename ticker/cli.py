@@ -12,6 +12,18 @@ from ticker import __version__
 # name -> "module:attribute"; each module holds one command's glue.
 COMMANDS: dict[str, str] = {
     "fetch": "ticker.commands.fetch:fetch",
+    "archive": "ticker.commands.evidence:archive",
+    "reparse": "ticker.commands.evidence:reparse",
+    "cite": "ticker.commands.evidence:cite",
+    "run": "ticker.commands.run:run",
+    "status": "ticker.commands.status:status",
+    "sources": "ticker.commands.sources:sources",
+    "at": "ticker.commands.query:at",
+    "changes": "ticker.commands.query:changes",
+    "rates": "ticker.commands.query:rates",
+    "serve": "ticker.commands.serve:serve",
+    "backfill": "ticker.commands.backfill:backfill",
+    "backfill-rates": "ticker.commands.backfill:backfill_rates",
 }
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 import httpx
 from sqlite_utils import Database
 
+from ticker.db.archive import keep_body
 from ticker.db.writes import (
     FetchRow,
     Saved,
@@ -20,9 +21,10 @@ from ticker.db.writes import (
     save_ticker,
     save_unchanged,
 )
-from ticker.scraper import cbr_xml, http, rbc_page
+from ticker.scraper import cbr_xml, http, rbc_feed_json, rbc_page, rbc_rss
 from ticker.scraper.decoding import charset_from_content_type
 from ticker.scraper.records import BlockedPage, ParseError, RatesDocument, TickerPage
+from ticker.settings import ArchiveSettings
 from ticker.sources import SourceSpec
 from ticker.timeutil import to_iso, utc_now
 
@@ -51,8 +53,25 @@ def _parse_cbr_daily(
     return cbr_xml.parse_daily(body)
 
 
+def _parse_rbc_rss(
+    body: bytes, answer: http.Answer, fetched_at: datetime, spec: SourceSpec, channel: str
+) -> Parsed:
+    return rbc_rss.parse_rbc_rss(body, base_url=answer.url, min_items=spec.min_items(channel))
+
+
+def _parse_rbc_feed_json(
+    body: bytes, answer: http.Answer, fetched_at: datetime, spec: SourceSpec, channel: str
+) -> Parsed:
+    # A live poll: an empty answer is a parse error, never "every item left".
+    return rbc_feed_json.parse_feed_json(
+        body, fetched_at=fetched_at, base_url=answer.url, min_items=spec.min_items(channel)
+    )
+
+
 PARSERS: dict[tuple[str, str], Parser] = {
     ("rbc", "page"): _parse_rbc_page,
+    ("rbc", "rss"): _parse_rbc_rss,
+    ("rbc", "feed_json"): _parse_rbc_feed_json,
     ("cbr", "xml_daily"): _parse_cbr_daily,
 }
 
@@ -77,8 +96,31 @@ def poll(
     channel: str | None = None,
     url: str | None = None,
     now: Callable[[], datetime] = utc_now,
+    archive: ArchiveSettings | None = None,
 ) -> Saved:
-    """Fetch one channel of a source and record the attempt, whatever happens to it."""
+    """Fetch one channel of a source and record the attempt, whatever happens to it; then keep
+    its body in the raw archive if retention wants it (a second, short transaction: see
+    ticker.db.archive)."""
+    received: list[tuple[bytes, str | None]] = []
+    saved = _poll(db, client, spec, channel=channel, url=url, now=now, received=received)
+    if received:
+        changed = bool(saved.items_new or saved.titles_changed or saved.rates_new or saved.exits)
+        body, content_type = received[-1]
+        settings = archive or ArchiveSettings()
+        keep_body(db, saved.fetch_id, body, content_type, saved.outcome, changed, settings, now=now())
+    return saved
+
+
+def _poll(
+    db: Database,
+    client: httpx.Client,
+    spec: SourceSpec,
+    *,
+    channel: str | None,
+    url: str | None,
+    now: Callable[[], datetime],
+    received: list[tuple[bytes, str | None]],
+) -> Saved:
     channel = channel or spec.channels[0]
     target = url or spec.url_for(channel)
     started = now()
@@ -99,6 +141,7 @@ def poll(
         row.retry_after_s = failure.retry_after_s
         row.error = one_line(_blocked_message(failure) if failure.outcome == "blocked" else failure.message)
         if failure.body is not None:
+            received.append((failure.body, failure.content_type))
             row.bytes = len(failure.body)
             row.body_sha256 = hashlib.sha256(failure.body).hexdigest()
             row.content_type = failure.content_type
@@ -112,6 +155,7 @@ def poll(
         row.outcome = "unchanged"
         return save_unchanged(db, row, previous["snapshot_id"] if previous else None)
 
+    received.append((answer.body, answer.content_type))
     row.bytes = len(answer.body)
     row.body_sha256 = hashlib.sha256(answer.body).hexdigest()
     row.content_type = answer.content_type

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -12,9 +13,20 @@ DEFAULT_DB = "ticker.db"
 
 
 def with_date_param(url: str, day: date) -> str:
-    """Add the Bank of Russia's `date_req=DD/MM/YYYY` to an XML_daily address."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}date_req={day.strftime('%d/%m/%Y')}"
+    """Add the Bank of Russia's `date_req=DD/MM/YYYY` to an XML_daily address (replacing one
+    already in it, so that the day asked for is the day requested)."""
+    parts = urlsplit(url)
+    kept = [piece for piece in parts.query.split("&") if piece and piece.split("=", 1)[0] != "date_req"]
+    query = "&".join([*kept, f"date_req={day.strftime('%d/%m/%Y')}"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def parse_day(text: str) -> date:
+    """A `--date` value; bad input is one `Error:` line (Click's usage block would be four)."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise click.ClickException(f"bad --date {text!r}: use YYYY-MM-DD, e.g. 2024-11-26") from None
 
 
 @click.command()
@@ -24,11 +36,11 @@ def with_date_param(url: str, day: date) -> str:
 @click.option(
     "--date",
     "day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
     help="cbr only: the day to ask for (YYYY-MM-DD); the answer says which day it is for.",
 )
 @click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
-def fetch(source: str, url: str | None, channel: str | None, day, db_path: str) -> None:
+def fetch(source: str, url: str | None, channel: str | None, day: str | None, db_path: str) -> None:
     """Fetch SOURCE once (rbc or cbr) and store what it shows."""
     from ticker.db.schema import open_db
     from ticker.db.writes import register_source
@@ -40,13 +52,18 @@ def fetch(source: str, url: str | None, channel: str | None, day, db_path: str) 
     with user_errors(db_path):
         spec = builtin_source(source)
         if day is not None and spec.kind != "cbr":
-            raise click.BadParameter("--date is for the cbr source only", param_hint="--date")
+            raise click.ClickException("--date is for the cbr source only")
+        requested = parse_day(day) if day is not None else None
         channel = channel or spec.main_channel
         if channel not in KINDS[spec.kind]:
-            raise click.BadParameter(f"{source} has no channel {channel!r}", param_hint="--channel")
+            raise click.ClickException(
+                f"{source} has no channel {channel!r} (it has: {', '.join(KINDS[spec.kind])})"
+            )
+        if url is not None and urlsplit(url).scheme not in ("http", "https"):
+            raise click.ClickException(f"bad --url {url!r}: give a full http:// or https:// address")
         target = url or spec.url_for(channel)
-        if day is not None:
-            target = with_date_param(target, day.date())
+        if requested is not None:
+            target = with_date_param(target, requested)
         db = open_db(db_path)
         register_source(
             db, spec.name, spec.kind, spec.url_for(spec.main_channel), None, [channel], to_iso(utc_now())

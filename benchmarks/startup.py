@@ -1,0 +1,164 @@
+"""Start-up time: `ticker --help` and `ticker fetch` as whole processes, against a bare interpreter
+that imports only what ticker's fetch path cannot do without (httpx, sqlite3, click, sqlite_utils,
+selectolax). Goal: <= 1.5x that baseline. Then `python -X importtime` of `ticker fetch`: the
+modules it imports beyond the baseline, costliest first.
+
+All commands run interleaved, round after round, so that load on the machine hits them alike.
+
+    python benchmarks/startup.py           # 20 rounds
+    python benchmarks/startup.py --quick   # 4 rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+BASELINE_IMPORTS = "import httpx, sqlite3, click, sqlite_utils, selectolax.lexbor"
+GOAL = 1.5
+
+
+def _run(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def importtime(command: list[str], cwd: Path) -> dict[str, tuple[int, int, int]]:
+    """module -> (self us, cumulative us, depth) from `python -X importtime`."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *command], cwd=cwd, capture_output=True, text=True
+    )
+    modules = {}
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative, name = line[len("import time:") :].split("|")
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        modules[name.strip()] = (int(self_us), int(cumulative), depth)
+    return modules
+
+
+PHASES = """
+import sys, time, json
+marks = [("start", time.perf_counter())]
+def mark(name): marks.append((name, time.perf_counter()))
+import httpx, sqlite3, click, sqlite_utils, selectolax.lexbor
+mark("baseline imports (httpx, sqlite3, click, sqlite_utils, selectolax)")
+import ticker.cli, ticker.commands.fetch, ticker.errors
+mark("ticker.cli + the fetch command + ticker.errors (sources, parsers)")
+from ticker.db.schema import open_db
+from ticker.db.writes import register_source
+from ticker.poll import poll
+from ticker.scraper.http import make_client
+from ticker.sources import builtin_source
+mark("ticker.db.schema, ticker.db.writes, ticker.poll, ticker.scraper.http")
+db = open_db(sys.argv[2])
+register_source(db, "rbc", "rbc", "https://www.rbc.ru/", None, ["page"], "2025-01-01T00:00:00Z")
+mark("open_db (migrations check, views) + register_source")
+client = make_client()
+mark("make_client (first httpx.Client: TLS context, httpcore/h11 imports)")
+poll(db, client, builtin_source("rbc"), url=sys.argv[1])
+mark("poll (GET, parse, store)")
+print(json.dumps([[n, b - a] for (_, a), (n, b) in zip(marks, marks[1:])]))
+"""
+
+
+def phases(url: str, db: str, cwd: Path, runs: int) -> None:
+    """Where a cold `ticker fetch` spends its time, phase by phase, in fresh processes."""
+    import json
+
+    collected: dict[str, list[float]] = {}
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", PHASES, url, db], cwd=cwd, check=True, capture_output=True)
+        for name, seconds in json.loads(out.stdout):
+            collected.setdefault(name, []).append(seconds)
+    rows = [[name, common.ms(common.median(values))] for name, values in collected.items()]
+    total = sum(common.median(values) for values in collected.values())
+    rows.append(["sum (after interpreter start-up)", common.ms(total)])
+    print(common.table(["phase of a cold `ticker fetch rbc` (304 answer)", "median ms"], rows, title="Phases"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 rounds: a smoke test")
+    parser.add_argument("--rounds", type=int)
+    args = parser.parse_args()
+    rounds = args.rounds or (4 if args.quick else 20)
+    print(common.machine())
+    ticker = common.venv_bin("ticker")
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="ticker-startup-") as tmp, common.LoopbackServer() as server:
+        cwd = Path(tmp)
+        db = str(cwd / "startup.db")
+        commands = {
+            "python -c pass": [python, "-c", "pass"],
+            "baseline": [python, "-c", BASELINE_IMPORTS],
+            "baseline + httpx.Client()": [python, "-c", BASELINE_IMPORTS + "; httpx.Client()"],
+            "ticker --help": [ticker, "--help"],
+            "ticker fetch --help": [ticker, "fetch", "--help"],
+            "ticker fetch rbc (304)": [ticker, "fetch", "rbc", "--url", server.url("rbc/etag/s"), "--db", db],
+            "ticker fetch rbc (new headline)": [
+                ticker, "fetch", "rbc", "--url", server.url("rbc/rotate/s"), "--db", db,
+            ],  # fmt: skip
+        }
+        for command in commands.values():  # warm the file cache, create the database
+            _run(command, cwd)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(rounds):
+            for name, command in commands.items():
+                times[name].append(_run(command, cwd))
+        base = common.median(times["baseline"])
+        rows = []
+        for name, command in commands.items():
+            shown = f"`python -c \"{BASELINE_IMPORTS}\"`" if name == "baseline" else f"`{name}`"
+            value = common.median(times[name])
+            goal = ""
+            if name in ("ticker --help", "ticker fetch rbc (304)"):
+                goal = f"<= {GOAL}x baseline: {'met' if value / base <= GOAL else 'MISSED'}"
+            rows.append([shown, common.ms(value), common.ms(common.p95(times[name])), common.ratio(value, base), goal])
+        print(
+            common.table(
+                ["command (whole process)", "median ms", "p95 ms", "vs baseline", "goal"],
+                rows,
+                title=f"Start-up ({rounds} interleaved rounds)",
+            )
+        )
+
+        phases(server.url("rbc/etag/s"), db, cwd, max(3, rounds // 2))
+        fetch_modules = importtime([ticker, "fetch", "rbc", "--url", server.url("rbc/etag/s"), "--db", db], cwd)
+        base_modules = importtime(["-c", BASELINE_IMPORTS], cwd)
+        extra = {name: v for name, v in fetch_modules.items() if name not in base_modules}
+        extra_self = sum(v[0] for v in extra.values())
+        rows = [
+            [name, f"{v[0] / 1000:.1f}", f"{v[1] / 1000:.1f}"]
+            for name, v in sorted(extra.items(), key=lambda item: -item[1][0])[:15]
+        ]
+        print(
+            common.table(
+                ["module imported by `ticker fetch` beyond the baseline", "self ms", "cumulative ms"],
+                rows,
+                title=(
+                    f"python -X importtime (one run): {len(extra)} extra modules, {extra_self / 1000:.1f} ms "
+                    f"own import time in all (baseline imports {len(base_modules)} modules)"
+                ),
+            )
+        )
+        top = [
+            [name, f"{v[1] / 1000:.1f}"]
+            for name, v in sorted(fetch_modules.items(), key=lambda item: -item[1][1])
+            if name.startswith("ticker") and v[2] == 0
+        ]
+        print(common.table(["ticker module (imported at top level)", "cumulative ms"], top, title="ticker's own modules"))
+
+
+if __name__ == "__main__":
+    main()

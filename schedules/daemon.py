@@ -1,0 +1,260 @@
+"""The daemon: one APScheduler job per source, the database lock, and a clean stop on SIGTERM/SIGINT.
+
+Every source is fetched once at start (no jitter), then every `every` seconds with a little
+jitter; a failing source waits longer (backoff, Retry-After) without touching the others' pace.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from ticker import __version__
+from ticker.db.schema import open_db
+from ticker.db.writes import register_source
+from ticker.schedules import hooks
+from ticker.schedules.config import DaemonConfig
+from ticker.schedules.lock import DaemonLock
+from ticker.schedules.runner import RunResult, SourceRunner
+from ticker.scraper.http import make_client
+from ticker.sources import SourceSpec
+from ticker.timeutil import to_iso, utc_now
+
+log = logging.getLogger("ticker.daemon")
+
+MAX_WORKERS = 32
+MISFIRE_GRACE_S = 60  # a run delayed longer than this (a suspended host) is skipped, not queued
+JITTER_FRACTION = 0.05
+MAX_JITTER_S = 5.0
+GRACE_S = 5.0  # how long a stop waits for in-flight fetches before abandoning them
+LATE_WARNING_S = 5.0
+PRUNE_EVERY_S = 3600.0
+
+
+def jitter_for(every_s: float) -> float:
+    """A little jitter: 5% of the interval, at most 5 s."""
+    return min(every_s * JITTER_FRACTION, MAX_JITTER_S)
+
+
+def trigger_for(every_s: float) -> IntervalTrigger:
+    """An interval trigger in UTC whose mean period is `every_s`.
+
+    APScheduler adds 0..jitter to each fire time counted from the previous (already jittered)
+    one, so the interval is shortened by half the jitter to keep the average on time.
+    """
+    jitter = jitter_for(every_s)
+    return IntervalTrigger(seconds=every_s - jitter / 2, timezone=UTC, jitter=jitter or None)
+
+
+class Daemon:
+    """Runs the configured sources until `request_stop()` (or SIGTERM/SIGINT in the main thread)."""
+
+    def __init__(self, config: DaemonConfig, *, grace_s: float = GRACE_S, client_factory=make_client) -> None:
+        self.config = config
+        self.grace_s = grace_s
+        self.client_factory = client_factory
+        self.start_delays: deque[float] = deque(maxlen=100_000)  # seconds late, per run
+        self._stop = False
+        self._signals = 0
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+        self._runners: list[SourceRunner] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the daemon to stop (safe from a signal handler: it only sets a flag)."""
+        self._stop = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop
+
+    def run(self) -> bool:
+        """Lock the database, run until asked to stop; True when every fetch finished cleanly.
+
+        Raises AlreadyRunning when another daemon holds the database.
+        """
+        lock = DaemonLock(self.config.db).acquire()
+        previous_handlers = self._install_signal_handlers()
+        try:
+            try:
+                self._prepare()
+                if not self._stop:
+                    self._start_scheduler()
+                    while not self._stop:
+                        time.sleep(0.1)
+            except BaseException:
+                self._stop = True
+                self._shutdown()
+                lock.release()
+                raise
+            clean = self._shutdown()
+        finally:
+            self._restore_signal_handlers(previous_handlers)
+        if clean:  # else a fetch is still writing: the lock goes with the process
+            lock.release()
+        return clean
+
+    def _prepare(self) -> None:
+        db = open_db(self.config.db)
+        try:
+            now = to_iso(utc_now())
+            for spec in self.config.sources:
+                register_source(
+                    db, spec.name, spec.kind, spec.url_for(spec.main_channel), spec.every_s,
+                    list(spec.channels), now,
+                )  # fmt: skip
+        finally:
+            db.conn.close()
+        hooks.configure(self.config.settings)
+        loaded = hooks.install_features(self.config.settings)
+        self._runners = [
+            SourceRunner(spec, self.config.db, self.client_factory(), stopping=lambda: self._stop)
+            for spec in self.config.sources
+        ]
+        log.info(
+            "ticker %s daemon: %d source(s) into %s%s",
+            __version__,
+            len(self._runners),
+            self.config.db,
+            f" (features: {', '.join(loaded)})" if loaded else "",
+        )
+
+    def _start_scheduler(self) -> None:
+        # Each source its own worker (up to a cap), so a slow source never delays another.
+        workers = max(1, min(len(self._runners), MAX_WORKERS)) + bool(self.config.settings.archive.keep_days)
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S},
+        )
+        scheduler.add_listener(self._on_executed, EVENT_JOB_EXECUTED)
+        now = datetime.now(UTC)
+        for runner in self._runners:
+            spec = runner.spec
+            scheduler.add_job(
+                self._job,
+                trigger=trigger_for(runner.state.every_s),
+                args=[runner],
+                id=spec.name,
+                name=spec.name,
+                next_run_time=now,  # the start fetch: at once, no jitter
+            )
+            log.info("%s: %s every %s via %s", spec.name, spec.kind, _seconds(runner.state.every_s),
+                     ", ".join(spec.channels))  # fmt: skip
+        if self.config.settings.archive.keep_days:
+            scheduler.add_job(
+                self._prune_archive,
+                trigger=IntervalTrigger(seconds=PRUNE_EVERY_S, timezone=UTC, jitter=60),
+                id="archive-prune",
+                next_run_time=now + timedelta(seconds=60),
+            )
+        self._scheduler = scheduler
+        scheduler.start()
+
+    def _prune_archive(self) -> None:
+        """`[archive] keep_days`: drop stored bodies past their age, hourly."""
+        from ticker.db.archive import prune
+        from ticker.db.schema import connect
+
+        try:
+            db = connect(self.config.db)
+            try:
+                pruned = prune(db, self.config.settings.archive)
+            finally:
+                db.conn.close()
+            if pruned.by_age or pruned.by_mode:
+                log.info("archive: pruned %d bodies by age, %d by keep mode", pruned.by_age, pruned.by_mode)
+        except Exception as error:
+            log.error("archive: prune failed, retrying in an hour: %s: %s", type(error).__name__, error)
+
+    def _shutdown(self) -> bool:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.grace_s
+        while self._in_flight and time.monotonic() < deadline and self._signals < 2:
+            time.sleep(0.05)
+        if self._in_flight:
+            log.warning("stopping: abandoning %d fetch(es) in flight (nothing half-written)", self._in_flight)
+            return False
+        for runner in self._runners:
+            runner.client.close()
+        log.info("stopped")
+        return True
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        self._stop = True
+
+    def _install_signal_handlers(self) -> dict[int, object]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _restore_signal_handlers(self, previous: dict[int, object]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _job(self, runner: SourceRunner) -> datetime | None:
+        if self._stop:
+            return None
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            result = runner.run()
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+        self._reschedule(runner.spec, result)
+        return result.started_at
+
+    def _reschedule(self, spec: SourceSpec, result: RunResult) -> None:
+        """Push the source's next run back when backoff or Retry-After asks for more than the interval."""
+        scheduler = self._scheduler
+        if scheduler is None or self._stop or result.delay_s <= (spec.every_s or 0):
+            return
+        earliest = datetime.now(UTC) + timedelta(seconds=result.delay_s)
+        try:
+            job = scheduler.get_job(spec.name)
+            if job is not None and (job.next_run_time is None or job.next_run_time < earliest):
+                job.modify(next_run_time=earliest)
+                log.info("%s: next request not before %s (waiting %s)", spec.name, to_iso(earliest),
+                         _seconds(result.delay_s))  # fmt: skip
+        except Exception:
+            log.exception("%s: could not reschedule", spec.name)
+
+    def _on_executed(self, event: JobExecutionEvent) -> None:
+        started = event.retval
+        if not isinstance(started, datetime):
+            return
+        late = (started - event.scheduled_run_time).total_seconds()
+        self.start_delays.append(late)
+        if late > LATE_WARNING_S:
+            log.warning("%s: started %.1f s late (the daemon is overloaded?)", event.job_id, late)
+
+
+def _seconds(value: float) -> str:
+    if value >= 3600 and value % 3600 == 0:
+        return f"{value / 3600:g}h"
+    if value >= 60 and value % 60 == 0:
+        return f"{value / 60:g}m"
+    return f"{value:g}s"

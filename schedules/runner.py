@@ -1,0 +1,122 @@
+"""One scheduled run of one source: poll its channel(s) with fallback, call hooks, log, never raise."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from sqlite_utils import Database
+
+from ticker.db.schema import connect
+from ticker.db.writes import SUCCESS_OUTCOMES, Saved
+from ticker.poll import one_line, poll
+from ticker.schedules import hooks
+from ticker.schedules.backoff import SourceState
+from ticker.sources import DEFAULT_EVERY_S, SourceSpec
+from ticker.timeutil import utc_now
+
+log = logging.getLogger("ticker.daemon")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a run did: when it started, whether any channel succeeded, the wait it asks for."""
+
+    started_at: datetime
+    succeeded: bool
+    delay_s: float  # least seconds before the next run of this source
+    polls: int
+
+
+def describe(spec: SourceSpec, channel: str, saved: Saved, elapsed_ms: int, row: tuple | None) -> str:
+    """The one log line of a fetch: source, channel, outcome, what it brought, duration."""
+    text = f"{spec.name}/{channel}: {saved.outcome}, "
+    if spec.kind != "cbr":  # the Bank of Russia has rates only
+        text += f"{saved.items_found} items ({saved.items_new} new, {saved.titles_changed} retitled), "
+    text += f"{saved.rates_found} rates ({saved.rates_new} new), {elapsed_ms} ms"
+    if row is not None and row[0]:
+        text += f": {row[0]}"
+    return text
+
+
+class SourceRunner:
+    """The job of one source. Runs are serialised by the scheduler (max_instances=1)."""
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        db_path: str | Path,
+        client: httpx.Client,
+        *,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.spec = spec
+        self.db_path = db_path
+        self.client = client
+        self.stopping = stopping
+        self.state = SourceState(every_s=spec.every_s or DEFAULT_EVERY_S[spec.kind], channels=spec.channels)
+
+    def run(self) -> RunResult:
+        """Poll the source once (with channel fallback). Any exception is logged, never raised."""
+        started = utc_now()
+        state = self.state
+        state.start_run()
+        succeeded = False
+        polls = 0
+        db: Database | None = None
+        try:
+            db = connect(self.db_path)
+            for channel in state.channel_order():
+                if self.stopping():
+                    break
+                polls += 1
+                saved, retry_after = self._poll(db, channel)
+                if saved.outcome in SUCCESS_OUTCOMES:
+                    was = state.active
+                    state.record_poll(channel, saved.outcome)
+                    succeeded = True
+                    if state.active != was:
+                        self._log_switch(was, channel)
+                    break
+                if not state.record_poll(channel, saved.outcome, retry_after):
+                    break
+        except Exception as error:
+            log.error(
+                "%s: run failed, retrying at the next run: %s",
+                self.spec.name,
+                one_line(f"{type(error).__name__}: {error}"),
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+        finally:
+            if db is not None:
+                with contextlib.suppress(Exception):  # a broken connection must not fail the job
+                    db.conn.close()
+        state.finish_run(succeeded)
+        return RunResult(started, succeeded, state.next_delay(), polls)
+
+    def _poll(self, db: Database, channel: str) -> tuple[Saved, float | None]:
+        clock = time.monotonic()
+        saved = poll(db, self.client, self.spec, channel=channel, archive=hooks.current_settings().archive)
+        elapsed_ms = int((time.monotonic() - clock) * 1000)
+        row = None
+        if saved.outcome not in SUCCESS_OUTCOMES:
+            row = db.execute(
+                "SELECT error, retry_after_s FROM fetches WHERE id = ?", [saved.fetch_id]
+            ).fetchone()
+        line = describe(self.spec, channel, saved, elapsed_ms, row)
+        log.log(logging.INFO if saved.outcome in SUCCESS_OUTCOMES else logging.WARNING, line)
+        hooks.run_after_poll(db, self.spec, saved)
+        retry_after = row[1] if row is not None else None
+        return saved, retry_after
+
+    def _log_switch(self, was: str, now: str) -> None:
+        if now == self.state.primary:
+            log.warning("%s: back on its main channel %s (was on %s)", self.spec.name, now, was)
+        else:
+            log.warning("%s: %s failing, now polling fallback channel %s", self.spec.name, was, now)

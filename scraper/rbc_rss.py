@@ -1,0 +1,156 @@
+"""RBC's RSS export (`rssexport.rbc.ru/.../full.rss`): the same headlines as the ticker, no rates.
+
+Pure: bytes in, a TickerPage out. The XML goes through defusedxml with DTDs, entities and
+external references forbidden. RBC's own fields live in an `rbc_news:` namespace whose URI has
+changed (http -> https), so they are matched by local name, and only as direct children of an
+`<item>`: `rbc_news:related_links` nests `<link url=...>` elements that are not the item's link.
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import parsedate_to_datetime
+from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import ParseError as XMLSyntaxError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from ticker.scraper.rbc_page import (
+    _KIND_BY_DOCUMENT_TYPE,
+    DEFAULT_URL,
+    canonical_url,
+    clean_text,
+    looks_like_challenge,
+)
+from ticker.scraper.records import BlockedPage, Headline, ParseError, TickerPage
+from ticker.timeutil import from_unix, to_iso
+
+_ITEM_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+_UNIX = re.compile(r"^\d{9,11}$")
+
+
+def local_name(element: Element) -> str:
+    """`{https://www.rbc.ru}news_id` -> `news_id`."""
+    tag = element.tag if isinstance(element.tag, str) else ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child_text(item: Element, name: str, *, namespaced: bool | None = None) -> str:
+    """Text of the first direct child with this local name ('' when none).
+
+    `namespaced=False` takes only an un-namespaced child (RSS's own `<link>`), `True` only a
+    namespaced one (`rbc_news:`), None either.
+    """
+    for child in item:
+        if local_name(child) != name:
+            continue
+        has_namespace = isinstance(child.tag, str) and child.tag.startswith("{")
+        if namespaced is not None and has_namespace != namespaced:
+            continue
+        return clean_text("".join(child.itertext()))
+    return ""
+
+
+def _document_root(body: bytes) -> Element:
+    if not body.strip():
+        raise ParseError("empty answer instead of an RSS document")
+    try:
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
+        if looks_like_challenge(body[:20000].decode("latin-1")):
+            raise BlockedPage("bot challenge page instead of the RSS feed") from None
+        if isinstance(error, DefusedXmlException):
+            raise ParseError(f"unsafe XML refused: {type(error).__name__}") from None
+        raise ParseError(f"not an RSS document: {error}") from None
+    if local_name(root).lower() == "html":
+        raise BlockedPage("HTML page instead of the RSS feed")
+    if local_name(root) != "rss":
+        raise ParseError(f"root element is <{local_name(root)}>, not <rss>")
+    return root
+
+
+def _published(item: Element) -> tuple[str | None, str | None]:
+    """(UTC ISO instant, warning): newsDate_timestamp first, then pubDate (+0300)."""
+    stamp = _child_text(item, "newsDate_timestamp", namespaced=True)
+    if _UNIX.match(stamp):
+        return to_iso(from_unix(int(stamp))), None
+    raw = _child_text(item, "pubDate", namespaced=False)
+    if not raw:
+        return None, None
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None, f"bad pubDate {raw!r}"
+    if moment is None or moment.tzinfo is None:
+        return None, f"pubDate without a zone {raw!r}"
+    return to_iso(moment), None
+
+
+def parse_item(item: Element, position: int, base_url: str) -> tuple[Headline | None, list[str]]:
+    """One `<item>` into a Headline (None, with the reason, when it has no usable id or title)."""
+    news_id = _child_text(item, "news_id", namespaced=True)
+    if not news_id:
+        return None, [f"RSS item at position {position} has no rbc_news:news_id: skipped"]
+    if not _ITEM_ID.match(news_id):
+        return None, [f"RSS item at position {position} has a malformed news_id {news_id[:40]!r}: skipped"]
+    news_id = news_id.lower()
+    title = _child_text(item, "title", namespaced=False)
+    if not title:
+        return None, [f"RSS item {news_id} has no title: skipped"]
+    warnings: list[str] = []
+    published_at, warning = _published(item)
+    if warning:
+        warnings.append(f"RSS item {news_id}: {warning}")
+    link = _child_text(item, "link", namespaced=False) or _child_text(item, "pdalink", namespaced=False)
+    kind_word = _child_text(item, "type", namespaced=True)
+    return (
+        Headline(
+            id=news_id,
+            url=canonical_url(link, base_url) if link else "",
+            title=title,
+            rubric=_child_text(item, "category", namespaced=False) or None,
+            kind=_KIND_BY_DOCUMENT_TYPE.get(kind_word),
+            published_at=published_at,
+            position=position,
+        ),
+        warnings,
+    )
+
+
+def parse_rbc_rss(body: bytes, *, base_url: str = DEFAULT_URL, min_items: int = 1) -> TickerPage:
+    """Parse the RSS feed into headlines in feed order.
+
+    Raises BlockedPage for a challenge page, ParseError for anything that is not an RSS document
+    (unsafe XML included) or that holds fewer than `min_items` usable items.
+    """
+    root = _document_root(body)
+    channel = next((child for child in root if local_name(child) == "channel"), None)
+    if channel is None:
+        raise ParseError("RSS document without a <channel>")
+    headlines: list[Headline] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate((child for child in channel if local_name(child) == "item"), start=1):
+        headline, item_warnings = parse_item(item, len(headlines) + 1, base_url)
+        warnings.extend(item_warnings)
+        if headline is None:
+            continue
+        if headline.id in seen:
+            warnings.append(f"RSS item {headline.id} appears twice (item {index}): later copy skipped")
+            continue
+        seen.add(headline.id)
+        headlines.append(headline)
+    if len(headlines) < min_items:
+        raise ParseError(f"RSS feed has {len(headlines)} usable item(s), fewer than the {min_items} expected")
+    return TickerPage(headlines=tuple(headlines), updated_at=_build_date(channel), warnings=tuple(warnings))
+
+
+def _build_date(channel: Element) -> str | None:
+    """The feed's `lastBuildDate` as UTC ISO, when it has a readable one."""
+    raw = _child_text(channel, "lastBuildDate", namespaced=False)
+    try:
+        moment = parsedate_to_datetime(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+    return to_iso(moment) if moment is not None and moment.tzinfo is not None else None

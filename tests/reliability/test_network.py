@@ -1,0 +1,266 @@
+"""Network and server faults against a real loopback server, through `ticker fetch` run as a
+subprocess: each ends as one `fetches` row with the right outcome and a one-line error, a
+one-line `Error:` on stderr, and no change to the history a good fetch stored before it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from reliability import faultserver as fs
+from reliability.faultserver import FaultServer
+from reliability.support import history, last_fetch, page_bytes, rows, run_ticker, ticker_env
+
+pytestmark = pytest.mark.reliability
+
+DDOS_GUARD_PAGE = b"""<!DOCTYPE html><html><head><title>DDOS-GUARD</title>
+<script src="/.well-known/ddos-guard/check?context=free_splash"></script></head>
+<body><div>Checking your browser before accessing the site.</div></body></html>"""
+QRATOR_STUB = b'<html><head><script src="/__qrator/qauth.js" async defer></script></head><body></body></html>'
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault: how the server misbehaves and what `fetches` must say about it."""
+
+    name: str
+    serve: Callable[[FaultServer], fs.Handler | str]  # a handler, or a full URL to fetch instead
+    outcome: str
+    error: str  # a piece of the one-line error
+    status: int | None = None
+    retry_after_s: int | None = None
+
+
+def _closed_port_url(server: FaultServer) -> str:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return f"http://127.0.0.1:{port}/"
+
+
+def _redirect_loop(server: FaultServer) -> fs.Handler:
+    server.route("/loop2", fs.redirect(server.url("/fault")))
+    return fs.redirect(server.url("/loop2"))
+
+
+FAULTS = [
+    Fault("connection refused", _closed_port_url, "network_error", "could not connect"),
+    Fault("DNS failure", lambda s: "http://nonexistent.invalid/", "network_error", "could not connect"),
+    Fault("accepts, never answers", fs.never_answer, "network_error", "timeout"),
+    Fault("headers, then a stalled body", fs.headers_then_stall, "network_error", "timeout"),
+    Fault("a body that drips forever", lambda s: fs.drip(s, 0.3), "network_error", "timeout", 200),
+    Fault(
+        "Content-Length larger than sent",
+        lambda s: fs.cut_short(page_bytes()[:5000], 90000),
+        "network_error",
+        "cut short",
+    ),
+    Fault(
+        "HTTP 500", lambda s: fs.static(b"oops", "500 Internal Server Error"), "http_error", "HTTP 500", 500
+    ),
+    Fault(
+        "HTTP 502",
+        lambda s: fs.static(b"<html>bad gateway</html>", "502 Bad Gateway"),
+        "http_error",
+        "HTTP 502",
+        502,
+    ),
+    Fault("HTTP 503", lambda s: fs.static(b"", "503 Service Unavailable"), "http_error", "HTTP 503", 503),
+    Fault(
+        "HTTP 429 with Retry-After",
+        lambda s: fs.static(b"slow down", "429 Too Many Requests", extra={"Retry-After": "120"}),
+        "http_error",
+        "Retry-After 120s",
+        429,
+        120,
+    ),
+    Fault(
+        "HTTP 429 without Retry-After",
+        lambda s: fs.static(b"", "429 Too Many Requests"),
+        "http_error",
+        "HTTP 429",
+        429,
+    ),
+    Fault("redirect loop", _redirect_loop, "network_error", "too many redirects"),
+    Fault(
+        "redirect to ftp://",
+        lambda s: fs.redirect("ftp://127.0.0.1/page.html"),
+        "network_error",
+        "unsupported scheme",
+    ),
+    Fault(
+        "redirect to file://",
+        lambda s: fs.redirect("file:///etc/passwd"),
+        "network_error",
+        "unsupported scheme",
+    ),
+    Fault("200 DDoS-Guard challenge", lambda s: fs.static(DDOS_GUARD_PAGE), "blocked", "bot challenge", 200),
+    Fault(
+        "401 Qrator challenge",
+        lambda s: fs.static(QRATOR_STUB, "401 Unauthorized"),
+        "blocked",
+        "challenge",
+        401,
+    ),
+    Fault("200 with an empty body", lambda s: fs.static(b""), "parse_error", "no headline ticker", 200),
+    Fault(
+        "200, page cut before </html>",
+        lambda s: fs.static(page_bytes()[:-2000]),
+        "parse_error",
+        "truncated",
+        200,
+    ),
+    Fault(
+        "200 MB body, no length",
+        lambda s: fs.huge(200 << 20, declare_length=False),
+        "network_error",
+        "body refused",
+        200,
+    ),
+    Fault(
+        "200 MB body, declared",
+        lambda s: fs.huge(200 << 20, declare_length=True),
+        "network_error",
+        "Content-Length",
+        200,
+    ),
+    Fault(
+        "gzip bomb (1 GiB of zeros)", lambda s: fs.gzip_bomb(1 << 30), "network_error", "body refused", 200
+    ),
+]
+
+
+@pytest.fixture
+def seeded(fault_server, tmp_path):
+    """A database holding one good fetch of a 14-item page (the history faults must not touch)."""
+    db = tmp_path / "ticker.db"
+    good = fault_server.route("/good", fs.static(page_bytes()))
+    result = run_ticker("fetch", "rbc", "--url", good, "--db", db)
+    assert result.returncode == 0, result.stderr
+    return db
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_fetch_fault_is_recorded_and_history_kept(fault: Fault, fault_server, seeded):
+    served = fault.serve(fault_server)
+    url = served if isinstance(served, str) else fault_server.route("/fault", served)
+    before = history(seeded)
+
+    started = time.monotonic()
+    result = run_ticker("fetch", "rbc", "--url", url, "--db", seeded)
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: rbc/page: ")
+    assert fault.outcome in lines[0] and fault.error in lines[0]
+    row = last_fetch(seeded)
+    assert row["id"] == 2 and row["outcome"] == fault.outcome
+    assert fault.error in row["error"] and "\n" not in row["error"] and len(row["error"]) <= 500
+    assert row["status"] == fault.status
+    assert row["retry_after_s"] == fault.retry_after_s
+    assert row["snapshot_id"] is None and row["items_found"] is None
+    assert history(seeded) == before
+    # Bounded: connect 1 s + read 1 s + total 3 s with the test's settings, never the defaults.
+    assert elapsed < 20
+
+
+def _max_rss_mb_of(args: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+    """Run `ticker ARGS` under a fresh parent and return the child's peak RSS (RUSAGE_CHILDREN)."""
+    wrapper = (
+        "import json, resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps({'rss_mb': peak, 'rc': done.returncode, 'stderr': done.stderr}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", wrapper, sys.executable, "-m", "ticker", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    report = json.loads(result.stdout)
+    return report["rss_mb"], subprocess.CompletedProcess(args, report["rc"], "", report["stderr"])
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [fs.huge(200 << 20, declare_length=False), fs.gzip_bomb(1 << 30)],
+    ids=["200 MB streamed", "gzip bomb"],
+)
+def test_huge_bodies_are_refused_with_memory_bounded(handler, fault_server, tmp_path):
+    url = fault_server.route("/big", handler)
+    peak_mb, result = _max_rss_mb_of(
+        ["fetch", "rbc", "--url", url, "--db", str(tmp_path / "t.db")], ticker_env()
+    )
+    assert result.returncode == 1 and "body refused" in result.stderr
+    # The cap is 20 MB; inflating a whole network read of a bomb at once used to peak near 160 MB.
+    assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB"
+
+
+def _titles(db) -> list[str]:
+    return [title for (title,) in rows(db, "SELECT title FROM headlines ORDER BY id")]
+
+
+CP1251_META = page_bytes(encoding="windows-1251").replace(b"charset=utf-8", b"charset=windows-1251")
+CP1251_LYING = page_bytes(encoding="windows-1251")  # the page's own <meta> says utf-8 too
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "warning"),
+    [
+        (CP1251_META, "text/html; charset=utf-8", "not valid utf-8"),
+        (CP1251_LYING, "text/html; charset=utf-8", "windows-1251"),
+        (CP1251_LYING, "text/html", "windows-1251"),
+        (page_bytes(), "text/html; charset=windows-1251", "utf-8"),
+        (page_bytes(), "text/html; charset=koi8-r", "utf-8"),
+        (page_bytes(), "text/html; charset=no-such-charset", "unknown charset"),
+        (page_bytes().replace(b"charset=utf-8", b""), "text/html", None),
+    ],
+    ids=[
+        "cp1251 labelled utf-8, meta right",
+        "cp1251 labelled utf-8 everywhere",
+        "cp1251, no header charset, meta utf-8",
+        "utf-8 labelled windows-1251",
+        "utf-8 labelled koi8-r",
+        "unknown charset label",
+        "no charset anywhere",
+    ],
+)
+def test_wrong_or_missing_charset_keeps_titles(body, content_type, warning, fault_server, seeded):
+    """The same headlines under a wrong label decode to the same titles: no invented retitling."""
+    before = _titles(seeded)
+    body = b"<!-- another poll -->\n" + body  # not byte-identical to the seed: it gets parsed
+    url = fault_server.route("/charset", fs.static(body, content_type=content_type))
+    result = run_ticker("fetch", "rbc", "--url", url, "--db", seeded)
+    assert result.returncode == 0, result.stderr
+    row = last_fetch(seeded)
+    assert row["outcome"] == "ok" and row["items_found"] == 14
+    assert _titles(seeded) == before
+    assert rows(seeded, "SELECT count(*) FROM title_changes") == [(0,)]
+    if warning:
+        assert warning in (row["warning"] or ""), row["warning"]
+
+
+def test_invalid_utf8_bytes_are_replaced_and_said(fault_server, seeded):
+    body = page_bytes().replace("номер 3".encode(), b"\xff\xfe 3", 1)
+    url = fault_server.route("/bad-bytes", fs.static(body))
+    result = run_ticker("fetch", "rbc", "--url", url, "--db", seeded)
+    assert result.returncode == 0, result.stderr
+    row = last_fetch(seeded)
+    assert row["outcome"] == "ok" and "undecodable bytes replaced" in row["warning"]
+    # Every other title decoded as before; the damaged one is stored as text, marked U+FFFD.
+    changed = rows(
+        seeded, "SELECT t.title FROM title_changes c JOIN headline_titles t ON t.id = c.new_title_id"
+    )
+    assert changed == [("Заголовок новости \ufffd\ufffd 3",)]

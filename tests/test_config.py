@@ -1,0 +1,181 @@
+"""The daemon's TOML configuration: parsing, validation (one clear line per mistake), `ticker sources`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ticker.schedules.config import ConfigError, default_config, load_config, parse_interval
+from ticker.settings import AlertSettings, ArchiveSettings
+
+FULL = """
+db = "data/ticker.db"
+
+[sources.rbc]
+kind = "rbc"
+url = "https://www.rbc.ru/"
+every = "2m"
+channels = ["page", "rss"]
+
+[sources.rbc-mirror]
+kind = "rbc"
+url = "http://mirror.example/rbc"
+every = 45
+
+[sources.cbr]
+kind = "cbr"
+every = "1h"
+
+[archive]
+keep = "all"
+keep_days = 30
+
+[alerts]
+urls = ["json://127.0.0.1:9/hook"]
+fail_after = 5
+blocked_for = "30m"
+on_pulled = true
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "ticker.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(45, 45.0), (0.5, 0.5), ("45s", 45.0), ("2m", 120.0), ("1h", 3600.0), ("1.5m", 90.0), (" 3 s ", 3.0)],
+)
+def test_interval_forms(value, seconds):
+    assert parse_interval(value, "every") == seconds
+
+
+@pytest.mark.parametrize("value", [0, -5, "0s", "2x", "m", "", "2 minutes", True, [1], float("inf")])
+def test_bad_intervals_name_key_and_value(value):
+    with pytest.raises(ConfigError) as error:
+        parse_interval(value, "sources.rbc.every")
+    message = str(error.value)
+    assert message.startswith(f"sources.rbc.every = {value!r}:")
+    assert "\n" not in message
+
+
+def test_full_config(tmp_path):
+    config = load_config(write(tmp_path, FULL))
+    assert config.db == tmp_path / "data" / "ticker.db"  # relative to the file, not the cwd
+    by_name = {spec.name: spec for spec in config.sources}
+    assert list(by_name) == ["rbc", "rbc-mirror", "cbr"]
+    assert by_name["rbc"].channels == ("page", "rss")
+    assert by_name["rbc"].every_s == 120.0
+    assert by_name["rbc-mirror"].kind == "rbc"  # two sources may share a kind
+    assert by_name["rbc-mirror"].url_for("page") == "http://mirror.example/rbc"
+    assert by_name["rbc-mirror"].channels == ("page",)
+    assert by_name["cbr"].every_s == 3600.0
+    assert by_name["cbr"].url is None
+    assert config.settings.archive == ArchiveSettings(keep="all", keep_days=30.0)
+    assert config.settings.alerts == AlertSettings(
+        urls=("json://127.0.0.1:9/hook",), fail_after=5, blocked_for_s=1800.0, on_pulled=True
+    )
+
+
+def test_db_override_and_absolute_db(tmp_path):
+    path = write(tmp_path, FULL)
+    assert load_config(path, db_override="other.db").db == Path("other.db")
+    absolute = tmp_path / "abs.db"
+    text = FULL.replace('db = "data/ticker.db"', f'db = "{absolute}"')
+    assert load_config(write(tmp_path, text, "b.toml")).db == absolute
+
+
+def test_embedded_default():
+    config = default_config()
+    assert config.db == Path("ticker.db")
+    assert [(s.name, s.kind, s.every_s) for s in config.sources] == [("rbc", "rbc", 120.0), ("cbr", "cbr", 3600.0)]
+    assert default_config("x.db").db == Path("x.db")
+
+
+def test_config_without_sources_uses_default_sources(tmp_path):
+    config = load_config(write(tmp_path, '[archive]\nkeep = "none"\n'))
+    assert [s.name for s in config.sources] == ["rbc", "cbr"]
+    assert config.settings.archive.keep == "none"
+    assert config.db == tmp_path / "ticker.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('dbfile = "x.db"', "dbfile: unknown key"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = "2m"\nintervall = 3', "sources.rbc.intervall: unknown key"),
+        ('[sources.rbc]\nkind = "nyt"', "sources.rbc.kind = 'nyt': unknown kind"),
+        ("[sources.rbc]\nevery = 5", "sources.rbc.kind: missing"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = "soon"', "sources.rbc.every = 'soon': not an interval"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = 0', "sources.rbc.every = 0: not an interval"),
+        ('[sources.rbc]\nkind = "rbc"\nurl = "ftp://rbc.ru/"', "sources.rbc.url = 'ftp://rbc.ru/': must be an http"),
+        ('[sources.rbc]\nkind = "rbc"\nurl = "www.rbc.ru"', "sources.rbc.url = 'www.rbc.ru': must be an http"),
+        ('[sources.rbc]\nkind = "rbc"\nurl = "file:///etc/passwd"', "sources.rbc.url = 'file:///etc/passwd'"),
+        ('[sources.rbc]\nkind = "rbc"\nchannels = ["page", "telegram"]', "has no channel 'telegram'"),
+        ('[sources.cbr]\nkind = "cbr"\nchannels = ["rss"]', "sources.cbr.channels = ['rss']"),
+        ('[sources.rbc]\nkind = "rbc"\nchannels = []', "sources.rbc.channels = []"),
+        ('[sources.rbc]\nkind = "rbc"\nchannels = ["page", "page"]', "named twice"),
+        ('[sources."my source"]\nkind = "rbc"', "bad source name 'my source'"),
+        ("[sources]", "no source configured"),
+        ('sources = "rbc"', "sources = 'rbc': must be a table"),
+        ('[archive]\nkeep = "some"', "archive.keep = 'some'"),
+        ("[archive]\nkeep_days = -1", "archive.keep_days = -1"),
+        ("[archive]\nkeep_forever = true", "archive.keep_forever: unknown key"),
+        ('[alerts]\nurls = "json://x"', "alerts.urls = 'json://x'"),
+        ("[alerts]\nfail_after = 0", "alerts.fail_after = 0"),
+        ('[alerts]\nblocked_for = "ever"', "alerts.blocked_for = 'ever'"),
+        ('[alerts]\non_recovery = "yes"', "alerts.on_recovery = 'yes'"),
+        ('[alerts]\nsmtp = "x"', "alerts.smtp: unknown key"),
+        ("db = 5", "db = 5: must be a file path"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_key_and_value(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML") as error:
+        load_config(write(tmp_path, "[sources.rbc\nkind = 'rbc'"))
+    assert "\n" not in str(error.value)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_sources_command_lists_what_would_run(cli, tmp_path):
+    result = cli("sources", "--config", write(tmp_path, FULL))
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert str(tmp_path / "data" / "ticker.db") in lines[0]
+    rbc = next(line for line in lines if line.startswith("rbc "))
+    assert "page > rss" in rbc and "120s" in rbc and "https://www.rbc.ru/" in rbc
+    mirror = next(line for line in lines if line.startswith("rbc-mirror "))
+    assert "45s" in mirror and "http://mirror.example/rbc" in mirror
+    assert "keep all, 30 days" in result.output
+
+
+def test_sources_command_default(cli):
+    result = cli("sources")
+    assert result.exit_code == 0
+    assert "embedded default" in result.output
+    assert any(line.startswith("cbr ") and "3600s" in line for line in result.output.splitlines())
+
+
+def test_run_with_bad_config_says_one_line_and_fails_before_anything(cli, tmp_path):
+    path = write(tmp_path, 'db = "never.db"\n[sources.rbc]\nkind = "rbc"\nevery = "soon"')
+    result = cli("run", "--config", path)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {path}: sources.rbc.every = 'soon': not an interval "
+        "(a positive number of seconds, or '45s', '2m', '1h')"
+    ]
+    assert not (tmp_path / "never.db").exists()
+    assert not (tmp_path / "never.db.lock").exists()

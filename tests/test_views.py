@@ -1,0 +1,270 @@
+"""The SQL views and full-text search, on a history written by the real writers.
+
+`build_history` is shared with the query, serve and browser tests (imported from here).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ticker.db.schema import connect, open_db
+from ticker.db.views import VIEWS, ensure_views, stale_views
+from ticker.db.writes import FetchRow, register_source, save_failure, save_rates, save_ticker, save_unchanged
+from ticker.scraper.records import Headline, Rate, RatesDocument, TickerPage
+
+XSS_TITLE = "<script>window.__pwned = 1</script> Суд оштрафовал Telegram на 7 млн рублей"
+
+
+def hid(n: int) -> str:
+    return f"674400009a7947{n:010x}"
+
+
+TITLES = {
+    1: "Путин провел совещание",
+    2: "Курс евро превысил 108 рублей",
+    3: "В Москве выпал снег",
+    4: "Минфин разместил ОФЗ",
+    5: "ЦБ сохранил ключевую ставку",
+    6: XSS_TITLE,
+}
+RUBRICS = {1: "Политика", 2: "Экономика", 3: "Общество", 4: "Финансы", 5: "Экономика", 6: "Технологии"}
+
+
+def _page(entries: list[tuple[int, str | None]], rates: tuple[Rate, ...]) -> TickerPage:
+    headlines = tuple(
+        Headline(
+            id=hid(n),
+            url=f"https://www.rbc.ru/rbcfreenews/{hid(n)}",
+            title=title or TITLES[n],
+            rubric=RUBRICS[n],
+            kind="news",
+            published_at="2024-11-25T09:55:00Z",
+            position=position,
+        )
+        for position, (n, title) in enumerate(entries, start=1)
+    )
+    return TickerPage(headlines=headlines, rates=rates)
+
+
+def _row(source: str, channel: str, at: str, outcome: str = "ok", error: str | None = None) -> FetchRow:
+    return FetchRow(source=source, channel=channel, url=f"http://test/{source}", started_at=at,
+                    outcome=outcome, error=error)  # fmt: skip
+
+
+RBC_DAY1 = (
+    Rate("EUR", "2024-11-26", "108.87", "+1.45"),
+    Rate("USD", "2024-11-26", "103.79", "+1.21"),
+)
+RBC_DAY2 = (
+    Rate("EUR", "2024-11-27", "109.12", "+0.25"),
+    Rate("USD", "2024-11-27", "103.80", "+0.01"),
+)
+
+
+def build_history(path: Path) -> dict:
+    """A small, fully known history (UTC times; Moscow = UTC+3):
+
+    10:00 page A B C D, rates of 26 Nov | 10:02 E A' B C (D scrolled off, A reworded)
+    10:04 E A' C (B pulled) | 10:06 network_error | 10:08 blocked
+    10:10 F E A' B C (B back, F has a <script> title) | 10:12 unchanged
+    next day 10:00 page E C, rates of 27 Nov (after a long gap: exits unknown)
+    cbr: 26 Nov EUR 108.8652 (matches) USD 103.7631 (RBC's 103.79 does not), 27 Nov EUR 109.1234
+    """
+    db = open_db(path)
+    register_source(db, "rbc", "rbc", "http://test/rbc", 120, ["page"], "2024-11-25T09:00:00Z")
+    register_source(db, "cbr", "cbr", "http://test/cbr", 3600, ["xml_daily"], "2024-11-25T09:00:00Z")
+    save_rates(
+        db,
+        _row("cbr", "xml_daily", "2024-11-25T09:00:00Z"),
+        RatesDocument(
+            "2024-11-26", (Rate("EUR", "2024-11-26", "108.8652"), Rate("USD", "2024-11-26", "103.7631"))
+        ),
+    )
+    save_ticker(db, _row("rbc", "page", "2024-11-25T10:00:00Z"),
+                _page([(1, None), (2, None), (3, None), (4, None)], RBC_DAY1))  # fmt: skip
+    save_ticker(db, _row("rbc", "page", "2024-11-25T10:02:00Z"),
+                _page([(5, None), (1, "Путин провел совещание с Совбезом"), (2, None), (3, None)], RBC_DAY1))  # fmt: skip
+    save_ticker(db, _row("rbc", "page", "2024-11-25T10:04:00Z"),
+                _page([(5, None), (1, "Путин провел совещание с Совбезом"), (3, None)], RBC_DAY1))  # fmt: skip
+    save_failure(db, _row("rbc", "page", "2024-11-25T10:06:00Z", "network_error", "connect timeout"))
+    save_failure(db, _row("rbc", "page", "2024-11-25T10:08:00Z", "blocked", "HTTP 403: bot challenge"))
+    recovered = save_ticker(db, _row("rbc", "page", "2024-11-25T10:10:00Z"),
+                            _page([(6, None), (5, None), (1, "Путин провел совещание с Совбезом"), (2, None),
+                                   (3, None)], RBC_DAY1))  # fmt: skip
+    snapshot = db.execute("SELECT snapshot_id FROM fetches WHERE id = ?", [recovered.fetch_id]).fetchone()[0]
+    save_unchanged(db, _row("rbc", "page", "2024-11-25T10:12:00Z", "unchanged"), snapshot)
+    save_rates(
+        db,
+        _row("cbr", "xml_daily", "2024-11-26T09:00:00Z"),
+        RatesDocument("2024-11-27", (Rate("EUR", "2024-11-27", "109.1234"),)),
+    )
+    save_ticker(db, _row("rbc", "page", "2024-11-26T10:00:00Z"), _page([(5, None), (3, None)], RBC_DAY2))
+    db.close()
+    return {"snapshot_at_1010": snapshot}
+
+
+def rows(db, sql: str, params=()) -> list[dict]:
+    cursor = db.execute(sql, params)
+    keys = [c[0] for c in cursor.description]
+    return [dict(zip(keys, r, strict=True)) for r in cursor.fetchall()]
+
+
+def test_views_created_idempotently_and_replaced_when_changed(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path)
+    assert stale_views(db) == []
+    before = db.execute("PRAGMA schema_version").fetchone()[0]
+    ensure_views(db)
+    assert db.execute("PRAGMA schema_version").fetchone()[0] == before  # nothing rewritten
+    db.execute("DROP VIEW fetch_outages")
+    db.execute("DROP VIEW rate_history")
+    db.execute("CREATE VIEW rate_history AS SELECT 1 AS stale")
+    assert sorted(stale_views(db)) == ["fetch_outages", "rate_history"]
+    ensure_views(db)
+    assert stale_views(db) == []
+    assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'view'")} >= set(VIEWS)
+
+
+def test_title_rewrites(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path, read_only=True)
+    found = rows(db, "SELECT * FROM headline_rewrites")
+    assert len(found) == 1
+    assert found[0]["headline_id"] == hid(1)
+    assert found[0]["old_title"] == "Путин провел совещание"
+    assert found[0]["new_title"] == "Путин провел совещание с Совбезом"
+    assert found[0]["changed_at"] == "2024-11-25T10:02:00Z"
+    assert found[0]["changed_at_msk"] == "2024-11-25 13:02:00"
+
+
+def test_rate_history_moves_per_source_and_currency(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path, read_only=True)
+    found = rows(db, "SELECT source, currency, rate_date, value, previous_value, move, change_shown "
+                     "FROM rate_history ORDER BY source, currency, rate_date")  # fmt: skip
+    by_key = {(r["source"], r["currency"], r["rate_date"]): r for r in found}
+    assert len(found) == 7
+    assert by_key[("rbc", "EUR", "2024-11-27")]["move"] == "+0.25"
+    assert by_key[("rbc", "EUR", "2024-11-27")]["change_shown"] == "+0.25"
+    assert by_key[("rbc", "USD", "2024-11-27")]["move"] == "+0.01"
+    assert by_key[("rbc", "EUR", "2024-11-26")]["move"] is None
+    assert by_key[("cbr", "EUR", "2024-11-27")]["move"] == "+0.2582"  # four decimals kept
+    assert by_key[("cbr", "EUR", "2024-11-27")]["previous_value"] == "108.8652"
+
+
+def test_rbc_vs_cbr_flags_beyond_rounding(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path, read_only=True)
+    found = {(r["rate_date"], r["currency"]): r for r in rows(db, "SELECT * FROM rate_comparison")}
+    assert found[("2024-11-26", "EUR")]["mismatch"] == 0
+    assert found[("2024-11-26", "EUR")]["difference"] == "+0.0048"
+    assert found[("2024-11-26", "USD")]["mismatch"] == 1
+    assert found[("2024-11-26", "USD")]["difference"] == "+0.0269"
+    assert found[("2024-11-27", "EUR")]["mismatch"] == 0
+    assert found[("2024-11-27", "USD")]["cbr_value"] is None  # no official rate stored: not judged
+    assert found[("2024-11-27", "USD")]["mismatch"] is None
+
+
+def test_rbc_vs_cbr_uses_source_kinds(tmp_path: Path) -> None:
+    """A differently named RBC-kind source is compared; a cbr value from a non-cbr source is not."""
+    db = open_db(tmp_path / "k.db")
+    register_source(db, "rbc_mirror", "rbc", None, None, ["page"], "2024-11-25T09:00:00Z")
+    register_source(db, "official", "cbr", None, None, ["xml_daily"], "2024-11-25T09:00:00Z")
+    save_rates(db, _row("official", "xml_daily", "2024-11-25T09:00:00Z"),
+               RatesDocument("2024-11-26", (Rate("EUR", "2024-11-26", "108.9000"),)))  # fmt: skip
+    save_ticker(db, _row("rbc_mirror", "page", "2024-11-25T10:00:00Z"), _page([(1, None)], RBC_DAY1[:1]))
+    found = rows(db, "SELECT rbc_source, cbr_source, mismatch, difference FROM rate_comparison")
+    assert found == [
+        {"rbc_source": "rbc_mirror", "cbr_source": "official", "mismatch": 1, "difference": "-0.0300"}
+    ]
+
+
+def test_fetch_health_counts_each_outcome(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path, read_only=True)
+    found = rows(db, "SELECT * FROM fetch_health WHERE source = 'rbc' ORDER BY hour")
+    first = found[0]
+    assert first["hour"] == "2024-11-25T10:00:00Z"
+    assert first["hour_msk"] == "2024-11-25 13:00:00"
+    assert (first["attempts"], first["successes"], first["ok"], first["unchanged"]) == (7, 5, 4, 1)
+    assert (first["network_error"], first["blocked"], first["http_error"], first["parse_error"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
+    assert [r["attempts"] for r in found] == [7, 1]
+
+
+def test_outages_are_runs_of_consecutive_failures(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path)
+    save_failure(db, _row("rbc", "page", "2024-11-26T10:02:00Z", "http_error", "HTTP 502"))
+    save_failure(db, _row("cbr", "xml_daily", "2024-11-26T10:00:00Z", "parse_error", "not XML"))
+    found = rows(db, "SELECT * FROM fetch_outages ORDER BY source, started_at")
+    assert [(r["source"], r["started_at"], r["ended_at"], r["failures"], r["duration_s"], r["ongoing"])
+            for r in found] == [
+        ("cbr", "2024-11-26T10:00:00Z", None, 1, 0, 1),
+        ("rbc", "2024-11-25T10:06:00Z", "2024-11-25T10:10:00Z", 2, 240, 0),
+        ("rbc", "2024-11-26T10:02:00Z", None, 1, 0, 1),
+    ]  # fmt: skip
+    assert found[1]["outcomes"].split(",") == ["network_error", "blocked"]
+    assert found[1]["first_error"] == "connect timeout"
+
+
+def test_headline_exits_one_row_per_exit(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path, read_only=True)
+    found = rows(db, "SELECT headline_id, exited_at, exit_reason, title, last_position, last_seen "
+                     "FROM headline_exits ORDER BY exited_at, headline_id")  # fmt: skip
+    summary = [(r["headline_id"], r["exited_at"], r["exit_reason"]) for r in found]
+    assert summary == [
+        (hid(4), "2024-11-25T10:02:00Z", "scrolled_off"),
+        (hid(2), "2024-11-25T10:04:00Z", "pulled"),
+        (hid(1), "2024-11-26T10:00:00Z", "unknown"),
+        (hid(2), "2024-11-26T10:00:00Z", "unknown"),
+        (hid(6), "2024-11-26T10:00:00Z", "unknown"),
+    ]
+    pulled = found[1]
+    assert pulled["title"] == TITLES[2]
+    assert pulled["last_position"] == 3
+    assert pulled["last_seen"] == "2024-11-25T10:02:00Z"
+    assert found[2]["title"] == "Путин провел совещание с Совбезом"  # the title it had when it left
+
+
+def test_title_search_finds_russian_words_substrings_and_prefixes(db_path: Path) -> None:
+    build_history(db_path)
+    db = connect(db_path)
+
+    def search(query: str) -> set[str]:
+        return {
+            r[0]
+            for r in db.execute(
+                "SELECT t.title FROM headline_titles t JOIN headline_titles_fts f ON f.rowid = t.id "
+                "WHERE headline_titles_fts MATCH ?",
+                [query],
+            )
+        }
+
+    assert search('"Telegram"') == {XSS_TITLE}
+    assert search('"telegram"') == {XSS_TITLE}
+    assert search('"оштрафовал"') == {XSS_TITLE}
+    assert search('"ОШТРАФ"') == {XSS_TITLE}  # any case, inside a word
+    assert search("оштраф*") == {XSS_TITLE}
+    assert search('"Совбез"') == {"Путин провел совещание с Совбезом"}
+    assert search('"совещание"') == {"Путин провел совещание", "Путин провел совещание с Совбезом"}
+    # kept in sync by triggers: a new title version is found at once
+    save_ticker(db, _row("rbc", "page", "2024-11-26T10:02:00Z"),
+                _page([(5, "ЦБ оштрафовал банк за нарушения"), (3, None)], ()))  # fmt: skip
+    assert search('"оштрафовал"') == {XSS_TITLE, "ЦБ оштрафовал банк за нарушения"}
+    # every version stays searchable
+    assert search('"ключевую"') == {TITLES[5]}
+
+
+def test_fts_is_registered_the_datasette_way(db_path: Path) -> None:
+    from datasette.utils import detect_fts
+
+    build_history(db_path)
+    conn = sqlite3.connect(db_path)
+    assert detect_fts(conn, "headline_titles") == "headline_titles_fts"

@@ -1,0 +1,271 @@
+"""What a reader needs to check a headline or a rate ticker recorded: every version as shown,
+first and last sightings, the fetches and archived bodies behind them, and how to re-extract it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from sqlite_utils import Database
+
+from ticker.timeutil import to_moscow_text
+
+
+class NotFound(LookupError):
+    """No headline or rate with that id."""
+
+
+SIGHTING_KEYS = ("channel", "first_fetch_id", "last_fetch_id", "first_seen", "last_seen",
+                 "exit_fetch_id", "exited_at", "exit_reason")  # fmt: skip
+
+
+def _when(iso: str | None) -> dict[str, str | None]:
+    return {"utc": iso, "moscow": to_moscow_text(iso)}
+
+
+def _fetch(db: Database, fetch_id: int | None, db_arg: str) -> dict[str, Any] | None:
+    if fetch_id is None:
+        return None
+    row = db.execute(
+        "SELECT f.id, f.source, f.channel, f.url, f.started_at, f.outcome, f.status, f.body_sha256, "
+        "b.sha256 IS NOT NULL FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256 WHERE f.id = ?",
+        [fetch_id],
+    ).fetchone()
+    if row is None:
+        return {"id": fetch_id, "missing": True}
+    fetch = dict(
+        zip(("id", "source", "channel", "url", "started_at", "outcome", "status"), row[:7], strict=True)
+    )
+    fetch["at"] = _when(row[4])
+    fetch["body_sha256"] = row[7]
+    fetch["body_archived"] = bool(row[8])
+    if row[8]:
+        fetch["show_body"] = f"ticker archive show {row[7]}{db_arg} > fetch-{row[0]}.html"
+        fetch["reextract"] = f"ticker reparse --fetch {row[0]}{db_arg}"
+    return fetch
+
+
+def _archived_showing(
+    db: Database, source: str, channel: str, first: int, last: int, table: str, values: dict
+) -> list[int]:
+    """Ids of the first and last fetches in [first, last] whose snapshot holds `value` and whose
+    body is archived: the evidence to open when the first/last sighting's own body was not kept."""
+    member = (
+        "EXISTS (SELECT 1 FROM json_each(s.items) j WHERE json_extract(j.value, '$[0]') = :hid "
+        "AND json_extract(j.value, '$[1]') = :tid)"
+        if table == "items"
+        else "EXISTS (SELECT 1 FROM json_each(s.rates) j WHERE j.value = :rid)"
+    )
+    sql = (
+        "SELECT min(f.id), max(f.id) FROM fetches f JOIN snapshots s ON s.id = f.snapshot_id "
+        "JOIN bodies b ON b.sha256 = f.body_sha256 WHERE f.source = :source AND f.channel = :channel "
+        f"AND f.id BETWEEN :first AND :last AND {member}"
+    )
+    params = {"source": source, "channel": channel, "first": first, "last": last} | values
+    low, high = db.execute(sql, params).fetchone()
+    return sorted({i for i in (low, high) if i is not None})
+
+
+def cite_headline(db: Database, headline_id: str, db_arg: str = "") -> dict[str, Any]:
+    """Everything recorded about one headline, with the evidence behind it."""
+    row = db.execute(
+        "SELECT id, source, url, title, rubric, kind, paid, project, published_at, first_seen, last_seen, "
+        "first_fetch_id, last_fetch_id, first_channel FROM headlines WHERE id = ?",
+        [headline_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no headline with id {headline_id!r}")
+    keys = ("id", "source", "url", "title", "rubric", "kind", "paid", "project", "published_at",
+            "first_seen", "last_seen", "first_fetch_id", "last_fetch_id", "first_channel")  # fmt: skip
+    headline = dict(zip(keys, row, strict=True))
+    channel = headline["first_channel"]
+    titles = []
+    for title_id, title, first_seen, last_seen, first_fetch, last_fetch in db.execute(
+        "SELECT id, title, first_seen, last_seen, first_fetch_id, last_fetch_id FROM headline_titles "
+        "WHERE headline_id = ? ORDER BY first_seen, id",
+        [headline_id],
+    ).fetchall():
+        first = _fetch(db, first_fetch, db_arg)
+        evidence = []
+        if first_fetch is not None and last_fetch is not None and first:
+            evidence = _archived_showing(
+                db, first.get("source", headline["source"]), first.get("channel", channel),
+                first_fetch, last_fetch, "items", {"hid": headline_id, "tid": title_id},
+            )  # fmt: skip
+        titles.append(
+            {
+                "title_id": title_id,
+                "title": title,
+                "first_seen": _when(first_seen),
+                "last_seen": _when(last_seen),
+                "first_fetch": first,
+                "last_fetch": _fetch(db, last_fetch, db_arg),
+                "archived_fetches_showing_it": evidence,
+            }
+        )
+    sightings = [
+        dict(zip(SIGHTING_KEYS, r, strict=True))
+        for r in db.execute(
+            "SELECT channel, first_fetch_id, last_fetch_id, first_seen, last_seen, exit_fetch_id, "
+            "exited_at, exit_reason FROM sightings WHERE headline_id = ? ORDER BY first_seen, id",
+            [headline_id],
+        ).fetchall()
+    ]
+    for sighting in sightings:
+        for name in ("first_seen", "last_seen", "exited_at"):
+            sighting[name] = _when(sighting[name])
+    evidence_fetches = sorted({i for t in titles for i in t["archived_fetches_showing_it"]})
+    commands = [
+        f"ticker reparse --fetch {i}{db_arg} | grep -F {shlex.quote(headline_id)}" for i in evidence_fetches
+    ]
+    return {
+        "kind": "headline",
+        "id": headline_id,
+        "url": headline["url"],
+        "source": headline["source"],
+        "rubric": headline["rubric"],
+        "published_at": _when(headline["published_at"]),
+        "first_seen": _when(headline["first_seen"]),
+        "last_seen": _when(headline["last_seen"]),
+        "titles": titles,
+        "sightings": sightings,
+        "reextract": commands,
+    }
+
+
+def cite_rate(db: Database, rate_id: int, db_arg: str = "") -> dict[str, Any]:
+    """Everything recorded about one rate value, and the Bank of Russia's value for that day."""
+    row = db.execute(
+        "SELECT id, source, currency, rate_date, value, change, nominal, raw_value, published_at, "
+        "first_seen, last_seen, first_fetch_id, last_fetch_id, channel FROM rates WHERE id = ?",
+        [rate_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no rate with id {rate_id}")
+    keys = ("id", "source", "currency", "rate_date", "value", "change", "nominal", "raw_value",
+            "published_at", "first_seen", "last_seen", "first_fetch_id", "last_fetch_id", "channel")  # fmt: skip
+    rate = dict(zip(keys, row, strict=True))
+    first = _fetch(db, rate["first_fetch_id"], db_arg)
+    evidence = []
+    if rate["first_fetch_id"] is not None and rate["last_fetch_id"] is not None:
+        evidence = _archived_showing(
+            db, rate["source"], rate["channel"], rate["first_fetch_id"], rate["last_fetch_id"],
+            "rates", {"rid": rate_id},
+        )  # fmt: skip
+    official = [
+        {"rate": f"rate:{r[0]}", "source": r[1], "value": r[2]}
+        for r in db.execute(
+            "SELECT id, source, value FROM rates WHERE currency = ? AND rate_date = ? AND id != ? "
+            "AND (source IN (SELECT name FROM sources WHERE kind = 'cbr') OR source = 'cbr') ORDER BY id",
+            [rate["currency"], rate["rate_date"], rate_id],
+        ).fetchall()
+    ]
+    return {
+        "kind": "rate",
+        "id": f"rate:{rate_id}",
+        "source": rate["source"],
+        "currency": rate["currency"],
+        "rate_date": rate["rate_date"],
+        "value": rate["value"],
+        "change": rate["change"],
+        "nominal": rate["nominal"],
+        "raw_value": rate["raw_value"],
+        "published_at": _when(rate["published_at"]),
+        "first_seen": _when(rate["first_seen"]),
+        "last_seen": _when(rate["last_seen"]),
+        "first_fetch": first,
+        "last_fetch": _fetch(db, rate["last_fetch_id"], db_arg),
+        "url": first.get("url") if first else None,
+        "archived_fetches_showing_it": evidence,
+        "official_same_day": official,
+        "reextract": [f"ticker reparse --fetch {i}{db_arg} | grep {rate['currency']}" for i in evidence],
+    }
+
+
+def cite(db: Database, ident: str, db_arg: str = "") -> dict[str, Any]:
+    """A headline id, or `rate:<rates.id>`."""
+    ident = ident.strip()
+    if ident.lower().startswith("rate:"):
+        number = ident[5:].strip()
+        if not number.isdigit():
+            raise NotFound(f"bad rate id {ident!r}: use rate:<number> (rates.id)")
+        return cite_rate(db, int(number), db_arg)
+    return cite_headline(db, ident, db_arg)
+
+
+def _fetch_line(label: str, fetch: dict | None) -> list[str]:
+    if not fetch or fetch.get("missing"):
+        return [f"  {label}: fetch {fetch['id'] if fetch else '?'} (not recorded)"]
+    at = fetch["at"]
+    lines = [
+        f"  {label}: fetch {fetch['id']} at {at['moscow']} ({at['utc']}), {fetch['source']}/{fetch['channel']}"
+        f" {fetch['outcome']}, {fetch['url']}",
+    ]
+    if fetch["body_sha256"]:
+        kept = "archived" if fetch["body_archived"] else "not archived"
+        lines.append(f"    body sha256 {fetch['body_sha256']} ({kept})")
+    if fetch.get("show_body"):
+        lines.append(f"    $ {fetch['show_body']}")
+    return lines
+
+
+def render_text(citation: dict[str, Any]) -> str:
+    """The citation as a reader-facing text block."""
+    lines: list[str] = []
+    if citation["kind"] == "headline":
+        lines.append(f"Headline {citation['id']} ({citation['source']}, {citation['rubric'] or 'no rubric'})")
+        lines.append(f"  URL: {citation['url']}")
+        if citation["published_at"]["utc"]:
+            published = citation["published_at"]
+            lines.append(f"  published: {published['moscow']} ({published['utc']})")
+        for number, version in enumerate(citation["titles"], start=1):
+            lines.append(f"Title {number}: {version['title']}")
+            first, last = version["first_seen"], version["last_seen"]
+            lines.append(f"  first seen {first['moscow']} ({first['utc']})")
+            lines.append(f"  last seen  {last['moscow']} ({last['utc']})")
+            lines += _fetch_line("first", version["first_fetch"])
+            lines += _fetch_line("last", version["last_fetch"])
+            shown = version["archived_fetches_showing_it"]
+            lines.append(
+                f"  archived bodies showing it: fetches {', '.join(map(str, shown))}" if shown
+                else "  no archived body shows this title (retention)"
+            )  # fmt: skip
+        for sighting in citation["sightings"]:
+            exit_text = "still shown at last poll"
+            if sighting["exit_fetch_id"] is not None:
+                reason = sighting["exit_reason"] or "exit"
+                exit_text = (
+                    f"{reason} at fetch {sighting['exit_fetch_id']}, {sighting['exited_at']['moscow']}"
+                )
+            lines.append(
+                f"Shown on {sighting['channel']}: {sighting['first_seen']['moscow']} .. "
+                f"{sighting['last_seen']['moscow']} (fetches {sighting['first_fetch_id']}..{sighting['last_fetch_id']}); "
+                f"{exit_text}"
+            )
+    else:
+        lines.append(
+            f"Rate {citation['id']}: {citation['currency']} {citation['value']} for {citation['rate_date']}"
+            f" ({citation['source']}{', change ' + citation['change'] if citation['change'] else ''})"
+        )
+        if citation["raw_value"]:
+            lines.append(f"  as published: {citation['raw_value']} per {citation['nominal']}")
+        if citation["url"]:
+            lines.append(f"  URL: {citation['url']}")
+        first, last = citation["first_seen"], citation["last_seen"]
+        lines.append(f"  first seen {first['moscow']} ({first['utc']})")
+        lines.append(f"  last seen  {last['moscow']} ({last['utc']})")
+        lines += _fetch_line("first", citation["first_fetch"])
+        lines += _fetch_line("last", citation["last_fetch"])
+        for official in citation["official_same_day"]:
+            lines.append(
+                f"  Bank of Russia ({official['source']}) for that day: {official['value']} ({official['rate']})"
+            )
+    if citation["reextract"]:
+        lines.append("Re-extract from the archived body:")
+        lines += [f"  $ {command}" for command in citation["reextract"]]
+    return "\n".join(lines)
+
+
+def render_json(citation: dict[str, Any]) -> str:
+    return json.dumps(citation, ensure_ascii=False, indent=2)

@@ -1,0 +1,148 @@
+"""`ticker backfill SOURCE` (headlines missed while not looking) and `ticker backfill-rates`
+(Bank of Russia rates over a date range): glue between the options and `ticker.backfill`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import click
+
+from ticker.errors import user_errors
+
+DEFAULT_DB = "ticker.db"
+
+
+def _number(text: str, option: str, kind: type, minimum: float) -> int | float:
+    """An option's number; bad input is one `Error:` line (Click's usage block would be four)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise click.ClickException(f"bad {option} {text!r}: expected a number") from None
+    if value < minimum:
+        raise click.ClickException(f"bad {option} {text!r}: must be at least {minimum:g}")
+    return value
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise click.ClickException(f"bad {option} {text!r}: use YYYY-MM-DD, e.g. 2024-01-01") from None
+
+
+def _finish(what: str, summary: str, report) -> None:
+    for note in report.notes:
+        click.echo(f"{what}: note: {note}", err=True)
+    for failure in report.failures:
+        click.echo(f"{what}: failed: {failure}", err=True)
+    if report.failed_stop or report.channel is None:
+        raise click.ClickException(f"{summary} (incomplete: a request failed, see above)")
+    click.echo(summary, err=True)
+
+
+@click.command()
+@click.argument("source")
+@click.option(
+    "--since",
+    help="Page back to this time, past items already seen (ISO 8601, Moscow if no zone; or an age: "
+    "6h, 2d). Default: back to what a live poll last saw.",
+)
+@click.option(
+    "--url",
+    help="Feed JSON address: a template with {last_date} and {limit}, or one with /lastDate/<unix> "
+    "(with --channel rss: the RSS address).",
+)
+@click.option("--rss-url", help="RSS address used when the feed JSON does not answer.")
+@click.option("--channel", help="feed_json or rss only (default: feed JSON, RSS if it fails).")
+@click.option("--max-pages", default="20", show_default=True, help="At most this many feed pages.")
+@click.option("--limit", default="20", show_default=True, help="Items asked for per feed page.")
+@click.option("--pause", default="1", show_default=True, help="Seconds between requests.")
+@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
+def backfill(
+    source: str,
+    since: str | None,
+    url: str | None,
+    rss_url: str | None,
+    channel: str | None,
+    max_pages: str,
+    limit: str,
+    pause: str,
+    db_path: str,
+) -> None:
+    """Record headlines SOURCE (rbc) published while ticker was not looking (downtime, blocked
+    page), marked as backfilled: never as seen on the page."""
+    from ticker.backfill import BadBackfillInput, backfill_headlines
+    from ticker.db.schema import open_db
+    from ticker.scraper.http import make_client
+    from ticker.sources import KINDS, builtin_source
+    from ticker.timeutil import parse_user_time
+
+    with user_errors(db_path):
+        spec = builtin_source(source)
+        if spec.kind != "rbc":
+            raise click.ClickException(f"backfill is for rbc sources; for {source} use backfill-rates")
+        if channel not in (None, "feed_json", "rss"):
+            raise click.ClickException(f"bad --channel {channel!r}: use feed_json or rss")
+        pages = int(_number(max_pages, "--max-pages", int, 1))
+        per_page = int(_number(limit, "--limit", int, 1))
+        pause_s = float(_number(pause, "--pause", float, 0))
+        since_at = parse_user_time(since) if since else None
+        addresses = {
+            "feed_url": url if url and channel != "rss" else KINDS["rbc"]["feed_json"],
+            "rss_url": (url if url and channel == "rss" else rss_url) or KINDS["rbc"]["rss"],
+        }
+        db = open_db(db_path)
+        try:
+            with make_client() as client:
+                report = backfill_headlines(
+                    db, client, spec.name, since=since_at, channel=channel, max_pages=pages,
+                    limit=per_page, pause_s=pause_s, **addresses,
+                )  # fmt: skip
+        except BadBackfillInput as error:
+            raise click.ClickException(str(error)) from None
+    summary = (
+        f"{spec.name} backfill via {report.channel or 'nothing'}: {report.requests} request(s), "
+        f"{report.items_found} items ({report.items_new} new); stopped: {report.stop}"
+    )
+    _finish(f"{spec.name} backfill", summary, report)
+
+
+@click.command("backfill-rates")
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", help="Last day (YYYY-MM-DD; default: tomorrow, Moscow).")
+@click.option("--currency", "currencies", multiple=True, help="EUR, USD (repeatable; default both).")
+@click.option("--url", help="XML_dynamic.asp address to use instead of cbr.ru's (mirrors, tests).")
+@click.option("--pause", default="1", show_default=True, help="Seconds between requests.")
+@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
+def backfill_rates(
+    start: str, end: str | None, currencies: tuple[str, ...], url: str | None, pause: str, db_path: str
+) -> None:
+    """Fill the Bank of Russia's official EUR/USD rates over a date range (XML_dynamic), never
+    duplicating what is stored."""
+    from ticker.backfill import BadBackfillInput, check_rate_request
+    from ticker.backfill import backfill_rates as run
+    from ticker.db.schema import open_db
+    from ticker.scraper.cbr_xml import DEFAULT_CURRENCIES, DYNAMIC_URL
+    from ticker.scraper.http import make_client
+    from ticker.timeutil import moscow_day, utc_now
+
+    with user_errors(db_path):
+        first = _day(start, "--from")
+        last = _day(end, "--to") if end else moscow_day(utc_now()) + timedelta(days=1)
+        pause_s = float(_number(pause, "--pause", float, 0))
+        wanted = tuple(dict.fromkeys(c.strip().upper() for c in currencies)) or DEFAULT_CURRENCIES
+        try:
+            check_rate_request(first, last, wanted)
+            db = open_db(db_path)
+            with make_client() as client:
+                report = run(
+                    db, client, start=first, end=last, currencies=wanted, url=url or DYNAMIC_URL,
+                    pause_s=pause_s,
+                )  # fmt: skip
+        except BadBackfillInput as error:
+            raise click.ClickException(str(error)) from None
+    summary = (
+        f"cbr backfill {first}..{last} ({', '.join(wanted)}): {report.requests} request(s), "
+        f"{report.rates_found} rates ({report.rates_new} new)"
+    )
+    _finish("cbr backfill", summary, report)

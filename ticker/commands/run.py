@@ -1,0 +1,75 @@
+"""`ticker run`: the background daemon (APScheduler), until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ticker.errors import user_errors
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def setup_logging(level: str) -> None:
+    """Log lines on stderr with a UTC timestamp (never the host's zone)."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # APScheduler's own info lines (job added, job executed) would double ours.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+
+
+def load(config_path: Path | None, db_path: str | None):
+    """The validated configuration (file or embedded default), `--db` winning over `db`."""
+    from ticker.schedules.config import ConfigError, default_config, load_config
+
+    try:
+        if config_path is None:
+            return default_config(db_path)
+        return load_config(config_path, db_override=db_path)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
+@click.option("--db", "db_path", help="SQLite database file (overrides the config's db).")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="How much to log on stderr (one line per fetch at info).",
+)
+def run(config_path: Path | None, db_path: str | None, log_level: str) -> None:
+    """Poll the configured sources on schedule until stopped (SIGTERM or Ctrl-C).
+
+    Without --config: RBC every 2 minutes and the Bank of Russia every hour, into ticker.db.
+    """
+    config = load(config_path, db_path)
+    from ticker.schedules.daemon import Daemon
+    from ticker.schedules.lock import AlreadyRunning
+
+    setup_logging(log_level)
+    daemon = Daemon(config)
+    with user_errors(str(config.db)):
+        try:
+            clean = daemon.run()
+        except AlreadyRunning as error:
+            raise click.ClickException(str(error)) from None
+    if not clean:
+        # A fetch is still in flight: leave without waiting for it. SQLite rolls back whatever it
+        # had not committed, so nothing is half-written.
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(0)

@@ -1,0 +1,94 @@
+"""`ticker serve`: Datasette on the live database, read-only, with ticker's metadata, canned
+queries, SQL time functions and charts (ticker/datasette/)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ticker.errors import user_errors
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+
+DEFAULT_DB = "ticker.db"
+DATASETTE_DIR = Path(__file__).resolve().parent.parent / "datasette"
+METADATA_DB_KEY = "ticker"
+
+
+def load_metadata(database_name: str) -> dict[str, Any]:
+    """metadata.yml with its database key and chart databases set to the served database's name."""
+    import yaml
+
+    metadata = yaml.safe_load((DATASETTE_DIR / "metadata.yml").read_text(encoding="utf-8"))
+    databases = metadata.get("databases", {})
+    if METADATA_DB_KEY in databases and database_name != METADATA_DB_KEY:
+        databases[database_name] = databases.pop(METADATA_DB_KEY)
+    for dashboard in metadata.get("plugins", {}).get("datasette-dashboards", {}).values():
+        for chart in dashboard.get("charts", {}).values():
+            if chart.get("db") == METADATA_DB_KEY:
+                chart["db"] = database_name
+    return metadata
+
+
+def make_datasette(db_path: str | Path) -> Datasette:
+    """A Datasette instance on the database file: opened read-only (never immutable, so new rows
+    show at once), with ticker's metadata, canned queries, SQL functions and dashboards."""
+    from datasette.app import Datasette
+
+    path = Path(db_path).resolve()
+    return Datasette(
+        [str(path)],
+        metadata=load_metadata(path.stem),
+        plugins_dir=str(DATASETTE_DIR / "plugins"),
+        settings={"sql_time_limit_ms": 5000},
+    )
+
+
+def _exposed(host: str) -> bool:
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+@click.command()
+@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; 0.0.0.0 exposes it to the network.",
+)
+@click.option(
+    "--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+)
+def serve(db_path: str, host: str, port: int) -> None:
+    """Browse and query the history in Datasette (read-only): canned queries, full-text search
+    of every title, charts at /-/dashboards/ticker. Times typed into queries are ISO 8601,
+    Moscow time when no zone is given."""
+    from ticker.db.queries import NotReady, open_history
+
+    with user_errors(db_path):
+        try:
+            open_history(db_path).close()
+        except NotReady as error:
+            raise click.ClickException(str(error)) from None
+    import uvicorn
+
+    ds = make_datasette(db_path)
+    if _exposed(host):
+        click.echo(
+            f"Warning: listening on {host}: anyone who can reach this machine can read the database "
+            "and run SQL on it. Use --host 127.0.0.1 to keep it local.",
+            err=True,
+        )
+    click.echo(
+        f"Serving {db_path} at http://{host}:{port}/ (charts: /-/dashboards/ticker); Ctrl-C stops.", err=True
+    )
+    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")

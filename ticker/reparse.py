@@ -1,0 +1,434 @@
+"""Re-deriving history from the raw archive with today's parser.
+
+Every fetch is replayed in id order into a fresh database through the ordinary writers, with
+its original metadata (time, URL, status, ...) and its original id:
+
+- a selected fetch whose body reached the parser (2xx) and is archived is parsed again;
+- any other fetch is re-driven as recorded: failures as they were, successes from the snapshot
+  they stored (or, when that snapshot equals the previous poll's, as "the same page again", so
+  items a fixed parser recovered are not declared gone by a poll whose body was not kept);
+- backfill fetches (no snapshot) are re-driven from the rows they created.
+
+Fetch ids and headline ids are preserved; ids of derived rows (titles, sightings, rates,
+snapshots) may change. The result is compared with the original to report what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ticker.db.archive import read_body
+from ticker.db.schema import open_db, write_transaction
+from ticker.db.writes import (
+    FetchRow,
+    Saved,
+    last_success,
+    save_failure,
+    save_rates,
+    save_ticker,
+    save_unchanged,
+)
+from ticker.scraper import http
+from ticker.scraper.records import (
+    BlockedPage,
+    Headline,
+    ParseError,
+    Rate,
+    RatesDocument,
+    TickerPage,
+)
+from ticker.sources import KINDS, SourceSpec, UnknownSource
+from ticker.timeutil import from_iso
+
+# Derived history, rebuilt by a re-parse (and swapped in by --in-place).
+HISTORY_TABLES = (
+    "fetches",
+    "snapshots",
+    "headlines",
+    "headline_titles",
+    "title_changes",
+    "sightings",
+    "rates",
+)
+SUCCESS = ("ok", "unchanged")
+RATE_CHANNELS = {channel for channel in KINDS["cbr"]} | {"xml_dynamic"}
+_ROW_FIELDS = [f.name for f in fields(FetchRow)]
+_GAP_SOURCE = "\x00gap"
+
+
+class ReparseError(Exception):
+    """A re-parse that cannot start (missing database, existing target, unknown fetch)."""
+
+
+@dataclass(slots=True)
+class Report:
+    fetches: int = 0
+    reparsed: int = 0
+    replayed: int = 0  # re-driven as recorded (not selected, not parsed, or body not archived)
+    not_archived: list[int] = field(default_factory=list)  # selected, parsed once, body not kept
+    outcome_changes: dict[str, list[int]] = field(default_factory=dict)  # "parse_error -> ok": ids
+    items_recovered: list[str] = field(default_factory=list)
+    items_lost: list[str] = field(default_factory=list)
+    titles_corrected: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    rates_new: list[str] = field(default_factory=list)
+    rates_lost: list[str] = field(default_factory=list)
+    target: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.outcome_changes
+            or self.items_recovered
+            or self.items_lost
+            or self.titles_corrected
+            or self.rates_new
+            or self.rates_lost
+        )
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__} | {"changed": self.changed}
+
+
+def source_specs(db: Database) -> dict[str, SourceSpec | None]:
+    """Configured sources as recorded in `sources` (kind, interval), by name."""
+    specs: dict[str, SourceSpec | None] = {}
+    for name, kind, every_s in db.execute("SELECT name, kind, every_s FROM sources").fetchall():
+        try:
+            specs[name] = SourceSpec(name=name, kind=kind, every_s=every_s)
+        except UnknownSource:
+            specs[name] = None
+    return specs
+
+
+def _spec_for(specs: dict[str, SourceSpec | None], name: str) -> SourceSpec | None:
+    if name not in specs and name in KINDS:
+        specs[name] = SourceSpec(name=name, kind=name)
+    return specs.get(name)
+
+
+def parse_archived(spec: SourceSpec, fetch: dict, body: bytes) -> TickerPage | RatesDocument:
+    """Today's parser on an archived body, as poll() would have called it."""
+    from ticker.poll import PARSERS
+
+    parser = PARSERS.get((spec.kind, fetch["channel"]))
+    if parser is None:
+        raise ParseError(f"no parser for kind {spec.kind!r} channel {fetch['channel']!r}")
+    answer = http.Answer(
+        fetch["url"], fetch["status"], body, fetch["content_type"], fetch["etag"], fetch["last_modified"]
+    )
+    return parser(body, answer, from_iso(fetch["started_at"]), spec, fetch["channel"])
+
+
+def _row(fetch: dict) -> FetchRow:
+    return FetchRow(**{name: fetch[name] for name in _ROW_FIELDS})
+
+
+def _fetches(db: Database, after_id: int) -> Iterator[dict]:
+    cursor = db.execute("SELECT * FROM fetches WHERE id > ? ORDER BY id", [after_id])
+    names = [column[0] for column in cursor.description]
+    for values in cursor:
+        yield dict(zip(names, values, strict=True))
+
+
+class Replayer:
+    """Replays an old database's fetches into a fresh one."""
+
+    def __init__(
+        self, old: Database, new: Database, *, source: str | None = None, since: str | None = None
+    ) -> None:
+        self.old, self.new = old, new
+        self.source, self.since = source, since
+        self.specs = source_specs(old)
+        self.report = Report()
+        self.last_id = 0
+        self._old_previous: dict[tuple[str, str], int | None] = {}
+
+    def selected(self, fetch: dict) -> bool:
+        if self.source is not None and fetch["source"] != self.source:
+            return False
+        return self.since is None or fetch["started_at"] >= self.since
+
+    def run(self) -> int:
+        """Replay every fetch after the last one replayed; returns how many."""
+        count = 0
+        for fetch in _fetches(self.old, self.last_id):
+            gap = self._align_id(fetch["id"])
+            saved = self._replay(fetch)
+            if gap is not None:
+                with write_transaction(self.new):
+                    self.new.execute("DELETE FROM fetches WHERE id = ?", [gap])
+            if saved.fetch_id != fetch["id"]:
+                raise RuntimeError(f"fetch {fetch['id']} was replayed as {saved.fetch_id}")
+            if saved.outcome != fetch["outcome"]:
+                key = f"{fetch['outcome']} -> {saved.outcome}"
+                self.report.outcome_changes.setdefault(key, []).append(fetch["id"])
+            if fetch["outcome"] in SUCCESS:
+                self._old_previous[(fetch["source"], fetch["channel"])] = fetch["snapshot_id"]
+            self.last_id = fetch["id"]
+            count += 1
+        self.report.fetches += count
+        return count
+
+    def _align_id(self, wanted_id: int) -> int | None:
+        """Keep ids equal across a gap in the old ids: a placeholder row, deleted right after."""
+        top = self.new.execute("SELECT coalesce(max(id), 0) FROM fetches").fetchone()[0]
+        if wanted_id == top + 1:
+            return None
+        if wanted_id <= top:
+            raise RuntimeError(f"fetch {wanted_id} is not after {top}: target is not fresh")
+        with write_transaction(self.new):
+            self.new.execute(
+                "INSERT INTO fetches (id, source, channel, url, started_at, outcome) "
+                "VALUES (?, ?, '', '', '', 'network_error')",
+                [wanted_id - 1, _GAP_SOURCE],
+            )
+        return wanted_id - 1
+
+    def _replay(self, fetch: dict) -> Saved:
+        spec = _spec_for(self.specs, fetch["source"])
+        status = fetch["status"]
+        parsed_once = status is not None and 200 <= status < 300 and fetch["body_sha256"] is not None
+        if parsed_once and spec is not None and self.selected(fetch):
+            body = read_body(self.old, fetch["body_sha256"])
+            if body is not None:
+                self.report.reparsed += 1
+                return self._reparse(spec, fetch, body)
+            if fetch["outcome"] != "unchanged":
+                self.report.not_archived.append(fetch["id"])
+        self.report.replayed += 1
+        return self._as_recorded(spec, fetch)
+
+    def _reparse(self, spec: SourceSpec, fetch: dict, body: bytes) -> Saved:
+        from ticker.poll import one_line
+
+        row = _row(fetch)
+        row.error = row.warning = row.edition = None
+        row.items_found = row.rates_found = None
+        previous = last_success(self.new, row.source, row.channel)
+        if previous is not None and previous["body_sha256"] == row.body_sha256:
+            row.outcome = "unchanged"
+            return save_unchanged(self.new, row, previous["snapshot_id"])
+        row.outcome = "ok"
+        try:
+            parsed = parse_archived(spec, fetch, body)
+        except BlockedPage as error:
+            row.outcome, row.error = "blocked", one_line(f"HTTP {row.status}: {error}")
+            return save_failure(self.new, row)
+        except ParseError as error:
+            row.outcome, row.error = "parse_error", one_line(str(error))
+            return save_failure(self.new, row)
+        except Exception as error:  # a parser bug is recorded, as poll() does
+            row.outcome = "parse_error"
+            row.error = one_line(f"parser failed: {type(error).__name__}: {error}")
+            return save_failure(self.new, row)
+        if parsed.warnings:
+            row.warning = one_line("; ".join(parsed.warnings))
+        if isinstance(parsed, TickerPage):
+            return save_ticker(self.new, row, parsed, gap_limit_s=spec.gap_limit_s)
+        return save_rates(self.new, row, parsed)
+
+    def _as_recorded(self, spec: SourceSpec | None, fetch: dict) -> Saved:
+        row = _row(fetch)
+        key = (fetch["source"], fetch["channel"])
+        if fetch["outcome"] not in SUCCESS:
+            return save_failure(self.new, row)
+        if fetch["snapshot_id"] is None:
+            return self._backfill(fetch, row)
+        previous = last_success(self.new, row.source, row.channel)
+        same_as_before = self._old_previous.get(key, -1) == fetch["snapshot_id"]
+        if fetch["outcome"] == "unchanged" or (same_as_before and previous is not None):
+            return save_unchanged(self.new, row, previous["snapshot_id"] if previous else None)
+        items, rates = self._snapshot(fetch["snapshot_id"])
+        if fetch["channel"] in RATE_CHANNELS or (spec is not None and spec.kind == "cbr"):
+            return save_rates(self.new, row, RatesDocument(rate_date=None, rates=rates))
+        page = TickerPage(headlines=items, rates=rates, edition=row.edition)
+        gap_limit = spec.gap_limit_s if spec is not None else 300.0
+        return save_ticker(self.new, row, page, gap_limit_s=gap_limit)
+
+    def _snapshot(self, snapshot_id: int) -> tuple[tuple[Headline, ...], tuple[Rate, ...]]:
+        found = self.old.execute("SELECT items, rates FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
+        if found is None:
+            return (), ()
+        headlines = [
+            self._headline(headline_id, position, title_id=title_id)
+            for position, (headline_id, title_id) in enumerate(json.loads(found[0]), start=1)
+        ]
+        rates = [self._rate(rate_id) for rate_id in json.loads(found[1])]
+        return tuple(h for h in headlines if h), tuple(r for r in rates if r)
+
+    def _headline(self, headline_id: str, position: int, *, title_id=None, fetch_id=None) -> Headline | None:
+        row = self.old.execute(
+            "SELECT url, title, rubric, kind, paid, project, published_at FROM headlines WHERE id = ?",
+            [headline_id],
+        ).fetchone()
+        if row is None:
+            return None
+        title = row[1]
+        if title_id is not None or fetch_id is not None:
+            found = self.old.execute(
+                "SELECT title FROM headline_titles WHERE headline_id = ? AND (id = ? OR first_fetch_id = ?) "
+                "ORDER BY id LIMIT 1",
+                [headline_id, title_id, fetch_id],
+            ).fetchone()
+            title = found[0] if found else title
+        return Headline(
+            id=headline_id, url=row[0] or "", title=title, rubric=row[2], kind=row[3],
+            published_at=row[6], position=position, project=row[5], paid=bool(row[4]),
+        )  # fmt: skip
+
+    def _rate(self, rate_id: int) -> Rate | None:
+        row = self.old.execute(
+            "SELECT currency, rate_date, value, change, published_at, nominal, raw_value FROM rates "
+            "WHERE id = ?",
+            [rate_id],
+        ).fetchone()
+        return Rate(*row) if row else None
+
+    def _backfill(self, fetch: dict, row: FetchRow) -> Saved:
+        """A success without a snapshot: a backfill request, re-driven from what it created."""
+        from ticker.db.backfill import save_backfill_page, save_rate_range
+
+        if fetch["channel"] in RATE_CHANNELS:
+            ids = self.old.execute(
+                "SELECT id FROM rates WHERE first_fetch_id = ? OR last_fetch_id = ? ORDER BY id",
+                [fetch["id"], fetch["id"]],
+            ).fetchall()
+            rates = tuple(r for r in (self._rate(rate_id) for (rate_id,) in ids) if r)
+            done = save_rate_range(self.new, row, RatesDocument(rate_date=None, rates=rates))
+        else:
+            ids = self.old.execute(
+                "SELECT id FROM headlines WHERE first_fetch_id = ? ORDER BY rowid", [fetch["id"]]
+            ).fetchall()
+            headlines = [self._headline(hid, n, fetch_id=fetch["id"]) for n, (hid,) in enumerate(ids, 1)]
+            done = save_backfill_page(self.new, row, [h for h in headlines if h])
+        return Saved(done.fetch_id, row.outcome)
+
+
+def compare(old: Database, new: Database, report: Report) -> None:
+    """Fill the report with what differs between the original history and the re-derived one."""
+
+    def ids(db: Database, sql: str) -> set:
+        return {tuple(r) if len(r) > 1 else r[0] for r in db.execute(sql).fetchall()}
+
+    old_items, new_items = (ids(db, "SELECT id FROM headlines") for db in (old, new))
+    report.items_recovered = sorted(new_items - old_items)
+    report.items_lost = sorted(old_items - new_items)
+    title_sql = "SELECT headline_id, title FROM headline_titles"
+    old_titles, new_titles = ids(old, title_sql), ids(new, title_sql)
+    for headline_id in sorted(old_items & new_items):
+        gone = sorted(t for h, t in old_titles - new_titles if h == headline_id)
+        added = sorted(t for h, t in new_titles - old_titles if h == headline_id)
+        if gone or added:
+            report.titles_corrected[headline_id] = {"old": gone, "new": added}
+    rate_sql = "SELECT source, currency, rate_date, value FROM rates"
+    old_rates, new_rates = ids(old, rate_sql), ids(new, rate_sql)
+    report.rates_new = sorted("/".join(map(str, r)) for r in new_rates - old_rates)
+    report.rates_lost = sorted("/".join(map(str, r)) for r in old_rates - new_rates)
+
+
+def _fast(db: Database) -> Database:
+    db.execute("PRAGMA synchronous=OFF")  # a scratch build: a crash leaves an unfinished file anyway
+    return db
+
+
+def _copy_table(db: Database, table: str, schema: str = "old") -> None:
+    columns = [row[1] for row in db.execute(f"PRAGMA main.table_info({table})").fetchall()]
+    theirs = {row[1] for row in db.execute(f"PRAGMA {schema}.table_info({table})").fetchall()}
+    shared = ", ".join(f'"{c}"' for c in columns if c in theirs)
+    db.execute(f"INSERT OR IGNORE INTO main.{table} ({shared}) SELECT {shared} FROM {schema}.{table}")
+
+
+def reparse_into(
+    db_path: str | Path, target: str | Path, *, source: str | None = None, since: str | None = None
+) -> Report:
+    """Re-derive the whole history of `db_path` into a new database file `target`."""
+    db_path, target = Path(db_path), Path(target)
+    if not db_path.exists():
+        raise ReparseError(f"no database at {db_path}")
+    if target.exists():
+        raise ReparseError(f"{target} already exists: remove it or choose another --into")
+    old = open_db(db_path)
+    new = _fast(open_db(target))
+    replayer = Replayer(old, new, source=source, since=since)
+    replayer.run()
+    new.execute("ATTACH DATABASE ? AS old", [str(db_path)])
+    with write_transaction(new):
+        for table in ("sources", "bodies"):
+            _copy_table(new, table)
+    new.execute("DETACH DATABASE old")
+    compare(old, new, replayer.report)
+    replayer.report.target = str(target)
+    new.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    new.conn.close()
+    return replayer.report
+
+
+def reparse_in_place(
+    db_path: str | Path, *, source: str | None = None, since: str | None = None, max_rounds: int = 20
+) -> Report:
+    """Re-derive history into a scratch file beside the database, then swap the history tables
+    in one transaction. Fetches recorded meanwhile (a running daemon) are replayed before the swap."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise ReparseError(f"no database at {db_path}")
+    scratch = db_path.with_name(f".{db_path.name}.reparse-{os.getpid()}")
+    _remove(scratch)
+    old = open_db(db_path)
+    new = _fast(open_db(scratch))
+    try:
+        replayer = Replayer(old, new, source=source, since=since)
+        for _ in range(max_rounds):
+            replayer.run()
+            compare(old, new, replayer.report)
+            if _swap(old, scratch, replayer.last_id):
+                break
+        else:
+            raise ReparseError("the database kept changing: could not swap in the re-derived history")
+    finally:
+        new.conn.close()
+        _remove(scratch)
+    replayer.report.target = str(db_path)
+    return replayer.report
+
+
+def _swap(db: Database, scratch: Path, last_id: int) -> bool:
+    """Replace the history tables with the scratch build's, unless new fetches arrived."""
+    db.execute("ATTACH DATABASE ? AS fresh", [str(scratch)])
+    try:
+        with write_transaction(db):
+            top = db.execute("SELECT coalesce(max(id), 0) FROM main.fetches").fetchone()[0]
+            if top != last_id:
+                return False
+            for table in HISTORY_TABLES:
+                db.execute(f"DELETE FROM main.{table}")
+                _copy_table(db, table, "fresh")
+        return True
+    finally:
+        db.execute("DETACH DATABASE fresh")
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def extract(db: Database, fetch_id: int) -> tuple[dict, TickerPage | RatesDocument]:
+    """What today's parser reads in one fetch's archived body (nothing is written)."""
+    fetch = next(_fetches(db, fetch_id - 1), None)
+    if fetch is None or fetch["id"] != fetch_id:
+        raise ReparseError(f"no fetch {fetch_id}")
+    if not fetch["body_sha256"]:
+        raise ReparseError(f"fetch {fetch_id} ({fetch['outcome']}) received no body")
+    body = read_body(db, fetch["body_sha256"])
+    if body is None:
+        raise ReparseError(f"the body of fetch {fetch_id} ({fetch['body_sha256'][:12]}) is not archived")
+    spec = _spec_for(source_specs(db), fetch["source"])
+    if spec is None:
+        raise ReparseError(f"fetch {fetch_id}: source {fetch['source']!r} has no known parser")
+    return fetch, parse_archived(spec, fetch, body)
