@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import math
 import os
 import platform
 import socket
@@ -47,7 +48,7 @@ def p95(values: Iterable[float]) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    index = min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered) + 0.5)) - 1))
+    index = min(len(ordered) - 1, max(0, math.ceil(0.95 * len(ordered)) - 1))  # nearest rank
     return ordered[index]
 
 
@@ -68,7 +69,9 @@ def ratio(value: float, reference: float) -> str:
 def table(headers: list[str], rows: list[list[object]], title: str | None = None) -> str:
     """A Markdown table (printed as is, pasted as is into RESULTS.md)."""
     cells = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     lines = []
     if title:
         lines.append(f"\n### {title}\n")
@@ -201,7 +204,7 @@ def _head_padding(nonce: str) -> str:
         f"    <script>window.__rbc = {json.dumps(config, ensure_ascii=False)};</script>\n",
         "    <script>\n"
         + "".join(
-            f"        RA.config.set('option{i}', {{\"enabled\": true, \"value\": \"{'x' * 40}\"}});\n"
+            f'        RA.config.set(\'option{i}\', {{"enabled": true, "value": "{"x" * 40}"}});\n'
             for i in range(90)
         )
         + "    </script>\n",
@@ -213,7 +216,7 @@ def _nav(prefix: str, count: int) -> str:
     return "".join(
         f'                <a href="https://www.rbc.ru/{prefix}/{i}/?utm_source=topline" '
         f'class="topline__item js-yandex-counter" data-yandex-name="{prefix}_{i}" '
-        f"data-yandex-params='{{\"place\": \"{prefix}\", \"pos\": {i}}}'>\n"
+        f'data-yandex-params=\'{{"place": "{prefix}", "pos": {i}}}\'>\n'
         f"                    {_RUBRICS[i % len(_RUBRICS)]}\n                </a>\n"
         for i in range(count)
     )
@@ -281,11 +284,15 @@ def _padding(part: str) -> str:
     return _PADDING[part]
 
 
-def rbc_page(first: int = 0, *, stamp: int = 0x68385B7B, nonce: str = "0", region: str = "tatarstan") -> bytes:
+def rbc_page(
+    first: int = 0, *, stamp: int = 0x68385B7B, nonce: str = "0", region: str = "tatarstan"
+) -> bytes:
     """A real-sized RBC main page whose ticker shows items first+13 .. first (newest first)."""
     items = [ticker_item(n, stamp=stamp) for n in range(first + ITEMS_ON_PAGE - 1, first - 1, -1)]
     newest = items[0].published
-    ticker = render_page(items, widgets=default_widgets(), updated=newest + timedelta(minutes=1), region=region)
+    ticker = render_page(
+        items, widgets=default_widgets(), updated=newest + timedelta(minutes=1), region=region
+    )
     head, _, rest = ticker.partition("</head>")
     top, _, rest = rest.partition('            <div class="news-feed__wrapper')
     middle, _, tail = rest.partition("<footer>")
@@ -410,7 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes: without this, Nagle + delayed ACK add 40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _send(self, status: int, body: bytes, content_type: str, etag: str | None = None) -> None:

@@ -55,7 +55,14 @@ class StageClock:
         poll_module.http.get = self.wrap("fetch", poll_module.http.get)
         for key, parser in list(poll_module.PARSERS.items()):
             poll_module.PARSERS[key] = self.wrap("parse", parser)
-        for name in ("last_success", "save_failure", "save_rates", "save_ticker", "save_unchanged", "keep_body"):
+        for name in (
+            "last_success",
+            "save_failure",
+            "save_rates",
+            "save_ticker",
+            "save_unchanged",
+            "keep_body",
+        ):
             if hasattr(poll_module, name):
                 setattr(poll_module, name, self.wrap("store", getattr(poll_module, name)))
 
@@ -65,14 +72,24 @@ class StageClock:
         return taken
 
 
-def _summary(label: str, totals: list[float], stages: list[dict[str, float]], extra: str = "") -> list[object]:
+def _summary(
+    label: str, totals: list[float], stages: list[dict[str, float]], extra: str = ""
+) -> list[object]:
     mean_total = sum(totals) / len(totals)
     shares = []
     for stage in STAGES:
         mean_stage = sum(s.get(stage, 0.0) for s in stages) / len(stages)
         shares.append(f"{100 * mean_stage / mean_total:.0f}%")
     rest = 100 - sum(float(s.rstrip("%")) for s in shares)
-    return [label, len(totals), common.ms(common.median(totals)), common.ms(common.p95(totals)), *shares, f"{rest:.0f}%", extra]
+    return [
+        label,
+        len(totals),
+        common.ms(common.median(totals)),
+        common.ms(common.p95(totals)),
+        *shares,
+        f"{rest:.0f}%",
+        extra,
+    ]
 
 
 def in_process(server: common.LoopbackServer, workdir: Path, runs: int) -> list[list[object]]:
@@ -105,7 +122,9 @@ def in_process(server: common.LoopbackServer, workdir: Path, runs: int) -> list[
                 stages.append(clock.take())
                 outcomes[saved.outcome] += 1
         db.conn.close()
-        rows.append(_summary(label, totals, stages, ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))))
+        rows.append(
+            _summary(label, totals, stages, ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+        )
     return rows
 
 
@@ -161,7 +180,9 @@ def whole_process(server: common.LoopbackServer, workdir: Path, runs: int) -> li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="few runs: a smoke test")
     parser.add_argument("--runs", type=int, help="in-process polls per case (default 300, quick 20)")
     parser.add_argument("--child", nargs=3, metavar=("URL", "DB", "OUT"), help=argparse.SUPPRESS)
@@ -175,7 +196,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ticker-bench-") as tmp, common.LoopbackServer() as server:
         workdir = Path(tmp)
         rows = in_process(server, workdir, runs)
-        print(common.table(headers, rows, title="In-process cycle (the daemon's path: poll() with a reused client)"))
+        print(
+            common.table(
+                headers, rows, title="In-process cycle (the daemon's path: poll() with a reused client)"
+            )
+        )
         rows = whole_process(server, workdir, process_runs)
         print(common.table(headers, rows, title="Whole process cycle (cold start included)"))
     print(

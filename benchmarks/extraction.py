@@ -31,16 +31,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from bs4 import BeautifulSoup  # noqa: E402
-from lxml import etree as lxml_etree  # noqa: E402
-from lxml import html as lxml_html  # noqa: E402
-from selectolax.lexbor import LexborHTMLParser  # noqa: E402
+import common
+from bs4 import BeautifulSoup
+from lxml import etree as lxml_etree
+from lxml import html as lxml_html
+from selectolax.lexbor import LexborHTMLParser
 
-from ticker.scraper import cbr_xml, rbc_page  # noqa: E402
-from ticker.scraper.records import Headline, Rate, RatesDocument  # noqa: E402
-from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date  # noqa: E402
-from ticker.timeutil import MOSCOW, from_unix, to_iso  # noqa: E402
+from ticker.scraper import cbr_xml, rbc_page
+from ticker.scraper.records import Headline, Rate, RatesDocument
+from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date
+from ticker.timeutil import MOSCOW, from_unix, to_iso
 
 FETCHED_AT = datetime(2025, 5, 29, 7, 0, tzinfo=UTC)
 BASE_URL = rbc_page.DEFAULT_URL
@@ -491,7 +491,9 @@ def stage_breakdown(body: bytes, runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="few runs: a smoke test")
     parser.add_argument("--profile", action="store_true", help="also break ticker's parse down")
     parser.add_argument("--runs", type=int, help="runs per fast extraction (default 300, quick 20)")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import common
 
 BASELINE_IMPORTS = "import httpx, sqlite3, click, sqlite_utils, selectolax.lexbor"
 GOAL = 1.5
@@ -78,17 +78,23 @@ def phases(url: str, db: str, cwd: Path, runs: int) -> None:
 
     collected: dict[str, list[float]] = {}
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", PHASES, url, db], cwd=cwd, check=True, capture_output=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PHASES, url, db], cwd=cwd, check=True, capture_output=True
+        )
         for name, seconds in json.loads(out.stdout):
             collected.setdefault(name, []).append(seconds)
     rows = [[name, common.ms(common.median(values))] for name, values in collected.items()]
     total = sum(common.median(values) for values in collected.values())
     rows.append(["sum (after interpreter start-up)", common.ms(total)])
-    print(common.table(["phase of a cold `ticker fetch rbc` (304 answer)", "median ms"], rows, title="Phases"))
+    print(
+        common.table(["phase of a cold `ticker fetch rbc` (304 answer)", "median ms"], rows, title="Phases")
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="4 rounds: a smoke test")
     parser.add_argument("--rounds", type=int)
     args = parser.parse_args()
@@ -107,8 +113,14 @@ def main() -> None:
             "ticker fetch --help": [ticker, "fetch", "--help"],
             "ticker fetch rbc (304)": [ticker, "fetch", "rbc", "--url", server.url("rbc/etag/s"), "--db", db],
             "ticker fetch rbc (new headline)": [
-                ticker, "fetch", "rbc", "--url", server.url("rbc/rotate/s"), "--db", db,
-            ],  # fmt: skip
+                ticker,
+                "fetch",
+                "rbc",
+                "--url",
+                server.url("rbc/rotate/s"),
+                "--db",
+                db,
+            ],
         }
         for command in commands.values():  # warm the file cache, create the database
             _run(command, cwd)
@@ -118,13 +130,15 @@ def main() -> None:
                 times[name].append(_run(command, cwd))
         base = common.median(times["baseline"])
         rows = []
-        for name, command in commands.items():
-            shown = f"`python -c \"{BASELINE_IMPORTS}\"`" if name == "baseline" else f"`{name}`"
+        for name in commands:
+            shown = f'`python -c "{BASELINE_IMPORTS}"`' if name == "baseline" else f"`{name}`"
             value = common.median(times[name])
             goal = ""
             if name in ("ticker --help", "ticker fetch rbc (304)"):
                 goal = f"<= {GOAL}x baseline: {'met' if value / base <= GOAL else 'MISSED'}"
-            rows.append([shown, common.ms(value), common.ms(common.p95(times[name])), common.ratio(value, base), goal])
+            rows.append(
+                [shown, common.ms(value), common.ms(common.p95(times[name])), common.ratio(value, base), goal]
+            )
         print(
             common.table(
                 ["command (whole process)", "median ms", "p95 ms", "vs baseline", "goal"],
@@ -134,7 +148,9 @@ def main() -> None:
         )
 
         phases(server.url("rbc/etag/s"), db, cwd, max(3, rounds // 2))
-        fetch_modules = importtime([ticker, "fetch", "rbc", "--url", server.url("rbc/etag/s"), "--db", db], cwd)
+        fetch_modules = importtime(
+            [ticker, "fetch", "rbc", "--url", server.url("rbc/etag/s"), "--db", db], cwd
+        )
         base_modules = importtime(["-c", BASELINE_IMPORTS], cwd)
         extra = {name: v for name, v in fetch_modules.items() if name not in base_modules}
         extra_self = sum(v[0] for v in extra.values())
@@ -157,7 +173,11 @@ def main() -> None:
             for name, v in sorted(fetch_modules.items(), key=lambda item: -item[1][1])
             if name.startswith("ticker") and v[2] == 0
         ]
-        print(common.table(["ticker module (imported at top level)", "cumulative ms"], top, title="ticker's own modules"))
+        print(
+            common.table(
+                ["ticker module (imported at top level)", "cumulative ms"], top, title="ticker's own modules"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import common
 
-from ticker.db.schema import open_db  # noqa: E402
-from ticker.poll import poll  # noqa: E402
-from ticker.scraper.http import make_client  # noqa: E402
-from ticker.settings import ArchiveSettings  # noqa: E402
-from ticker.sources import SourceSpec  # noqa: E402
+from ticker.db.schema import open_db
+from ticker.poll import poll
+from ticker.scraper.http import make_client
+from ticker.settings import ArchiveSettings
+from ticker.sources import SourceSpec
 
 GOAL_BYTES = 200
 RBC_POLLS_PER_DAY = 24 * 60 // 2
@@ -45,7 +45,9 @@ def _size(db) -> int:
 
 
 def _payload(db) -> dict[str, int]:
-    return {name: payload for name, payload in db.execute("SELECT name, sum(payload) FROM dbstat GROUP BY name")}
+    return {
+        name: payload for name, payload in db.execute("SELECT name, sum(payload) FROM dbstat GROUP BY name")
+    }
 
 
 class Clock:
@@ -86,6 +88,7 @@ def measure(
             outcomes[saved.outcome] = outcomes.get(saved.outcome, 0) + 1
             clock.tick()
         size_after, payload_after = _size(db), _payload(db)
+    columns = _fetch_columns(db, polls)
     db.conn.close()
     per_object = {
         name: (payload_after.get(name, 0) - payload_before.get(name, 0)) / polls
@@ -98,11 +101,39 @@ def measure(
         "objects": {k: v for k, v in per_object.items() if abs(v) >= 0.5},
         "outcomes": outcomes,
         "archive": archive,
+        "columns": columns,
     }
 
 
+def _value_bytes(value: object) -> int:
+    """Bytes SQLite's record format spends on one value (content + its header byte)."""
+    if value is None:
+        return 1
+    if isinstance(value, int):
+        if value in (0, 1):
+            return 1
+        for size in (1, 2, 3, 4, 6):
+            if -(1 << (8 * size - 1)) <= value < (1 << (8 * size - 1)):
+                return 1 + size
+        return 9
+    if isinstance(value, float):
+        return 9
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    return len(data) + (1 if len(data) < 57 else 2)
+
+
+def _fetch_columns(db, polls: int) -> dict[str, float]:
+    """Mean stored bytes per column of the last `polls` fetches rows."""
+    cursor = db.execute(f"SELECT * FROM fetches ORDER BY id DESC LIMIT {int(polls)}")
+    names = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    return {name: sum(_value_bytes(row[i]) for row in rows) / len(rows) for i, name in enumerate(names)}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="100 polls per case: a smoke test")
     parser.add_argument("--polls", type=int)
     args = parser.parse_args()
@@ -114,7 +145,15 @@ def main() -> None:
             measure(server, workdir, "rbc 304 Not Modified", "rbc", "rbc/etag/a", polls),
             measure(server, workdir, "rbc new bytes, same items", "rbc", "rbc/same/a", polls),
             measure(server, workdir, "rbc one new headline per poll", "rbc", "rbc/rotate/a", polls),
-            measure(server, workdir, "rbc one new headline, archive=changed", "rbc", "rbc/rotate/b", polls, "changed"),
+            measure(
+                server,
+                workdir,
+                "rbc one new headline, archive=changed",
+                "rbc",
+                "rbc/rotate/b",
+                polls,
+                "changed",
+            ),
             measure(server, workdir, "cbr same document (hourly)", "cbr", "cbr/daily", polls),
         ]
     rows = []
@@ -144,7 +183,21 @@ def main() -> None:
     rows = [[name, *(f"{case['objects'].get(name, 0):.0f}" for case in cases)] for name in names]
     print(
         common.table(
-            ["table / index (payload B/poll)", *(c["label"] for c in cases)], rows, title="Where the bytes go (dbstat)"
+            ["table / index (payload B/poll)", *(c["label"] for c in cases)],
+            rows,
+            title="Where the bytes go (dbstat)",
+        )
+    )
+
+    shown = [c for c in cases if "archive=" not in c["label"]]
+    names = list(shown[0]["columns"])
+    rows = [[name, *(f"{c['columns'].get(name, 0):.0f}" for c in shown)] for name in names]
+    rows.append(["(row header, rowid, cell overhead)", *("~5" for _ in shown)])
+    print(
+        common.table(
+            ["fetches column (B/row, content + header byte)", *(c["label"] for c in shown)],
+            rows,
+            title="One fetches row, column by column (the loopback URL is longer than https://www.rbc.ru/)",
         )
     )
 
@@ -159,7 +212,11 @@ def main() -> None:
         ("RBC answers 304 when nothing changed, archive none", "rbc 304 Not Modified", new),
         ("no 304 from RBC, archive=changed (the default)", "rbc new bytes, same items", new_archived),
     ):
-        day = NEW_HEADLINES_PER_DAY * headline_bytes + quiet * by_label[unchanged_case]["file"] + CBR_POLLS_PER_DAY * cbr
+        day = (
+            NEW_HEADLINES_PER_DAY * headline_bytes
+            + quiet * by_label[unchanged_case]["file"]
+            + CBR_POLLS_PER_DAY * cbr
+        )
         rows.append([label, f"{day / 1024:.0f} KiB", f"{day * 365 / 1024**2:.0f} MiB"])
     print(
         common.table(

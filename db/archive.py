@@ -59,6 +59,8 @@ def store_body(
 ) -> tuple[str, bool]:
     """Insert a body unless it is already there (call inside a transaction); (sha256, stored)."""
     digest = sha256_hex(body)
+    if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is not None:
+        return digest, False  # an identical body costs nothing new
     cursor = db.execute(
         "INSERT OR IGNORE INTO bodies (sha256, bytes, compression, data, content_type, first_fetch_id, "
         "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

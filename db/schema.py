@@ -240,7 +240,10 @@ def write_transaction(db: Database) -> Iterator[Database]:
     try:
         yield db
     except BaseException:
-        db.conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (a full disk, an I/O error): a second
+        # ROLLBACK would raise and hide the real error.
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
         raise
     else:
         db.conn.execute("COMMIT")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from sqlite_utils import Database
 
 from ticker.db.schema import write_transaction
+from ticker.scraper.http import redact_url
 from ticker.scraper.records import Headline, Rate, RatesDocument, TickerPage
 from ticker.timeutil import from_iso
 
@@ -391,7 +392,7 @@ def register_source(
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
             "url = excluded.url, every_s = coalesce(excluded.every_s, sources.every_s), "
             "channels = excluded.channels, updated_at = excluded.updated_at",
-            [name, kind, url, every_s, json.dumps(channels), at],
+            [name, kind, redact_url(url) if url else url, every_s, json.dumps(channels), at],
         )
 
 

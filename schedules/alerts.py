@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlite_utils import Database
@@ -212,7 +212,7 @@ class Alerter:
             if shown is None or official is None:
                 continue
             condition = f"rate_mismatch:{currency}:{day}"
-            if _number(shown[0]) != _number(official[0]):
+            if not agrees(shown[0], official[0]):
                 message = (
                     f"{currency} for {day}: RBC shows {shown[0]} (rate:{shown[1]}), the Bank of Russia "
                     f"says {official[0]} (rate:{official[1]})"
@@ -283,8 +283,17 @@ def _latest_value(db: Database, sources: list[str], currency: str, day: str) -> 
     return (row[0], row[1]) if row else None
 
 
-def _number(text: str) -> Decimal | str:
+def agrees(shown: str, official: str) -> bool:
+    """RBC shows the official rate with trailing zeros dropped and (usually) two decimals, the
+    Bank of Russia publishes four: they agree when the official value, rounded half-up or cut to
+    the shown precision (at least two places), equals the shown one."""
     try:
-        return Decimal(text)
+        shown_value, official_value = Decimal(shown), Decimal(official)
     except InvalidOperation:
-        return text
+        return shown == official
+    places = max(2, -int(shown_value.as_tuple().exponent))
+    step = Decimal(1).scaleb(-places)
+    return shown_value in (
+        official_value.quantize(step, rounding=ROUND_HALF_UP),
+        official_value.quantize(step, rounding=ROUND_DOWN),
+    )

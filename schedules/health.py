@@ -88,7 +88,7 @@ def source_health(db: Database, *, now: datetime | None = None) -> list[SourceHe
         health.outcomes_24h = dict(
             db.execute(
                 "SELECT outcome, count(*) FROM fetches WHERE source = ? AND started_at >= ? "
-                "GROUP BY outcome ORDER BY count(*) DESC",
+                "GROUP BY outcome ORDER BY count(*) DESC, outcome",
                 [name, since_24h],
             ).fetchall()
         )

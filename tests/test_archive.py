@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -74,13 +75,15 @@ def test_identical_bodies_are_stored_once(poller_for):
     assert p.db.execute("SELECT count(*) FROM bodies").fetchone()[0] == 2
     rows = p.db.execute("SELECT id, body_sha256 FROM fetches ORDER BY id").fetchall()
     assert rows[0][1] == rows[2][1] == sha(PAGE_A)
-    assert p.db.execute("SELECT first_fetch_id FROM bodies WHERE sha256 = ?", [sha(PAGE_A)]).fetchone()[0] == (
-        first.fetch_id
-    )
+    assert p.db.execute("SELECT first_fetch_id FROM bodies WHERE sha256 = ?", [sha(PAGE_A)]).fetchone()[
+        0
+    ] == (first.fetch_id)
     assert third.fetch_id == 3
     assert archive.read_body(p.db, sha(PAGE_A)) == PAGE_A.encode()
     assert archive.read_body(p.db, sha(PAGE_A)[:10]) == PAGE_A.encode()
-    raw, packed = p.db.execute("SELECT bytes, length(data) FROM bodies WHERE sha256 = ?", [sha(PAGE_A)]).fetchone()
+    raw, packed = p.db.execute(
+        "SELECT bytes, length(data) FROM bodies WHERE sha256 = ?", [sha(PAGE_A)]
+    ).fetchone()
     assert raw == len(PAGE_A.encode()) and packed < raw / 3
 
 
@@ -120,7 +123,9 @@ def test_keep_days_prunes_old_bodies_but_not_fetches(poller_for):
     assert len(p.kept()) == 2
     p(PAGE_NO_RATES, after=timedelta(days=1, hours=12))  # 2.5 days after the first
     assert p.kept() == {sha(PAGE_A2), sha(PAGE_NO_RATES)}
-    assert p.db.execute("SELECT count(*) FROM fetches WHERE body_sha256 = ?", [sha(PAGE_A)]).fetchone()[0] == 1
+    assert (
+        p.db.execute("SELECT count(*) FROM fetches WHERE body_sha256 = ?", [sha(PAGE_A)]).fetchone()[0] == 1
+    )
 
 
 def test_prune_applies_a_stricter_mode(poller_for):
@@ -155,8 +160,6 @@ def test_cli_stats_show_prune(poller_for, cli, tmp_path):
     db = str(tmp_path / "t0.db")
     result = cli("archive", "stats", "--db", db, "--json")
     assert result.exit_code == 0
-    import json
-
     stats = json.loads(result.output)
     assert stats["bodies"] == 3 and stats["fetches_archived"] == 3
     assert stats["by_outcome"]["ok"]["bodies"] == 2 and stats["by_outcome"]["parse_error"]["bodies"] == 1

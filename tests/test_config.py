@@ -91,7 +91,10 @@ def test_db_override_and_absolute_db(tmp_path):
 def test_embedded_default():
     config = default_config()
     assert config.db == Path("ticker.db")
-    assert [(s.name, s.kind, s.every_s) for s in config.sources] == [("rbc", "rbc", 120.0), ("cbr", "cbr", 3600.0)]
+    assert [(s.name, s.kind, s.every_s) for s in config.sources] == [
+        ("rbc", "rbc", 120.0),
+        ("cbr", "cbr", 3600.0),
+    ]
     assert default_config("x.db").db == Path("x.db")
 
 
@@ -111,8 +114,14 @@ def test_config_without_sources_uses_default_sources(tmp_path):
         ("[sources.rbc]\nevery = 5", "sources.rbc.kind: missing"),
         ('[sources.rbc]\nkind = "rbc"\nevery = "soon"', "sources.rbc.every = 'soon': not an interval"),
         ('[sources.rbc]\nkind = "rbc"\nevery = 0', "sources.rbc.every = 0: not an interval"),
-        ('[sources.rbc]\nkind = "rbc"\nurl = "ftp://rbc.ru/"', "sources.rbc.url = 'ftp://rbc.ru/': must be an http"),
-        ('[sources.rbc]\nkind = "rbc"\nurl = "www.rbc.ru"', "sources.rbc.url = 'www.rbc.ru': must be an http"),
+        (
+            '[sources.rbc]\nkind = "rbc"\nurl = "ftp://rbc.ru/"',
+            "sources.rbc.url = 'ftp://rbc.ru/': must be an http",
+        ),
+        (
+            '[sources.rbc]\nkind = "rbc"\nurl = "www.rbc.ru"',
+            "sources.rbc.url = 'www.rbc.ru': must be an http",
+        ),
         ('[sources.rbc]\nkind = "rbc"\nurl = "file:///etc/passwd"', "sources.rbc.url = 'file:///etc/passwd'"),
         ('[sources.rbc]\nkind = "rbc"\nchannels = ["page", "telegram"]', "has no channel 'telegram'"),
         ('[sources.cbr]\nkind = "cbr"\nchannels = ["rss"]', "sources.cbr.channels = ['rss']"),

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ticker.backfill import BadBackfillInput, feed_page_url
-from ticker.scraper.rbc_feed_json import parse_feed_chunk, parse_feed_json
+from ticker.scraper.rbc_feed_json import BadFeedAddress, feed_page_url, parse_feed_chunk, parse_feed_json
 from ticker.scraper.records import BlockedPage, ParseError
 
 FETCHED = datetime(2024, 11, 25, 18, 5, tzinfo=UTC)
@@ -74,7 +73,7 @@ def test_feed_page_url():
     assert feed_page_url(concrete, 1732550000, 20) == (
         "http://127.0.0.1:1/v10/ajax/get-news-feed/project/x/lastDate/1732550000/limit/20?_=1"
     )
-    with pytest.raises(BadBackfillInput):
+    with pytest.raises(BadFeedAddress):
         feed_page_url("http://127.0.0.1:1/feed.json", 1, 20)
 
 

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, item_id, render_page, standard_items
 
+from ticker import reparse
 from ticker.db.schema import open_db
+from ticker.db.writes import FetchRow, save_failure
 from ticker.poll import poll
 from ticker.reparse import reparse_in_place, reparse_into
 from ticker.scraper import rbc_page
@@ -39,7 +41,9 @@ def pages() -> list[str]:
         render_page([PAID_1, QUOTED, *base]),
         render_page([PAID_1, QUOTED, *base], updated=datetime(2024, 11, 25, 16, 3, tzinfo=UTC)),
         # Nine paid items and three plain ones: yesterday's parser saw too few items.
-        render_page([*(Item(id=item_id(950 + n), title=f"Платный {n}", paid=True) for n in range(9)), *base[:3]]),
+        render_page(
+            [*(Item(id=item_id(950 + n), title=f"Платный {n}", paid=True) for n in range(9)), *base[:3]]
+        ),
         render_page([PAID_2, PAID_1, QUOTED, *base[:7]]),
     ]
 
@@ -125,6 +129,14 @@ def test_in_place_swaps_and_then_changes_nothing(recorded, tmp_path, cli):
     assert "items recovered: 11" in result.output and "parse_error -> ok: 1 fetches (3)" in result.output
     assert history(broken) == history(control)
     assert not list(tmp_path.glob(".broken.db.reparse-*"))
+    db = open_db(broken)  # title search follows the swapped-in titles (triggers fire on the swap)
+    found = db.execute(
+        "SELECT t.headline_id FROM headline_titles_fts f JOIN headline_titles t ON t.id = f.rowid "
+        "WHERE headline_titles_fts MATCH ?",
+        ['"переговоры"'],
+    ).fetchall()
+    assert found == [(QUOTED.id,)]
+    db.execute("INSERT INTO headline_titles_fts (headline_titles_fts) VALUES ('integrity-check')")
     second = cli("reparse", "--in-place", "--db", broken, "--json")
     assert json.loads(second.output)["changed"] is False
     assert history(broken) == history(control)
@@ -170,3 +182,24 @@ def test_since_and_source_limit_what_is_reparsed(recorded, tmp_path):
     assert set(report.items_recovered) == {PAID_1.id, PAID_2.id}
     other = reparse_into(broken, tmp_path / "other.db", source="cbr")
     assert other.reparsed == 0 and not other.changed
+
+
+def test_in_place_keeps_fetches_recorded_during_the_rebuild(recorded, monkeypatch):
+    broken, control = recorded
+    real_swap = reparse._swap
+    calls = []
+
+    def swap_after_a_daemon_poll(db, scratch, last_id):
+        if not calls:  # a daemon records a fetch while the history is being rebuilt
+            row = FetchRow(source="rbc", channel="page", url="http://x/", started_at="2024-11-25T16:08:00Z",
+                           outcome="network_error", error="could not connect")  # fmt: skip
+            save_failure(open_db(broken), row)
+        calls.append(last_id)
+        return real_swap(db, scratch, last_id)
+
+    monkeypatch.setattr(reparse, "_swap", swap_after_a_daemon_poll)
+    report = reparse_in_place(broken)
+    assert calls == [4, 5] and report.fetches == 5
+    after = history(broken)
+    assert after["fetches"][-1][:2] == (5, "network_error")
+    assert after["headlines"] == history(control)["headlines"]

@@ -23,8 +23,7 @@ from ticker.db.backfill import live_seen_ids, live_watermark, save_backfill_page
 from ticker.db.writes import FetchRow, save_failure
 from ticker.poll import one_line
 from ticker.scraper import cbr_xml, http, rbc_feed_json, rbc_rss
-from ticker.scraper.rbc_feed_json import BadFeedAddress as BadBackfillInput
-from ticker.scraper.rbc_feed_json import feed_page_url
+from ticker.scraper.rbc_feed_json import BadFeedAddress, feed_page_url
 from ticker.scraper.records import BlockedPage, Headline, ParseError
 from ticker.sources import RBC_FEED_JSON_URL, RBC_RSS_URL
 from ticker.timeutil import from_iso, to_iso, utc_now
@@ -34,6 +33,10 @@ DEFAULT_LIMIT = 20
 DEFAULT_PAUSE_S = 1.0
 RATE_WINDOW_DAYS = 366  # one XML_dynamic request covers at most this many days
 _VALCURS_ID = re.compile(rb"<ValCurs\b[^>]*\bID\s*=\s*[\"']([^\"']+)[\"']")
+
+
+class BadBackfillInput(ValueError):
+    """An address or range the backfill cannot work with (reported as one `Error:` line)."""
 
 
 @dataclass(slots=True)
@@ -216,7 +219,10 @@ def backfill_headlines(
     if channel not in (None, "feed_json", "rss"):
         raise BadBackfillInput(f"backfill channel must be feed_json or rss, not {channel!r}")
     if channel != "rss":
-        feed_page_url(feed_url, 0, limit)  # a bad address is refused before any request
+        try:
+            feed_page_url(feed_url, 0, limit)  # a bad address is refused before any request
+        except BadFeedAddress as error:
+            raise BadBackfillInput(str(error)) from None
     report = Report()
     requester = _Requester(db, client, source, now, report)
     since_iso = to_iso(since) if since is not None else None

@@ -29,6 +29,7 @@ from ticker.sources import SourceSpec
 from ticker.timeutil import to_iso, utc_now
 
 MAX_MESSAGE = 500
+FEED_LIVE_LIMIT = 20  # items a live feed-JSON poll asks for
 
 Parsed = TickerPage | RatesDocument
 # (kind, channel) -> parser(body, answer, fetched_at, spec, channel)
@@ -122,10 +123,14 @@ def _poll(
     received: list[tuple[bytes, str | None]],
 ) -> Saved:
     channel = channel or spec.channels[0]
-    target = url or spec.url_for(channel)
     started = now()
+    target = url or spec.url_for(channel)
+    if "{last_date}" in target:  # a feed-JSON template: the newest page as of now
+        target = rbc_feed_json.feed_page_url(target, int(started.timestamp()), FEED_LIVE_LIMIT)
     clock = time.monotonic()
-    row = FetchRow(source=spec.name, channel=channel, url=target, started_at=to_iso(started), outcome="ok")
+    row = FetchRow(
+        source=spec.name, channel=channel, url=http.redact_url(target), started_at=to_iso(started), outcome="ok"
+    )
     previous = last_success(db, spec.name, channel)
     try:
         answer = http.get(
@@ -142,6 +147,7 @@ def _poll(
         row.error = one_line(_blocked_message(failure) if failure.outcome == "blocked" else failure.message)
         if failure.body is not None:
             received.append((failure.body, failure.content_type))
+            received.append((failure.body, failure.content_type))  # e.g. the challenge page: evidence
             row.bytes = len(failure.body)
             row.body_sha256 = hashlib.sha256(failure.body).hexdigest()
             row.content_type = failure.content_type

@@ -320,6 +320,7 @@ def compare(old: Database, new: Database, report: Report) -> None:
     report.items_recovered = sorted(new_items - old_items)
     report.items_lost = sorted(old_items - new_items)
     title_sql = "SELECT headline_id, title FROM headline_titles"
+    report.titles_corrected = {}
     old_titles, new_titles = ids(old, title_sql), ids(new, title_sql)
     for headline_id in sorted(old_items & new_items):
         gone = sorted(t for h, t in old_titles - new_titles if h == headline_id)

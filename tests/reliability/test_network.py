@@ -5,6 +5,7 @@ one-line `Error:` on stderr, and no change to the history a good fetch stored be
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -264,3 +265,49 @@ def test_invalid_utf8_bytes_are_replaced_and_said(fault_server, seeded):
         seeded, "SELECT t.title FROM title_changes c JOIN headline_titles t ON t.id = c.new_title_id"
     )
     assert changed == [("Заголовок новости \ufffd\ufffd 3",)]
+
+
+DAEMON_FAULTS = {
+    "refused": (_closed_port_url, "network_error"),
+    "silent": (fs.never_answer, "network_error"),
+    "stalled": (fs.headers_then_stall, "network_error"),
+    "short": (lambda s: fs.cut_short(page_bytes()[:5000], 90000), "network_error"),
+    "unavailable": (lambda s: fs.static(b"", "503 Service Unavailable"), "http_error"),
+    "throttled": (lambda s: fs.static(b"", "429 Too Many Requests", extra={"Retry-After": "3600"}), "http_error"),
+    "ftp-redirect": (lambda s: fs.redirect("ftp://127.0.0.1/x"), "network_error"),
+    "challenge": (lambda s: fs.static(DDOS_GUARD_PAGE), "blocked"),
+    "bomb": (lambda s: fs.gzip_bomb(1 << 28), "network_error"),
+    "good": (lambda s: fs.static(page_bytes()), "ok"),
+}
+
+
+def test_daemon_records_every_fault_and_keeps_running(fault_server, tmp_path):
+    from reliability.support import fetch_count, start_daemon, wait_for, write_config
+
+    sources = {}
+    for name, (serve, _) in DAEMON_FAULTS.items():
+        served = serve(fault_server)
+        url = served if isinstance(served, str) else fault_server.route(f"/{name}", served)
+        sources[name] = {"kind": "rbc", "url": url, "every": 0.3}
+    config = write_config(tmp_path, sources)
+    db, log = tmp_path / "ticker.db", tmp_path / "daemon.log"
+    daemon = start_daemon(config, log)
+    try:
+        # Every source recorded at least twice (slow faults take their 1 s read timeout).
+        assert wait_for(
+            lambda: fetch_count(db) > 0
+            and len(rows(db, "SELECT source FROM fetches GROUP BY source HAVING count(*) >= 2")) >= len(sources) - 1,
+            timeout=60,
+        ), log.read_text()[-3000:]
+        assert daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert daemon.returncode == 0
+    text = log.read_text()
+    assert "Traceback" not in text and all(len(line) < 700 for line in text.splitlines())
+    outcomes = {name: {o for (o,) in rows(db, "SELECT DISTINCT outcome FROM fetches WHERE source = ?", (name,))} for name in sources}
+    assert outcomes == {name: {outcome} for name, (_, outcome) in DAEMON_FAULTS.items()}
+    # Retry-After 3600 s: the daemon asked once and waits, it does not hammer the server.
+    assert rows(db, "SELECT count(*) FROM fetches WHERE source = 'throttled'") == [(1,)]
+    assert rows(db, "SELECT DISTINCT source FROM headlines") == [("good",)]

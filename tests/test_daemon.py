@@ -1,0 +1,485 @@
+"""The daemon: a real `python -m ticker run` subprocess against a local server, plus its parts
+(one source's run with channel fallback, crash containment, hooks, backoff, the lock) in-process."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from conftest import run_ticker
+from pytest_httpserver import HTTPServer
+from rbc_markup import render_page, standard_items
+from werkzeug import Request, Response
+
+from ticker.db.schema import open_db
+from ticker.db.writes import register_source
+from ticker.poll import PARSERS
+from ticker.schedules import hooks
+from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState, backoff_delay
+from ticker.schedules.daemon import trigger_for
+from ticker.schedules.health import source_health
+from ticker.schedules.lock import AlreadyRunning, DaemonLock, current_holder
+from ticker.schedules.runner import SourceRunner
+from ticker.scraper.http import make_client
+from ticker.scraper.records import Headline, TickerPage
+from ticker.settings import ArchiveSettings, Settings
+from ticker.sources import KINDS, SourceSpec
+
+HTML = "text/html; charset=utf-8"
+
+
+def cbr_xml(usd: str = "103,7900", eur: str = "108,8700", day: str = "26.11.2024") -> bytes:
+    """A Bank of Russia XML_daily answer: windows-1251, decimal commas, one Valute per currency."""
+    valutes = "".join(
+        f'<Valute ID="{vid}"><NumCode>{num}</NumCode><CharCode>{code}</CharCode><Nominal>1</Nominal>'
+        f"<Name>{name}</Name><Value>{value}</Value></Valute>"
+        for vid, num, code, name, value in (
+            ("R01235", "840", "USD", "Доллар США", usd),
+            ("R01239", "978", "EUR", "Евро", eur),
+        )
+    )
+    text = (
+        f'<?xml version="1.0" encoding="windows-1251"?><ValCurs Date="{day}" name="Foreign Currency Market">'
+    )
+    return (text + valutes + "</ValCurs>").encode("cp1251")
+
+
+def rss_body(count: int = 6) -> bytes:
+    """A small RSS export in RBC's shape (`rbc_news:` fields)."""
+    items = "".join(
+        f"<item><title>RSS headline {n}</title><link>https://www.rbc.ru/rbcfreenews/{n:024x}</link>"
+        f"<rbc_news:news_id>{n:024x}</rbc_news:news_id>"
+        f"<rbc_news:newsDate_timestamp>{1732550000 - 60 * n}</rbc_news:newsDate_timestamp></item>"
+        for n in range(1, count + 1)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:rbc_news="https://www.rbc.ru">'
+        f"<channel><title>RBC</title>{items}</channel></rss>"
+    ).encode()
+
+
+class Arrivals:
+    """When each path was asked for (the server's clock), for the daemon's pace and politeness."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def serve(self, server: HTTPServer, path: str, respond: Callable[[Request, int], Response]) -> None:
+        def handle(request: Request) -> Response:
+            with self._lock:
+                number = len(self.times[path])
+                self.times[path].append(time.monotonic())
+            return respond(request, number)
+
+        server.expect_request(path).respond_with_handler(handle)
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return len(self.times[path])
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+class Daemon:
+    """`python -m ticker run --config FILE` as a real process, its stderr in a file."""
+
+    def __init__(self, config: Path) -> None:
+        self.log_path = config.with_suffix(".log")
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ticker", "run", "--config", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout=20)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[Callable[[str], Daemon]]:
+    started: list[Daemon] = []
+
+    def start(config_text: str) -> Daemon:
+        config = tmp_path / f"daemon{len(started)}.toml"
+        config.write_text(config_text, encoding="utf-8")
+        daemon = Daemon(config)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+def source(name: str, kind: str, url: str, every: float | str) -> str:
+    every_text = f'"{every}"' if isinstance(every, str) else str(every)
+    return f'[sources.{name}]\nkind = "{kind}"\nurl = "{url}"\nevery = {every_text}\n'
+
+
+def fetches(db_path: Path, source_name: str) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(
+            "SELECT channel, outcome, status, retry_after_s, items_found, rates_found FROM fetches "
+            "WHERE source = ? ORDER BY id",
+            [source_name],
+        ).fetchall()
+
+
+def integrity(db_path: Path) -> str:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def xml_response(body: bytes = b"", status: int = 200, headers: dict | None = None) -> Response:
+    return Response(body or cbr_xml(), status=status, headers=headers, content_type="application/xml")
+
+
+# -- the real daemon -------------------------------------------------------------------------
+
+
+def test_daemon_fetches_at_start_then_on_schedule_refuses_a_second_and_stops_cleanly(
+    httpserver, tmp_path, start_daemon, cli
+):
+    arrivals = Arrivals()
+    page = render_page(standard_items(6)).encode()
+    arrivals.serve(httpserver, "/news", lambda request, n: Response(page, content_type=HTML))
+
+    def rates(request: Request, n: int) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return xml_response(headers={"ETag": '"v1"'})
+
+    arrivals.serve(httpserver, "/rates", rates)
+    db_path = tmp_path / "ticker.db"
+    daemon = start_daemon(
+        'db = "ticker.db"\n'
+        + source("news", "rbc", httpserver.url_for("/news"), "1h")  # only the start fetch can come
+        + source("rates", "cbr", httpserver.url_for("/rates"), 0.5)
+    )
+    wait_for(lambda: arrivals.count("/news") >= 1 and arrivals.count("/rates") >= 4, "start fetch and polls")
+
+    second = run_ticker("run", "--config", daemon.log_path.with_suffix(".toml"), timeout=30)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [second.stderr.strip()]
+    assert "already running" in second.stderr and f"pid {daemon.proc.pid}" in second.stderr
+    running = cli("status", "--db", db_path)
+    assert f"daemon: running (pid {daemon.proc.pid}" in running.output
+
+    assert daemon.stop() == 0
+    assert integrity(db_path) == "ok"
+    assert fetches(db_path, "news") == [("page", "ok", 200, None, 6, 2)]
+    rows = fetches(db_path, "rates")
+    assert len(rows) == arrivals.count("/rates")  # every request recorded, nothing invented
+    assert rows[0] == ("xml_daily", "ok", 200, None, None, 2)
+    assert set(rows[1:]) == {("xml_daily", "unchanged", 304, None, 0, 2)}
+    log = daemon.log
+    assert "news/page: ok, 6 items (6 new, 0 retitled), 2 rates (2 new)" in log
+    assert log.count("rates/xml_daily: unchanged, 2 rates (0 new)") == len(rows) - 1
+    assert "stopped" in log
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT name, every_s FROM sources ORDER BY name").fetchall() == [
+            ("news", 3600.0),
+            ("rates", 0.5),
+        ]
+    assert "daemon: not running" in cli("status", "--db", db_path).output
+
+
+def test_retry_after_delays_that_source_only(httpserver, tmp_path, start_daemon):
+    arrivals = Arrivals()
+    arrivals.serve(
+        httpserver,
+        "/polite",
+        lambda request, n: xml_response(b"busy", 429, {"Retry-After": "3"}) if n == 0 else xml_response(),
+    )
+    arrivals.serve(httpserver, "/steady", lambda request, n: xml_response())
+    daemon = start_daemon(
+        'db = "ticker.db"\n'
+        + source("polite", "cbr", httpserver.url_for("/polite"), 0.5)
+        + source("steady", "cbr", httpserver.url_for("/steady"), 0.5)
+    )
+    wait_for(lambda: arrivals.count("/polite") >= 2, "the request after Retry-After")
+    assert daemon.stop() == 0
+    polite, steady = arrivals.times["/polite"], arrivals.times["/steady"]
+    assert polite[1] - polite[0] >= 3.0
+    assert len([t for t in steady if polite[0] < t < polite[1]]) >= 3  # the other source kept its pace
+    rows = fetches(tmp_path / "ticker.db", "polite")
+    assert rows[0][:4] == ("xml_daily", "http_error", 429, 3)
+    assert rows[1][1] == "ok"
+
+
+def test_backoff_after_repeated_errors_and_recovery(httpserver, tmp_path, start_daemon, cli):
+    arrivals = Arrivals()
+    arrivals.serve(
+        httpserver, "/flaky", lambda request, n: xml_response(b"oops", 500) if n < 4 else xml_response()
+    )
+    daemon = start_daemon('db = "ticker.db"\n' + source("flaky", "cbr", httpserver.url_for("/flaky"), 0.25))
+    wait_for(lambda: arrivals.count("/flaky") >= 8, "recovery after the errors")
+    assert daemon.stop() == 0
+    times = arrivals.times["/flaky"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # After 2, 3, 4 failures in a row: at least 2x, 4x, 8x the interval.
+    assert gaps[1] >= 0.5 and gaps[2] >= 1.0 and gaps[3] >= 2.0
+    # After the success: back to the normal interval, not the backed-off one.
+    assert max(gaps[4:7]) < gaps[3]
+    outcomes = [row[1] for row in fetches(tmp_path / "ticker.db", "flaky")]
+    assert outcomes[:5] == ["http_error"] * 4 + ["ok"]
+    assert set(outcomes[5:]) == {"unchanged"}
+    assert "failures in a row: 0" in cli("status", "--db", tmp_path / "ticker.db").output
+    assert "flaky: next request not before" in daemon.log
+
+
+@pytest.fixture
+def threaded_server() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_sigterm_finishes_a_short_fetch_and_abandons_a_stuck_one(threaded_server, tmp_path, start_daemon):
+    arrived = {"/slow": threading.Event(), "/stuck": threading.Event()}
+    release = threading.Event()
+
+    def slow(request: Request) -> Response:
+        arrived["/slow"].set()
+        time.sleep(1.0)
+        return xml_response()
+
+    def stuck(request: Request) -> Response:
+        arrived["/stuck"].set()
+        release.wait(30)
+        return xml_response()
+
+    threaded_server.expect_request("/slow").respond_with_handler(slow)
+    threaded_server.expect_request("/stuck").respond_with_handler(stuck)
+    db_path = tmp_path / "ticker.db"
+    try:
+        daemon = start_daemon(
+            'db = "ticker.db"\n'
+            + source("slow", "cbr", threaded_server.url_for("/slow"), "1h")
+            + source("stuck", "cbr", threaded_server.url_for("/stuck"), "1h")
+        )
+        wait_for(lambda: all(event.is_set() for event in arrived.values()), "both fetches in flight")
+        assert daemon.stop() == 0
+    finally:
+        release.set()
+    assert integrity(db_path) == "ok"
+    assert fetches(db_path, "slow") == [("xml_daily", "ok", 200, None, None, 2)]  # finished, recorded
+    assert fetches(db_path, "stuck") == []  # abandoned: nothing half-written, nothing invented
+    assert "abandoning 1 fetch(es) in flight" in daemon.log
+    with DaemonLock(db_path):  # the lock went with the process
+        pass
+
+
+def test_bad_config_one_line_and_exit_non_zero(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[sources.rbc]\nkind = "rbc"\nurl = "gopher://rbc.ru/"\n', encoding="utf-8")
+    result = run_ticker("run", "--config", config, cwd=tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {config}: sources.rbc.url = 'gopher://rbc.ru/': must be an http:// or https:// address"
+    ]
+    assert not (tmp_path / "ticker.db").exists()
+
+
+# -- one source's run, in-process ------------------------------------------------------------
+
+
+@pytest.fixture
+def rss_channel(httpserver, monkeypatch) -> None:
+    """RBC's rss channel served locally; its parser faked only if the real one is not there."""
+    monkeypatch.setitem(KINDS["rbc"], "rss", httpserver.url_for("/rss"))
+    httpserver.expect_request("/rss").respond_with_data(rss_body(), content_type="application/rss+xml")
+    if ("rbc", "rss") not in PARSERS:
+
+        def fake_rss(body, answer, fetched_at, spec, channel):
+            headlines = tuple(
+                Headline(
+                    id=f"{n:024x}",
+                    url="",
+                    title=f"RSS headline {n}",
+                    rubric=None,
+                    kind=None,
+                    published_at=None,
+                    position=n,
+                )
+                for n in range(1, 7)
+            )
+            return TickerPage(headlines=headlines)
+
+        monkeypatch.setitem(PARSERS, ("rbc", "rss"), fake_rss)
+
+
+def rbc_runner(httpserver, db_path: Path, channels: tuple[str, ...] = ("page", "rss")) -> SourceRunner:
+    spec = SourceSpec("rbc", "rbc", url=httpserver.url_for("/page"), every_s=60.0, channels=channels)
+    db = open_db(db_path)
+    register_source(
+        db, "rbc", "rbc", spec.url, 60.0, list(channels), "2024-11-25T15:00:00Z"
+    )  # as the daemon does
+    db.conn.close()
+    return SourceRunner(spec, db_path, make_client())
+
+
+def test_blocked_page_falls_back_to_rss_in_the_same_run_and_returns(httpserver, db_path, rss_channel):
+    page = {"blocked": True}
+    ok_page = render_page(standard_items(6)).encode()
+
+    def serve_page(request: Request) -> Response:
+        if page["blocked"]:
+            return Response("<html><body>Access denied</body></html>", status=403, content_type=HTML)
+        return Response(ok_page, content_type=HTML)
+
+    httpserver.expect_request("/page").respond_with_handler(serve_page)
+    runner = rbc_runner(httpserver, db_path)
+    results = [runner.run() for _ in range(4)]
+    assert all(result.succeeded for result in results)
+    assert [result.polls for result in results] == [2, 1, 1, 2]  # the page is tried again every 3rd run
+    db = open_db(db_path)
+    health = {h.name: h for h in source_health(db)}["rbc"]
+    first_rss = db.execute("SELECT min(started_at) FROM fetches WHERE channel = 'rss'").fetchone()[0]
+    assert (health.channel, health.on_fallback, health.channel_since) == ("rss", True, first_rss)
+
+    page["blocked"] = False
+    results = [runner.run() for _ in range(3)]
+    assert runner.state.active == "page"
+    assert [(row[0], row[1]) for row in fetches(db_path, "rbc")] == [
+        ("page", "blocked"), ("rss", "ok"),
+        ("rss", "unchanged"),
+        ("rss", "unchanged"),
+        ("page", "blocked"), ("rss", "unchanged"),
+        ("rss", "unchanged"),
+        ("rss", "unchanged"),
+        ("page", "ok"),
+    ]  # fmt: skip
+    assert {h.name: h for h in source_health(db)}["rbc"].on_fallback is False
+
+
+def test_repeated_failures_fall_back_after_the_second(httpserver, db_path, rss_channel):
+    httpserver.expect_request("/page").respond_with_data("down", status=500)
+    runner = rbc_runner(httpserver, db_path)
+    first, second = runner.run(), runner.run()
+    assert (first.succeeded, second.succeeded) == (False, True)
+    assert [(row[0], row[1]) for row in fetches(db_path, "rbc")] == [
+        ("page", "http_error"),
+        ("page", "http_error"),
+        ("rss", "ok"),
+    ]
+    assert runner.state.consecutive_failures == 0
+
+
+def test_a_crashing_job_is_contained_and_retries_next_time(httpserver, tmp_path, caplog):
+    httpserver.expect_request("/cbr").respond_with_data(cbr_xml(), content_type="application/xml")
+    db_path = tmp_path / "not-yet" / "ticker.db"  # sqlite3 cannot open it: the run fails inside
+    spec = SourceSpec("cbr", "cbr", url=httpserver.url_for("/cbr"), every_s=10.0)
+    runner = SourceRunner(spec, db_path, make_client())
+    result = runner.run()
+    assert (result.succeeded, result.polls) == (False, 0)
+    assert "cbr: run failed, retrying at the next run: OperationalError: unable to open" in caplog.text
+
+    db_path.parent.mkdir()
+    sqlite3.connect(db_path).close()  # a database without ticker's tables: the poll itself fails
+    result = runner.run()
+    assert (result.succeeded, result.polls) == (False, 1)
+    assert "OperationalError: no such table: fetches" in caplog.text
+    assert runner.state.consecutive_failures == 2
+
+    open_db(db_path).conn.close()
+    assert runner.run().succeeded
+    assert fetches(db_path, "cbr") == [("xml_daily", "ok", 200, None, None, 2)]
+
+
+def test_hooks_see_every_poll_and_a_failing_hook_changes_nothing(httpserver, db_path, monkeypatch, caplog):
+    httpserver.expect_request("/cbr").respond_with_data(cbr_xml(), content_type="application/xml")
+    seen = []
+
+    def broken(db, spec, saved):
+        raise RuntimeError("hook bug")
+
+    def record(db, spec, saved):
+        row = db.execute("SELECT outcome FROM fetches WHERE id = ?", [saved.fetch_id]).fetchone()
+        seen.append((spec.name, saved.outcome, row[0], hooks.current_settings().archive.keep))
+
+    monkeypatch.setattr(hooks, "AFTER_POLL", [broken, record])
+    monkeypatch.setattr(hooks, "_settings", hooks.current_settings())
+    hooks.configure(Settings(archive=ArchiveSettings(keep="none")))
+    open_db(db_path).conn.close()
+    spec = SourceSpec("cbr", "cbr", url=httpserver.url_for("/cbr"), every_s=10.0)
+    runner = SourceRunner(spec, db_path, make_client())
+    assert runner.run().succeeded and runner.run().succeeded
+    assert seen == [("cbr", "ok", "ok", "none"), ("cbr", "unchanged", "unchanged", "none")]
+    assert "after-poll hook broken failed" in caplog.text
+
+
+# -- parts -------------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_caps_and_resets():
+    assert [backoff_delay(120, n) for n in range(6)] == [120, 120, 240, 480, 960, 1800]
+    assert backoff_delay(120, 40) == MAX_BACKOFF_S
+    assert backoff_delay(3600, 5) == 3600  # never shorter than the interval
+    state = SourceState(every_s=10, channels=("xml_daily",))
+    for _ in range(3):
+        state.start_run()
+        state.record_poll("xml_daily", "http_error")
+        state.finish_run(False)
+    assert state.next_delay() == 40
+    state.start_run()
+    state.record_poll("xml_daily", "http_error", retry_after_s=300)
+    state.finish_run(False)
+    assert state.next_delay() == 300  # Retry-After wins when longer
+    state.start_run()
+    state.record_poll("xml_daily", "ok")
+    state.finish_run(True)
+    assert state.next_delay() == 10
+
+
+def test_retry_after_stops_the_run_without_trying_other_channels():
+    state = SourceState(every_s=60, channels=("page", "rss"))
+    state.start_run()
+    assert state.record_poll("page", "http_error", retry_after_s=30) is False
+    assert state.record_poll("page", "blocked") is True
+
+
+def test_trigger_carries_timezone_and_jitter():
+    trigger = trigger_for(120.0)
+    assert trigger.timezone == UTC
+    assert trigger.jitter == 5.0
+    assert trigger.interval.total_seconds() == 117.5  # mean period stays 120 s with 0..5 s jitter
+    assert trigger_for(0.5).jitter == pytest.approx(0.025)
+
+
+def test_lock_refuses_a_second_holder_and_reports_the_first(db_path):
+    assert current_holder(db_path) is None
+    with DaemonLock(db_path):
+        with pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}"):
+            DaemonLock(db_path).acquire()
+        holder = current_holder(db_path)
+        assert holder is not None and holder.pid == os.getpid() and holder.started_at.endswith("Z")
+    assert current_holder(db_path) is None

@@ -1,0 +1,129 @@
+"""`ticker status`: per-source health from the database alone, in Moscow time, read-only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from ticker.db.schema import open_db
+from ticker.db.writes import FetchRow, register_source, save_failure
+from ticker.schedules.lock import DaemonLock
+from ticker.timeutil import to_iso, to_moscow_text, utc_now
+
+NOW = utc_now()
+
+
+def at(minutes_ago: float) -> str:
+    return to_iso(NOW - timedelta(minutes=minutes_ago))
+
+
+def record(db, source: str, channel: str, minutes_ago: float, outcome: str, error: str | None = None) -> str:
+    started = at(minutes_ago)
+    save_failure(
+        db, FetchRow(source, channel, f"https://example.test/{channel}", started, outcome, error=error)
+    )
+    return started
+
+
+def build(db_path: Path) -> dict[str, str]:
+    """rbc: page fine two days ago, then blocked, running on rss; cbr: two network errors in a row."""
+    db = open_db(db_path)
+    register_source(db, "rbc", "rbc", "https://www.rbc.ru/", 120.0, ["page", "rss"], at(3000))
+    register_source(db, "cbr", "cbr", "https://www.cbr.ru/", 3600.0, ["xml_daily"], at(3000))
+    times = {
+        "page_ok": record(db, "rbc", "page", 2 * 24 * 60, "ok"),
+        "blocked1": record(db, "rbc", "page", 60, "blocked", "HTTP 403: access refused (bot protection?)"),
+        "rss1": record(db, "rbc", "rss", 59, "ok"),
+        "blocked2": record(db, "rbc", "page", 30, "blocked", "HTTP 403: bot challenge page"),
+        "rss2": record(db, "rbc", "rss", 29, "unchanged"),
+        "cbr_ok": record(db, "cbr", "xml_daily", 120, "ok"),
+        "cbr_err1": record(db, "cbr", "xml_daily", 60, "network_error", "could not connect: refused"),
+        "cbr_err2": record(db, "cbr", "xml_daily", 1, "network_error", "timeout: read timeout"),
+    }
+    db.conn.close()
+    return times
+
+
+def block(output: str, name: str) -> str:
+    """The lines of one source's section."""
+    sections = output.split("\n\n")
+    return next(section for section in sections if section.startswith(f"{name} ("))
+
+
+def test_status_per_source(cli, db_path):
+    times = build(db_path)
+    result = cli("status", "--db", db_path)
+    assert result.exit_code == 0
+    assert result.output.startswith("daemon: not running\n")
+    rbc = block(result.output, "rbc")
+    assert rbc.splitlines()[0] == "rbc (rbc, every 120s, channels page > rss)"
+    assert f"channel:          rss (fallback) since {to_moscow_text(times['rss1'])}" in rbc
+    assert f"last success:     {to_moscow_text(times['rss2'])} on rss (unchanged)" in rbc
+    assert (
+        f"last failure:     {to_moscow_text(times['blocked2'])} on page (blocked): HTTP 403: bot challenge page"
+        in rbc
+    )
+    assert "failures in a row: 0" in rbc
+    assert "last 24 h:        4 fetches (blocked 2, ok 1, unchanged 1)" in rbc  # the 2-day-old one is out
+    assert "MSK" in rbc and "Z " not in rbc
+
+    cbr = block(result.output, "cbr")
+    assert "channel:          xml_daily\n" in cbr + "\n"
+    assert f"last success:     {to_moscow_text(times['cbr_ok'])} on xml_daily (ok)" in cbr
+    assert "(network_error): timeout: read timeout" in cbr
+    assert "failures in a row: 2" in cbr
+    assert "last 24 h:        3 fetches (network_error 2, ok 1)" in cbr
+
+
+def test_back_on_the_main_channel_is_not_a_fallback(cli, db_path):
+    build(db_path)
+    db = open_db(db_path)
+    record(db, "rbc", "page", 0, "ok")
+    db.conn.close()
+    rbc = block(cli("status", "--db", db_path).output, "rbc")
+    assert "channel:          page\n" in rbc + "\n"
+    assert "fallback" not in rbc
+
+
+def test_status_shows_a_running_daemon(cli, db_path):
+    build(db_path)
+    with DaemonLock(db_path):
+        output = cli("status", "--db", db_path).output
+    first = output.splitlines()[0]
+    assert first.startswith(f"daemon: running (pid {os.getpid()}, since ")
+    assert first.endswith(f"MSK; lock {db_path}.lock)")
+    assert cli("status", "--db", db_path).output.startswith("daemon: not running")
+
+
+def test_status_never_writes(cli, db_path):
+    build(db_path)
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    assert cli("status", "--db", db_path).exit_code == 0
+    # (A reader of a WAL database may create the empty -wal/-shm index files: SQLite's, not ours.)
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+    assert not Path(f"{db_path}.lock").exists()
+    wal = Path(f"{db_path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_status_without_a_database(cli, tmp_path):
+    missing = tmp_path / "none.db"
+    result = cli("status", "--db", missing)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: no database at {missing} (run `ticker run` or `ticker fetch` first)"
+    ]
+    assert not missing.exists()
+
+
+def test_status_of_a_database_that_is_not_tickers(cli, tmp_path):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    result = cli("status", "--db", other)
+    assert result.exit_code == 1
+    assert "is not a ticker database" in result.output
+    assert len(result.output.strip().splitlines()) == 1
