@@ -9,7 +9,7 @@ one steady round a minute later; start delay = when the run began - when it was 
 (what the daemon itself records). On time: p95 of the steady round's delays <= 1 s.
 CPU (cores busy) and RSS of the daemon process during the steady round, and the server's CPU.
 
-    python benchmarks/scale.py                  # N = 50, 100, 200, 400 (stops early when late): ~5 min
+    python benchmarks/scale.py                  # N = 100..600 (stops at the first late N): ~5 min
     python benchmarks/scale.py --sources 300    # one N
     python benchmarks/scale.py --quick          # every 10 s, N = 10, 20: ~40 s
 """
@@ -93,6 +93,7 @@ def trial(server: common.LoopbackServer, workdir: Path, count: int, every_s: flo
         "burst": burst,
         "steady": steady,
         "cpu": busy(cpu_me, cpu_me_end),
+        "cpu_per_run": busy(cpu_me, cpu_me_end) * span / max(1, len(steady)),
         "server_cpu": busy(cpu_server, cpu_server_end),
         "rss": peak_rss,
         "outcomes": outcomes,
@@ -108,7 +109,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, help="interval in seconds (default 60, quick 10)")
     args = parser.parse_args()
     every_s = args.every or (10.0 if args.quick else 60.0)
-    counts = args.sources or ([10, 20] if args.quick else [50, 100, 200, 400])
+    counts = args.sources or ([10, 20] if args.quick else [100, 200, 300, 400, 600])
     print(common.machine())
     rows = []
     with tempfile.TemporaryDirectory(prefix="ticker-scale-") as tmp, common.LoopbackServer() as server:
@@ -132,6 +133,7 @@ def main() -> None:
                     f"{max(steady):.2f}" if steady else "-",
                     f"{max(burst):.2f}" if burst else "-",
                     f"{result['cpu']:.2f}",
+                    f"{1000 * result['cpu_per_run']:.1f}",
                     f"{result['server_cpu']:.2f}",
                     f"{result['rss'] / 2**20:.0f}",
                     "yes" if on_time else "NO",
@@ -154,6 +156,7 @@ def main() -> None:
                 "max s",
                 "start burst max s",
                 "daemon CPU (cores)",
+                "daemon CPU ms/run",
                 "server CPU (cores)",
                 "daemon RSS MiB",
                 "on time",

@@ -163,6 +163,32 @@ def _initial(db: Database) -> None:
     )
 
 
+@migrations(name="0002_titles_fts")
+def _titles_fts(db: Database) -> None:
+    """Full-text search over every title ever shown (trigram: substrings, any case, Cyrillic too),
+    kept in sync by triggers; plus indexes for the history queries (docs/queries.md)."""
+    for statement in (
+        "CREATE VIRTUAL TABLE [headline_titles_fts] USING FTS5 "
+        "([title], tokenize='trigram', content=[headline_titles], content_rowid=[id])",
+        "CREATE TRIGGER [headline_titles_ai] AFTER INSERT ON [headline_titles] BEGIN "
+        "INSERT INTO [headline_titles_fts] (rowid, [title]) VALUES (new.[id], new.[title]); END",
+        "CREATE TRIGGER [headline_titles_ad] AFTER DELETE ON [headline_titles] BEGIN "
+        "INSERT INTO [headline_titles_fts] ([headline_titles_fts], rowid, [title]) "
+        "VALUES ('delete', old.[id], old.[title]); END",
+        "CREATE TRIGGER [headline_titles_au] AFTER UPDATE OF [title] ON [headline_titles] BEGIN "
+        "INSERT INTO [headline_titles_fts] ([headline_titles_fts], rowid, [title]) "
+        "VALUES ('delete', old.[id], old.[title]); "
+        "INSERT INTO [headline_titles_fts] (rowid, [title]) VALUES (new.[id], new.[title]); END",
+        "INSERT INTO [headline_titles_fts] ([headline_titles_fts]) VALUES ('rebuild')",
+        "CREATE INDEX fetches_failed ON fetches (source, channel, started_at, outcome) "
+        "WHERE outcome NOT IN ('ok', 'unchanged')",
+        "CREATE INDEX rates_first_seen ON rates (first_seen)",
+        "CREATE INDEX sightings_exit_reason ON sightings (exit_reason, exited_at) "
+        "WHERE exit_fetch_id IS NOT NULL",
+    ):
+        db.execute(statement)
+
+
 @migrations(name="0003_alerts")
 def _alerts(db: Database) -> None:
     """Alert state (one open alert per condition) and its log; an index for archive retention."""
@@ -192,30 +218,36 @@ def _alerts(db: Database) -> None:
     )
 
 
-@migrations(name="0002_titles_fts")
-def _titles_fts(db: Database) -> None:
-    """Full-text search over every title ever shown (trigram: substrings, any case, Cyrillic too),
-    kept in sync by triggers; plus indexes for the history queries (docs/queries.md)."""
-    for statement in (
-        "CREATE VIRTUAL TABLE [headline_titles_fts] USING FTS5 "
-        "([title], tokenize='trigram', content=[headline_titles], content_rowid=[id])",
-        "CREATE TRIGGER [headline_titles_ai] AFTER INSERT ON [headline_titles] BEGIN "
-        "INSERT INTO [headline_titles_fts] (rowid, [title]) VALUES (new.[id], new.[title]); END",
-        "CREATE TRIGGER [headline_titles_ad] AFTER DELETE ON [headline_titles] BEGIN "
-        "INSERT INTO [headline_titles_fts] ([headline_titles_fts], rowid, [title]) "
-        "VALUES ('delete', old.[id], old.[title]); END",
-        "CREATE TRIGGER [headline_titles_au] AFTER UPDATE OF [title] ON [headline_titles] BEGIN "
-        "INSERT INTO [headline_titles_fts] ([headline_titles_fts], rowid, [title]) "
-        "VALUES ('delete', old.[id], old.[title]); "
-        "INSERT INTO [headline_titles_fts] (rowid, [title]) VALUES (new.[id], new.[title]); END",
-        "INSERT INTO [headline_titles_fts] ([headline_titles_fts]) VALUES ('rebuild')",
-        "CREATE INDEX fetches_failed ON fetches (source, channel, started_at) "
-        "WHERE outcome NOT IN ('ok', 'unchanged')",
-        "CREATE INDEX rates_first_seen ON rates (first_seen)",
-        "CREATE INDEX sightings_exit_reason ON sightings (exit_reason, exited_at) "
-        "WHERE exit_fetch_id IS NOT NULL",
-    ):
-        db.execute(statement)
+@migrations(name="0004_outage_runs")
+def _outage_runs(db: Database) -> None:
+    """Runs of consecutive failed fetches per source and channel, kept by the writers as fetches
+    arrive (so "when was the site unreachable" reads a few rows, not the whole fetch log)."""
+    db.executescript(
+        """
+        CREATE TABLE outage_runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            started_at TEXT NOT NULL,       -- the first failed attempt
+            first_fetch_id INTEGER NOT NULL REFERENCES fetches(id),
+            last_failure_at TEXT NOT NULL,
+            last_fetch_id INTEGER NOT NULL REFERENCES fetches(id),
+            failures INTEGER NOT NULL,
+            outcomes TEXT NOT NULL,         -- failure outcomes seen, comma-separated, first seen first
+            first_error TEXT,
+            ended_at TEXT,                  -- the first successful attempt after the run; NULL: ongoing
+            end_fetch_id INTEGER REFERENCES fetches(id)
+        );
+        CREATE INDEX outage_runs_open ON outage_runs (source, channel) WHERE ended_at IS NULL;
+        CREATE INDEX outage_runs_started ON outage_runs (started_at);
+        """
+    )
+    from ticker.db.writes import track_outage
+
+    for fetch_id, source, channel, started_at, outcome, error in db.execute(
+        "SELECT id, source, channel, started_at, outcome, error FROM fetches ORDER BY id"
+    ).fetchall():
+        track_outage(db, fetch_id, source, channel, started_at, outcome, error)
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> Database:

@@ -75,37 +75,12 @@ VIEWS: dict[str, str] = {
     # Runs of consecutive failed fetches of a source's channel: from the first failure to the
     # first success after the last one (ended_at NULL: still failing).
     "fetch_outages": f"""
-        WITH failed AS (
-            SELECT id, source, channel, started_at, outcome, error,
-                   lag(started_at) OVER (PARTITION BY source, channel ORDER BY started_at, id) AS previous_at
-            FROM fetches WHERE outcome NOT IN {_SUCCESS}
-        ), marked AS (
-            SELECT failed.*, CASE WHEN previous_at IS NULL OR EXISTS (
-                       SELECT 1 FROM fetches s WHERE s.source = failed.source AND s.channel = failed.channel
-                       AND s.started_at >= previous_at AND s.started_at <= failed.started_at
-                       AND s.outcome IN {_SUCCESS}) THEN 1 ELSE 0 END AS starts_run
-            FROM failed
-        ), numbered AS (
-            SELECT marked.*, sum(starts_run) OVER (PARTITION BY source, channel ORDER BY started_at, id) AS run
-            FROM marked
-        ), runs AS (
-            SELECT source, channel, min(started_at) AS started_at, max(started_at) AS last_failure_at,
-                   count(*) AS failures, group_concat(DISTINCT outcome) AS outcomes,
-                   min(id) AS first_fetch_id, max(id) AS last_fetch_id,
-                   max(CASE WHEN starts_run = 1 THEN error END) AS first_error
-            FROM numbered GROUP BY source, channel, run
-        ), ended AS (
-            SELECT runs.*, (SELECT min(s.started_at) FROM fetches s WHERE s.source = runs.source
-                            AND s.channel = runs.channel AND s.started_at >= runs.last_failure_at
-                            AND s.outcome IN {_SUCCESS}) AS ended_at
-            FROM runs
-        )
         SELECT source, channel, started_at, {_msk("started_at")} AS started_at_msk, ended_at,
                CAST(round((julianday(coalesce(ended_at, last_failure_at)) - julianday(started_at)) * 86400)
                     AS INTEGER) AS duration_s,
                ended_at IS NULL AS ongoing, failures, outcomes, first_error, last_failure_at,
                first_fetch_id, last_fetch_id
-        FROM ended
+        FROM outage_runs
     """,
     # Every exit of a headline from the page's ticker, one row per exit (an item can come back).
     "headline_exits": f"""

@@ -64,7 +64,40 @@ def _insert_fetch(db: Database, row: FetchRow) -> int:
     columns = ", ".join(record)
     marks = ", ".join("?" for _ in record)
     cursor = db.execute(f"INSERT INTO fetches ({columns}) VALUES ({marks})", list(record.values()))
-    return int(cursor.lastrowid)
+    fetch_id = int(cursor.lastrowid)
+    track_outage(db, fetch_id, row.source, row.channel, row.started_at, row.outcome, row.error)
+    return fetch_id
+
+
+def track_outage(
+    db: Database, fetch_id: int, source: str, channel: str, at: str, outcome: str, error: str | None
+) -> None:
+    """Keep `outage_runs` in step with one new fetch: a success closes the open run of its
+    source and channel, a failure extends it or opens one."""
+    if outcome in SUCCESS_OUTCOMES:
+        db.execute(
+            "UPDATE outage_runs SET ended_at = ?, end_fetch_id = ? "
+            "WHERE source = ? AND channel = ? AND ended_at IS NULL",
+            [at, fetch_id, source, channel],
+        )
+        return
+    open_run = db.execute(
+        "SELECT id, outcomes FROM outage_runs WHERE source = ? AND channel = ? AND ended_at IS NULL",
+        [source, channel],
+    ).fetchone()
+    if open_run is None:
+        db.execute(
+            "INSERT INTO outage_runs (source, channel, started_at, first_fetch_id, last_failure_at, "
+            "last_fetch_id, failures, outcomes, first_error) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            [source, channel, at, fetch_id, at, fetch_id, outcome, error],
+        )
+        return
+    outcomes = open_run[1] if outcome in open_run[1].split(",") else f"{open_run[1]},{outcome}"
+    db.execute(
+        "UPDATE outage_runs SET last_failure_at = max(last_failure_at, ?), last_fetch_id = ?, "
+        "failures = failures + 1, outcomes = ? WHERE id = ?",
+        [at, fetch_id, outcomes, open_run[0]],
+    )
 
 
 def save_failure(db: Database, row: FetchRow) -> Saved:

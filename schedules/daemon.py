@@ -63,7 +63,7 @@ class Daemon:
         self.config = config
         self.grace_s = grace_s
         self.client_factory = client_factory
-        self.start_delays: deque[float] = deque(maxlen=100_000)  # seconds late, per run
+        self.start_delays: deque[float] = deque(maxlen=1000)  # seconds late, of the latest runs
         self._stop = False
         self._signals = 0
         self._in_flight = 0
@@ -191,7 +191,8 @@ class Daemon:
             return False
         for runner in self._runners:
             runner.client.close()
-        log.info("stopped")
+        if self._scheduler is not None:
+            log.info("stopped")
         return True
 
     # -- signals ---------------------------------------------------------------------------

@@ -38,7 +38,9 @@ def redact_url(url: str) -> str:
         return url
     netloc = "***@" + parts.netloc.rsplit("@", 1)[1] if "@" in parts.netloc else parts.netloc
     pieces = [
-        piece.split("=", 1)[0] + "=***" if "=" in piece and _SECRET_PARAM.search(piece.split("=", 1)[0]) else piece
+        piece.split("=", 1)[0] + "=***"
+        if "=" in piece and _SECRET_PARAM.search(piece.split("=", 1)[0])
+        else piece
         for piece in parts.query.split("&")
     ]
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pieces), parts.fragment))

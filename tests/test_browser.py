@@ -56,7 +56,7 @@ def server(tmp_path: Path):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            out, err = process.communicate()
+            _out, err = process.communicate()
             pytest.fail(f"ticker serve did not start: {err}")
         time.sleep(0.1)
     yield base

@@ -40,7 +40,7 @@ def test_at_notes_failed_polls_and_reads_titles_as_they_were(cli, history: Path)
     data = json.loads(before.output)
     assert data["poll"]["started_at"] == "2024-11-25T10:00:00Z"
     assert data["asked_at"] == "2024-11-25T10:01:00Z"
-    assert [h["title"] for h in data["headlines"]][0] == "Путин провел совещание"
+    assert data["headlines"][0]["title"] == "Путин провел совещание"
     assert [h["position"] for h in data["headlines"]] == [1, 2, 3, 4]
     assert [(r["currency"], r["value"]) for r in data["rates"]] == [("EUR", "108.87"), ("USD", "103.79")]
 

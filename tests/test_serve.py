@@ -72,7 +72,7 @@ async def test_ticker_at_moscow_time_and_other_forms(ds) -> None:
     assert rows[2]["shown_msk"] == "2024-11-25 13:04:00 MSK"
     # before the rewording, the title read as it did then
     earlier = await query(ds, "ticker_at", at="2024-11-25T10:01:00Z")
-    assert [r["title"] for r in earlier if r["what"] == "headline"][0] == "Путин провел совещание"
+    assert next(r["title"] for r in earlier if r["what"] == "headline") == "Путин провел совещание"
     assert len([r for r in earlier if r["what"] == "headline"]) == 4
     same = await query(ds, "ticker_at", at="2024-11-25T13:01:30+03:00")
     assert same == earlier

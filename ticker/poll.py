@@ -129,7 +129,11 @@ def _poll(
         target = rbc_feed_json.feed_page_url(target, int(started.timestamp()), FEED_LIVE_LIMIT)
     clock = time.monotonic()
     row = FetchRow(
-        source=spec.name, channel=channel, url=http.redact_url(target), started_at=to_iso(started), outcome="ok"
+        source=spec.name,
+        channel=channel,
+        url=http.redact_url(target),
+        started_at=to_iso(started),
+        outcome="ok",
     )
     previous = last_success(db, spec.name, channel)
     try:

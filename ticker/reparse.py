@@ -55,6 +55,7 @@ HISTORY_TABLES = (
     "title_changes",
     "sightings",
     "rates",
+    "outage_runs",
 )
 SUCCESS = ("ok", "unchanged")
 RATE_CHANNELS = {channel for channel in KINDS["cbr"]} | {"xml_dynamic"}

@@ -7,6 +7,7 @@ Each path maps to a handler `handler(conn, request)` that writes raw bytes to th
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import zlib
@@ -53,16 +54,12 @@ class FaultServer:
 
     def stop(self) -> None:
         self.stopping.set()
-        try:
+        with contextlib.suppress(OSError):
             self._listener.close()
-        except OSError:
-            pass
         with self._lock:
             for conn in self._connections:
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
 
     def _accept_loop(self) -> None:
@@ -87,10 +84,8 @@ class FaultServer:
         except OSError:
             pass  # the client went away: that is what several faults provoke
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
 
 
 def _read_request(conn: socket.socket) -> Request | None:

@@ -112,14 +112,15 @@ def consistency_problems(db_path: Path) -> list[str]:
     return problems
 
 
-def write_config(
-    folder: Path, sources: dict[str, dict], *, db: Path | None = None, extra: str = ""
-) -> Path:
+def write_config(folder: Path, sources: dict[str, dict], *, db: Path | None = None, extra: str = "") -> Path:
     """A daemon TOML config: `sources` maps a name to its keys (kind, url, every, channels)."""
     lines = [f'db = "{db or folder / "ticker.db"}"', ""]
     for name, keys in sources.items():
         lines.append(f"[sources.{name}]")
-        lines += [f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}" for key, value in keys.items()]
+        lines += [
+            f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}"
+            for key, value in keys.items()
+        ]
         lines.append("")
     path = folder / "ticker.toml"
     path.write_text("\n".join(lines).replace("'", '"') + extra, encoding="utf-8")

@@ -119,7 +119,10 @@ def _overlap(seconds: float, fault_server, tmp_path) -> None:
     assert "locked" not in serve_log.read_text()
     assert seen["datasette"] > 0 and seen["cli"] > 0
     assert written >= 2  # the writer wrote throughout (no timing claim beyond "more than once")
-    assert dict(rows(db, "SELECT outcome, count(*) FROM fetches GROUP BY outcome")).keys() <= {"ok", "unchanged"}
+    assert dict(rows(db, "SELECT outcome, count(*) FROM fetches GROUP BY outcome")).keys() <= {
+        "ok",
+        "unchanged",
+    }
     assert consistency_problems(db) == []
 
 

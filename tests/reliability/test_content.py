@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rbc_markup import Item, Widget, item_id, render_page, standard_items
+
 from reliability.support import rows
 from ticker.db.schema import open_db
 from ticker.poll import poll
@@ -132,7 +132,7 @@ def test_non_ascii_digits_in_data_modif_do_not_break_the_page(store):
 
 def test_cbr_value_in_fullwidth_digits_is_refused():
     """Regression: `\\d` accepted "１０３,７９" and stored non-ASCII digits as a rate."""
-    body = CBR.replace("103,7908".encode(), "１０３,７９".encode("cp1251", "xmlcharrefreplace"))
+    body = CBR.replace(b"103,7908", "１０３,７９".encode("cp1251", "xmlcharrefreplace"))
     with pytest.raises(ParseError, match="bad Value"):
         cbr_xml.parse_daily(body)
 
@@ -263,7 +263,7 @@ def test_decoding_takes_any_bytes(body, label):
 @FUZZ
 @given(st.text(max_size=200))
 def test_rubric_and_time_split_takes_any_text(text):
-    rubric, shown_date, shown_time = rbc_page.split_rubric_and_time(text)
+    _, _, shown_time = rbc_page.split_rubric_and_time(text)
     if shown_time is not None:
         assert re.fullmatch(r"\d{1,2}:\d{2}", shown_time)
 

@@ -16,7 +16,15 @@ from functools import partial
 import pytest
 
 from reliability import faultserver as fs
-from reliability.support import consistency_problems, fetch_count, rotating_page, rows, start_daemon, wait_for, write_config
+from reliability.support import (
+    consistency_problems,
+    fetch_count,
+    rotating_page,
+    rows,
+    start_daemon,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.reliability
 

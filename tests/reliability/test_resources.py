@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from rbc_markup import render_page, standard_items
+
 from reliability import faultserver as fs
 from reliability.support import (
     consistency_problems,
@@ -84,7 +84,9 @@ def test_read_only_database_fetch_fails_cleanly(fault_server, seeded):
     with immutable(seeded):
         result = run_ticker("fetch", "rbc", "--url", url, "--db", seeded)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"Error: cannot use database {seeded}: attempt to write a readonly database"
+    assert (
+        result.stderr.strip() == f"Error: cannot use database {seeded}: attempt to write a readonly database"
+    )
     assert history(seeded) == before
     assert consistency_problems(seeded) == []
 
@@ -97,7 +99,9 @@ def test_daemon_survives_a_full_disk_and_carries_on(fault_server, seeded, tmp_pa
     daemon = start_daemon(config, log, preexec_fn=_fsize_limit(limit))
     try:
         # SQLite says "database or disk is full" or, when the WAL cannot grow, "disk I/O error".
-        assert wait_for(lambda: len(re.findall("disk is full|disk I/O error", log.read_text())) >= 3), log.read_text()
+        assert wait_for(lambda: len(re.findall("disk is full|disk I/O error", log.read_text())) >= 3), (
+            log.read_text()
+        )
         assert daemon.poll() is None  # still running, retrying
         written = fetch_count(seeded)
         resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -132,7 +136,9 @@ def test_daemon_survives_a_read_only_database_and_carries_on(fault_server, seede
 
 
 def test_daemon_refuses_to_start_on_a_read_only_database(seeded, tmp_path):
-    config = write_config(tmp_path, {"rbc": {"kind": "rbc", "url": "http://127.0.0.1:9/", "every": 1}}, db=seeded)
+    config = write_config(
+        tmp_path, {"rbc": {"kind": "rbc", "url": "http://127.0.0.1:9/", "every": 1}}, db=seeded
+    )
     with immutable(seeded):
         result = run_ticker("run", "--config", config, timeout=60)
     assert result.returncode == 1

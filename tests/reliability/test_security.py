@@ -13,10 +13,18 @@ import time
 
 import httpx
 import pytest
-
 from rbc_markup import render_page, standard_items
+
 from reliability import faultserver as fs
-from reliability.support import fetch_count, rows, run_ticker, start_daemon, ticker_env, wait_for, write_config
+from reliability.support import (
+    fetch_count,
+    rows,
+    run_ticker,
+    start_daemon,
+    ticker_env,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -126,7 +134,14 @@ def test_stored_script_title_is_escaped_in_datasette_html(served):
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "ftp://example.org/x", "javascript:alert(1)", "gopher://h/", "//no-scheme/", "http://"],
+    [
+        "file:///etc/passwd",
+        "ftp://example.org/x",
+        "javascript:alert(1)",
+        "gopher://h/",
+        "//no-scheme/",
+        "http://",
+    ],
 )
 def test_config_urls_are_http_or_https_only(url, tmp_path):
     config = write_config(tmp_path, {"rbc": {"kind": "rbc", "url": url, "every": 60}})

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from rbc_markup import Item, Widget, item_id, render_page
+
 from reliability import faultserver as fs
 from reliability.support import consistency_problems, rotating_page, rows, run_ticker
 from ticker.db.schema import open_db
@@ -24,8 +24,18 @@ def _new_year_page() -> bytes:
     """A page updated at 00:05 Moscow on 1 January 2025, still showing items of 31 December."""
     updated = datetime(2024, 12, 31, 21, 5, tzinfo=UTC)  # 00:05 MSK on 1 January
     items = [
-        Item(id=item_id(1), title="Первая новость года", published=datetime(2024, 12, 31, 21, 1, tzinfo=UTC), modif=False),
-        Item(id=item_id(2), title="Последняя новость года", published=datetime(2024, 12, 31, 20, 58, tzinfo=UTC), modif=False),
+        Item(
+            id=item_id(1),
+            title="Первая новость года",
+            published=datetime(2024, 12, 31, 21, 1, tzinfo=UTC),
+            modif=False,
+        ),
+        Item(
+            id=item_id(2),
+            title="Последняя новость года",
+            published=datetime(2024, 12, 31, 20, 58, tzinfo=UTC),
+            modif=False,
+        ),
         Item(
             id=item_id(3),
             title="Новость вчерашнего дня",
@@ -34,7 +44,13 @@ def _new_year_page() -> bytes:
             show_date=True,
         ),
         Item(id=item_id(4), title="С отметкой времени", published=datetime(2024, 12, 31, 18, 0, tzinfo=UTC)),
-        Item(id=item_id(5), title="Ещё одна", published=datetime(2024, 12, 31, 17, 0, tzinfo=UTC), modif=False, show_date=True),
+        Item(
+            id=item_id(5),
+            title="Ещё одна",
+            published=datetime(2024, 12, 31, 17, 0, tzinfo=UTC),
+            modif=False,
+            show_date=True,
+        ),
     ]
     widgets = [
         Widget("EUR", "1 января", "106,10", "-0,20", published=datetime(2024, 12, 31, 9, 0, tzinfo=UTC)),
@@ -57,17 +73,23 @@ def test_host_time_zone_changes_no_stored_instant(zone, fault_server, tmp_path):
             rows(db, "SELECT started_at FROM fetches"),
         )
     (utc_items, utc_rates, utc_started), (odd_items, odd_rates, odd_started) = stored["UTC"], stored[zone]
-    assert [r[:2] for r in odd_items] == [r[:2] for r in utc_items] == [
-        (item_id(1), "2024-12-31T21:01:00Z"),
-        (item_id(2), "2024-12-31T20:58:00Z"),
-        (item_id(3), "2024-12-31T09:00:00Z"),
-        (item_id(4), "2024-12-31T18:00:00Z"),
-        (item_id(5), "2024-12-31T17:00:00Z"),
-    ]
+    assert (
+        [r[:2] for r in odd_items]
+        == [r[:2] for r in utc_items]
+        == [
+            (item_id(1), "2024-12-31T21:01:00Z"),
+            (item_id(2), "2024-12-31T20:58:00Z"),
+            (item_id(3), "2024-12-31T09:00:00Z"),
+            (item_id(4), "2024-12-31T18:00:00Z"),
+            (item_id(5), "2024-12-31T17:00:00Z"),
+        ]
+    )
     assert odd_rates == utc_rates
     assert [(c, d) for c, d, _, _ in odd_rates] == [("EUR", "2025-01-01"), ("USD", "2024-12-31")]
     # started_at is the real instant in UTC in both runs (a minute apart at most), never local time.
-    first, second = (datetime.fromisoformat(s[0][0].replace("Z", "+00:00")) for s in (utc_started, odd_started))
+    first, second = (
+        datetime.fromisoformat(s[0][0].replace("Z", "+00:00")) for s in (utc_started, odd_started)
+    )
     assert abs((second - first).total_seconds()) < 60
     assert abs((datetime.now(UTC) - second).total_seconds()) < 60
 
@@ -82,7 +104,10 @@ def test_host_time_zone_changes_no_stored_instant(zone, fault_server, tmp_path):
     ],
 )
 def test_rate_dates_across_the_year_turn(shown, published, expected, httpserver, tmp_path):
-    widgets = [Widget("EUR", shown, "100,00", None, published=published), Widget("USD", shown, "90,00", None, published=published)]
+    widgets = [
+        Widget("EUR", shown, "100,00", None, published=published),
+        Widget("USD", shown, "90,00", None, published=published),
+    ]
     items = [Item(id=item_id(n), title=f"Новость {n}", published=published) for n in range(6)]
     httpserver.expect_request("/").respond_with_data(render_page(items, widgets=widgets, updated=published))
     db = open_db(tmp_path / "t.db")
@@ -111,7 +136,9 @@ def test_clock_stepping_backwards_does_not_reorder_history(fault_server, tmp_pat
                 assert last_seen >= seen_before.get(headline_id, ""), headline_id
                 seen_before[headline_id] = last_seen
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    assert [r[0] for r in db.execute("SELECT id FROM fetches ORDER BY started_at, id")] != ids  # the clock did jump
+    assert [
+        r[0] for r in db.execute("SELECT id FROM fetches ORDER BY started_at, id")
+    ] != ids  # the clock did jump
     bad = db.execute(
         "SELECT id, first_seen, last_seen, exited_at FROM sightings "
         "WHERE first_seen > last_seen OR exited_at < last_seen OR exit_fetch_id <= last_fetch_id "
