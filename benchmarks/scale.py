@@ -17,7 +17,9 @@ CPU (cores busy) and RSS of the daemon process during the steady round, and the 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import subprocess
 import sys
 import tempfile
 import threading
@@ -52,14 +54,20 @@ class MeasuredDaemon(Daemon):
             )
 
 
-def trial(server: common.LoopbackServer, workdir: Path, count: int, every_s: float) -> dict:
+def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float) -> dict:
+    """One N, in a fresh process (so RSS is this trial's alone)."""
+    logging.basicConfig(
+        filename=workdir / f"daemon-{count}.log",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    base = f"http://127.0.0.1:{port}/rbc/rotate/n{count}"
     sources = tuple(
-        SourceSpec(name=f"s{i}", kind="rbc", url=server.url(f"rbc/rotate/n{count}-s{i}"), every_s=every_s)
-        for i in range(count)
+        SourceSpec(name=f"s{i}", kind="rbc", url=f"{base}-s{i}", every_s=every_s) for i in range(count)
     )
     config = DaemonConfig(db=workdir / f"scale-{count}.db", sources=sources)
     daemon = MeasuredDaemon(config)
-    me, server_process = psutil.Process(), psutil.Process(server.pid)
+    me, server_process = psutil.Process(), psutil.Process(server_pid)
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     started = datetime.now(UTC)
     thread.start()
@@ -107,20 +115,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every 10 s, N = 10, 20: a smoke test")
     parser.add_argument("--sources", type=int, nargs="*", help="the N values to try")
     parser.add_argument("--every", type=float, help="interval in seconds (default 60, quick 10)")
+    parser.add_argument("--child", nargs=4, metavar=("PORT", "PID", "DIR", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        port, pid, folder, count = args.child
+        print(json.dumps(trial(int(port), int(pid), Path(folder), int(count), args.every)))
+        return
     every_s = args.every or (10.0 if args.quick else 60.0)
     counts = args.sources or ([10, 20] if args.quick else [100, 200, 300, 400, 600])
     print(common.machine())
     rows = []
     with tempfile.TemporaryDirectory(prefix="ticker-scale-") as tmp, common.LoopbackServer() as server:
-        workdir = Path(tmp)
-        logging.basicConfig(
-            filename=workdir / "daemon.log",
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(message)s",
-        )
         for count in counts:
-            result = trial(server, workdir, count, every_s)
+            child = [sys.executable, __file__, "--every", str(every_s), "--child", str(server.port)]
+            child += [str(server.pid), tmp, str(count)]
+            result = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
             steady, burst = result["steady"], result["burst"]
             on_time = bool(steady) and common.p95(steady) <= ON_TIME_S and len(steady) >= count
             rows.append(

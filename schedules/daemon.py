@@ -14,6 +14,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
+import httpx
 from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -70,6 +71,7 @@ class Daemon:
         self._in_flight_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         self._runners: list[SourceRunner] = []
+        self._transport: httpx.HTTPTransport | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -120,8 +122,15 @@ class Daemon:
             db.conn.close()
         hooks.configure(self.config.settings)
         loaded = hooks.install_features(self.config.settings)
+        # One connection pool (and TLS context, ~1 MB each) for all; a client (cookies) per source.
+        self._transport = httpx.HTTPTransport()
         self._runners = [
-            SourceRunner(spec, self.config.db, self.client_factory(), stopping=lambda: self._stop)
+            SourceRunner(
+                spec,
+                self.config.db,
+                self.client_factory(transport=self._transport),
+                stopping=lambda: self._stop,
+            )
             for spec in self.config.sources
         ]
         log.info(
@@ -190,7 +199,7 @@ class Daemon:
             log.warning("stopping: abandoning %d fetch(es) in flight (nothing half-written)", self._in_flight)
             return False
         for runner in self._runners:
-            runner.client.close()
+            runner.client.close()  # each closes the shared pool: closing twice is harmless
         if self._scheduler is not None:
             log.info("stopped")
         return True

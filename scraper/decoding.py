@@ -27,6 +27,12 @@ def _known(encoding: str | None) -> str | None:
         return None
 
 
+def meta_charset(body: bytes) -> str | None:
+    """The charset a page declares in `<meta>` within its first 4 KB, if any."""
+    match = _META_CHARSET.search(body[:4096])
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
 def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str]]:
     """Decode an HTML body; returns the text and warnings about what did not match its label.
 
@@ -39,8 +45,7 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str
     if body.startswith(codecs.BOM_UTF8):
         return body[3:].decode("utf-8", errors="replace"), []
     warnings: list[str] = []
-    meta_match = _META_CHARSET.search(body[:4096])
-    meta = meta_match.group(1).decode("ascii", "replace") if meta_match else None
+    meta = meta_charset(body)
     candidates: list[str] = []
     for label in (declared, meta, "utf-8"):
         name = _known(label)

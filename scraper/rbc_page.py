@@ -8,6 +8,7 @@ docs (docs/sources.md); the essentials: items are `a.news-feed__item` inside
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from datetime import datetime
@@ -15,7 +16,7 @@ from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from ticker.scraper.decoding import decode_html
+from ticker.scraper.decoding import decode_html, meta_charset
 from ticker.scraper.records import BlockedPage, Headline, ParseError, Rate, TickerPage
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 from ticker.timeutil import MOSCOW, from_unix, to_iso
@@ -26,6 +27,7 @@ _ITEM_ID = re.compile(r"^id_newsfeed_([0-9a-f]{24})$")
 _HEX_ID = re.compile(r"^[0-9a-f]{24}$")
 _TIME_LAST_UPDATE = re.compile(r"newsfeed\.timeLastUpdate['\"]\s*,\s*(\d{9,11})")
 _CLOSING_HTML = re.compile(r"</html\s*>", re.I)
+_ITEM_PARTS = ".news-feed__item__title, .news-feed__item__date-text, .pro-shield"
 _HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _SPACES = re.compile(r"\s+")
 _CHALLENGE_MARKERS = ("__qrator", "qauth.js", "ddos-guard", "ddos_guard", "checking your browser")
@@ -50,7 +52,10 @@ def node_text(node: LexborNode | None) -> str:
 
 def canonical_url(href: str, base_url: str = DEFAULT_URL) -> str:
     """Absolute URL without the ticker's tracking parameters (`from=`, `utm_*`)."""
-    parts = urlsplit(urljoin(base_url, href.strip()))
+    href = href.strip()
+    if href.startswith(("https://", "http://")) and "?" not in href:
+        return href
+    parts = urlsplit(urljoin(base_url, href))
     # Raw pieces are kept as written: re-encoding would change the address ("%20" -> "+").
     query = [piece for piece in parts.query.split("&") if piece and not _is_tracking(piece)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(query), parts.fragment))
@@ -152,12 +157,20 @@ def parse_item(
     headline_id = item_id(node)
     if headline_id is None:
         return None, [f"item at position {position} has no item id: skipped"]
-    title = node_text(node.css_first(".news-feed__item__title"))
+    title_node = date_node = None
+    paid = False
+    for part in node.css(_ITEM_PARTS):  # one pass over the item instead of three queries
+        classes = part.attributes.get("class") or ""
+        if "pro-shield" in classes.split():
+            paid = True
+        elif title_node is None and "news-feed__item__title" in classes:
+            title_node = part
+        elif date_node is None and "news-feed__item__date-text" in classes:
+            date_node = part
+    title = node_text(title_node)
     if not title:
         return None, [f"item {headline_id} has no title: skipped"]
-    rubric, shown_date, shown_time = split_rubric_and_time(
-        node_text(node.css_first(".news-feed__item__date-text"))
-    )
+    rubric, shown_date, shown_time = split_rubric_and_time(node_text(date_node))
     published = _modif_instant(node)
     if published is None and shown_time:
         try:
@@ -176,7 +189,7 @@ def parse_item(
             published_at=to_iso(published) if published else None,
             position=position,
             project=project,
-            paid=node.css_first(".pro-shield") is not None,
+            paid=paid,
         ),
         warnings,
     )
@@ -278,11 +291,88 @@ def parse_rate_widgets(root: LexborNode, reference: datetime) -> tuple[list[Rate
     return rates, warnings
 
 
-def _edition(tree: LexborHTMLParser) -> str | None:
-    active = tree.css_first(".news-feed__toggle .js-news-feed-region.active")
+def _edition(scope: LexborNode) -> str | None:
+    active = scope.css_first(".news-feed__toggle .js-news-feed-region.active")
     if active is not None:
         return active.attributes.get("data-load-nick") or active.attributes.get("data-group")
     return None
+
+
+def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> datetime | None:
+    """The page's `newsfeed.timeLastUpdate`: from the script inside the ticker's banner, else
+    from any script on the page."""
+    for scope in (banner, tree.root):
+        for script in scope.css("script") if scope is not None else ():
+            match = _TIME_LAST_UPDATE.search(script.text(deep=True) or "")
+            if match:
+                return from_unix(int(match.group(1)))
+    return None
+
+
+class _Garbled(Exception):
+    """Text read as UTF-8 came out with replacement characters: decode by the labels instead."""
+
+
+def _utf8_labelled(body: bytes, charset: str | None) -> bool:
+    """Whether every charset label (HTTP header, `<meta>`) says UTF-8 or is absent."""
+    labels = [charset, meta_charset(body)]
+    return all(
+        label is None or label.strip().lower().replace("_", "-") in ("utf-8", "utf8") for label in labels
+    )
+
+
+def _parse_tree(
+    tree: LexborHTMLParser,
+    *,
+    head: str,
+    tail: str,
+    fetched_at: datetime,
+    base_url: str,
+    min_items: int,
+    warnings: list[str],
+    strict_utf8: bool,
+) -> TickerPage:
+    feed_list = tree.css_first(".js-news-feed-list")
+    if feed_list is None:
+        if looks_like_challenge(head):
+            raise BlockedPage("bot challenge page instead of the content")
+        raise ParseError("no headline ticker (.js-news-feed-list) on the page")
+    if not _CLOSING_HTML.search(tail):
+        raise ParseError("page truncated: it does not end with </html>")
+
+    banner = feed_list.parent
+    updated = _time_last_update(banner, tree)
+    reference = updated or fetched_at
+
+    headlines, item_warnings = parse_items(feed_list.css("a.news-feed__item"), reference, base_url)
+    rates, rate_warnings = parse_rate_widgets(banner, reference) if banner is not None else ([], [])
+    if not rates and not rate_warnings:
+        rates, rate_warnings = parse_rate_widgets(tree.body or tree.root, reference)
+    if strict_utf8 and any(
+        "\ufffd" in text
+        for text in (
+            *(h.title for h in headlines),
+            *(h.rubric or "" for h in headlines),
+            *item_warnings,
+            *rate_warnings,
+        )
+    ):
+        raise _Garbled
+    warnings.extend(item_warnings)
+    if len(headlines) < max(min_items, 1):
+        raise ParseError(
+            f"ticker has {len(headlines)} headline(s), fewer than the {max(min_items, 1)} expected"
+        )
+    warnings.extend(rate_warnings)
+    if not rates:
+        warnings.append("no rate widgets on the page")
+    return TickerPage(
+        headlines=tuple(headlines),
+        rates=tuple(rates),
+        edition=(_edition(banner) if banner is not None else None) or _edition(tree.root),
+        updated_at=to_iso(updated) if updated else None,
+        warnings=tuple(warnings),
+    )
 
 
 def parse_rbc_page(
@@ -297,43 +387,40 @@ def parse_rbc_page(
 
     Raises BlockedPage for a bot challenge, ParseError for a page without the ticker, a page cut
     short, or a ticker with fewer than `min_items` headlines: such a page is never a snapshot.
+    A body labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded; should the
+    ticker's text come out garbled, the body is decoded by its labels instead.
     """
-    warnings: list[str] = []
-    if isinstance(body, bytes):
-        text, decode_warnings = decode_html(body, charset)
-        warnings.extend(decode_warnings)
-    else:
-        text = body
-    tree = LexborHTMLParser(text)
-    feed_list = tree.css_first(".js-news-feed-list")
-    if feed_list is None:
-        if looks_like_challenge(text):
-            raise BlockedPage("bot challenge page instead of the content")
-        raise ParseError("no headline ticker (.js-news-feed-list) on the page")
-    if not _CLOSING_HTML.search(text[-4096:]):
-        raise ParseError("page truncated: it does not end with </html>")
-
-    update_match = _TIME_LAST_UPDATE.search(text)
-    updated = from_unix(int(update_match.group(1))) if update_match else None
-    reference = updated or fetched_at
-
-    headlines, item_warnings = parse_items(feed_list.css("a.news-feed__item"), reference, base_url)
-    warnings.extend(item_warnings)
-    if len(headlines) < max(min_items, 1):
-        raise ParseError(
-            f"ticker has {len(headlines)} headline(s), fewer than the {max(min_items, 1)} expected"
+    options = {"fetched_at": fetched_at, "base_url": base_url, "min_items": min_items}
+    if isinstance(body, str):
+        return _parse_tree(
+            LexborHTMLParser(body),
+            head=body[:20000],
+            tail=body[-4096:],
+            warnings=[],
+            strict_utf8=False,
+            **options,
         )
-    container = tree.css_first(".js-news-feed") or tree.body or tree.root
-    rates, rate_warnings = parse_rate_widgets(container, reference)
-    warnings.extend(rate_warnings)
-    if not rates:
-        warnings.append("no rate widgets on the page")
-    return TickerPage(
-        headlines=tuple(headlines),
-        rates=tuple(rates),
-        edition=_edition(tree),
-        updated_at=to_iso(updated) if updated else None,
-        warnings=tuple(warnings),
+    tail = body[-4096:].decode("latin-1")
+    if _utf8_labelled(body, charset) and not body.startswith(codecs.BOM_UTF8):
+        try:
+            return _parse_tree(
+                LexborHTMLParser(body),
+                head=body[:20000].decode("latin-1"),
+                tail=tail,
+                warnings=[],
+                strict_utf8=True,
+                **options,
+            )
+        except _Garbled:
+            pass
+    text, warnings = decode_html(body, charset)
+    return _parse_tree(
+        LexborHTMLParser(text),
+        head=text[:20000],
+        tail=text[-4096:],
+        warnings=warnings,
+        strict_utf8=False,
+        **options,
     )
 
 
