@@ -68,35 +68,38 @@ def source_health(db: Database, *, now: datetime | None = None) -> list[SourceHe
     result = []
     for name, (kind, every_s, channels) in sorted(_configured(db).items()):
         health = SourceHealth(name, kind, every_s, channels)
+        # Only the live channels count: backfill requests (feed_json, xml_dynamic) are not polls.
+        live = f" AND channel IN ({', '.join('?' for _ in channels)})" if channels else ""
+        scope = [name, *channels]
         success = _row(
             db,
-            f"SELECT id, started_at, channel, outcome FROM fetches WHERE source = ? "
+            f"SELECT id, started_at, channel, outcome FROM fetches WHERE source = ?{live} "
             f"AND outcome IN {_SUCCESS} ORDER BY id DESC LIMIT 1",
-            [name],
+            scope,
         )
         health.last_failure = _row(
             db,
-            f"SELECT id, started_at, channel, outcome, error FROM fetches WHERE source = ? "
+            f"SELECT id, started_at, channel, outcome, error FROM fetches WHERE source = ?{live} "
             f"AND outcome NOT IN {_SUCCESS} ORDER BY id DESC LIMIT 1",
-            [name],
+            scope,
         )
         health.last_success = success
         health.consecutive_failures = db.execute(
-            "SELECT count(*) FROM fetches WHERE source = ? AND id > ?",
-            [name, success["id"] if success else 0],
+            f"SELECT count(*) FROM fetches WHERE source = ?{live} AND id > ?",
+            [*scope, success["id"] if success else 0],
         ).fetchone()[0]
         health.outcomes_24h = dict(
             db.execute(
-                "SELECT outcome, count(*) FROM fetches WHERE source = ? AND started_at >= ? "
+                f"SELECT outcome, count(*) FROM fetches WHERE source = ?{live} AND started_at >= ? "
                 "GROUP BY outcome ORDER BY count(*) DESC, outcome",
-                [name, since_24h],
+                [*scope, since_24h],
             ).fetchall()
         )
         if success is not None:
             health.channel = success["channel"]
             other = db.execute(
-                f"SELECT max(id) FROM fetches WHERE source = ? AND outcome IN {_SUCCESS} AND channel != ?",
-                [name, success["channel"]],
+                f"SELECT max(id) FROM fetches WHERE source = ?{live} AND outcome IN {_SUCCESS} AND channel != ?",
+                [*scope, success["channel"]],
             ).fetchone()[0]
             health.channel_since = db.execute(
                 f"SELECT min(started_at) FROM fetches WHERE source = ? AND outcome IN {_SUCCESS} "

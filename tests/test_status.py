@@ -127,3 +127,23 @@ def test_status_of_a_database_that_is_not_tickers(cli, tmp_path):
     assert result.exit_code == 1
     assert "is not a ticker database" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_backfill_requests_are_not_polls(db_path):
+    """A backfill's feed_json / xml_dynamic requests neither make a source look like it runs on a
+    fallback channel nor count as failed polls."""
+    from ticker.schedules.health import source_health
+
+    db = open_db(db_path)
+    register_source(db, "rbc", "rbc", "https://www.rbc.ru/", 120.0, ["page"], at(100))
+    register_source(db, "cbr", "cbr", "https://www.cbr.ru/", 3600.0, ["xml_daily"], at(100))
+    record(db, "rbc", "page", 10, "ok")
+    record(db, "rbc", "feed_json", 5, "ok")
+    record(db, "rbc", "feed_json", 4, "network_error", "could not connect: refused")
+    record(db, "cbr", "xml_daily", 10, "ok")
+    record(db, "cbr", "xml_dynamic", 3, "http_error", "HTTP 500")
+    health = {h.name: h for h in source_health(db, now=NOW)}
+    assert health["rbc"].channel == "page" and not health["rbc"].on_fallback
+    assert health["rbc"].consecutive_failures == 0
+    assert health["rbc"].last_failure is None
+    assert health["cbr"].channel == "xml_daily" and health["cbr"].consecutive_failures == 0
