@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ticker.db.schema import open_db, write_transaction
-from ticker.db.writes import register_source
+from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs, register_source
 from ticker.timeutil import to_iso
 
 END = datetime(2025, 11, 25, 0, 0, tzinfo=UTC)
@@ -326,6 +326,9 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
             f"first_fetch_id, last_fetch_id, channel) VALUES ({marks(11)})",
             w.rates.values(),
         )
+        # The summaries the writers keep as fetches arrive, built in one go here.
+        rebuild_outage_runs(db)
+        rebuild_fetch_hours(db)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return {

@@ -242,12 +242,44 @@ def _outage_runs(db: Database) -> None:
         CREATE INDEX outage_runs_started ON outage_runs (started_at);
         """
     )
-    from ticker.db.writes import track_outage
+    from ticker.db.writes import rebuild_outage_runs
 
-    for fetch_id, source, channel, started_at, outcome, error in db.execute(
-        "SELECT id, source, channel, started_at, outcome, error FROM fetches ORDER BY id"
-    ).fetchall():
-        track_outage(db, fetch_id, source, channel, started_at, outcome, error)
+    rebuild_outage_runs(db)
+
+
+@migrations(name="0005_one_fetches_time_index")
+def _one_fetches_time_index(db: Database) -> None:
+    """Every poll pays for each index on `fetches`: one on `started_at` serves the per-source
+    lookups as well (few sources, scanned backwards from the asked time), so the per-source
+    copy goes. An unchanged poll then costs one `fetches` row and one index entry."""
+    db.execute("DROP INDEX IF EXISTS fetches_source_started")
+
+
+@migrations(name="0006_fetch_hours")
+def _fetch_hours(db: Database) -> None:
+    """Attempts per source and UTC hour by outcome, kept by the writers as fetches arrive, so
+    fetch health reads one row per hour instead of grouping the whole fetch log."""
+    db.executescript(
+        """
+        CREATE TABLE fetch_hours (
+            source TEXT NOT NULL,
+            hour TEXT NOT NULL,             -- the hour's start, UTC: 2024-11-25T15:00:00Z
+            attempts INTEGER NOT NULL DEFAULT 0,
+            ok INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            blocked INTEGER NOT NULL DEFAULT 0,
+            http_error INTEGER NOT NULL DEFAULT 0,
+            network_error INTEGER NOT NULL DEFAULT 0,
+            parse_error INTEGER NOT NULL DEFAULT 0,
+            duration_ms_total INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, hour)
+        ) WITHOUT ROWID;
+        CREATE INDEX fetch_hours_hour ON fetch_hours (hour);
+        """
+    )
+    from ticker.db.writes import rebuild_fetch_hours
+
+    rebuild_fetch_hours(db)
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> Database:

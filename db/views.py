@@ -63,14 +63,10 @@ VIEWS: dict[str, str] = {
     """,
     # Attempts per source and UTC hour, with each outcome counted.
     "fetch_health": f"""
-        SELECT source, substr(started_at, 1, 13) || ':00:00Z' AS hour,
-               {_msk("substr(started_at, 1, 13) || ':00:00Z'")} AS hour_msk,
-               count(*) AS attempts, sum(outcome IN {_SUCCESS}) AS successes,
-               sum(outcome = 'ok') AS ok, sum(outcome = 'unchanged') AS unchanged,
-               sum(outcome = 'blocked') AS blocked, sum(outcome = 'http_error') AS http_error,
-               sum(outcome = 'network_error') AS network_error, sum(outcome = 'parse_error') AS parse_error,
-               CAST(round(avg(duration_ms)) AS INTEGER) AS avg_duration_ms
-        FROM fetches GROUP BY source, substr(started_at, 1, 13)
+        SELECT source, hour, {_msk("hour")} AS hour_msk, attempts, ok + unchanged AS successes,
+               ok, unchanged, blocked, http_error, network_error, parse_error,
+               CAST(round(1.0 * duration_ms_total / attempts) AS INTEGER) AS avg_duration_ms
+        FROM fetch_hours
     """,
     # Runs of consecutive failed fetches of a source's channel: from the first failure to the
     # first success after the last one (ended_at NULL: still failing).

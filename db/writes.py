@@ -66,7 +66,43 @@ def _insert_fetch(db: Database, row: FetchRow) -> int:
     cursor = db.execute(f"INSERT INTO fetches ({columns}) VALUES ({marks})", list(record.values()))
     fetch_id = int(cursor.lastrowid)
     track_outage(db, fetch_id, row.source, row.channel, row.started_at, row.outcome, row.error)
+    count_fetch_hour(db, row.source, row.started_at, row.outcome, row.duration_ms)
     return fetch_id
+
+
+FAILURE_OUTCOMES = ("blocked", "http_error", "network_error", "parse_error")
+
+
+def count_fetch_hour(db: Database, source: str, at: str, outcome: str, duration_ms: int | None) -> None:
+    """Add one attempt to its source's hour in `fetch_hours`."""
+    column = outcome if outcome in SUCCESS_OUTCOMES + FAILURE_OUTCOMES else "attempts"
+    db.execute(
+        f"INSERT INTO fetch_hours (source, hour, attempts, {column}, duration_ms_total) "
+        f"VALUES (?, ?, 1, 1, ?) ON CONFLICT (source, hour) DO UPDATE SET "
+        f"attempts = attempts + 1, {column} = {column} + 1, "
+        f"duration_ms_total = duration_ms_total + excluded.duration_ms_total",
+        [source, at[:13] + ":00:00Z", duration_ms or 0],
+    )
+
+
+def rebuild_fetch_hours(db: Database) -> None:
+    """Recount `fetch_hours` from the fetch log (migrations, synthetic histories)."""
+    db.execute("DELETE FROM fetch_hours")
+    db.execute(
+        "INSERT INTO fetch_hours SELECT source, substr(started_at, 1, 13) || ':00:00Z', count(*), "
+        "sum(outcome = 'ok'), sum(outcome = 'unchanged'), sum(outcome = 'blocked'), "
+        "sum(outcome = 'http_error'), sum(outcome = 'network_error'), sum(outcome = 'parse_error'), "
+        "coalesce(sum(duration_ms), 0) FROM fetches GROUP BY 1, 2"
+    )
+
+
+def rebuild_outage_runs(db: Database) -> None:
+    """Rebuild `outage_runs` from the fetch log (migrations, synthetic histories)."""
+    db.execute("DELETE FROM outage_runs")
+    for fetch_id, source, channel, started_at, outcome, error in db.execute(
+        "SELECT id, source, channel, started_at, outcome, error FROM fetches ORDER BY id"
+    ).fetchall():
+        track_outage(db, fetch_id, source, channel, started_at, outcome, error)
 
 
 def track_outage(

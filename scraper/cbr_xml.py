@@ -7,13 +7,12 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from xml.etree.ElementTree import Element
-from xml.etree.ElementTree import ParseError as XMLSyntaxError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from typing import TYPE_CHECKING
 
 from ticker.scraper.records import BlockedPage, ParseError, Rate, RatesDocument
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 DAILY_URL = "https://www.cbr.ru/scripts/XML_daily.asp"
 DYNAMIC_URL = "https://www.cbr.ru/scripts/XML_dynamic.asp"
@@ -29,6 +28,12 @@ def request_date(day: date) -> str:
 
 
 def _document_root(body: bytes) -> Element:
+    # Imported here: `ticker fetch rbc` never needs an XML parser.
+    from xml.etree.ElementTree import ParseError as XMLSyntaxError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     if not body.strip():
         raise ParseError("empty answer instead of a ValCurs document")
     try:

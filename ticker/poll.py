@@ -21,7 +21,7 @@ from ticker.db.writes import (
     save_ticker,
     save_unchanged,
 )
-from ticker.scraper import cbr_xml, http, rbc_feed_json, rbc_page, rbc_rss
+from ticker.scraper import http, rbc_page
 from ticker.scraper.decoding import charset_from_content_type
 from ticker.scraper.records import BlockedPage, ParseError, RatesDocument, TickerPage
 from ticker.settings import ArchiveSettings
@@ -51,18 +51,24 @@ def _parse_rbc_page(
 def _parse_cbr_daily(
     body: bytes, answer: http.Answer, fetched_at: datetime, spec: SourceSpec, channel: str
 ) -> Parsed:
+    from ticker.scraper import cbr_xml  # parsers other than the page's load when first used
+
     return cbr_xml.parse_daily(body)
 
 
 def _parse_rbc_rss(
     body: bytes, answer: http.Answer, fetched_at: datetime, spec: SourceSpec, channel: str
 ) -> Parsed:
+    from ticker.scraper import rbc_rss
+
     return rbc_rss.parse_rbc_rss(body, base_url=answer.url, min_items=spec.min_items(channel))
 
 
 def _parse_rbc_feed_json(
     body: bytes, answer: http.Answer, fetched_at: datetime, spec: SourceSpec, channel: str
 ) -> Parsed:
+    from ticker.scraper import rbc_feed_json
+
     # A live poll: an empty answer is a parse error, never "every item left".
     return rbc_feed_json.parse_feed_json(
         body, fetched_at=fetched_at, base_url=answer.url, min_items=spec.min_items(channel)
@@ -126,6 +132,8 @@ def _poll(
     started = now()
     target = url or spec.url_for(channel)
     if "{last_date}" in target:  # a feed-JSON template: the newest page as of now
+        from ticker.scraper import rbc_feed_json
+
         target = rbc_feed_json.feed_page_url(target, int(started.timestamp()), FEED_LIVE_LIMIT)
     clock = time.monotonic()
     row = FetchRow(

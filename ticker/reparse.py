@@ -56,6 +56,7 @@ HISTORY_TABLES = (
     "sightings",
     "rates",
     "outage_runs",
+    "fetch_hours",
 )
 SUCCESS = ("ok", "unchanged")
 RATE_CHANNELS = {channel for channel in KINDS["cbr"]} | {"xml_dynamic"}
