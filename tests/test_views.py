@@ -268,3 +268,27 @@ def test_fts_is_registered_the_datasette_way(db_path: Path) -> None:
     build_history(db_path)
     conn = sqlite3.connect(db_path)
     assert detect_fts(conn, "headline_titles") == "headline_titles_fts"
+
+
+def test_summaries_kept_by_writers_match_a_recount(db_path: Path) -> None:
+    """outage_runs and fetch_hours, kept fetch by fetch, equal what a recount of the fetch log
+    (the migrations' way) gives."""
+    from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs
+
+    build_history(db_path)
+    db = connect(db_path)
+    save_failure(db, _row("rbc", "page", "2024-11-26T10:02:00Z", "http_error", "HTTP 502"))
+    kept = (
+        rows(db, "SELECT * FROM outage_runs ORDER BY id"),
+        rows(db, "SELECT * FROM fetch_hours ORDER BY 1, 2"),
+    )
+    assert len(kept[0]) == 2 and len(kept[1]) == 4
+    rebuild_outage_runs(db)
+    rebuild_fetch_hours(db)
+    recount = (
+        rows(db, "SELECT * FROM outage_runs ORDER BY id"),
+        rows(db, "SELECT * FROM fetch_hours ORDER BY 1, 2"),
+    )
+    strip = lambda runs: [{k: v for k, v in r.items() if k != "id"} for r in runs]  # noqa: E731
+    assert strip(kept[0]) == strip(recount[0])
+    assert kept[1] == recount[1]
