@@ -19,7 +19,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from ticker.scraper.decoding import decode_html, meta_charset
 from ticker.scraper.records import BlockedPage, Headline, ParseError, Rate, TickerPage
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
-from ticker.timeutil import MOSCOW, from_unix, to_iso
+from ticker.timeutil import MOSCOW, from_unix, to_iso, unix_to_iso
 
 DEFAULT_URL = "https://www.rbc.ru/"
 
@@ -53,8 +53,10 @@ def node_text(node: LexborNode | None) -> str:
 def canonical_url(href: str, base_url: str = DEFAULT_URL) -> str:
     """Absolute URL without the ticker's tracking parameters (`from=`, `utm_*`)."""
     href = href.strip()
-    if href.startswith(("https://", "http://")) and "?" not in href:
-        return href
+    if href.startswith(("https://", "http://")) and "#" not in href:  # the usual case, no parsing
+        address, _, query = href.partition("?")
+        kept = "&".join(piece for piece in query.split("&") if piece and not _is_tracking(piece))
+        return f"{address}?{kept}" if kept else address
     parts = urlsplit(urljoin(base_url, href))
     # Raw pieces are kept as written: re-encoding would change the address ("%20" -> "+").
     query = [piece for piece in parts.query.split("&") if piece and not _is_tracking(piece)]
@@ -62,7 +64,10 @@ def canonical_url(href: str, base_url: str = DEFAULT_URL) -> str:
 
 
 def _is_tracking(piece: str) -> bool:
-    key = unquote_plus(piece.split("=", 1)[0]).strip().lower()
+    key = piece.split("=", 1)[0]
+    if "%" in key or "+" in key:
+        key = unquote_plus(key)
+    key = key.strip().lower()
     return key == "from" or key.startswith("utm_")
 
 
@@ -111,16 +116,21 @@ def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) 
     return shown_moscow_time(hour, minute, reference, day)
 
 
-def _modif_instant(node: LexborNode) -> datetime | None:
-    raw = (node.attributes.get("data-modif") or "").strip()
+def _modif_seconds(node: LexborNode) -> int | None:
+    raw = (node.attrs.get("data-modif") or "").strip()
     if raw.isascii() and raw.isdigit() and 9 <= len(raw) <= 11:
-        return from_unix(int(raw))
+        return int(raw)
     return None
+
+
+def _modif_instant(node: LexborNode) -> datetime | None:
+    seconds = _modif_seconds(node)
+    return from_unix(seconds) if seconds is not None else None
 
 
 def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None]:
     """(document id, kind, project nick) from `data-rm-data-element`, when the markup has it."""
-    raw = node.attributes.get("data-rm-data-element")
+    raw = node.attrs.get("data-rm-data-element")
     if not raw:
         return None, None, None
     try:
@@ -140,7 +150,7 @@ def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None
 
 def item_id(node: LexborNode) -> str | None:
     """The 24-hex id of a ticker item, from its `id` attribute or, failing that, its data."""
-    match = _ITEM_ID.match((node.attributes.get("id") or "").strip())
+    match = _ITEM_ID.match((node.attrs.get("id") or "").strip())
     if match:
         return match.group(1)
     document_id, _, _ = _document_info(node)
@@ -160,7 +170,7 @@ def parse_item(
     title_node = date_node = None
     paid = False
     for part in node.css(_ITEM_PARTS):  # one pass over the item instead of three queries
-        classes = part.attributes.get("class") or ""
+        classes = part.attrs.get("class") or ""
         if "pro-shield" in classes.split():
             paid = True
         elif title_node is None and "news-feed__item__title" in classes:
@@ -171,14 +181,15 @@ def parse_item(
     if not title:
         return None, [f"item {headline_id} has no title: skipped"]
     rubric, shown_date, shown_time = split_rubric_and_time(node_text(date_node))
-    published = _modif_instant(node)
-    if published is None and shown_time:
+    modif = _modif_seconds(node)
+    published_at = unix_to_iso(modif) if modif is not None else None
+    if published_at is None and shown_time:
         try:
-            published = shown_instant(shown_date, shown_time, reference)
+            published_at = to_iso(shown_instant(shown_date, shown_time, reference))
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
     _, kind, project = _document_info(node)
-    href = node.attributes.get("href") or ""
+    href = node.attrs.get("href") or ""
     return (
         Headline(
             id=headline_id,
@@ -186,7 +197,7 @@ def parse_item(
             title=title,
             rubric=rubric,
             kind=kind,
-            published_at=to_iso(published) if published else None,
+            published_at=published_at,
             position=position,
             project=project,
             paid=paid,
@@ -203,7 +214,7 @@ def parse_items(
     warnings: list[str] = []
     seen: set[str] = set()
     for node in nodes:
-        if (node.attributes.get("id") or "").startswith("id_newsfeed_currency"):
+        if (node.attrs.get("id") or "").startswith("id_newsfeed_currency"):
             continue
         headline, item_warnings = parse_item(node, len(headlines) + 1, reference, base_url)
         warnings.extend(item_warnings)
@@ -253,7 +264,7 @@ def parse_rate_widget(node: LexborNode, currency: str, reference: datetime) -> R
         magnitude = parse_decimal(change_match.group(2))
         sign = change_match.group(1)
         change_node = node.css_first(".news-feed__item__change")
-        classes = (change_node.attributes.get("class") or "") if change_node else ""
+        classes = (change_node.attrs.get("class") or "") if change_node else ""
         if sign in ("-", "\u2212", "\u2013"):
             change = "-" + magnitude
         elif sign == "+":
@@ -280,7 +291,7 @@ def parse_rate_widgets(root: LexborNode, reference: datetime) -> tuple[list[Rate
     warnings: list[str] = []
     seen: set[str] = set()
     for node in root.css('a[id^="id_newsfeed_currencycb"]'):
-        currency = (node.attributes.get("id") or "")[len("id_newsfeed_currencycb") :].upper()
+        currency = (node.attrs.get("id") or "")[len("id_newsfeed_currencycb") :].upper()
         if not re.fullmatch(r"[A-Z]{3}", currency) or currency in seen:
             continue
         seen.add(currency)
@@ -294,7 +305,7 @@ def parse_rate_widgets(root: LexborNode, reference: datetime) -> tuple[list[Rate
 def _edition(scope: LexborNode) -> str | None:
     active = scope.css_first(".news-feed__toggle .js-news-feed-region.active")
     if active is not None:
-        return active.attributes.get("data-load-nick") or active.attributes.get("data-group")
+        return active.attrs.get("data-load-nick") or active.attrs.get("data-group")
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,11 @@ def from_iso(text: str) -> datetime:
 
 def from_unix(seconds: int | float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def unix_to_iso(seconds: int) -> str:
+    """A Unix time as a stored instant (what `to_iso(from_unix(s))` gives, faster)."""
+    return time.strftime(_ISO_FORMAT, time.gmtime(seconds))
 
 
 def moscow_day(moment: datetime) -> date:

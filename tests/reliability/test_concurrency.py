@@ -124,6 +124,10 @@ def _overlap(seconds: float, fault_server, tmp_path) -> None:
         "unchanged",
     }
     assert consistency_problems(db) == []
+    print(
+        f"\nreliability: {written} fetches written during {seconds:g} s; {seen['datasette']} Datasette and "
+        f"{seen['cli']} CLI reads; 0 'database is locked'"
+    )
 
 
 def _answers(base: str) -> bool:

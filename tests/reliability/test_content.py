@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
+from reliability import faultserver as fs
 from reliability.support import rows
 from ticker.db.schema import open_db
 from ticker.poll import poll
@@ -28,16 +29,19 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 
 @pytest.fixture
-def store(httpserver, tmp_path):
-    """Serve a page and poll it once into a fresh database; returns (db path, Saved)."""
+def store(fault_server, tmp_path):
+    """Serve a page and poll it once into a fresh database; returns (db path, Saved).
+
+    The loopback fault server binds 127.0.0.1 explicitly: pytest-httpserver's `localhost` URL may
+    reach another process listening on ::1 at the same port number."""
     db_path = tmp_path / "ticker.db"
 
     def run(page: str | bytes, path: str = "/"):
         body = page.encode() if isinstance(page, str) else page
-        httpserver.expect_request(path).respond_with_data(body, content_type="text/html; charset=utf-8")
+        url = fault_server.route(path, fs.static(body))
         db = open_db(db_path)
         with http.make_client() as client:
-            saved = poll(db, client, builtin_source("rbc"), url=httpserver.url_for(path))
+            saved = poll(db, client, builtin_source("rbc"), url=url)
         db.conn.close()
         return db_path, saved
 

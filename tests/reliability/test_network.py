@@ -207,6 +207,7 @@ def test_huge_bodies_are_refused_with_memory_bounded(handler, fault_server, tmp_
     assert result.returncode == 1 and "body refused" in result.stderr
     # The cap is 20 MB; inflating a whole network read of a bomb at once used to peak near 160 MB.
     assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB"
+    print(f"\nreliability: peak RSS {peak_mb:.0f} MB")
 
 
 def _titles(db) -> list[str]:

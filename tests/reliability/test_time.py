@@ -103,16 +103,16 @@ def test_host_time_zone_changes_no_stored_instant(zone, fault_server, tmp_path):
         ("1 марта", datetime(2025, 2, 28, 12, 0, tzinfo=UTC), "2025-03-01"),
     ],
 )
-def test_rate_dates_across_the_year_turn(shown, published, expected, httpserver, tmp_path):
+def test_rate_dates_across_the_year_turn(shown, published, expected, fault_server, tmp_path):
     widgets = [
         Widget("EUR", shown, "100,00", None, published=published),
         Widget("USD", shown, "90,00", None, published=published),
     ]
     items = [Item(id=item_id(n), title=f"Новость {n}", published=published) for n in range(6)]
-    httpserver.expect_request("/").respond_with_data(render_page(items, widgets=widgets, updated=published))
+    url = fault_server.route("/", fs.static(render_page(items, widgets=widgets, updated=published).encode()))
     db = open_db(tmp_path / "t.db")
     with http.make_client() as client:
-        poll(db, client, SourceSpec("rbc", "rbc"), url=httpserver.url_for("/"))
+        poll(db, client, SourceSpec("rbc", "rbc"), url=url)
     assert db.execute("SELECT DISTINCT rate_date FROM rates").fetchall() == [(expected,)]
 
 
