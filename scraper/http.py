@@ -90,6 +90,27 @@ class Answer:
     last_modified: str | None
 
 
+class SchemeTransport(httpx.BaseTransport):
+    """One HTTPTransport per URL scheme, built on first use: the TLS context (certificates
+    loaded, ~25 ms) is paid only when an https address is actually asked for."""
+
+    def __init__(self) -> None:
+        self._by_scheme: dict[str, httpx.HTTPTransport] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        scheme = request.url.scheme
+        transport = self._by_scheme.get(scheme)
+        if transport is None:
+            # Only the https transport ever negotiates TLS; the others need no certificates.
+            transport = httpx.HTTPTransport(verify=scheme == "https")
+            self._by_scheme[scheme] = transport
+        return transport.handle_request(request)
+
+    def close(self) -> None:
+        for transport in self._by_scheme.values():
+            transport.close()
+
+
 def make_client(
     *,
     connect_timeout_s: float | None = None,
@@ -104,7 +125,7 @@ def make_client(
         timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
-        transport=transport,
+        transport=transport or SchemeTransport(),
     )
 
 
