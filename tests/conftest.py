@@ -50,3 +50,10 @@ def run_ticker(*args: str, timeout: float = 60, env: dict | None = None, cwd: Pa
         env=full_env,
         cwd=cwd,
     )
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """pytest-httpserver on 127.0.0.1, not `localhost`: a name that may resolve to ::1 first
+    could reach another process's server on the same port number."""
+    return ("127.0.0.1", 0)

@@ -194,3 +194,22 @@ def test_subprocess_at_after_a_real_fetch(httpserver, db_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: cannot read time")
     assert "Traceback" not in bad.stderr
+
+
+def test_text_output_never_passes_terminal_controls(cli, db_path: Path) -> None:
+    """A title with an escape sequence or a bidi override prints as visible escapes; --json keeps
+    the stored text exactly."""
+    from test_views import RBC_DAY1, _page, _row
+
+    from ticker.db.schema import open_db
+    from ticker.db.writes import save_ticker
+
+    db = open_db(db_path)
+    hostile = "Курс \x1b[2J\x1b]0;pwned\x07 евро \u202eвырос"
+    save_ticker(db, _row("rbc", "page", "2024-11-25T10:00:00Z"), _page([(1, hostile), (2, None)], RBC_DAY1))
+    db.close()
+    text = cli("at", "2024-11-25T10:05:00Z", "--db", db_path).output
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "Курс \\u001b[2J\\u001b]0;pwned\\u0007 евро \\u202eвырос" in text
+    data = json.loads(cli("at", "2024-11-25T10:05:00Z", "--json", "--db", db_path).output)
+    assert data["headlines"][0]["title"] == hostile

@@ -11,6 +11,7 @@ import click
 
 from ticker.errors import user_errors
 from ticker.settings import ARCHIVE_KEEP_CHOICES
+from ticker.terminal import printable
 
 DEFAULT_DB = "ticker.db"
 _db_option = click.option(
@@ -218,4 +219,4 @@ def cite(ident: str, db_path: str, as_json: bool) -> None:
             citation = build(_existing_db(db_path), ident, _db_arg(db_path))
         except NotFound as error:
             raise click.ClickException(str(error)) from None
-    click.echo(render_json(citation) if as_json else render_text(citation))
+    click.echo(render_json(citation) if as_json else printable(render_text(citation)))

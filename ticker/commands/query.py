@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ticker.errors import user_errors
+from ticker.terminal import printable
 
 DEFAULT_DB = "ticker.db"
 RATE_COLUMNS = ["rate_date", "source", "currency", "value", "change_shown", "move", "previous_value",
@@ -77,6 +78,7 @@ def _write_csv(rows: list[dict], columns: list[str]) -> None:
 
 
 def _table(rows: list[list[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows

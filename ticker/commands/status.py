@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ticker.errors import user_errors
+from ticker.terminal import printable
 
 DEFAULT_DB = "ticker.db"
 
@@ -71,7 +72,7 @@ def status(db_path: str) -> None:
         failure = health.last_failure
         text = _when(failure)
         if failure is not None and failure.get("error"):
-            text += f": {failure['error']}"
+            text += f": {printable(failure['error'])}"  # the error may quote the server
         click.echo(f"  last failure:     {text}")
         click.echo(f"  failures in a row: {health.consecutive_failures}")
         counts = ", ".join(f"{outcome} {count}" for outcome, count in health.outcomes_24h.items())
