@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # rbc_markup lives with the tests
 
 from rbc_markup import Item, default_widgets, item_id, render_page  # noqa: E402
 
-REFERENCE_PAGES = Path("/work/shared/reference/pages")
+REFERENCE_PAGES = ROOT.parent / "shared" / "reference" / "pages"  # optional extra inputs, read if present
 T0 = datetime(2025, 5, 29, 6, 0, tzinfo=UTC)
 ITEMS_ON_PAGE = 14
 TARGET_PAGE_BYTES = 250_000
@@ -518,3 +518,22 @@ if __name__ == "__main__":
         sys.stdout.buffer.write(rbc_page(int(sys.argv[2]) if len(sys.argv) > 2 else 0))
     else:
         print(__doc__)
+
+
+def recording_daemon(config, **kwargs):
+    """The real daemon, also keeping each run's due time next to its start delay (`.runs`)."""
+    from ticker.schedules.daemon import Daemon
+
+    class RecordingDaemon(Daemon):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.runs: list[tuple[datetime, float]] = []
+
+        def _on_executed(self, event) -> None:
+            super()._on_executed(event)
+            if isinstance(event.retval, datetime):
+                self.runs.append(
+                    (event.scheduled_run_time, (event.retval - event.scheduled_run_time).total_seconds())
+                )
+
+    return RecordingDaemon(config, **kwargs)

@@ -30,25 +30,10 @@ import common
 import psutil
 
 from ticker.schedules.config import DaemonConfig
-from ticker.schedules.daemon import Daemon, jitter_for
+from ticker.schedules.daemon import jitter_for
 from ticker.sources import SourceSpec
 
 GOAL_S = 1.0
-
-
-class RecordingDaemon(Daemon):
-    """The daemon, keeping each run's due time next to its start delay."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.runs: list[tuple[datetime, float]] = []
-
-    def _on_executed(self, event) -> None:
-        super()._on_executed(event)
-        if isinstance(event.retval, datetime):
-            self.runs.append(
-                (event.scheduled_run_time, (event.retval - event.scheduled_run_time).total_seconds())
-            )
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -73,7 +58,7 @@ def main() -> None:
             for i in range(args.sources)
         )
         config = DaemonConfig(db=workdir / "schedule.db", sources=sources)
-        daemon = RecordingDaemon(config)
+        daemon = common.recording_daemon(config)
         me, server_process = psutil.Process(), psutil.Process(server.pid)
         started = datetime.now(UTC)
         thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)

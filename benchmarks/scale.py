@@ -33,25 +33,10 @@ import common
 import psutil
 
 from ticker.schedules.config import DaemonConfig
-from ticker.schedules.daemon import Daemon, jitter_for
+from ticker.schedules.daemon import jitter_for
 from ticker.sources import SourceSpec
 
 ON_TIME_S = 1.0
-
-
-class MeasuredDaemon(Daemon):
-    """The daemon, plus a record of each run's scheduled time next to its delay."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.runs: list[tuple[datetime, float]] = []
-
-    def _on_executed(self, event) -> None:
-        super()._on_executed(event)
-        if isinstance(event.retval, datetime):
-            self.runs.append(
-                (event.scheduled_run_time, (event.retval - event.scheduled_run_time).total_seconds())
-            )
 
 
 def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float) -> dict:
@@ -66,7 +51,7 @@ def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float)
         SourceSpec(name=f"s{i}", kind="rbc", url=f"{base}-s{i}", every_s=every_s) for i in range(count)
     )
     config = DaemonConfig(db=workdir / f"scale-{count}.db", sources=sources)
-    daemon = MeasuredDaemon(config)
+    daemon = common.recording_daemon(config)
     me, server_process = psutil.Process(), psutil.Process(server_pid)
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     started = datetime.now(UTC)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ticker.scraper.rbc_page import DEFAULT_URL, looks_like_challenge, parse_item_markup
-from ticker.scraper.records import BlockedPage, Headline, ParseError, TickerPage
+from ticker.scraper.records import BlockedPage, HeadlineList, ParseError, TickerPage
 from ticker.timeutil import from_unix, to_iso
 
 _LAST_DATE = re.compile(r"/lastDate/\d+")
@@ -83,9 +83,8 @@ def parse_feed_chunk(
     fewer than `min_items` usable headlines.
     """
     entries = _load(body)
-    headlines: list[Headline] = []
-    warnings: list[str] = []
-    seen: set[str] = set()
+    found = HeadlineList("feed item")
+    warnings = found.warnings
     last_date: int | None = None
     for index, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
@@ -100,19 +99,13 @@ def parse_feed_chunk(
             continue
         reference = from_unix(stamp) if stamp is not None else fetched_at
         headline, item_warnings = parse_item_markup(
-            markup, reference=reference, base_url=base_url, position=len(headlines) + 1
+            markup, reference=reference, base_url=base_url, position=found.next_position
         )
-        warnings.extend(item_warnings)
-        if headline is None:
-            continue
-        if stamp is not None and "data-modif" not in markup:
+        if headline is not None and stamp is not None and "data-modif" not in markup:
             # The markup's shown "HH:MM" is coarser than the feed's own timestamp.
             headline = dataclasses.replace(headline, published_at=to_iso(from_unix(stamp)))
-        if headline.id in seen:
-            warnings.append(f"feed item {headline.id} appears twice: later copy skipped")
-            continue
-        seen.add(headline.id)
-        headlines.append(headline)
+        found.add(headline, item_warnings)
+    headlines = found.headlines
     if len(headlines) < min_items:
         raise ParseError(
             f"feed JSON has {len(headlines)} usable item(s), fewer than the {min_items} expected"

@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from ticker.scraper.decoding import decode_html, meta_charset
-from ticker.scraper.records import BlockedPage, Headline, ParseError, Rate, TickerPage
+from ticker.scraper.records import BlockedPage, Headline, HeadlineList, ParseError, Rate, TickerPage
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 from ticker.timeutil import MOSCOW, from_unix, to_iso, unix_to_iso
 
@@ -210,22 +210,12 @@ def parse_items(
     nodes: list[LexborNode], reference: datetime, base_url: str
 ) -> tuple[list[Headline], list[str]]:
     """Ticker items in order; ads, rate widgets and duplicates are left out (with warnings)."""
-    headlines: list[Headline] = []
-    warnings: list[str] = []
-    seen: set[str] = set()
+    found = HeadlineList("item")
     for node in nodes:
         if (node.attrs.get("id") or "").startswith("id_newsfeed_currency"):
             continue
-        headline, item_warnings = parse_item(node, len(headlines) + 1, reference, base_url)
-        warnings.extend(item_warnings)
-        if headline is None:
-            continue
-        if headline.id in seen:
-            warnings.append(f"item {headline.id} appears twice: later copy skipped")
-            continue
-        seen.add(headline.id)
-        headlines.append(headline)
-    return headlines, warnings
+        found.add(*parse_item(node, found.next_position, reference, base_url))
+    return found.headlines, found.warnings
 
 
 def parse_rate_widget(node: LexborNode, currency: str, reference: datetime) -> Rate:

@@ -23,7 +23,7 @@ from ticker.scraper.rbc_page import (
     clean_text,
     looks_like_challenge,
 )
-from ticker.scraper.records import BlockedPage, Headline, ParseError, TickerPage
+from ticker.scraper.records import BlockedPage, Headline, HeadlineList, ParseError, TickerPage
 from ticker.timeutil import from_unix, to_iso
 
 _ITEM_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
@@ -128,22 +128,16 @@ def parse_rbc_rss(body: bytes, *, base_url: str = DEFAULT_URL, min_items: int = 
     channel = next((child for child in root if local_name(child) == "channel"), None)
     if channel is None:
         raise ParseError("RSS document without a <channel>")
-    headlines: list[Headline] = []
-    warnings: list[str] = []
-    seen: set[str] = set()
-    for index, item in enumerate((child for child in channel if local_name(child) == "item"), start=1):
-        headline, item_warnings = parse_item(item, len(headlines) + 1, base_url)
-        warnings.extend(item_warnings)
-        if headline is None:
-            continue
-        if headline.id in seen:
-            warnings.append(f"RSS item {headline.id} appears twice (item {index}): later copy skipped")
-            continue
-        seen.add(headline.id)
-        headlines.append(headline)
-    if len(headlines) < min_items:
-        raise ParseError(f"RSS feed has {len(headlines)} usable item(s), fewer than the {min_items} expected")
-    return TickerPage(headlines=tuple(headlines), updated_at=_build_date(channel), warnings=tuple(warnings))
+    found = HeadlineList("RSS item")
+    for item in (child for child in channel if local_name(child) == "item"):
+        found.add(*parse_item(item, found.next_position, base_url))
+    if len(found.headlines) < min_items:
+        raise ParseError(
+            f"RSS feed has {len(found.headlines)} usable item(s), fewer than the {min_items} expected"
+        )
+    return TickerPage(
+        headlines=tuple(found.headlines), updated_at=_build_date(channel), warnings=tuple(found.warnings)
+    )
 
 
 def _build_date(channel: Element) -> str | None:

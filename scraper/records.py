@@ -59,3 +59,28 @@ class RatesDocument:
     rate_date: str | None  # YYYY-MM-DD (daily); None for a range document
     rates: tuple[Rate, ...]
     warnings: tuple[str, ...] = field(default=())
+
+
+class HeadlineList:
+    """Headlines in the order a parser finds them: the first copy of an id is kept (later ones
+    are warned about), and positions count kept items only."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # how warnings name an item: "item", "RSS item", "feed item"
+        self.headlines: list[Headline] = []
+        self.warnings: list[str] = []
+        self._seen: set[str] = set()
+
+    @property
+    def next_position(self) -> int:
+        return len(self.headlines) + 1
+
+    def add(self, headline: Headline | None, warnings: list[str]) -> None:
+        self.warnings.extend(warnings)
+        if headline is None:
+            return
+        if headline.id in self._seen:
+            self.warnings.append(f"{self.what} {headline.id} appears twice: later copy skipped")
+            return
+        self._seen.add(headline.id)
+        self.headlines.append(headline)
