@@ -18,7 +18,7 @@ from ticker.sources import DEFAULT_EVERY_S, KINDS, SourceSpec, UnknownSource
 
 DEFAULT_DB = "ticker.db"
 TOP_KEYS = ("db", "sources", "archive", "alerts")
-SOURCE_KEYS = ("kind", "url", "every", "channels")
+SOURCE_KEYS = ("kind", "url", "urls", "every", "channels")
 ARCHIVE_KEYS = ("keep", "keep_days")
 ALERT_KEYS = ("urls", "fail_after", "blocked_for", "on_recovery", "on_pulled", "on_rate_mismatch")
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
@@ -103,8 +103,20 @@ def _source(name: str, raw: Any) -> SourceSpec:
         raise ConfigError(f"{where}.channels = []: name at least one channel")
     if len(set(channels)) != len(channels):
         raise ConfigError(f"{where}.channels = {channels!r}: a channel is named twice")
+    urls = {
+        channel: _check_url(address, f"{where}.urls.{channel}")
+        for channel, address in _table(table.get("urls", {}), f"{where}.urls").items()
+    }
+    for channel in urls:
+        if channel not in KINDS[kind]:
+            raise ConfigError(
+                f"{where}.urls.{channel}: kind {kind!r} has no channel {channel!r} "
+                f"(it has: {', '.join(KINDS[kind])})"
+            )
     try:
-        return SourceSpec(name=name, kind=kind, url=url, every_s=every, channels=tuple(channels))
+        return SourceSpec(
+            name=name, kind=kind, url=url, every_s=every, channels=tuple(channels), urls=tuple(urls.items())
+        )
     except UnknownSource as error:
         raise ConfigError(f"{where}.channels = {channels!r}: {error}") from None
 

@@ -139,6 +139,15 @@ def test_config_without_sources_uses_default_sources(tmp_path):
         ('[alerts]\non_recovery = "yes"', "alerts.on_recovery = 'yes'"),
         ('[alerts]\nsmtp = "x"', "alerts.smtp: unknown key"),
         ("db = 5", "db = 5: must be a file path"),
+        ('[sources.rbc]\nkind = "rbc"\nurls = {rss = "gopher://x/"}', "sources.rbc.urls.rss = 'gopher://x/'"),
+        (
+            '[sources.rbc]\nkind = "rbc"\nurls = {xml_daily = "http://x/"}',
+            "sources.rbc.urls.xml_daily: kind 'rbc'",
+        ),
+        (
+            '[sources.rbc]\nkind = "rbc"\nurls = "http://x/"',
+            "sources.rbc.urls = 'http://x/': must be a table",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_key_and_value(tmp_path, text, expected):
@@ -188,3 +197,16 @@ def test_run_with_bad_config_says_one_line_and_fails_before_anything(cli, tmp_pa
     ]
     assert not (tmp_path / "never.db").exists()
     assert not (tmp_path / "never.db.lock").exists()
+
+
+def test_per_channel_addresses(tmp_path):
+    """`urls` gives any channel its own address (a mirror, a local test server)."""
+    path = write(
+        tmp_path,
+        '[sources.rbc]\nkind = "rbc"\nurl = "http://mirror.test/"\nchannels = ["page", "rss"]\n'
+        '[sources.rbc.urls]\nrss = "http://mirror.test/full.rss"\n',
+    )
+    (spec,) = load_config(path).sources
+    assert spec.url_for("page") == "http://mirror.test/"
+    assert spec.url_for("rss") == "http://mirror.test/full.rss"
+    assert spec.url_for("feed_json").startswith("https://www.rbc.ru/v10/ajax/get-news-feed/")

@@ -34,13 +34,14 @@ class SourceSpec:
     url: str | None = None  # replaces the main channel's address
     every_s: float | None = None
     channels: tuple[str, ...] = ()
+    urls: tuple[tuple[str, str], ...] = ()  # (channel, address) for other channels (mirrors, tests)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise UnknownSource(f"unknown source kind {self.kind!r} (known: {', '.join(KINDS)})")
         if not self.channels:
             object.__setattr__(self, "channels", (next(iter(KINDS[self.kind])),))
-        for channel in self.channels:
+        for channel in (*self.channels, *(channel for channel, _ in self.urls)):
             if channel not in KINDS[self.kind]:
                 raise UnknownSource(
                     f"source {self.name!r}: kind {self.kind!r} has no channel {channel!r} "
@@ -52,10 +53,11 @@ class SourceSpec:
         return next(iter(KINDS[self.kind]))
 
     def url_for(self, channel: str) -> str:
-        """The address of a channel: the configured `url` for the main channel, else the default."""
+        """The address of a channel: the configured one (`url` for the main channel, `urls` for
+        any), else the kind's default."""
         if self.url and channel == self.main_channel:
             return self.url
-        return KINDS[self.kind][channel]
+        return dict(self.urls).get(channel) or KINDS[self.kind][channel]
 
     @property
     def gap_limit_s(self) -> float:

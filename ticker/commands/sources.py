@@ -27,7 +27,7 @@ def sources(config_path: Path | None, db_path: str | None) -> None:
                 spec.kind,
                 f"{every:g}s (+0..{jitter_for(every):.2g}s)",
                 " > ".join(spec.channels),
-                spec.url_for(spec.channels[0]),
+                " > ".join(spec.url_for(channel) for channel in spec.channels),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
