@@ -421,7 +421,7 @@ def save_unchanged(db: Database, row: FetchRow, previous_snapshot_id: int | None
             ).fetchone()
         items = json.loads(snapshot[0]) if snapshot else []
         rate_ids = json.loads(snapshot[1]) if snapshot else []
-        row.items_found = len(items)
+        row.items_found = len(items) or None  # a rates-only snapshot (Bank of Russia) has no items
         row.rates_found = len(rate_ids)
         fetch_id = _insert_fetch(db, row)
         db.execute(
