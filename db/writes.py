@@ -309,9 +309,14 @@ def _blind_gap(
     fetch_id: int,
     at: str,
     gap_limit_s: float,
+    edition: str | None,
 ) -> bool:
-    previous = db.execute("SELECT started_at FROM fetches WHERE id = ?", [previous_fetch_id]).fetchone()
-    if previous is None:
+    """Whether the two polls cannot be compared: too far apart, failed polls between them, or
+    different editions of a geo-targeted page (whose lists differ without anything leaving)."""
+    previous = db.execute(
+        "SELECT started_at, edition FROM fetches WHERE id = ?", [previous_fetch_id]
+    ).fetchone()
+    if previous is None or previous[1] != edition:
         return True
     if (from_iso(at) - from_iso(previous[0])).total_seconds() > gap_limit_s:
         return True
@@ -362,7 +367,9 @@ def save_ticker(
         gone = {hid: run for hid, run in open_runs.items() if hid not in current_ids}
         if gone:
             previous_fetch_id = max(run[2] for run in open_runs.values())
-            blind = _blind_gap(db, row.source, row.channel, previous_fetch_id, fetch_id, at, gap_limit_s)
+            blind = _blind_gap(
+                db, row.source, row.channel, previous_fetch_id, fetch_id, at, gap_limit_s, row.edition
+            )
             positions = {hid: run[1] for hid, run in open_runs.items()}
             for sighting_id, position, _ in gone.values():
                 reason = classify_exit(position, positions, current_ids, blind_gap=blind)

@@ -235,6 +235,22 @@ def test_exit_after_too_long_a_gap_is_unknown(site):
     assert saved.exits == {"unknown": 1}
 
 
+def test_exits_across_a_change_of_edition_are_unknown(site):
+    """A geo-targeted page served as another edition shows another list: what is missing did not
+    leave the ticker, so no exit is called pulled or scrolled off."""
+    first = standard_items(14)
+    site.poll(render_page(first), T0)
+    regional = [*newer(3, start=200), *first[:4], *first[8:14]]  # a regional list: items 4..7 not in it
+    saved = site.poll(render_page(regional, region="tatarstan"), T0 + timedelta(minutes=2))
+    assert saved.exits == {"unknown": 4}
+    assert site.db.execute("SELECT edition FROM fetches ORDER BY id").fetchall() == [
+        (None,),
+        ("rbcnews.tatarstan",),
+    ]
+    back = site.poll(render_page(regional[1:], region="tatarstan"), T0 + timedelta(minutes=4))
+    assert back.exits == {"pulled": 1}  # the same edition again: comparable
+
+
 def test_item_that_leaves_and_comes_back_has_two_runs(site):
     items = standard_items(10)
     site.poll(render_page(items), T0)
