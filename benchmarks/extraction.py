@@ -444,31 +444,24 @@ def bench_cbr(body: bytes, runs: int) -> None:
 
 def stage_breakdown(body: bytes, runs: int) -> None:
     """ticker's parse_rbc_page, step by step (the same calls it makes, timed one by one)."""
-    from ticker.scraper.decoding import decode_html
-
-    text, _ = decode_html(body, None)
-    tree = LexborHTMLParser(text)
+    tree = LexborHTMLParser(body)
     feed = tree.css_first(".js-news-feed-list")
+    banner = feed.parent
     nodes = feed.css("a.news-feed__item")
-    container = tree.css_first(".js-news-feed")
     steps = {
-        "decode bytes -> str (decode_html)": lambda: decode_html(body, None),
-        "LexborHTMLParser(str) (re-encodes to UTF-8, parses)": lambda: LexborHTMLParser(text),
+        "charset labels (HTTP, <meta>) say UTF-8?": lambda: rbc_page._utf8_labelled(body, None),
+        "LexborHTMLParser(bytes)": lambda: LexborHTMLParser(body),
         "css_first('.js-news-feed-list')": lambda: tree.css_first(".js-news-feed-list"),
-        "regex: </html> tail + timeLastUpdate over the text": lambda: (
-            re.search(r"</html\s*>", text[-4096:], re.I),
-            re.search(r"newsfeed\.timeLastUpdate['\"]\s*,\s*(\d{9,11})", text),
+        "</html> in the last 4 KB (cut short?)": lambda: re.search(
+            r"</html\s*>", body[-4096:].decode("latin-1"), re.I
         ),
+        "timeLastUpdate from the banner's script": lambda: rbc_page._time_last_update(banner, tree),
         "feed.css('a.news-feed__item')": lambda: feed.css("a.news-feed__item"),
-        "parse_items (14 items: css_first x3, text, json, urls)": lambda: rbc_page.parse_items(
+        "parse_items (14 items: one CSS pass, text, json, url)": lambda: rbc_page.parse_items(
             nodes, FETCHED_AT, BASE_URL
         ),
-        "css_first('.js-news-feed') + parse_rate_widgets": lambda: rbc_page.parse_rate_widgets(
-            tree.css_first(".js-news-feed") or container, FETCHED_AT
-        ),
-        "edition: css_first('.news-feed__toggle ...active')": lambda: tree.css_first(
-            ".news-feed__toggle .js-news-feed-region.active"
-        ),
+        "parse_rate_widgets(banner)": lambda: rbc_page.parse_rate_widgets(banner, FETCHED_AT),
+        "edition (toggle in the banner)": lambda: rbc_page._edition(banner),
     }
     whole = common.median(
         common.timed_runs(lambda: rbc_page.parse_rbc_page(body, fetched_at=FETCHED_AT, min_items=5), runs)
