@@ -46,9 +46,8 @@ def self_signed_https(tmp_path):
 
 
 def test_https_certificates_are_verified(self_signed_https):
-    with http.make_client() as client:
-        with pytest.raises(http.FetchFailed) as failure:
-            http.get(client, self_signed_https)
+    with http.make_client() as client, pytest.raises(http.FetchFailed) as failure:
+        http.get(client, self_signed_https)
     assert failure.value.outcome == "network_error"
     assert "CERTIFICATE_VERIFY_FAILED" in failure.value.message
 
