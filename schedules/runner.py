@@ -37,9 +37,11 @@ class RunResult:
 def describe(spec: SourceSpec, channel: str, saved: Saved, elapsed_ms: int, row: tuple | None) -> str:
     """The one log line of a fetch: source, channel, outcome, what it brought, duration."""
     text = f"{spec.name}/{channel}: {saved.outcome}, "
-    if spec.kind != "cbr":  # the Bank of Russia has rates only
-        text += f"{saved.items_found} items ({saved.items_new} new, {saved.titles_changed} retitled), "
-    text += f"{saved.rates_found} rates ({saved.rates_new} new), {elapsed_ms} ms"
+    if saved.outcome in SUCCESS_OUTCOMES:  # a failed fetch saw nothing: no counts to give
+        if spec.kind != "cbr":  # the Bank of Russia has rates only
+            text += f"{saved.items_found} items ({saved.items_new} new, {saved.titles_changed} retitled), "
+        text += f"{saved.rates_found} rates ({saved.rates_new} new), "
+    text += f"{elapsed_ms} ms"
     if row is not None and row[0]:
         text += f": {row[0]}"
     return text
