@@ -58,13 +58,13 @@ def cbr_xml(usd: str = "103,7900", eur: str = "108,8700", day: str = "26.11.2024
 def rss_body(count: int = 6) -> bytes:
     """A small RSS export in RBC's shape (`rbc_news:` fields)."""
     items = "".join(
-        f"<item><title>RSS headline {n}</title><link>https://www.rbc.ru/rbcfreenews/{n:024x}</link>"
+        f"<item><title>RSS headline {n}</title><link>https://www.rbc.ru/rbcfreenews/{n:024x}</link>"  # real address, text only
         f"<rbc_news:news_id>{n:024x}</rbc_news:news_id>"
         f"<rbc_news:newsDate_timestamp>{1732550000 - 60 * n}</rbc_news:newsDate_timestamp></item>"
         for n in range(1, count + 1)
     )
     return (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:rbc_news="https://www.rbc.ru">'
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:rbc_news="https://www.rbc.ru">'  # real address, text only
         f"<channel><title>RBC</title>{items}</channel></rss>"
     ).encode()
 

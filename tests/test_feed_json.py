@@ -67,7 +67,7 @@ def test_bodies_that_are_not_feed_json():
 
 
 def test_feed_page_url():
-    template = "https://www.rbc.ru/v10/ajax/get-news-feed/project/x/lastDate/{last_date}/limit/{limit}"
+    template = "https://www.rbc.ru/v10/ajax/get-news-feed/project/x/lastDate/{last_date}/limit/{limit}"  # real address, text only
     assert feed_page_url(template, 1732550000, 20).endswith("/lastDate/1732550000/limit/20")
     concrete = "http://127.0.0.1:1/v10/ajax/get-news-feed/project/x/lastDate/1/limit/5?_=1"
     assert feed_page_url(concrete, 1732550000, 20) == (
