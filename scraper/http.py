@@ -6,8 +6,11 @@ The client is injected (tests and the daemon build their own); every failure bec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -109,6 +112,53 @@ class SchemeTransport(httpx.BaseTransport):
     def close(self) -> None:
         for transport in self._by_scheme.values():
             transport.close()
+
+
+WATCHDOG_GRACE_S = 1.0  # past the total timeout, the body's own deadline check speaks first
+
+
+class _Watchdog:
+    """Bounds a whole request. The read timeout is per read, so a server that drips its headers
+    a byte at a time never trips it; past the deadline this shuts the request's sockets down,
+    which ends the read in progress. (A kept-alive connection opens no socket: it was healthy.)"""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = threading.Event()
+        self._streams: list[object] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event_name: str, info: dict) -> None:
+        """httpcore's trace hook: keeps each socket the request opens (TCP, then TLS)."""
+        if event_name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            if stream is not None:
+                with self._lock:
+                    self._streams.append(stream)
+                if self.fired.is_set():
+                    self._shut(stream)
+
+    def _fire(self) -> None:
+        self.fired.set()
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            self._shut(stream)
+
+    @staticmethod
+    def _shut(stream: object) -> None:
+        sock = stream.get_extra_info("socket")  # type: ignore[attr-defined]
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
 
 
 def make_client(
@@ -244,8 +294,12 @@ def get(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     deadline = time.monotonic() + total_timeout_s
+    watchdog = _Watchdog(total_timeout_s + WATCHDOG_GRACE_S)
     try:
-        with client.stream("GET", url, headers=headers) as response:
+        with (
+            watchdog,
+            client.stream("GET", url, headers=headers, extensions={"trace": watchdog.trace}) as response,
+        ):
             if response.status_code == 304:
                 # a 304 may carry a new validator; else the one we sent still holds
                 return Answer(
@@ -288,6 +342,10 @@ def get(
                 last_modified=response.headers.get("last-modified"),
             )
     except httpx.HTTPError as error:
+        if watchdog.fired.is_set():
+            raise FetchFailed(
+                "network_error", f"timeout: no complete answer within {total_timeout_s:g}s"
+            ) from None
         raise FetchFailed("network_error", _describe(error)) from None
     except httpx.InvalidURL as error:
         raise FetchFailed("network_error", f"invalid URL: {error}") from None

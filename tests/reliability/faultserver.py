@@ -182,6 +182,17 @@ def drip(server: FaultServer, every_s: float) -> Handler:
     return handler
 
 
+def drip_headers(server: FaultServer, every_s: float) -> Handler:
+    """A status line, then headers that never end: one byte every `every_s` (under the read timeout)."""
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not server.stopping.wait(every_s):
+            conn.sendall(b"X")
+
+    return handler
+
+
 def cut_short(body: bytes, declared: int) -> Handler:
     """Content-Length larger than what is sent, then the connection closes."""
 

@@ -58,6 +58,7 @@ FAULTS = [
     Fault("accepts, never answers", fs.never_answer, "network_error", "timeout"),
     Fault("headers, then a stalled body", fs.headers_then_stall, "network_error", "timeout"),
     Fault("a body that drips forever", lambda s: fs.drip(s, 0.3), "network_error", "timeout", 200),
+    Fault("headers that drip forever", lambda s: fs.drip_headers(s, 0.3), "network_error", "timeout"),
     Fault(
         "Content-Length larger than sent",
         lambda s: fs.cut_short(page_bytes()[:5000], 90000),
