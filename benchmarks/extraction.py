@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import re
 import sys
@@ -85,7 +84,6 @@ _CLOSING = re.compile(r"</html\s*>", re.I)
 _RATE_DATE = re.compile(r"на\s+" + DAY_MONTH.pattern)
 _RATE_VALUE = re.compile(r"ЦБ\s*:\s*([^\s(]+)")
 _RATE_CHANGE = re.compile(r"\(\s*([+\-\u2212\u2013]?)\s*([^\s)]*)\s*\)")
-_KINDS = {"short_news": "news", "article": "article", "anons": "partner"}
 
 
 def _instant(modif: str) -> datetime | None:
@@ -93,25 +91,9 @@ def _instant(modif: str) -> datetime | None:
     return from_unix(int(modif)) if modif.isdigit() and 9 <= len(modif) <= 11 else None
 
 
-def _element(raw: str | None) -> tuple[str | None, str | None, str | None]:
-    if not raw:
-        return None, None, None
-    try:
-        info = json.loads(raw)
-    except ValueError:
-        return None, None, None
-    if not isinstance(info, dict):
-        return None, None, None
-    kind = info.get("documentType")
-    kind = _KINDS.get(kind, kind) if isinstance(kind, str) else None
-    project = info.get("projectNick") if isinstance(info.get("projectNick"), str) else None
-    document_id = info.get("documentId") if isinstance(info.get("documentId"), str) else None
-    return document_id, kind, project
-
-
 def _headline(raw: RawItem, position: int, reference: datetime) -> Headline | None:
     match = _ID.match(raw.id_attr.strip())
-    document_id, kind, project = _element(raw.element)
+    document_id, kind, project = rbc_page.document_info(raw.element)  # the same JSON read
     headline_id = match.group(1) if match else document_id
     title = rbc_page.clean_text(raw.title)
     if not headline_id or not title:

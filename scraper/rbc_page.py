@@ -128,9 +128,8 @@ def _modif_instant(node: LexborNode) -> datetime | None:
     return from_unix(seconds) if seconds is not None else None
 
 
-def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None]:
-    """(document id, kind, project nick) from `data-rm-data-element`, when the markup has it."""
-    raw = node.attrs.get("data-rm-data-element")
+def document_info(raw: str | None) -> tuple[str | None, str | None, str | None]:
+    """(document id, kind, project nick) from a `data-rm-data-element` value, when there is one."""
     if not raw:
         return None, None, None
     try:
@@ -146,6 +145,10 @@ def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None
     project = info.get("projectNick") if isinstance(info.get("projectNick"), str) else None
     document_id = info.get("documentId") if isinstance(info.get("documentId"), str) else None
     return document_id, kind, project
+
+
+def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None]:
+    return document_info(node.attrs.get("data-rm-data-element"))
 
 
 def item_id(node: LexborNode) -> str | None:

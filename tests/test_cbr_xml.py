@@ -226,8 +226,8 @@ def test_cli_cbr_blocked_exits_non_zero_with_one_error_line(tmp_path, httpserver
     ("url", "expected"),
     [
         (
-            "https://www.cbr.ru/scripts/XML_daily.asp",
-            "https://www.cbr.ru/scripts/XML_daily.asp?date_req=01/12/2024",
+            "https://www.cbr.ru/scripts/XML_daily.asp",  # real address, text only
+            "https://www.cbr.ru/scripts/XML_daily.asp?date_req=01/12/2024",  # real address, text only
         ),
         ("http://m/x.asp?a=1", "http://m/x.asp?a=1&date_req=01/12/2024"),
         ("http://m/x.asp?date_req=01/01/2020&a=1", "http://m/x.asp?a=1&date_req=01/12/2024"),

@@ -204,7 +204,7 @@ def sqlite_dump(db) -> list[str]:
     [
         ("http://user:pw@host:8080/p?q=1", "http://***@host:8080/p?q=1"),
         ("https://h/x?token=abc&from=main&api_key=zz", "https://h/x?token=***&from=main&api_key=***"),
-        ("https://www.rbc.ru/", "https://www.rbc.ru/"),
+        ("https://www.rbc.ru/", "https://www.rbc.ru/"),  # real address, text only
     ],
 )
 def test_redact_url(url, kept):
