@@ -36,10 +36,9 @@ from lxml import etree as lxml_etree
 from lxml import html as lxml_html
 from selectolax.lexbor import LexborHTMLParser
 
+from ticker.base import MOSCOW, Headline, Rate, RatesDocument, from_unix, to_iso
 from ticker.scraper import cbr_xml, rbc_page
-from ticker.scraper.records import Headline, Rate, RatesDocument
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date
-from ticker.timeutil import MOSCOW, from_unix, to_iso
 
 FETCHED_AT = datetime(2025, 5, 29, 7, 0, tzinfo=UTC)
 BASE_URL = rbc_page.DEFAULT_URL

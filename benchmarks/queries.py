@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synthetic_history
 
+from ticker.base import from_iso, to_iso
 from ticker.commands.serve import DATASETTE_DIR, load_metadata
 from ticker.db import queries
 from ticker.db.schema import connect
-from ticker.timeutil import from_iso, to_iso
 
 DATASETTE_ROWS = 1001
 

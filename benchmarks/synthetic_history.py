@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from ticker.base import to_iso
 from ticker.db.schema import open_db, write_transaction
 from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs, register_source
-from ticker.timeutil import to_iso
 
 END = datetime(2025, 11, 25, 0, 0, tzinfo=UTC)
 POLL_S = 120

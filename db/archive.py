@@ -17,15 +17,14 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from ticker.base import SUCCESS_OUTCOMES, SUCCESS_SQL, to_iso, utc_now
 from ticker.db.schema import write_transaction
 from ticker.settings import ARCHIVE_KEEP_CHOICES, ArchiveSettings
-from ticker.timeutil import to_iso, utc_now
 
 log = logging.getLogger(__name__)
 
 COMPRESSION = "zlib"
 ZLIB_LEVEL = 6
-SUCCESS = ("ok", "unchanged")
 
 # SQL: "this fetch changed something" (new items, retitles, new rates or exits it recorded).
 CHANGED_SQL = (
@@ -33,7 +32,7 @@ CHANGED_SQL = (
     "OR EXISTS (SELECT 1 FROM sightings s WHERE s.exit_fetch_id = f.id))"
 )
 # SQL: "this fetch failed or looked odd" (its body is evidence of a problem).
-FAILED_SQL = "(f.outcome NOT IN ('ok', 'unchanged') OR f.warning IS NOT NULL)"
+FAILED_SQL = f"(f.outcome NOT IN {SUCCESS_SQL} OR f.warning IS NOT NULL)"
 
 
 def sha256_hex(body: bytes) -> str:
@@ -48,7 +47,7 @@ def wanted(settings: ArchiveSettings, outcome: str, changed: bool, suspicious: b
         return False
     if settings.keep == "all":
         return True
-    problem = outcome not in SUCCESS or suspicious
+    problem = outcome not in SUCCESS_OUTCOMES or suspicious
     if settings.keep == "failed":
         return problem
     return problem or changed

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from ticker.base import Headline, RatesDocument
 from ticker.db.schema import write_transaction
 from ticker.db.writes import FetchRow, insert_fetch, upsert_rate
-from ticker.scraper.records import Headline, RatesDocument
 
 BACKFILL_CHANNEL = "backfill"
 

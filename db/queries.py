@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-SUCCESS = "('ok', 'unchanged')"
+from ticker.base import SUCCESS_SQL
 
 
 class NotReady(Exception):
@@ -40,7 +40,7 @@ def _rows(db: Database, sql: str, params: dict | list) -> list[dict]:
 
 LAST_POLL_SQL = f"""
 SELECT id AS fetch_id, source, channel, started_at, outcome, snapshot_id FROM fetches
-WHERE source = :source AND channel = 'page' AND outcome IN {SUCCESS} AND started_at <= :at
+WHERE source = :source AND channel = 'page' AND outcome IN {SUCCESS_SQL} AND started_at <= :at
 ORDER BY started_at DESC, id DESC LIMIT 1
 """
 
@@ -61,7 +61,7 @@ WHERE sn.id = :snapshot_id ORDER BY CAST(j.key AS INTEGER)
 
 FAILED_SINCE_SQL = f"""
 SELECT count(*) FROM fetches
-WHERE source = :source AND channel = 'page' AND outcome NOT IN {SUCCESS}
+WHERE source = :source AND channel = 'page' AND outcome NOT IN {SUCCESS_SQL}
   AND started_at > :after AND started_at <= :at
 """
 
@@ -108,7 +108,7 @@ SELECT at, kind, source, ref, text, detail FROM (
     FROM headline_exits WHERE exited_at >= :since AND exited_at <= :until
     UNION ALL
     SELECT started_at, 'failure', source, CAST(id AS TEXT), channel || ': ' || outcome, error
-    FROM fetches WHERE outcome NOT IN {SUCCESS} AND started_at >= :since AND started_at <= :until
+    FROM fetches WHERE outcome NOT IN {SUCCESS_SQL} AND started_at >= :since AND started_at <= :until
 ) ORDER BY at, kind, ref
 """
 

@@ -282,6 +282,44 @@ def _fetch_hours(db: Database) -> None:
     rebuild_fetch_hours(db)
 
 
+@migrations(name="0007_fetch_origin_address_state")
+def _fetch_origin_address_state(db: Database) -> None:
+    """Where a fetch came from (a live poll, a backfill, a Wayback Machine capture, a WARC
+    record), and the conditional-request state of each exact address a channel was fetched
+    from: validators and the "same body as before" shortcut belong to the address that produced
+    them, never to the channel as a whole."""
+    db.executescript(
+        """
+        ALTER TABLE fetches ADD COLUMN origin TEXT;      -- NULL: a live poll; backfill, wayback, warc
+        ALTER TABLE fetches ADD COLUMN origin_ref TEXT;  -- memento address, or WARC file#record id
+        ALTER TABLE sources ADD COLUMN ticker_channel TEXT;  -- the channel whose list is the ticker; NULL: none
+        CREATE TABLE address_state (
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            address_sha256 TEXT NOT NULL,   -- sha256 of the exact address requested (secrets included)
+            address TEXT NOT NULL,          -- the same address, redacted, for people
+            fetch_id INTEGER NOT NULL REFERENCES fetches(id),  -- the latest success from it
+            started_at TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            body_sha256 TEXT,               -- the body that success showed (a 304's: the one it confirmed)
+            snapshot_id INTEGER REFERENCES snapshots(id),
+            PRIMARY KEY (source, channel, address_sha256)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations(name="0008_archive_delta")
+def _archive_delta(db: Database) -> None:
+    """Delta-compressed bodies (issue 14): filled in by the archive work."""
+
+
+@migrations(name="0009_alert_delivery")
+def _alert_delivery(db: Database) -> None:
+    """Alert delivery retried after a crash (issue 12): filled in by the alerts work."""
+
+
 def connect(path: str | Path, *, read_only: bool = False) -> Database:
     """Open the database: WAL, a busy timeout, transactions under our explicit control."""
     target = Path(path)

@@ -21,8 +21,6 @@ def _decimals(column: str) -> str:
     return f"CASE WHEN instr({column}, '.') > 0 THEN length({column}) - instr({column}, '.') ELSE 0 END"
 
 
-_SUCCESS = "('ok', 'unchanged')"
-
 VIEWS: dict[str, str] = {
     # Every rewording of a headline: the old and new title and the poll that first showed the new one.
     "headline_rewrites": f"""

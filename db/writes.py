@@ -12,12 +12,19 @@ from dataclasses import asdict, dataclass, field
 
 from sqlite_utils import Database
 
+from ticker.base import (
+    FAILURE_OUTCOMES,
+    SUCCESS_OUTCOMES,
+    SUCCESS_SQL,
+    Headline,
+    Rate,
+    RatesDocument,
+    TickerPage,
+    from_iso,
+    redact_url,
+)
 from ticker.db.schema import write_transaction
-from ticker.scraper.http import redact_url
-from ticker.scraper.records import Headline, Rate, RatesDocument, TickerPage
-from ticker.timeutil import from_iso
 
-SUCCESS_OUTCOMES = ("ok", "unchanged")
 DEFAULT_GAP_LIMIT_S = 300.0
 
 
@@ -68,9 +75,6 @@ def _insert_fetch(db: Database, row: FetchRow) -> int:
     track_outage(db, fetch_id, row.source, row.channel, row.started_at, row.outcome, row.error)
     count_fetch_hour(db, row.source, row.started_at, row.outcome, row.duration_ms)
     return fetch_id
-
-
-FAILURE_OUTCOMES = ("blocked", "http_error", "network_error", "parse_error")
 
 
 def count_fetch_hour(db: Database, source: str, at: str, outcome: str, duration_ms: int | None) -> None:
@@ -148,9 +152,9 @@ def last_success(db: Database, source: str, channel: str) -> dict | None:
     # A 304 row has no body of its own: the body it confirmed is the latest one received.
     rows = db.execute(
         "SELECT id, started_at, (SELECT body_sha256 FROM fetches WHERE source = ? AND channel = ? "
-        "AND outcome IN ('ok', 'unchanged') AND body_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1), "
+        f"AND outcome IN {SUCCESS_SQL} AND body_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1), "
         "etag, last_modified, snapshot_id FROM fetches "
-        "WHERE source = ? AND channel = ? AND outcome IN ('ok', 'unchanged') "
+        f"WHERE source = ? AND channel = ? AND outcome IN {SUCCESS_SQL} "
         "ORDER BY id DESC LIMIT 1",
         [source, channel, source, channel],
     ).fetchall()
@@ -322,7 +326,7 @@ def _blind_gap(
         return True
     failed = db.execute(
         "SELECT count(*) FROM fetches WHERE source = ? AND channel = ? AND id > ? AND id < ? "
-        "AND outcome NOT IN ('ok', 'unchanged')",
+        f"AND outcome NOT IN {SUCCESS_SQL}",
         [source, channel, previous_fetch_id, fetch_id],
     ).fetchone()[0]
     return failed > 0

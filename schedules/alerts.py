@@ -26,13 +26,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ticker.base import SUCCESS_OUTCOMES, SUCCESS_SQL, from_iso, to_moscow_text
 from ticker.db.schema import write_transaction
 from ticker.settings import AlertSettings
-from ticker.timeutil import from_iso, to_moscow_text
 
 log = logging.getLogger(__name__)
 
-SUCCESS = ("ok", "unchanged")
 # (title, body, kind) -> (delivered, error); kind is an Apprise notify type: info/success/warning/failure
 Notify = Callable[[str, str, str], tuple[bool, str | None]]
 
@@ -115,7 +114,7 @@ class Alerter:
             return []
         source, channel, outcome, at, error = row
         events: list[Event] = []
-        if outcome in SUCCESS:
+        if outcome in SUCCESS_OUTCOMES:
             events += self._recovered(db, source, channel, at, fetch_id)
             if self.settings.on_pulled:
                 events += self._pulled(db, source, channel, at, fetch_id)
@@ -131,7 +130,7 @@ class Alerter:
         where = f"{source}/{channel}"
         last_ok = db.execute(
             "SELECT coalesce(max(id), 0) FROM fetches WHERE source = ? AND channel = ? "
-            "AND outcome IN ('ok', 'unchanged') AND id < ?",
+            f"AND outcome IN {SUCCESS_SQL} AND id < ?",
             [source, channel, fetch_id],
         ).fetchone()[0]
         failed, first_blocked, first_failed = db.execute(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ticker.base import SUCCESS_OUTCOMES
+
 MAX_BACKOFF_S = 30 * 60.0
 FALLBACK_AFTER_FAILURES = 2  # a channel failing this many polls in a row hands over to the next
 PRIMARY_RETRY_EVERY = 3  # on a fallback channel, try the main channel again every Nth run
@@ -56,7 +58,7 @@ class SourceState:
 
     def record_poll(self, channel: str, outcome: str, retry_after_s: float | None = None) -> bool:
         """Note one poll's outcome; True when the run should go on to the next channel."""
-        if outcome in ("ok", "unchanged"):
+        if outcome in SUCCESS_OUTCOMES:
             self.channel_failures[channel] = 0
             if channel != self.active:
                 self.active = channel

@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import __version__
+from ticker.base import to_iso, utc_now
 from ticker.db.schema import open_db
 from ticker.db.writes import register_source
 from ticker.schedules import hooks
@@ -29,7 +30,6 @@ from ticker.schedules.lock import DaemonLock
 from ticker.schedules.runner import RunResult, SourceRunner
 from ticker.scraper.http import make_client
 from ticker.sources import SourceSpec
-from ticker.timeutil import to_iso, utc_now
 
 log = logging.getLogger("ticker.daemon")
 

@@ -8,10 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from ticker.base import SUCCESS_SQL, to_iso, utc_now
 from ticker.sources import KINDS
-from ticker.timeutil import to_iso, utc_now
-
-_SUCCESS = "('ok', 'unchanged')"
 
 
 @dataclass
@@ -74,13 +72,13 @@ def source_health(db: Database, *, now: datetime | None = None) -> list[SourceHe
         success = _row(
             db,
             f"SELECT id, started_at, channel, outcome FROM fetches WHERE source = ?{live} "
-            f"AND outcome IN {_SUCCESS} ORDER BY id DESC LIMIT 1",
+            f"AND outcome IN {SUCCESS_SQL} ORDER BY id DESC LIMIT 1",
             scope,
         )
         health.last_failure = _row(
             db,
             f"SELECT id, started_at, channel, outcome, error FROM fetches WHERE source = ?{live} "
-            f"AND outcome NOT IN {_SUCCESS} ORDER BY id DESC LIMIT 1",
+            f"AND outcome NOT IN {SUCCESS_SQL} ORDER BY id DESC LIMIT 1",
             scope,
         )
         health.last_success = success
@@ -98,11 +96,11 @@ def source_health(db: Database, *, now: datetime | None = None) -> list[SourceHe
         if success is not None:
             health.channel = success["channel"]
             other = db.execute(
-                f"SELECT max(id) FROM fetches WHERE source = ?{live} AND outcome IN {_SUCCESS} AND channel != ?",
+                f"SELECT max(id) FROM fetches WHERE source = ?{live} AND outcome IN {SUCCESS_SQL} AND channel != ?",
                 [*scope, success["channel"]],
             ).fetchone()[0]
             health.channel_since = db.execute(
-                f"SELECT min(started_at) FROM fetches WHERE source = ? AND outcome IN {_SUCCESS} "
+                f"SELECT min(started_at) FROM fetches WHERE source = ? AND outcome IN {SUCCESS_SQL} "
                 "AND channel = ? AND id > ?",
                 [name, success["channel"], other or 0],
             ).fetchone()[0]

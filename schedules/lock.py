@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ticker.timeutil import to_iso, utc_now
+from ticker.base import to_iso, utc_now
 
 ACQUIRE_ATTEMPTS = 4
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 from sqlite_utils import Database
 
+from ticker.base import utc_now
 from ticker.db.schema import connect
 from ticker.db.writes import SUCCESS_OUTCOMES, Saved
 from ticker.poll import one_line, poll
 from ticker.schedules import hooks
 from ticker.schedules.backoff import SourceState
 from ticker.sources import DEFAULT_EVERY_S, SourceSpec
-from ticker.timeutil import utc_now
 
 log = logging.getLogger("ticker.daemon")
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from ticker.scraper.records import BlockedPage, ParseError, Rate, RatesDocument
+from ticker.base import BlockedPage, ParseError, Rate, RatesDocument
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 import threading
 import time
@@ -16,37 +15,17 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from ticker import USER_AGENT
+from ticker.base import redact_url  # noqa: F401  (re-exported: callers use http.redact_url)
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 TOTAL_TIMEOUT_S = 60.0
 MAX_REDIRECTS = 5
-
-
-_SECRET_PARAM = re.compile(r"token|key|secret|pass|auth|sig|session", re.I)
-
-
-def redact_url(url: str) -> str:
-    """The URL as logs and the database may keep it: no `user:password@`, no secret-looking
-    query values (`?token=`, `api_key=`, ...)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    netloc = "***@" + parts.netloc.rsplit("@", 1)[1] if "@" in parts.netloc else parts.netloc
-    pieces = [
-        piece.split("=", 1)[0] + "=***"
-        if "=" in piece and _SECRET_PARAM.search(piece.split("=", 1)[0])
-        else piece
-        for piece in parts.query.split("&")
-    ]
-    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pieces), parts.fragment))
 
 
 def timeout_setting(name: str, default: float) -> float:

@@ -14,9 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from ticker.base import BlockedPage, HeadlineList, ParseError, TickerPage, from_unix, to_iso
 from ticker.scraper.rbc_page import DEFAULT_URL, looks_like_challenge, parse_item_markup
-from ticker.scraper.records import BlockedPage, HeadlineList, ParseError, TickerPage
-from ticker.timeutil import from_unix, to_iso
 
 _LAST_DATE = re.compile(r"/lastDate/\d+")
 _LIMIT = re.compile(r"/limit/\d+")

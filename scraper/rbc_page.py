@@ -16,10 +16,20 @@ from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from ticker.base import (
+    MOSCOW,
+    BlockedPage,
+    Headline,
+    HeadlineList,
+    ParseError,
+    Rate,
+    TickerPage,
+    from_unix,
+    to_iso,
+    unix_to_iso,
+)
 from ticker.scraper.decoding import decode_html, meta_charset
-from ticker.scraper.records import BlockedPage, Headline, HeadlineList, ParseError, Rate, TickerPage
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
-from ticker.timeutil import MOSCOW, from_unix, to_iso, unix_to_iso
 
 DEFAULT_URL = "https://www.rbc.ru/"
 

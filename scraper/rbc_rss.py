@@ -16,6 +16,7 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from ticker.base import BlockedPage, Headline, HeadlineList, ParseError, TickerPage, from_unix, to_iso
 from ticker.scraper.rbc_page import (
     _KIND_BY_DOCUMENT_TYPE,
     DEFAULT_URL,
@@ -23,8 +24,6 @@ from ticker.scraper.rbc_page import (
     clean_text,
     looks_like_challenge,
 )
-from ticker.scraper.records import BlockedPage, Headline, HeadlineList, ParseError, TickerPage
-from ticker.timeutil import from_unix, to_iso
 
 _ITEM_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 _UNIX = re.compile(r"^\d{9,11}$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from ticker.timeutil import MOSCOW
+from ticker.base import MOSCOW
 
 _MONTHS = {
     "янв": 1,

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import render_page, standard_items
 
+from ticker.base import Rate, RatesDocument
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_rates
 from ticker.poll import poll
 from ticker.schedules.alerts import Alerter, agrees
 from ticker.scraper.http import make_client
-from ticker.scraper.records import Rate, RatesDocument
 from ticker.settings import AlertSettings
 from ticker.sources import SourceSpec
 

@@ -11,9 +11,9 @@ import pytest
 from rbc_markup import item_id, render_page, standard_items
 from werkzeug import Response
 
+from ticker.base import Rate, RatesDocument
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_rates
-from ticker.scraper.records import Rate, RatesDocument
 
 JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "application/xml; charset=windows-1251"

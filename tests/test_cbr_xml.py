@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ticker.base import BlockedPage, ParseError
 from ticker.commands.fetch import with_date_param
 from ticker.db.schema import open_db
 from ticker.poll import poll
 from ticker.scraper.cbr_xml import parse_daily, per_unit
 from ticker.scraper.http import make_client
-from ticker.scraper.records import BlockedPage, ParseError
 from ticker.sources import builtin_source
 
 XML_CT = "application/xml; charset=windows-1251"

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, item_id, render_page, standard_items
 
+from ticker.base import Rate, RatesDocument
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_rates
 from ticker.poll import poll
 from ticker.scraper.http import make_client
-from ticker.scraper.records import Rate, RatesDocument
 from ticker.settings import ArchiveSettings
 from ticker.sources import SourceSpec
 

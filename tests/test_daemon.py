@@ -22,6 +22,7 @@ from pytest_httpserver import HTTPServer
 from rbc_markup import render_page, standard_items
 from werkzeug import Request, Response
 
+from ticker.base import Headline, TickerPage
 from ticker.db.schema import open_db
 from ticker.db.writes import register_source
 from ticker.poll import PARSERS
@@ -32,7 +33,6 @@ from ticker.schedules.health import source_health
 from ticker.schedules.lock import AlreadyRunning, DaemonLock, current_holder
 from ticker.schedules.runner import SourceRunner
 from ticker.scraper.http import make_client
-from ticker.scraper.records import Headline, TickerPage
 from ticker.settings import ArchiveSettings, Settings
 from ticker.sources import KINDS, SourceSpec
 

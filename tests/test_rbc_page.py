@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
+from ticker.base import BlockedPage, ParseError
 from ticker.scraper.rbc_page import (
     canonical_url,
     parse_decimal,
@@ -14,7 +15,6 @@ from ticker.scraper.rbc_page import (
     parse_rbc_page,
     split_rubric_and_time,
 )
-from ticker.scraper.records import BlockedPage, ParseError
 from ticker.scraper.ru_dates import month_number, nearest_date
 
 FETCHED = datetime(2024, 11, 26, 7, 0, tzinfo=UTC)  # 10:00 Moscow

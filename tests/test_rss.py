@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 from rbc_markup import render_page, standard_items
 
+from ticker.base import BlockedPage, ParseError
 from ticker.poll import PARSERS
 from ticker.scraper.rbc_rss import parse_rbc_rss
-from ticker.scraper.records import BlockedPage, ParseError
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 

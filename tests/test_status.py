@@ -8,10 +8,10 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+from ticker.base import to_iso, to_moscow_text, utc_now
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, register_source, save_failure
 from ticker.schedules.lock import DaemonLock
-from ticker.timeutil import to_iso, to_moscow_text, utc_now
 
 NOW = utc_now()
 

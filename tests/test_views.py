@@ -8,10 +8,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ticker.base import Headline, Rate, RatesDocument, TickerPage
 from ticker.db.schema import connect, open_db
 from ticker.db.views import VIEWS, ensure_views, stale_views
 from ticker.db.writes import FetchRow, register_source, save_failure, save_rates, save_ticker, save_unchanged
-from ticker.scraper.records import Headline, Rate, RatesDocument, TickerPage
 
 XSS_TITLE = "<script>window.__pwned = 1</script> Суд оштрафовал Telegram на 7 млн рублей"
 

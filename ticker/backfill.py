@@ -19,14 +19,13 @@ from datetime import date, datetime, timedelta
 import httpx
 from sqlite_utils import Database
 
+from ticker.base import BlockedPage, Headline, ParseError, from_iso, to_iso, utc_now
 from ticker.db.backfill import live_seen_ids, live_watermark, save_backfill_page, save_rate_range
 from ticker.db.writes import FetchRow, save_failure
 from ticker.poll import one_line
 from ticker.scraper import cbr_xml, http, rbc_feed_json, rbc_rss
 from ticker.scraper.rbc_feed_json import BadFeedAddress, feed_page_url
-from ticker.scraper.records import BlockedPage, Headline, ParseError
 from ticker.sources import RBC_FEED_JSON_URL, RBC_RSS_URL
-from ticker.timeutil import from_iso, to_iso, utc_now
 
 DEFAULT_MAX_PAGES = 20
 DEFAULT_LIMIT = 20

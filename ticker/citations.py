@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ticker.timeutil import to_moscow_text
+from ticker.base import to_moscow_text
 
 
 class NotFound(LookupError):

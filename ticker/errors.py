@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import click
 
+from ticker.base import BadTime
 from ticker.sources import UnknownSource
-from ticker.timeutil import BadTime
 
 
 @contextmanager

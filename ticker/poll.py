@@ -11,6 +11,7 @@ from datetime import datetime
 import httpx
 from sqlite_utils import Database
 
+from ticker.base import BlockedPage, ParseError, RatesDocument, TickerPage, to_iso, utc_now
 from ticker.db.archive import keep_body
 from ticker.db.writes import (
     FetchRow,
@@ -23,10 +24,8 @@ from ticker.db.writes import (
 )
 from ticker.scraper import http, rbc_page
 from ticker.scraper.decoding import charset_from_content_type
-from ticker.scraper.records import BlockedPage, ParseError, RatesDocument, TickerPage
 from ticker.settings import ArchiveSettings
 from ticker.sources import SourceSpec
-from ticker.timeutil import to_iso, utc_now
 
 MAX_MESSAGE = 500
 FEED_LIVE_LIMIT = 20  # items a live feed-JSON poll asks for

@@ -23,6 +23,16 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from ticker.base import (
+    SUCCESS_OUTCOMES,
+    BlockedPage,
+    Headline,
+    ParseError,
+    Rate,
+    RatesDocument,
+    TickerPage,
+    from_iso,
+)
 from ticker.db.archive import read_body
 from ticker.db.schema import open_db, write_transaction
 from ticker.db.writes import (
@@ -35,16 +45,7 @@ from ticker.db.writes import (
     save_unchanged,
 )
 from ticker.scraper import http
-from ticker.scraper.records import (
-    BlockedPage,
-    Headline,
-    ParseError,
-    Rate,
-    RatesDocument,
-    TickerPage,
-)
 from ticker.sources import KINDS, SourceSpec, UnknownSource
-from ticker.timeutil import from_iso
 
 # Derived history, rebuilt by a re-parse (and swapped in by --in-place).
 HISTORY_TABLES = (
@@ -58,7 +59,6 @@ HISTORY_TABLES = (
     "outage_runs",
     "fetch_hours",
 )
-SUCCESS = ("ok", "unchanged")
 RATE_CHANNELS = {channel for channel in KINDS["cbr"]} | {"xml_dynamic"}
 _ROW_FIELDS = [f.name for f in fields(FetchRow)]
 _GAP_SOURCE = "\x00gap"
@@ -170,7 +170,7 @@ class Replayer:
             if saved.outcome != fetch["outcome"]:
                 key = f"{fetch['outcome']} -> {saved.outcome}"
                 self.report.outcome_changes.setdefault(key, []).append(fetch["id"])
-            if fetch["outcome"] in SUCCESS:
+            if fetch["outcome"] in SUCCESS_OUTCOMES:
                 self._old_previous[(fetch["source"], fetch["channel"])] = fetch["snapshot_id"]
             self.last_id = fetch["id"]
             count += 1
@@ -238,7 +238,7 @@ class Replayer:
     def _as_recorded(self, spec: SourceSpec | None, fetch: dict) -> Saved:
         row = _row(fetch)
         key = (fetch["source"], fetch["channel"])
-        if fetch["outcome"] not in SUCCESS:
+        if fetch["outcome"] not in SUCCESS_OUTCOMES:
             return save_failure(self.new, row)
         if fetch["snapshot_id"] is None:
             return self._backfill(fetch, row)

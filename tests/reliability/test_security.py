@@ -208,6 +208,6 @@ def sqlite_dump(db) -> list[str]:
     ],
 )
 def test_redact_url(url, kept):
-    from ticker.scraper.http import redact_url
+    from ticker.base import redact_url
 
     assert redact_url(url) == kept

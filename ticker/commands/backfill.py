@@ -72,10 +72,10 @@ def backfill(
     """Record headlines SOURCE (rbc) published while ticker was not looking (downtime, blocked
     page), marked as backfilled: never as seen on the page."""
     from ticker.backfill import BadBackfillInput, backfill_headlines
+    from ticker.base import parse_user_time
     from ticker.db.schema import open_db
     from ticker.scraper.http import make_client
     from ticker.sources import KINDS, builtin_source
-    from ticker.timeutil import parse_user_time
 
     with user_errors(db_path):
         spec = builtin_source(source)
@@ -121,10 +121,10 @@ def backfill_rates(
     duplicating what is stored."""
     from ticker.backfill import BadBackfillInput, check_rate_request
     from ticker.backfill import backfill_rates as run
+    from ticker.base import moscow_day, utc_now
     from ticker.db.schema import open_db
     from ticker.scraper.cbr_xml import DEFAULT_CURRENCIES, DYNAMIC_URL
     from ticker.scraper.http import make_client
-    from ticker.timeutil import moscow_day, utc_now
 
     with user_errors(db_path):
         first = _day(start, "--from")

@@ -117,7 +117,7 @@ def prune(db_path: str, keep: str, keep_days: float) -> None:
 
 
 def _print_parsed(fetch: dict, parsed) -> None:
-    from ticker.scraper.records import TickerPage
+    from ticker.base import TickerPage
 
     click.echo(
         f"# fetch {fetch['id']} {fetch['source']}/{fetch['channel']} {fetch['started_at']} {fetch['url']}"
@@ -159,7 +159,7 @@ def reparse(
 ) -> None:
     """Replay archived bodies, in fetch order, through today's parser into a fresh history."""
     from ticker import reparse as replay
-    from ticker.timeutil import parse_user_time, to_iso
+    from ticker.base import parse_user_time, to_iso
 
     if into and in_place:
         raise click.ClickException("--into and --in-place exclude each other")

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from ticker.base import SUCCESS_OUTCOMES
 from ticker.errors import user_errors
 
 DEFAULT_DB = "ticker.db"
@@ -42,12 +43,12 @@ def parse_day(text: str) -> date:
 @click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
 def fetch(source: str, url: str | None, channel: str | None, day: str | None, db_path: str) -> None:
     """Fetch SOURCE once (rbc or cbr) and store what it shows."""
+    from ticker.base import to_iso, utc_now
     from ticker.db.schema import open_db
     from ticker.db.writes import register_source
     from ticker.poll import poll
     from ticker.scraper.http import make_client
     from ticker.sources import KINDS, builtin_source
-    from ticker.timeutil import to_iso, utc_now
 
     with user_errors(db_path):
         spec = builtin_source(source)
@@ -75,7 +76,7 @@ def fetch(source: str, url: str | None, channel: str | None, day: str | None, db
         f"({saved.items_new} new, {saved.titles_changed} retitled), "
         f"{saved.rates_found} rates ({saved.rates_new} new)"
     )
-    if saved.outcome in ("ok", "unchanged"):
+    if saved.outcome in SUCCESS_OUTCOMES:
         click.echo(summary, err=True)
         return
     error = db.execute("SELECT error FROM fetches WHERE id = ?", [saved.fetch_id]).fetchone()[0]

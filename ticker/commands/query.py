@@ -50,7 +50,7 @@ def _history(db_path: str) -> Iterator[Any]:
 
 
 def _utc(text: str | None, default: str | None = None) -> str | None:
-    from ticker.timeutil import BadTime, parse_user_time, to_iso
+    from ticker.base import BadTime, parse_user_time, to_iso
 
     if text is None:
         return default
@@ -61,7 +61,7 @@ def _utc(text: str | None, default: str | None = None) -> str | None:
 
 
 def _msk(iso: str | None) -> str:
-    from ticker.timeutil import to_moscow_text
+    from ticker.base import to_moscow_text
 
     return to_moscow_text(iso) or ""
 
@@ -138,8 +138,8 @@ def changes(since: str, until: str | None, as_json: bool, as_csv: bool, db_path:
     """What changed in a window: new headlines, rewrites, new rates, exits, failed fetches.
 
     Times without a zone are Moscow time; output shows Moscow time."""
+    from ticker.base import to_iso, utc_now
     from ticker.db.queries import changes as find_changes
-    from ticker.timeutil import to_iso, utc_now
 
     _check_format(as_json, as_csv)
     start = _utc(since)
@@ -182,8 +182,8 @@ def rates(
     """Rate history: each distinct rate per source and currency, with its move.
 
     Times without a zone are Moscow time; a rate's day is a Moscow day."""
+    from ticker.base import from_iso, moscow_day
     from ticker.db.queries import rates as find_rates
-    from ticker.timeutil import from_iso, moscow_day
 
     _check_format(as_json, as_csv)
     start, end = _utc(since), _utc(until)

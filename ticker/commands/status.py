@@ -13,7 +13,7 @@ DEFAULT_DB = "ticker.db"
 
 
 def _when(fetch: dict | None) -> str:
-    from ticker.timeutil import to_moscow_text
+    from ticker.base import to_moscow_text
 
     if fetch is None:
         return "never"
@@ -33,10 +33,10 @@ def status(db_path: str) -> None:
     whether a daemon is running on the database. Times are Moscow time."""
     import sqlite3
 
+    from ticker.base import to_moscow_text
     from ticker.db.schema import connect
     from ticker.schedules.health import source_health
     from ticker.schedules.lock import current_holder, lock_path
-    from ticker.timeutil import to_moscow_text
 
     if not Path(db_path).is_file():
         raise click.ClickException(f"no database at {db_path} (run `ticker run` or `ticker fetch` first)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
-from ticker.timeutil import BadTime, parse_user_time, to_iso, to_moscow_text
+from ticker.base import BadTime, parse_user_time, to_iso, to_moscow_text
 
 
 def ticker_time(text: str | None) -> str | None:

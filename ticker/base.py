@@ -1,0 +1,205 @@
+"""What every part of ticker shares: outcomes, records, time and address redaction.
+
+This module imports nothing of ticker's, so the parsers (`scraper/`), the database (`db/`), the
+daemon (`schedules/`) and the CLI can all build on it.
+
+- Records: what parsers return, plain and immutable, independent of the database.
+- Time: UTC instants stored as ISO 8601 text; Moscow is the sites' clock.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+# ---- outcomes: what `fetches.outcome` records (the schema's CHECK lists the same set)
+SUCCESS_OUTCOMES = ("ok", "unchanged")
+FAILURE_OUTCOMES = ("blocked", "http_error", "network_error", "parse_error")
+OUTCOMES = SUCCESS_OUTCOMES + FAILURE_OUTCOMES
+# The same set as SQL, for `outcome IN {SUCCESS_SQL}`.
+SUCCESS_SQL = "(" + ", ".join(f"'{outcome}'" for outcome in SUCCESS_OUTCOMES) + ")"
+
+
+# ---- records
+class ParseError(Exception):
+    """The body is not what the source should answer (no ticker, truncated, not a rates document)."""
+
+
+class BlockedPage(ParseError):
+    """The body is a bot challenge or block page instead of the content."""
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """One item of a headline ticker, as one page showed it."""
+
+    id: str  # the site's item id (RBC: 24 hex digits)
+    url: str  # canonical: tracking parameters removed
+    title: str
+    rubric: str | None
+    kind: str | None  # news / article / partner, or the site's own word; None when not said
+    published_at: str | None  # UTC ISO 8601
+    position: int  # 1-based, on-page order
+    project: str | None = None  # the site's project nick (rbcnews, crypto, trends, ...)
+    paid: bool = False  # behind the subscription shield
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A currency rate as a source showed it; value and change are exact decimal text."""
+
+    currency: str  # ISO code: EUR, USD
+    rate_date: str  # YYYY-MM-DD the rate is valid for
+    value: str  # per unit, decimal point, digits as published: "108.87", "79.6"
+    change: str | None = None  # signed: "+1.45", "-0.56"; None when the source gives none
+    published_at: str | None = None  # when the source published it (UTC ISO), if it says
+    nominal: int | None = None  # units the raw value was quoted for (Bank of Russia)
+    raw_value: str | None = None  # the value for `nominal` units, as published
+
+
+@dataclass(frozen=True, slots=True)
+class TickerPage:
+    """What one RBC page (or feed page) held: headlines in order, rate widgets, page facts."""
+
+    headlines: tuple[Headline, ...]
+    rates: tuple[Rate, ...] = ()
+    edition: str | None = None  # which edition the page was served as (geo-targeting)
+    updated_at: str | None = None  # the page's own newsfeed.timeLastUpdate (UTC ISO)
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class RatesDocument:
+    """A Bank of Russia answer: the day it is in force for and its rates."""
+
+    rate_date: str | None  # YYYY-MM-DD (daily); None for a range document
+    rates: tuple[Rate, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+
+class HeadlineList:
+    """Headlines in the order a parser finds them: the first copy of an id is kept (later ones
+    are warned about), and positions count kept items only."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # how warnings name an item: "item", "RSS item", "feed item"
+        self.headlines: list[Headline] = []
+        self.warnings: list[str] = []
+        self._seen: set[str] = set()
+
+    @property
+    def next_position(self) -> int:
+        return len(self.headlines) + 1
+
+    def add(self, headline: Headline | None, warnings: list[str]) -> None:
+        self.warnings.extend(warnings)
+        if headline is None:
+            return
+        if headline.id in self._seen:
+            self.warnings.append(f"{self.what} {headline.id} appears twice: later copy skipped")
+            return
+        self._seen.add(headline.id)
+        self.headlines.append(headline)
+
+
+# ---- time
+MOSCOW = ZoneInfo("Europe/Moscow")
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class BadTime(ValueError):
+    """A time the user typed that cannot be understood."""
+
+
+def utc_now() -> datetime:
+    """The current instant, timezone-aware UTC (never the host's zone)."""
+    return datetime.now(UTC)
+
+
+def to_iso(moment: datetime) -> str:
+    """Format an aware datetime as stored: UTC, second precision, `Z` suffix."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the zone must be explicit")
+    return moment.astimezone(UTC).strftime(_ISO_FORMAT)
+
+
+def from_iso(text: str) -> datetime:
+    """Parse a stored instant back into an aware UTC datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def from_unix(seconds: int | float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def unix_to_iso(seconds: int) -> str:
+    """A Unix time as a stored instant (what `to_iso(from_unix(s))` gives, faster)."""
+    return time.strftime(_ISO_FORMAT, time.gmtime(seconds))
+
+
+def moscow_day(moment: datetime) -> date:
+    """The Moscow calendar day of an instant."""
+    return moment.astimezone(MOSCOW).date()
+
+
+def to_moscow_text(iso: str | None) -> str | None:
+    """A stored UTC instant shown in Moscow time, `YYYY-MM-DD HH:MM:SS MSK`."""
+    if iso is None:
+        return None
+    return from_iso(iso).astimezone(MOSCOW).strftime("%Y-%m-%d %H:%M:%S MSK")
+
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_user_time(text: str, *, now: datetime | None = None) -> datetime:
+    """Parse a time typed by a user.
+
+    Accepts ISO 8601 with a zone (`2024-11-25T18:57:00+03:00`, `...Z`), a time without a zone
+    (taken as Moscow time), a bare date (`2024-11-25`, Moscow midnight), and a relative age
+    (`90s`, `15m`, `1h`, `2d`, `1w`: that long before now).
+    """
+    raw = text.strip()
+    match = _RELATIVE.match(raw)
+    if match:
+        amount, unit = float(match.group(1)), match.group(2)
+        return (now or utc_now()) - timedelta(seconds=amount * _UNIT_SECONDS[unit])
+    candidate = raw.replace(" ", "T", 1) if re.match(r"^\d{4}-\d{2}-\d{2} \d", raw) else raw
+    if candidate.endswith(("Z", "z")):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise BadTime(
+            f"cannot read time {text!r}: use ISO 8601 (2024-11-25T18:57, zone optional, "
+            "Moscow if absent), a date (2024-11-25) or an age (30m, 2h, 1d)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=MOSCOW)
+    return parsed.astimezone(UTC)
+
+
+# ---- addresses
+_SECRET_PARAM = re.compile(r"token|key|secret|pass|auth|sig|session", re.I)
+
+
+def redact_url(url: str) -> str:
+    """The URL as logs and the database may keep it: no `user:password@`, no secret-looking
+    query values (`?token=`, `api_key=`, ...)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = "***@" + parts.netloc.rsplit("@", 1)[1] if "@" in parts.netloc else parts.netloc
+    pieces = [
+        piece.split("=", 1)[0] + "=***"
+        if "=" in piece and _SECRET_PARAM.search(piece.split("=", 1)[0])
+        else piece
+        for piece in parts.query.split("&")
+    ]
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pieces), parts.fragment))
