@@ -13,7 +13,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -50,6 +50,7 @@ class FetchFailed(Exception):
         retry_after_s: int | None = None,
         body: bytes | None = None,
         content_type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
@@ -58,11 +59,13 @@ class FetchFailed(Exception):
         self.retry_after_s = retry_after_s
         self.body = body
         self.content_type = content_type
+        self.headers: dict[str, str] = headers if headers is not None else {}
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A 2xx or 304 answer with its whole (decoded) body."""
+    """A 2xx or 304 answer with its whole (decoded) body. `headers`: the response headers,
+    lower-case names, a repeated header's values joined with ", "."""
 
     url: str
     status: int
@@ -70,6 +73,7 @@ class Answer:
     content_type: str | None
     etag: str | None
     last_modified: str | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class SchemeTransport(httpx.BaseTransport):
@@ -206,6 +210,11 @@ def _decoded_chunks(response: httpx.Response) -> Iterator[bytes]:
         raise httpx.DecodingError(str(error)) from None
 
 
+def response_headers(response: httpx.Response) -> dict[str, str]:
+    """The response headers: lower-case names, a repeated header's values joined with ", "."""
+    return dict(response.headers.items())
+
+
 def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, total_s: float) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
@@ -213,6 +222,7 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, tota
             "network_error",
             f"body refused: Content-Length {declared} exceeds the {max_bytes}-byte cap",
             status=response.status_code,
+            headers=response_headers(response),
         )
     chunks: list[bytes] = []
     received = 0
@@ -223,12 +233,14 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, tota
                 "network_error",
                 f"body refused: more than {max_bytes} bytes (after decompression)",
                 status=response.status_code,
+                headers=response_headers(response),
             )
         if time.monotonic() > deadline:
             raise FetchFailed(
                 "network_error",
                 f"timeout: body still arriving after {total_s:g}s",
                 status=response.status_code,
+                headers=response_headers(response),
             )
         chunks.append(chunk)
     return b"".join(chunks)
@@ -288,6 +300,7 @@ def get(
                     None,
                     response.headers.get("etag") or etag,
                     response.headers.get("last-modified") or last_modified,
+                    response_headers(response),
                 )
             body = _read_capped(response, max_bytes, deadline, total_timeout_s)
             status = response.status_code
@@ -299,6 +312,7 @@ def get(
                     status=status,
                     body=body,
                     content_type=content_type,
+                    headers=response_headers(response),
                 )
             if not 200 <= status < 300:
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
@@ -311,6 +325,7 @@ def get(
                     retry_after_s=retry_after,
                     body=body,
                     content_type=content_type,
+                    headers=response_headers(response),
                 )
             return Answer(
                 url=str(response.url),
@@ -319,6 +334,7 @@ def get(
                 content_type=content_type,
                 etag=response.headers.get("etag"),
                 last_modified=response.headers.get("last-modified"),
+                headers=response_headers(response),
             )
     except httpx.HTTPError as error:
         if watchdog.fired.is_set():
