@@ -1,9 +1,20 @@
-"""The raw archive: response bodies kept once each, zlib-compressed, keyed by SHA-256.
+"""The raw archive: response bodies kept once each, keyed by SHA-256, delta-compressed.
 
-`fetches.body_sha256` records the hash of every body received; `bodies` holds those that
-retention kept. A body is evidence, not history: it is stored after its fetch, in a second
-short transaction, so a crash in between leaves a fetch whose body is simply not archived
-(exactly as if retention had declined it), never history that points at nothing.
+Each body of a (source, channel) is compressed with zstd using the previous archived body of the
+same source and channel as a raw-content dictionary (`zstd-delta`): consecutive polls of one page
+are nearly identical, so a delta costs a few hundred bytes. A full compression (`zstd`, a
+keyframe) is written whenever the chain would grow past `KEYFRAME_EVERY` links or a delta is not
+much smaller than a full compression, so any body decodes from at most `KEYFRAME_EVERY` steps.
+Bodies archived before deltas (`zlib`) stay readable; `compact()` re-encodes them.
+
+Every encoding is decoded once and compared with the received bytes before it is written, and
+every read checks the SHA-256 of what it decoded: a mismatch raises `CorruptBody` naming the
+body, never wrong bytes. A delta depends only on its base's decoded bytes, never on how the base
+is encoded, so re-encoding a body never disturbs the bodies built on it.
+
+`archive_body` runs inside the caller's write transaction (a fetch and its body are one
+transaction); retention (`prune`) runs on its own, in small transactions, and re-keys the bodies
+that depend on a body it deletes.
 """
 
 from __future__ import annotations
@@ -11,20 +22,36 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
+import statistics
 import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import zstandard as zstd
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_OUTCOMES, SUCCESS_SQL, to_iso, utc_now
+from ticker.base import SUCCESS_OUTCOMES, SUCCESS_SQL, from_iso, to_iso, utc_now
 from ticker.db.schema import write_transaction
-from ticker.settings import ARCHIVE_KEEP_CHOICES, ArchiveSettings
+from ticker.settings import ARCHIVE_KEEP_CHOICES, ArchiveSettings, check_keep_days
 
 log = logging.getLogger(__name__)
 
-COMPRESSION = "zlib"
-ZLIB_LEVEL = 6
+ZLIB, ZSTD, ZSTD_DELTA = "zlib", "zstd", "zstd-delta"
+ZLIB_LEVEL = 6  # what bodies were stored with before deltas (and the reference `stats` estimates)
+KEYFRAME_EVERY = 64  # a body decodes from at most this many steps
+DELTA_LEVEL = 3
+KEYFRAME_LEVEL = 9
+BASE_CANDIDATES = 4  # recent bodies of the source/channel looked at for a base of similar size
+# A delta bigger than this share of the body is checked against a full compression...
+DELTA_SUSPECT_SHARE = 1 / 16
+# ... and replaced by it (a keyframe) unless it is at most this share of the full one.
+DELTA_MAX_SHARE_OF_FULL = 0.5
+PRUNE_BATCH = 500  # bodies deleted per transaction
+COMPACT_BATCH = 50  # bodies re-encoded per transaction
+RECENT_FETCHES = 101  # the retention clock: median start of the latest fetches (see reference_now)
+ZLIB_SAMPLE = 64  # bodies compressed with zlib by `stats` to estimate today's zlib size
 
 # SQL: "this fetch changed something" (new items, retitles, new rates or exits it recorded).
 CHANGED_SQL = (
@@ -35,12 +62,20 @@ CHANGED_SQL = (
 FAILED_SQL = f"(f.outcome NOT IN {SUCCESS_SQL} OR f.warning IS NOT NULL)"
 
 
+class CorruptBody(ValueError):
+    """An archived body that does not decode to the bytes its hash names."""
+
+    def __init__(self, sha256: str, detail: str) -> None:
+        super().__init__(f"archived body {sha256} is corrupt: {detail} (other bodies are unaffected)")
+        self.sha256 = sha256
+
+
 def sha256_hex(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def wanted(settings: ArchiveSettings, outcome: str, changed: bool, suspicious: bool = False) -> bool:
-    """Whether retention keeps a body: failed/suspicious bodies are kept unless keep='none'."""
+def wants_body(settings: ArchiveSettings, outcome: str, changed: bool, suspicious: bool) -> bool:
+    """Whether retention keeps a fetch's body: failed/suspicious bodies are kept unless keep='none'."""
     if settings.keep not in ARCHIVE_KEEP_CHOICES:
         raise ValueError(f"archive keep must be one of {', '.join(ARCHIVE_KEEP_CHOICES)}")
     if settings.keep == "none":
@@ -53,67 +88,159 @@ def wanted(settings: ArchiveSettings, outcome: str, changed: bool, suspicious: b
     return problem or changed
 
 
-def store_body(
-    db: Database, body: bytes, content_type: str | None, fetch_id: int | None, at: str
-) -> tuple[str, bool]:
-    """Insert a body unless it is already there (call inside a transaction); (sha256, stored)."""
-    digest = sha256_hex(body)
-    if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is not None:
-        return digest, False  # an identical body costs nothing new
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO bodies (sha256, bytes, compression, data, content_type, first_fetch_id, "
-        "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [digest, len(body), COMPRESSION, zlib.compress(body, ZLIB_LEVEL), content_type, fetch_id, at],
-    )
-    return digest, cursor.rowcount > 0
+def wanted(settings: ArchiveSettings, outcome: str, changed: bool, suspicious: bool = False) -> bool:
+    """The former name of `wants_body`."""
+    return wants_body(settings, outcome, changed, suspicious)
 
 
-def keep_body(
-    db: Database,
-    fetch_id: int,
-    body: bytes,
-    content_type: str | None,
-    outcome: str,
-    changed: bool,
-    settings: ArchiveSettings,
-    *,
-    now: datetime | None = None,
-) -> bool:
-    """Archive a fetch's body if retention wants it, and prune bodies past `keep_days`.
+# ---- decoded bodies: a small cache keyed by hash (a hash names its bytes, so it never goes stale)
 
-    A fetch with a `warning` (suspicious parse) counts as failed. Returns whether the body is now
-    archived. Errors are logged, never raised: the fetch itself is already recorded.
-    """
+
+class _Decoded:
+    def __init__(self, max_entries: int = 8, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+
+    def get(self, digest: str) -> bytes | None:
+        found = self._items.get(digest)
+        if found is not None:
+            self._items.move_to_end(digest)
+        return found
+
+    def put(self, digest: str, body: bytes) -> None:
+        if digest in self._items or len(body) > self.max_bytes:
+            return
+        self._items[digest] = body
+        self._bytes += len(body)
+        while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= len(old)
+
+
+_DECODED = _Decoded()
+
+
+# ---- encoding
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    compression: str
+    data: bytes
+    base_sha256: str | None
+    chain_depth: int
+
+
+def _raw_dict(base: bytes) -> zstd.ZstdCompressionDict:
+    return zstd.ZstdCompressionDict(base, dict_type=zstd.DICT_TYPE_RAWCONTENT)
+
+
+def _full(body: bytes) -> bytes:
+    return zstd.ZstdCompressor(level=KEYFRAME_LEVEL, write_checksum=True).compress(body)
+
+
+def encode(body: bytes, base: tuple[str, bytes, int] | None) -> Encoded:
+    """The smallest safe encoding of `body`: a delta on `base` (sha256, bytes, chain depth) when
+    that is allowed and pays, else a keyframe."""
+    if base is not None and base[2] + 1 < KEYFRAME_EVERY:
+        base_sha, base_bytes, depth = base
+        delta = zstd.ZstdCompressor(
+            level=DELTA_LEVEL, dict_data=_raw_dict(base_bytes), write_checksum=True
+        ).compress(body)
+        if len(delta) <= len(body) * DELTA_SUSPECT_SHARE:
+            return Encoded(ZSTD_DELTA, delta, base_sha, depth + 1)
+        full = _full(body)
+        if len(delta) <= len(full) * DELTA_MAX_SHARE_OF_FULL:
+            return Encoded(ZSTD_DELTA, delta, base_sha, depth + 1)
+        return Encoded(ZSTD, full, None, 0)
+    return Encoded(ZSTD, _full(body), None, 0)
+
+
+def _decode_one(digest: str, compression: str, data: bytes, size: int, base: bytes | None) -> bytes:
+    """One link of a chain; raises CorruptBody (naming `digest`) on anything unexpected."""
     try:
-        row = db.execute("SELECT warning FROM fetches WHERE id = ?", [fetch_id]).fetchone()
-        suspicious = bool(row and row[0])
-        keep = wanted(settings, outcome, changed, suspicious)
-        if not keep and not settings.keep_days:
-            return False
-        at = to_iso(now or utc_now())
-        with write_transaction(db):
-            if keep:
-                store_body(db, body, content_type, fetch_id, at)
-            if settings.keep_days:
-                _delete_older(db, settings.keep_days, now or utc_now())
-        return keep
-    except (sqlite3.Error, OSError) as error:
-        log.warning("fetch %s: body not archived: %s", fetch_id, error)
-        return False
+        if compression == ZLIB:
+            decoded = zlib.decompress(data)
+        elif compression in (ZSTD, ZSTD_DELTA):
+            declared = zstd.frame_content_size(data)
+            if declared != size:
+                raise CorruptBody(digest, f"frame declares {declared} bytes, the archive {size}")
+            if compression == ZSTD_DELTA:
+                if base is None:
+                    raise CorruptBody(digest, "a delta without its base")
+                decompressor = zstd.ZstdDecompressor(dict_data=_raw_dict(base))
+            else:
+                decompressor = zstd.ZstdDecompressor()
+            decoded = decompressor.decompress(data, max_output_size=size)
+        else:
+            raise CorruptBody(digest, f"unknown compression {compression!r}")
+    except (zlib.error, zstd.ZstdError) as error:
+        raise CorruptBody(digest, f"{compression} data does not decode ({error})") from None
+    if len(decoded) != size:
+        raise CorruptBody(digest, f"decodes to {len(decoded)} bytes, not {size}")
+    return decoded
+
+
+def _verify(digest: str, encoded: Encoded, body: bytes, base: bytes | None) -> None:
+    """Decode what is about to be written; it must give back exactly `body`."""
+    again = _decode_one(digest, encoded.compression, encoded.data, len(body), base)
+    if again != body:
+        raise CorruptBody(digest, "the new encoding does not decode to the received bytes")
+
+
+# ---- reading
+
+
+def _row(db: Database, digest: str) -> tuple | None:
+    return db.execute(
+        "SELECT compression, data, bytes, base_sha256 FROM bodies WHERE sha256 = ?", [digest]
+    ).fetchone()
+
+
+def decoded_body(db: Database, digest: str) -> bytes | None:
+    """The bytes of the archived body with this full hash, through its chain, checked; None if
+    it is not archived. Raises CorruptBody (naming it) when it cannot be read back exactly."""
+    cached = _DECODED.get(digest)
+    first = _row(db, digest)
+    if first is None:
+        return None
+    if cached is not None:
+        return cached
+    links: list[tuple[str, tuple]] = [(digest, first)]
+    base: bytes | None = None
+    while links[-1][1][3] is not None:  # walk down to a keyframe or a body already decoded
+        base_sha = links[-1][1][3]
+        base = _DECODED.get(base_sha)
+        if base is not None:
+            break
+        row = _row(db, base_sha)
+        if row is None:
+            raise CorruptBody(digest, f"its chain lacks body {base_sha}")
+        if len(links) > 2 * KEYFRAME_EVERY:
+            raise CorruptBody(digest, f"its chain is longer than {2 * KEYFRAME_EVERY} links")
+        links.append((base_sha, row))
+    for link_sha, (compression, data, size, _) in reversed(links):
+        try:
+            base = _decode_one(link_sha, compression, data, size, base)
+        except CorruptBody as error:
+            if link_sha == digest:
+                raise
+            raise CorruptBody(digest, f"its base {error}") from None
+    assert base is not None
+    if sha256_hex(base) != digest:
+        raise CorruptBody(digest, "its decoded bytes have another SHA-256")
+    _DECODED.put(digest, base)
+    return base
 
 
 def read_body(db: Database, sha256: str) -> bytes | None:
-    """The archived body with this hash (a unique prefix of 8+ hex digits works), or None."""
+    """The archived body with this hash (a unique prefix of 8+ hex digits works), or None.
+    Raises CorruptBody when it does not decode to exactly the bytes its hash names."""
     digest = sha256.strip().lower()
     if len(digest) != 64:
         digest = resolve_sha(db, digest) or ""
-    rows = db.execute("SELECT compression, data FROM bodies WHERE sha256 = ?", [digest]).fetchall()
-    if not rows:
-        return None
-    compression, data = rows[0]
-    if compression != COMPRESSION:
-        raise ValueError(f"unknown body compression {compression!r}")
-    return zlib.decompress(data)
+    return decoded_body(db, digest) if digest else None
 
 
 def resolve_sha(db: Database, prefix: str) -> str | None:
@@ -133,9 +260,161 @@ def is_archived(db: Database, sha256: str | None) -> bool:
     return db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [sha256]).fetchone() is not None
 
 
-def _delete_older(db: Database, keep_days: float, now: datetime) -> int:
-    cutoff = to_iso(now - timedelta(days=keep_days))
-    return db.execute("DELETE FROM bodies WHERE stored_at < ?", [cutoff]).rowcount
+# ---- writing
+
+
+def _choose_base(
+    db: Database, source: str | None, channel: str | None, size: int, before_rowid: int | None = None
+) -> tuple[str, bytes, int] | None:
+    """The most recent body of the source/channel of a similar size (a challenge page between two
+    pages is no base for the second page), decoded."""
+    rows = db.execute(
+        "SELECT sha256, bytes, chain_depth FROM bodies WHERE source IS ? AND channel IS ? "
+        "AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+        [source, channel, before_rowid if before_rowid is not None else 2**62, BASE_CANDIDATES],
+    ).fetchall()
+    for digest, base_size, depth in rows:
+        if size / 2 <= base_size <= size * 2:
+            decoded = decoded_body(db, digest)
+            return (digest, decoded, depth or 0) if decoded is not None else None
+    return None
+
+
+def archive_body(
+    db: Database,
+    *,
+    fetch_id: int | None,
+    source: str | None,
+    channel: str | None,
+    body: bytes,
+    content_type: str | None,
+    at: str,
+    keep: bool,
+) -> str | None:
+    """Archive a fetch's body inside the caller's open write transaction (never BEGIN/COMMIT
+    here; sqlite errors propagate so the whole fetch rolls back). Returns the SHA-256 stored (or
+    already there), or None when `keep` is false."""
+    if not keep:
+        return None
+    digest = sha256_hex(body)
+    if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is not None:
+        return digest  # an identical body costs nothing new
+    base = _choose_base(db, source, channel, len(body))
+    encoded = encode(body, base)
+    _verify(digest, encoded, body, base[1] if encoded.base_sha256 and base else None)
+    db.execute(
+        "INSERT INTO bodies (sha256, bytes, compression, data, content_type, first_fetch_id, stored_at, "
+        "source, channel, base_sha256, chain_depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [digest, len(body), encoded.compression, encoded.data, content_type, fetch_id, at, source,
+         channel, encoded.base_sha256, encoded.chain_depth],
+    )  # fmt: skip
+    _DECODED.put(digest, body)
+    return digest
+
+
+def store_body(
+    db: Database, body: bytes, content_type: str | None, fetch_id: int | None, at: str
+) -> tuple[str, bool]:
+    """Archive a body inside the caller's transaction under its fetch's source and channel;
+    (sha256, whether it is new). Prefer `archive_body`."""
+    row = db.execute("SELECT source, channel FROM fetches WHERE id = ?", [fetch_id]).fetchone()
+    source, channel = row if row else (None, None)
+    known = is_archived(db, sha256_hex(body))
+    digest = archive_body(db, fetch_id=fetch_id, source=source, channel=channel, body=body,
+                          content_type=content_type, at=at, keep=True)  # fmt: skip
+    return digest or "", not known
+
+
+def keep_body(
+    db: Database,
+    fetch_id: int,
+    body: bytes,
+    content_type: str | None,
+    outcome: str,
+    changed: bool,
+    settings: ArchiveSettings,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Archive a fetch's body after the fact, in its own transaction (the former path: the fetch
+    path now calls `archive_body` inside the fetch's own transaction). Errors are logged."""
+    try:
+        row = db.execute("SELECT warning, source, channel FROM fetches WHERE id = ?", [fetch_id]).fetchone()
+        if row is None:
+            return False
+        keep = wants_body(settings, outcome, changed, bool(row[0]))
+        if not keep:
+            return False
+        with write_transaction(db):
+            archive_body(db, fetch_id=fetch_id, source=row[1], channel=row[2], body=body,
+                         content_type=content_type, at=to_iso(now or utc_now()), keep=True)  # fmt: skip
+        return True
+    except (sqlite3.Error, OSError, CorruptBody) as error:
+        log.warning("fetch %s: body not archived: %s", fetch_id, error)
+        return False
+
+
+def _reencode(db: Database, digest: str, body: bytes, base_sha: str | None) -> None:
+    """Replace one body's encoding (same bytes) by one on `base_sha` (or a keyframe), verified."""
+    base_bytes = decoded_body(db, base_sha) if base_sha else None
+    depth = 0
+    if base_sha:
+        depth = db.execute("SELECT chain_depth FROM bodies WHERE sha256 = ?", [base_sha]).fetchone()[0] or 0
+    encoded = encode(body, (base_sha, base_bytes, depth) if base_sha and base_bytes is not None else None)
+    _verify(digest, encoded, body, base_bytes if encoded.base_sha256 else None)
+    db.execute(
+        "UPDATE bodies SET compression = ?, data = ?, base_sha256 = ?, chain_depth = ? WHERE sha256 = ?",
+        [encoded.compression, encoded.data, encoded.base_sha256, encoded.chain_depth, digest],
+    )
+
+
+# ---- retention
+
+
+def reference_now(db: Database, host_now: datetime | None = None) -> datetime:
+    """The instant retention measures ages from: the median start of the latest fetches, never
+    later than the host clock. One poll with the clock a year ahead moves neither."""
+    host = host_now or utc_now()
+    starts = []
+    for (started_at,) in db.execute(
+        "SELECT started_at FROM fetches ORDER BY id DESC LIMIT ?", [RECENT_FETCHES]
+    ).fetchall():
+        try:
+            starts.append(from_iso(started_at))
+        except (TypeError, ValueError):
+            continue
+    if not starts:
+        return host
+    return min(host, statistics.median_low(starts))
+
+
+def _delete_bodies(db: Database, doomed: list[str]) -> int:
+    """Delete these bodies (inside a transaction), first re-keying every body that depends on one
+    of them onto its nearest ancestor that stays (or making it a keyframe)."""
+    doomed_set = set(doomed)
+    marks = ", ".join("?" * len(doomed))
+    dependents = db.execute(
+        f"SELECT sha256 FROM bodies WHERE base_sha256 IN ({marks}) ORDER BY rowid", doomed
+    ).fetchall()
+    for (digest,) in dependents:
+        if digest in doomed_set:
+            continue
+        body = decoded_body(db, digest)
+        assert body is not None
+        ancestor = db.execute("SELECT base_sha256 FROM bodies WHERE sha256 = ?", [digest]).fetchone()[0]
+        while ancestor in doomed_set:
+            ancestor = db.execute("SELECT base_sha256 FROM bodies WHERE sha256 = ?", [ancestor]).fetchone()[0]
+        _reencode(db, digest, body, ancestor)
+    return db.execute(f"DELETE FROM bodies WHERE sha256 IN ({marks})", doomed).rowcount
+
+
+def _delete_in_batches(db: Database, select_sql: str, params: list) -> int:
+    doomed = [row[0] for row in db.execute(select_sql, params).fetchall()]
+    deleted = 0
+    for start in range(0, len(doomed), PRUNE_BATCH):
+        with write_transaction(db):
+            deleted += _delete_bodies(db, doomed[start : start + PRUNE_BATCH])
+    return deleted
 
 
 @dataclass(slots=True)
@@ -145,22 +424,119 @@ class Pruned:
 
 
 def prune(db: Database, settings: ArchiveSettings, *, now: datetime | None = None) -> Pruned:
-    """Apply retention to what is already archived: bodies past `keep_days`, and bodies the keep
-    mode would not have kept (e.g. after switching from `all` to `changed`)."""
-    wanted(settings, "ok", False)  # validates the mode
+    """Apply retention to what is archived: bodies past `keep_days` and bodies the keep mode would
+    not have kept (e.g. after switching from `all` to `changed`).
+
+    Ages are measured from `reference_now` (the fetches' own clock, capped by the host's), and the
+    newest body of each source/channel is never deleted for its age: a clock jump cannot empty
+    the archive. Bodies built on a deleted one are re-encoded first; each batch is one transaction.
+    """
+    wants_body(settings, "ok", False, False)  # validates the mode
+    keep_days = check_keep_days(settings.keep_days)
     result = Pruned()
-    with write_transaction(db):
-        if settings.keep_days:
-            result.by_age = _delete_older(db, settings.keep_days, now or utc_now())
-        if settings.keep == "none":
-            result.by_mode = db.execute("DELETE FROM bodies").rowcount
-        elif settings.keep in ("changed", "failed"):
-            condition = FAILED_SQL if settings.keep == "failed" else f"({FAILED_SQL} OR {CHANGED_SQL})"
-            result.by_mode = db.execute(
-                "DELETE FROM bodies WHERE NOT EXISTS (SELECT 1 FROM fetches f "
-                f"WHERE f.body_sha256 = bodies.sha256 AND {condition})"
-            ).rowcount
+    if keep_days:
+        cutoff = to_iso(reference_now(db, now) - timedelta(days=keep_days))
+        result.by_age = _delete_in_batches(
+            db,
+            "SELECT sha256 FROM bodies WHERE stored_at < ? AND rowid NOT IN "
+            "(SELECT max(rowid) FROM bodies GROUP BY source, channel) ORDER BY rowid",
+            [cutoff],
+        )
+    if settings.keep == "none":
+        result.by_mode = _delete_in_batches(db, "SELECT sha256 FROM bodies ORDER BY rowid", [])
+    elif settings.keep in ("changed", "failed"):
+        condition = FAILED_SQL if settings.keep == "failed" else f"({FAILED_SQL} OR {CHANGED_SQL})"
+        result.by_mode = _delete_in_batches(
+            db,
+            "SELECT sha256 FROM bodies WHERE NOT EXISTS (SELECT 1 FROM fetches f "
+            f"WHERE f.body_sha256 = bodies.sha256 AND {condition}) ORDER BY rowid",
+            [],
+        )
     return result
+
+
+# ---- compaction
+
+
+@dataclass(slots=True)
+class Compacted:
+    bodies: int = 0
+    bytes_raw: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "bodies": self.bodies,
+            "bytes_raw": self.bytes_raw,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+        }
+
+
+def zlib_bodies(db: Database) -> int:
+    """How many bodies are still in the pre-delta encoding."""
+    return db.execute("SELECT count(*) FROM bodies WHERE compression = ?", [ZLIB]).fetchone()[0]
+
+
+def _zlib_batches(db: Database) -> Iterator[list[tuple]]:
+    last: tuple = ("", "", 0)
+    while True:
+        rows = db.execute(
+            "SELECT coalesce(source, ''), coalesce(channel, ''), rowid, sha256, source, channel "
+            "FROM bodies WHERE compression = ? AND (coalesce(source, ''), coalesce(channel, ''), rowid) > "
+            "(?, ?, ?) ORDER BY 1, 2, 3 LIMIT ?",
+            [ZLIB, *last, COMPACT_BATCH],
+        ).fetchall()
+        if not rows:
+            return
+        last = rows[-1][:3]
+        yield rows
+
+
+def compact(db: Database, *, on_body: Callable[[], None] | None = None) -> Compacted:
+    """Re-encode the zlib bodies into delta chains, a few at a time, each batch one transaction
+    and each body replaced by verified bytes: killed at any point, every body still reads."""
+    result = Compacted()
+    for batch in _zlib_batches(db):
+        with write_transaction(db):
+            for _, _, rowid, digest, source, channel in batch:
+                compression, data, size, _ = _row(db, digest)
+                if compression != ZLIB:
+                    continue
+                body = _decode_one(digest, compression, data, size, None)
+                if sha256_hex(body) != digest:
+                    raise CorruptBody(digest, "its decoded bytes have another SHA-256")
+                has_dependents = db.execute(
+                    "SELECT 1 FROM bodies WHERE base_sha256 = ? LIMIT 1", [digest]
+                ).fetchone()
+                # A body others are built on keeps depth 0 (a keyframe): their depths stay true.
+                base = None if has_dependents else _choose_base(db, source, channel, size, rowid)
+                encoded = encode(body, base)
+                _verify(digest, encoded, body, base[1] if encoded.base_sha256 and base else None)
+                db.execute(
+                    "UPDATE bodies SET compression = ?, data = ?, base_sha256 = ?, chain_depth = ? "
+                    "WHERE sha256 = ? AND compression = ?",
+                    [
+                        encoded.compression,
+                        encoded.data,
+                        encoded.base_sha256,
+                        encoded.chain_depth,
+                        digest,
+                        ZLIB,
+                    ],
+                )
+                _DECODED.put(digest, body)
+                result.bodies += 1
+                result.bytes_raw += size
+                result.bytes_before += len(data)
+                result.bytes_after += len(encoded.data)
+                if on_body is not None:
+                    on_body()
+    return result
+
+
+# ---- statistics
 
 
 @dataclass(slots=True)
@@ -170,21 +546,81 @@ class ArchiveStats:
     bytes_compressed: int = 0
     fetches_with_body: int = 0
     fetches_archived: int = 0
+    keyframes: int = 0
+    longest_chain: int = 0  # links decoded to read the deepest body (a keyframe: 1)
+    by_compression: dict[str, dict[str, int]] = field(default_factory=dict)
+    zlib_estimate: int = 0  # bytes the same bodies would take with zlib, one at a time
+    zlib_sample: int = 0  # bodies compressed with zlib for that estimate (0: all were zlib)
     by_outcome: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def bytes_per_body(self) -> float:
+        return self.bytes_compressed / self.bodies if self.bodies else 0.0
 
     def as_dict(self) -> dict:
         return {
             "bodies": self.bodies,
             "bytes_raw": self.bytes_raw,
             "bytes_compressed": self.bytes_compressed,
+            "bytes_per_body": round(self.bytes_per_body, 1),
+            "ratio_to_raw": round(self.bytes_compressed / self.bytes_raw, 5) if self.bytes_raw else None,
+            "ratio_to_zlib": round(self.bytes_compressed / self.zlib_estimate, 5)
+            if self.zlib_estimate
+            else None,
+            "zlib_estimate": self.zlib_estimate,
+            "zlib_sample": self.zlib_sample,
+            "keyframes": self.keyframes,
+            "longest_chain": self.longest_chain,
+            "by_compression": self.by_compression,
             "fetches_with_body": self.fetches_with_body,
             "fetches_archived": self.fetches_archived,
             "by_outcome": self.by_outcome,
         }
 
 
+def _longest_chain(db: Database) -> int:
+    row = db.execute(
+        "WITH RECURSIVE chain(sha256, depth) AS ("
+        " SELECT sha256, 1 FROM bodies WHERE base_sha256 IS NULL"
+        " UNION ALL SELECT b.sha256, c.depth + 1 FROM bodies b JOIN chain c ON b.base_sha256 = c.sha256"
+        " WHERE c.depth < ?) SELECT coalesce(max(depth), 0) FROM chain",
+        [4 * KEYFRAME_EVERY],
+    ).fetchone()
+    return row[0]
+
+
+def _zlib_estimate(db: Database, result: ArchiveStats) -> None:
+    """Actual sizes for zlib bodies; for the others, the zlib/raw ratio of an evenly spread sample."""
+    zlib_packed = result.by_compression.get(ZLIB, {}).get("bytes_compressed", 0)
+    others = db.execute(
+        "SELECT count(*), coalesce(sum(bytes), 0) FROM bodies WHERE compression != ?", [ZLIB]
+    ).fetchone()
+    estimate = zlib_packed
+    if others[0]:
+        step = max(1, others[0] // ZLIB_SAMPLE)
+        sample = db.execute(
+            "SELECT sha256 FROM (SELECT sha256, row_number() OVER (ORDER BY rowid) AS n FROM bodies "
+            "WHERE compression != ?) WHERE n % ? = 0 LIMIT ?",
+            [ZLIB, step, ZLIB_SAMPLE],
+        ).fetchall()
+        raw = packed = 0
+        for (digest,) in sample:
+            try:
+                body = decoded_body(db, digest)
+            except CorruptBody:
+                continue
+            if body:
+                raw += len(body)
+                packed += len(zlib.compress(body, ZLIB_LEVEL))
+        result.zlib_sample = len(sample)
+        if raw:
+            estimate += round(others[1] * packed / raw)
+    result.zlib_estimate = estimate
+
+
 def stats(db: Database) -> ArchiveStats:
-    """The archive's size, overall and by the outcome of the fetch that first brought each body."""
+    """The archive's size: overall, by encoding, by the outcome of the fetch that first brought
+    each body; keyframes, the longest chain, and what zlib would take (estimated from a sample)."""
     result = ArchiveStats()
     row = db.execute("SELECT count(*), coalesce(sum(bytes), 0), coalesce(sum(length(data)), 0) FROM bodies")
     result.bodies, result.bytes_raw, result.bytes_compressed = row.fetchone()
@@ -192,6 +628,13 @@ def stats(db: Database) -> ArchiveStats:
         "SELECT count(*), count(b.sha256) FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256 "
         "WHERE f.body_sha256 IS NOT NULL"
     ).fetchone()
+    for compression, count, raw, packed in db.execute(
+        "SELECT compression, count(*), sum(bytes), sum(length(data)) FROM bodies GROUP BY 1 ORDER BY 1"
+    ).fetchall():
+        result.by_compression[compression] = {"bodies": count, "bytes_raw": raw, "bytes_compressed": packed}
+    result.keyframes = db.execute("SELECT count(*) FROM bodies WHERE base_sha256 IS NULL").fetchone()[0]
+    result.longest_chain = _longest_chain(db)
+    _zlib_estimate(db, result)
     for outcome, count, raw, packed in db.execute(
         "SELECT coalesce(f.outcome, '(no fetch)'), count(*), sum(b.bytes), sum(length(b.data)) "
         "FROM bodies b LEFT JOIN fetches f ON f.id = b.first_fetch_id GROUP BY 1 ORDER BY 1"

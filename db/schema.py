@@ -312,7 +312,23 @@ def _fetch_origin_address_state(db: Database) -> None:
 
 @migrations(name="0008_archive_delta")
 def _archive_delta(db: Database) -> None:
-    """Delta-compressed bodies (issue 14): filled in by the archive work."""
+    """Delta-compressed bodies: each body may be stored as a zstd delta on an earlier body of the
+    same source and channel (`base_sha256`), at most `chain_depth` steps from a keyframe.
+    `compression` gains `zstd` (a keyframe) and `zstd-delta`; existing zlib bodies stay as they are
+    (depth 0) and get the source and channel of the fetch that brought them."""
+    db.executescript(
+        """
+        ALTER TABLE bodies ADD COLUMN source TEXT;
+        ALTER TABLE bodies ADD COLUMN channel TEXT;
+        ALTER TABLE bodies ADD COLUMN base_sha256 TEXT;   -- NULL: decodes on its own (a keyframe)
+        ALTER TABLE bodies ADD COLUMN chain_depth INTEGER NOT NULL DEFAULT 0;
+        UPDATE bodies SET
+            source = (SELECT f.source FROM fetches f WHERE f.id = bodies.first_fetch_id),
+            channel = (SELECT f.channel FROM fetches f WHERE f.id = bodies.first_fetch_id);
+        CREATE INDEX bodies_source_channel ON bodies (source, channel);
+        CREATE INDEX bodies_base ON bodies (base_sha256) WHERE base_sha256 IS NOT NULL;
+        """
+    )
 
 
 @migrations(name="0009_alert_delivery")

@@ -6,9 +6,19 @@ act on them. Defaults here are the embedded defaults.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 ARCHIVE_KEEP_CHOICES = ("all", "changed", "failed", "none")
+MAX_KEEP_DAYS = 36500  # a hundred years
+
+
+def check_keep_days(value: object) -> float:
+    """A valid `keep_days` (0: forever, up to MAX_KEEP_DAYS) as a float; ValueError otherwise."""
+    number = not isinstance(value, bool) and isinstance(value, int | float)
+    if not number or not math.isfinite(value) or not 0 <= value <= MAX_KEEP_DAYS:
+        raise ValueError(f"keep_days {value!r}: must be a number of days from 0 (forever) to {MAX_KEEP_DAYS}")
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
