@@ -1,0 +1,113 @@
+"""Helpers for the import and re-derivation tests: parsed pages built directly, fetch rows, and
+a dump of the history tables that ignores surrogate ids (fetches are named by their instant)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlite_utils import Database
+
+from ticker.base import Headline, Rate, TickerPage, to_iso
+from ticker.db.writes import FetchRow
+
+T0 = datetime(2022, 2, 24, 3, 0, tzinfo=UTC)
+GAP_LIMIT_S = 300.0
+
+
+def at(minutes: float) -> str:
+    return to_iso(T0 + timedelta(minutes=minutes))
+
+
+def headline(key: str, title: str | None = None, position: int = 1) -> Headline:
+    hid = f"6216e{key:0>19}"
+    return Headline(
+        id=hid, url=f"https://www.rbc.ru/rbcfreenews/{hid}", title=title or f"Заголовок {key}",
+        rubric="Политика", kind="news", published_at=None, position=position,
+    )  # fmt: skip
+
+
+def page(*entries: str | tuple[str, str], eur: str = "86.9", edition: str | None = None) -> TickerPage:
+    """A ticker: entries are keys ("a") or (key, title); positions follow the order."""
+    items = []
+    for position, entry in enumerate(entries, start=1):
+        key, title = (entry, None) if isinstance(entry, str) else entry
+        items.append(headline(key, title, position))
+    rates = (Rate("EUR", "2022-02-25", eur, "+0.5"),)
+    return TickerPage(headlines=tuple(items), rates=rates, edition=edition)
+
+
+def row(minutes: float, outcome: str = "ok", *, source: str = "rbc", channel: str = "page") -> FetchRow:
+    return FetchRow(
+        source=source, channel=channel, url="https://www.rbc.ru/", started_at=at(minutes), outcome=outcome,
+        error=None if outcome == "ok" else "HTTP 503",
+    )  # fmt: skip
+
+
+def history(db: Database) -> dict[str, list]:
+    """The history tables, fetch ids replaced by (instant, origin), title and rate ids by values."""
+    fetch = {
+        fid: f"{started}/{origin or 'live'}"
+        for fid, started, origin in db.execute("SELECT id, started_at, origin FROM fetches")
+    }
+    fetch[None] = None
+    title = {
+        tid: (hid, t) for tid, hid, t in db.execute("SELECT id, headline_id, title FROM headline_titles")
+    }
+
+    def rows(sql: str) -> list:
+        return sorted(tuple(r) for r in db.execute(sql).fetchall())
+
+    return {
+        "headlines": [
+            (hid, src, t, fs, ls, fetch[ff], fetch[lf], ch)
+            for hid, src, t, fs, ls, ff, lf, ch in rows(
+                "SELECT id, source, title, first_seen, last_seen, first_fetch_id, last_fetch_id, "
+                "first_channel FROM headlines"
+            )
+        ],
+        "headline_titles": [
+            (hid, t, fs, ls, fetch[ff], fetch[lf])
+            for hid, t, fs, ls, ff, lf in rows(
+                "SELECT headline_id, title, first_seen, last_seen, first_fetch_id, last_fetch_id "
+                "FROM headline_titles"
+            )
+        ],
+        "title_changes": sorted(
+            (hid, fetch[f], c, title[o], title[n])
+            for hid, f, c, o, n in rows(
+                "SELECT headline_id, fetch_id, changed_at, old_title_id, new_title_id FROM title_changes"
+            )
+        ),
+        "sightings": sorted(
+            (hid, s, ch, fetch[ff], fetch[lf], fs, ls, fp, lp, fetch[ef], ea, er)
+            for hid, s, ch, ff, lf, fs, ls, fp, lp, ef, ea, er in rows(
+                "SELECT headline_id, source, channel, first_fetch_id, last_fetch_id, first_seen, last_seen, "
+                "first_position, last_position, exit_fetch_id, exited_at, exit_reason FROM sightings"
+            )
+        ),
+        "rates": [
+            (s, c, d, v, fs, ls, fetch[ff], fetch[lf])
+            for s, c, d, v, fs, ls, ff, lf in rows(
+                "SELECT source, currency, rate_date, value, first_seen, last_seen, first_fetch_id, "
+                "last_fetch_id FROM rates"
+            )
+        ],
+        "snapshots": sorted(
+            (fetch[fid], json.dumps([title[t] for _, t in json.loads(items)], ensure_ascii=False))
+            for fid, items in db.execute(
+                "SELECT f.id, s.items FROM fetches f JOIN snapshots s ON s.id = f.snapshot_id"
+            ).fetchall()
+        ),
+    }
+
+
+def presence(db: Database) -> dict[str, list]:
+    """What must not depend on the order of arrival (the fetch behind an extent is named by its
+    instant only, so a capture and a live poll at the same instant compare equal)."""
+    full = history(db)
+
+    def instant(value):
+        return value.split("/")[0] if isinstance(value, str) and value[:2] == "20" and "/" in value else value
+
+    return {name: sorted(tuple(instant(v) for v in r) for r in rows) for name, rows in full.items()}
