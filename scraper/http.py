@@ -11,8 +11,6 @@ import os
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
@@ -20,6 +18,7 @@ import httpx
 
 from ticker import USER_AGENT
 from ticker.base import redact_url  # noqa: F401  (re-exported: callers use http.redact_url)
+from ticker.scraper import content_coding
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 CONNECT_TIMEOUT_S = 10.0
@@ -154,7 +153,11 @@ def make_client(
     connect_timeout_s = connect_timeout_s or timeout_setting("TICKER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
     read_timeout_s = read_timeout_s or timeout_setting("TICKER_READ_TIMEOUT", READ_TIMEOUT_S)
     return httpx.Client(
-        headers={"User-Agent": USER_AGENT, "Accept-Language": "ru,en;q=0.5"},
+        headers={
+            "User-Agent": USER_AGENT,
+            "Accept-Language": "ru,en;q=0.5",
+            "Accept-Encoding": content_coding.ACCEPT_ENCODING,
+        },
         timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
@@ -178,38 +181,6 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> int |
     return max(0, int(moment.timestamp() - (now if now is not None else time.time())))
 
 
-DECODE_STEP = 1 << 20
-
-
-def _decoded_chunks(response: httpx.Response) -> Iterator[bytes]:
-    """The body, decompressed at most DECODE_STEP bytes at a time, so a gzip bomb is refused
-    at the cap instead of inflating a whole 64 KB network read (up to ~64 MB) in one go."""
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        yield from response.iter_bytes()
-        return
-    wbits = 31 if encoding != "deflate" else 15
-    decoder = zlib.decompressobj(wbits)
-    started = False
-    try:
-        for raw in response.iter_raw():
-            data = raw
-            while data:
-                try:
-                    out = decoder.decompress(data, DECODE_STEP)
-                except zlib.error:
-                    if wbits != 15 or started:
-                        raise
-                    wbits, decoder = -15, zlib.decompressobj(-15)  # raw deflate, as some servers send
-                    continue
-                data, started = decoder.unconsumed_tail, True
-                if out:
-                    yield out
-        yield decoder.flush()
-    except zlib.error as error:
-        raise httpx.DecodingError(str(error)) from None
-
-
 def response_headers(response: httpx.Response) -> dict[str, str]:
     """The response headers: lower-case names, a repeated header's values joined with ", "."""
     return dict(response.headers.items())
@@ -224,17 +195,14 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, tota
             status=response.status_code,
             headers=response_headers(response),
         )
-    chunks: list[bytes] = []
-    received = 0
-    for chunk in _decoded_chunks(response):
-        received += len(chunk)
-        if received > max_bytes:
-            raise FetchFailed(
-                "network_error",
-                f"body refused: more than {max_bytes} bytes (after decompression)",
-                status=response.status_code,
-                headers=response_headers(response),
-            )
+    try:
+        applied = content_coding.codings(response.headers.get_list("content-encoding"))
+    except content_coding.CodingError as error:
+        raise FetchFailed(
+            "network_error", str(error), status=response.status_code, headers=response_headers(response)
+        ) from None
+
+    def check_deadline() -> None:
         if time.monotonic() > deadline:
             raise FetchFailed(
                 "network_error",
@@ -242,8 +210,15 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, tota
                 status=response.status_code,
                 headers=response_headers(response),
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+    try:
+        return b"".join(
+            content_coding.decode(response.iter_raw(), applied, max_bytes=max_bytes, check=check_deadline)
+        )
+    except content_coding.CodingError as error:
+        raise FetchFailed(
+            "network_error", str(error), status=response.status_code, headers=response_headers(response)
+        ) from None
 
 
 def _describe(error: httpx.HTTPError) -> str:
@@ -266,6 +241,42 @@ def _describe(error: httpx.HTTPError) -> str:
     if isinstance(error, httpx.ConnectError):
         return f"could not connect: {detail or name}"
     return f"{name}: {detail}" if detail else name
+
+
+def classify_answer(url: str, status: int, reason: str, headers: dict[str, str], body: bytes) -> Answer:
+    """A complete answer (live, or recorded in a WARC file) as an Answer, or the FetchFailed it
+    is: 401/403 blocked, any other non-2xx an http_error. `headers`: lower-case names."""
+    content_type = headers.get("content-type")
+    if status in (401, 403):
+        raise FetchFailed(
+            "blocked",
+            f"HTTP {status}: access refused (bot protection?)",
+            status=status,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+        )
+    if not 200 <= status < 300:
+        retry_after = retry_after_seconds(headers.get("retry-after"))
+        raise FetchFailed(
+            "http_error",
+            f"HTTP {status} {reason}".strip()
+            + (f" (Retry-After {retry_after}s)" if retry_after is not None else ""),
+            status=status,
+            retry_after_s=retry_after,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+        )
+    return Answer(
+        url=url,
+        status=status,
+        body=body,
+        content_type=content_type,
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        headers=headers,
+    )
 
 
 def get(
@@ -303,38 +314,12 @@ def get(
                     response_headers(response),
                 )
             body = _read_capped(response, max_bytes, deadline, total_timeout_s)
-            status = response.status_code
-            content_type = response.headers.get("content-type")
-            if status in (401, 403):
-                raise FetchFailed(
-                    "blocked",
-                    f"HTTP {status}: access refused (bot protection?)",
-                    status=status,
-                    body=body,
-                    content_type=content_type,
-                    headers=response_headers(response),
-                )
-            if not 200 <= status < 300:
-                retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                reason = response.reason_phrase or ""
-                raise FetchFailed(
-                    "http_error",
-                    f"HTTP {status} {reason}".strip()
-                    + (f" (Retry-After {retry_after}s)" if retry_after is not None else ""),
-                    status=status,
-                    retry_after_s=retry_after,
-                    body=body,
-                    content_type=content_type,
-                    headers=response_headers(response),
-                )
-            return Answer(
-                url=str(response.url),
-                status=status,
-                body=body,
-                content_type=content_type,
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
-                headers=response_headers(response),
+            return classify_answer(
+                str(response.url),
+                response.status_code,
+                response.reason_phrase or "",
+                response_headers(response),
+                body,
             )
     except httpx.HTTPError as error:
         if watchdog.fired.is_set():

@@ -5,12 +5,14 @@ validators, the markup guard."""
 from __future__ import annotations
 
 import socket
+import zlib
 
 import pytest
+import zstandard
 
 from reliability import faultserver as fs
 from reliability.faultserver import FaultServer, Request
-from ticker.scraper import http
+from ticker.scraper import content_coding, http
 
 pytestmark = pytest.mark.reliability
 
@@ -52,3 +54,160 @@ def test_fetch_failed_carries_response_headers(fault_server: FaultServer):
 def test_headers_default_to_empty():
     assert http.FetchFailed("network_error", "x").headers == {}
     assert http.Answer("u", 200, b"", None, None, None).headers == {}
+
+
+# Stacked content codings ---------------------------------------------------------------------
+
+PAGE = b"<html><body>" + "Заголовок новости ".encode() * 4000 + b"</body></html>"
+
+
+def _gzip(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _deflate(data: bytes) -> bytes:
+    return zlib.compress(data, 9)
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _zstd(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
+def _encoded(body: bytes, header_lines: list[str], status: str = "200 OK") -> fs.Handler:
+    """A raw answer whose Content-Encoding is given as header lines, exactly as written."""
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        lines = [f"HTTP/1.1 {status}", "Content-Type: text/html; charset=utf-8"]
+        lines += [f"Content-Encoding: {value}" for value in header_lines]
+        lines += [f"Content-Length: {len(body)}", "Connection: close"]
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    return handler
+
+
+def _fetch(server: FaultServer, handler: fs.Handler, **kwargs) -> http.Answer:
+    url = server.route("/coded", handler)
+    with http.make_client() as client:
+        return http.get(client, url, **kwargs)
+
+
+def _refused(server: FaultServer, handler: fs.Handler, **kwargs) -> http.FetchFailed:
+    with pytest.raises(http.FetchFailed) as failure:
+        _fetch(server, handler, **kwargs)
+    assert failure.value.outcome == "network_error" and "\n" not in failure.value.message
+    return failure.value
+
+
+STACKED = [
+    ("gzip", ["gzip"], _gzip),
+    ("x-gzip", ["x-gzip"], _gzip),
+    ("gzip, gzip", ["gzip, gzip"], lambda b: _gzip(_gzip(b))),
+    ("gzip twice as two header lines", ["gzip", "gzip"], lambda b: _gzip(_gzip(b))),
+    ("deflate, gzip", ["deflate, gzip"], lambda b: _gzip(_deflate(b))),
+    ("gzip, deflate", ["gzip, deflate"], lambda b: _deflate(_gzip(b))),
+    ("raw deflate", ["deflate"], _raw_deflate),
+    ("identity, GZIP ,gzip", ["identity, GZIP ,gzip"], lambda b: _gzip(_gzip(b))),
+    ("Identity only", ["Identity"], lambda b: b),
+    ("empty items", [" , gzip,,"], _gzip),
+    ("zstd", ["zstd"], _zstd),
+    ("zstd, gzip", ["zstd, gzip"], lambda b: _gzip(_zstd(b))),
+    ("two gzip members", ["gzip"], lambda b: _gzip(b[:1000]) + _gzip(b[1000:])),
+]
+
+
+@pytest.mark.parametrize(
+    ("header", "encode"), [(h, e) for _, h, e in STACKED], ids=[n for n, _, _ in STACKED]
+)
+def test_stacked_codings_decode_to_the_page(header, encode, fault_server):
+    answer = _fetch(fault_server, _encoded(encode(PAGE), header))
+    assert answer.body == PAGE
+
+
+def _bomb(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1 << 20)
+    return b"".join(compressor.compress(block) for _ in range(size >> 20)) + compressor.flush()
+
+
+BOMB = _bomb(400 << 20)  # 400 MB of zeros, gzip: ~400 KB
+
+
+@pytest.mark.parametrize(
+    ("header", "wire"),
+    [
+        ("gzip, gzip", _gzip(BOMB)),
+        ("GZIP,  Gzip", _gzip(BOMB)),
+        ("gzip, gzip, gzip", _gzip(_gzip(BOMB))),
+        ("gzip, deflate", _deflate(BOMB)),
+        ("gzip, zstd", _zstd(BOMB)),
+        ("zstd", zstandard.ZstdCompressor(level=19).compress(bytes(100 << 20))),
+    ],
+    ids=["gzip, gzip", "case and spaces", "three layers", "gzip, deflate", "gzip, zstd", "zstd bomb"],
+)
+def test_stacked_bombs_are_capped_after_decoding(header, wire, fault_server):
+    assert len(wire) < 500_000
+    failure = _refused(fault_server, _encoded(wire, [header]))
+    assert failure.message == "body refused: more than 20971520 bytes (after decompression)"
+    assert failure.status == 200
+
+
+def test_every_layer_is_capped_not_only_the_last(fault_server):
+    """A deflate stream of empty blocks inflates to nothing: without a cap on the middle layer
+    it would spin through gigabytes (here 30 MB) without the final size ever growing."""
+    empty_blocks = b"\x78\xda" + b"\x00\x00\x00\xff\xff" * (6 << 20) + b"\x03\x00\x00\x00\x00\x01"
+    assert zlib.decompress(empty_blocks) == b""
+    failure = _refused(fault_server, _encoded(_gzip(empty_blocks), ["deflate, gzip"]))
+    assert failure.message == "body refused: more than 20971520 bytes (after undoing 1 of 2 codings)"
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("br", "'br'"),
+        ("gzip, br", "'br'"),
+        ("compress", "'compress'"),
+        ("x-compress", "'x-compress'"),
+        ("Zstd, snappy", "'snappy'"),
+        ("gzip;q=1", "'gzip;q=1'"),
+    ],
+)
+def test_unknown_codings_are_refused_by_name(header, named, fault_server):
+    failure = _refused(fault_server, _encoded(b"\x0b\x02\x80hello\x03", [header]))
+    assert failure.message.startswith(f"body refused: unsupported Content-Encoding {named}")
+    assert failure.status == 200
+
+
+def test_too_many_layers_are_refused(fault_server):
+    failure = _refused(fault_server, _encoded(b"", ["gzip, gzip, gzip, gzip, gzip"]))
+    assert "5 stacked content codings" in failure.message
+
+
+def test_a_cut_compressed_stream_is_an_error_not_a_short_body(fault_server):
+    failure = _refused(fault_server, _encoded(_gzip(PAGE)[:-200], ["gzip"]))
+    assert failure.message == "body cut short: the gzip stream ends before its end marker"
+
+
+def test_corrupt_stream_is_named(fault_server):
+    failure = _refused(fault_server, _encoded(b"\x1f\x8b\x08\x00garbage" * 10, ["gzip"]))
+    assert failure.message.startswith("gzip stream is corrupt")
+
+
+def test_empty_body_under_a_coding_is_empty(fault_server):
+    assert _fetch(fault_server, _encoded(b"", ["gzip"])).body == b""
+
+
+def test_client_asks_only_for_codings_it_decodes(fault_server):
+    seen: list[str] = []
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        seen.append(request.headers.get("accept-encoding", ""))
+        fs.respond(conn, "200 OK", b"ok")
+
+    _fetch(fault_server, handler)
+    assert seen == [content_coding.ACCEPT_ENCODING] and "br" not in seen[0]

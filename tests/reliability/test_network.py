@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -195,13 +196,24 @@ def _max_rss_mb_of(args: list[str], env: dict[str, str]) -> tuple[float, subproc
     return report["rss_mb"], subprocess.CompletedProcess(args, report["rc"], "", report["stderr"])
 
 
+def _stacked_bomb(decoded_size: int) -> fs.Handler:
+    """`gzip(gzip(zeros))` labelled `Content-Encoding: gzip, gzip`: 400 MB is 822 bytes on the wire."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    wire = compressor.compress(fs.gzip_bomb_bytes(decoded_size)) + compressor.flush()
+    return fs.static(wire, extra={"Content-Encoding": "gzip, gzip"})
+
+
 @pytest.mark.parametrize(
-    "handler",
-    [fs.huge(200 << 20, declare_length=False), fs.gzip_bomb(1 << 30)],
-    ids=["200 MB streamed", "gzip bomb"],
+    "make_handler",
+    [
+        lambda: fs.huge(200 << 20, declare_length=False),
+        lambda: fs.gzip_bomb(1 << 30),
+        lambda: _stacked_bomb(400 << 20),
+    ],
+    ids=["200 MB streamed", "gzip bomb", "gzip, gzip bomb"],
 )
-def test_huge_bodies_are_refused_with_memory_bounded(handler, fault_server, tmp_path):
-    url = fault_server.route("/big", handler)
+def test_huge_bodies_are_refused_with_memory_bounded(make_handler, fault_server, tmp_path):
+    url = fault_server.route("/big", make_handler())
     peak_mb, result = _max_rss_mb_of(
         ["fetch", "rbc", "--url", url, "--db", str(tmp_path / "t.db")], ticker_env()
     )
