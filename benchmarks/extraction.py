@@ -38,6 +38,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from ticker.base import MOSCOW, Headline, Rate, RatesDocument, from_unix, to_iso
 from ticker.scraper import cbr_xml, rbc_page
+from ticker.scraper.links import safe_link
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date
 
 FETCHED_AT = datetime(2025, 5, 29, 7, 0, tzinfo=UTC)
@@ -103,7 +104,7 @@ def _headline(raw: RawItem, position: int, reference: datetime) -> Headline | No
         published = rbc_page.shown_instant(shown_date, shown_time, reference)
     return Headline(
         id=headline_id,
-        url=rbc_page.canonical_url(raw.href, BASE_URL) if raw.href.strip() else "",
+        url=safe_link(raw.href, BASE_URL)[0],
         title=title,
         rubric=rubric,
         kind=kind,

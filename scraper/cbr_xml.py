@@ -5,11 +5,12 @@ encoding (windows-1251), so the bytes go to the parser undecoded."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from ticker.base import BlockedPage, ParseError, Rate, RatesDocument
+from ticker.scraper.decoding import xml_as_utf8
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
@@ -20,6 +21,7 @@ CURRENCY_IDS = {"USD": "R01235", "EUR": "R01239"}
 DEFAULT_CURRENCIES = ("EUR", "USD")
 _NUMBER = re.compile(r"^[0-9]{1,12}(?:,[0-9]{1,12})?$")
 _CHALLENGE = re.compile(rb"ddos-guard|<html", re.I)
+_DAY = re.compile(r"^(\d{2})([./])(\d{2})\2(\d{4})$")
 
 
 def request_date(day: date) -> str:
@@ -27,7 +29,7 @@ def request_date(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
-def _document_root(body: bytes) -> Element:
+def _document_root(body: bytes) -> tuple[Element, list[str]]:
     # Imported here: `ticker fetch rbc` never needs an XML parser.
     from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
@@ -37,8 +39,10 @@ def _document_root(body: bytes) -> Element:
     if not body.strip():
         raise ParseError("empty answer instead of a ValCurs document")
     try:
-        root = fromstring(body, forbid_dtd=True)
-    except (DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
+        # The prolog's windows-1251, unless the bytes are plainly UTF-8 (a re-saved answer).
+        utf8, warnings = xml_as_utf8(body)
+        root = fromstring(utf8, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
         # A challenge page starts with <!DOCTYPE html>, which the DTD guard refuses first.
         if _CHALLENGE.search(body[:4096]):
             raise BlockedPage("HTML page (bot challenge?) instead of a ValCurs document") from None
@@ -49,12 +53,16 @@ def _document_root(body: bytes) -> Element:
         raise BlockedPage("HTML page (bot challenge?) instead of a ValCurs document")
     if root.tag != "ValCurs":
         raise ParseError(f"root element is <{root.tag}>, not <ValCurs>")
-    return root
+    return root, warnings
 
 
 def _day(text: str | None, what: str) -> str:
+    """`26.09.2013`, or `26/09/2013` as the bank wrote it in 2013, as `2013-09-26`."""
+    match = _DAY.match((text or "").strip())
     try:
-        return datetime.strptime((text or "").strip(), "%d.%m.%Y").date().isoformat()
+        if not match:
+            raise ValueError
+        return date(int(match.group(4)), int(match.group(3)), int(match.group(1))).isoformat()
     except ValueError:
         raise ParseError(f"{what}: bad date {text!r}") from None
 
@@ -92,12 +100,11 @@ def parse_daily(body: bytes, currencies: tuple[str, ...] = DEFAULT_CURRENCIES) -
     A document that lacks one of the currencies is a ParseError: "no rates" is never stored as
     if the bank had published none.
     """
-    root = _document_root(body)
+    root, warnings = _document_root(body)
     rate_date = _day(root.get("Date"), "ValCurs/@Date")
     by_code = {(v.findtext("CharCode") or "").strip(): v for v in root.iter("Valute")}
     by_id = {(v.get("ID") or "").strip(): v for v in root.iter("Valute")}
     rates: list[Rate] = []
-    warnings: list[str] = []
     for currency in currencies:
         element = by_code.get(currency)
         if element is None and currency in CURRENCY_IDS:
@@ -113,9 +120,8 @@ def parse_daily(body: bytes, currencies: tuple[str, ...] = DEFAULT_CURRENCIES) -
 
 def parse_dynamic(body: bytes, currency: str) -> RatesDocument:
     """`XML_dynamic.asp`: one rate per day a new rate took effect (none on weekend gaps)."""
-    root = _document_root(body)
+    root, warnings = _document_root(body)
     rates: list[Rate] = []
-    warnings: list[str] = []
     for record in root.iter("Record"):
         try:
             rates.append(_rate(record, currency, _day(record.get("Date"), "Record/@Date")))

@@ -1,13 +1,20 @@
-"""Turning a response body into text: the HTTP charset first, then the page's own declaration."""
+"""Turning a response body into text: the HTTP charset first, then the page's own declaration
+(for XML: the prolog first, then the HTTP charset)."""
 
 from __future__ import annotations
 
 import codecs
 import re
 
+from ticker.base import ParseError
+
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 _CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_XML_DECLARATION = re.compile(rb"<\?xml\s[^>]*\?>")
+_XML_ENCODING = re.compile(rb"""encoding\s*=\s*["']\s*([A-Za-z0-9_\-:.]+)\s*["']""")
+_XML_DECLARATION_TEXT = re.compile(r"<\?xml\s[^>]*\?>")
+_XML_ENCODING_TEXT = re.compile(r"""encoding\s*=\s*["'][^"']*["']""")
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -42,12 +49,56 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str
     that are valid UTF-8 are UTF-8 whatever the label says; bytes that fit no label and are mostly
     not UTF-8 are tried as windows-1251 (a Russian page under a wrong label).
     """
+    text, warnings, _ = _decode(body, (declared, meta_charset(body)))
+    return text, warnings
+
+
+def xml_encoding(body: bytes) -> str | None:
+    """The encoding an XML prolog names (`<?xml version="1.0" encoding="windows-1251"?>`), if any."""
+    match = _XML_DECLARATION.match(body[:512])
+    if not match:
+        return None
+    encoding = _XML_ENCODING.search(match.group(0))
+    return encoding.group(1).decode("ascii") if encoding else None
+
+
+def xml_as_utf8(body: bytes, declared: str | None = None) -> tuple[bytes, list[str]]:
+    """XML bytes re-encoded as UTF-8, the prolog saying so, for a parser that follows the prolog.
+
+    The same rules as `decode_html`, with the prolog in the place of `<meta>` and before the HTTP
+    charset (`declared`): a windows-1251-labelled body whose bytes are UTF-8 is read as UTF-8, a
+    UTF-8-labelled one in windows-1251 as windows-1251. Bytes that fit no candidate raise
+    ParseError: a feed's titles are never stored with replaced characters.
+    """
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text, warnings = body.decode("utf-16"), []
+        except UnicodeDecodeError:
+            raise ParseError("body has a UTF-16 byte order mark but is not valid UTF-16") from None
+    else:
+        text, warnings, replaced = _decode(body, (xml_encoding(body), declared))
+        if replaced:
+            raise ParseError(f"body is not valid text in its declared encoding ({'; '.join(warnings)})")
+    declaration = _XML_DECLARATION_TEXT.match(text)
+    if declaration:
+        text = (
+            _XML_ENCODING_TEXT.sub('encoding="utf-8"', declaration.group(0), count=1)
+            + text[declaration.end() :]
+        )
+    return text.encode("utf-8"), warnings
+
+
+def _decode(body: bytes, labels: tuple[str | None, ...]) -> tuple[str, list[str], bool]:
+    """(text, warnings, whether undecodable bytes were replaced), candidates in `labels` order."""
     if body.startswith(codecs.BOM_UTF8):
-        return body[3:].decode("utf-8", errors="replace"), []
+        try:
+            return body[3:].decode("utf-8"), [], False
+        except UnicodeDecodeError:
+            text = body[3:].decode("utf-8", errors="replace")
+            return text, ["undecodable bytes after a UTF-8 byte order mark replaced"], True
     warnings: list[str] = []
-    meta = meta_charset(body)
     candidates: list[str] = []
-    for label in (declared, meta, "utf-8"):
+    for label in (*labels, "utf-8"):
         name = _known(label)
         if label and not name:
             warnings.append(f"unknown charset {label!r}")
@@ -56,14 +107,14 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str
     if candidates[0] != "utf-8" and not body.isascii() and _valid_utf8(body):
         # Cyrillic in a legacy encoding practically never forms valid UTF-8: the label is wrong.
         warnings.append(f"body labelled {candidates[0]} is valid utf-8: decoded as utf-8")
-        return body.decode("utf-8"), warnings
+        return body.decode("utf-8"), warnings, False
     for name in candidates:
         try:
             text = body.decode(name)
         except UnicodeDecodeError:
             warnings.append(f"body is not valid {name}")
             continue
-        return text, warnings
+        return text, warnings, False
     if "cp1251" not in candidates and _mostly_not_utf8(body):
         try:
             text = body.decode("cp1251")
@@ -71,10 +122,10 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str
             pass
         else:
             warnings.append("decoded as windows-1251 (a Russian page under a wrong label)")
-            return text, warnings
+            return text, warnings, False
     fallback = candidates[0] if candidates else "utf-8"
     warnings.append(f"undecodable bytes replaced (decoded as {fallback})")
-    return body.decode(fallback, errors="replace"), warnings
+    return body.decode(fallback, errors="replace"), warnings, True
 
 
 def _valid_utf8(body: bytes) -> bool:

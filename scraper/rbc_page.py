@@ -12,7 +12,6 @@ import codecs
 import json
 import re
 from datetime import datetime
-from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -29,6 +28,7 @@ from ticker.base import (
     unix_to_iso,
 )
 from ticker.scraper.decoding import decode_html, meta_charset
+from ticker.scraper.links import safe_link
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 
 DEFAULT_URL = "https://www.rbc.ru/"
@@ -58,27 +58,6 @@ def node_text(node: LexborNode | None) -> str:
     if node is None:
         return ""
     return clean_text(node.text(separator=" ", strip=False))
-
-
-def canonical_url(href: str, base_url: str = DEFAULT_URL) -> str:
-    """Absolute URL without the ticker's tracking parameters (`from=`, `utm_*`)."""
-    href = href.strip()
-    if href.startswith(("https://", "http://")) and "#" not in href:  # the usual case, no parsing
-        address, _, query = href.partition("?")
-        kept = "&".join(piece for piece in query.split("&") if piece and not _is_tracking(piece))
-        return f"{address}?{kept}" if kept else address
-    parts = urlsplit(urljoin(base_url, href))
-    # Raw pieces are kept as written: re-encoding would change the address ("%20" -> "+").
-    query = [piece for piece in parts.query.split("&") if piece and not _is_tracking(piece)]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(query), parts.fragment))
-
-
-def _is_tracking(piece: str) -> bool:
-    key = piece.split("=", 1)[0]
-    if "%" in key or "+" in key:
-        key = unquote_plus(key)
-    key = key.strip().lower()
-    return key == "from" or key.startswith("utm_")
 
 
 def looks_like_challenge(text: str) -> bool:
@@ -202,11 +181,13 @@ def parse_item(
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
     _, kind, project = _document_info(node)
-    href = node.attrs.get("href") or ""
+    url, link_warning = safe_link(node.attrs.get("href"), base_url)
+    if link_warning:
+        warnings.append(f"item {headline_id}: {link_warning}")
     return (
         Headline(
             id=headline_id,
-            url=canonical_url(href, base_url) if href.strip() else "",
+            url=url,
             title=title,
             rubric=rubric,
             kind=kind,

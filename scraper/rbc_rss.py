@@ -17,15 +17,14 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from ticker.base import BlockedPage, Headline, HeadlineList, ParseError, TickerPage, from_unix, to_iso
-from ticker.scraper.rbc_page import (
-    _KIND_BY_DOCUMENT_TYPE,
-    DEFAULT_URL,
-    canonical_url,
-    clean_text,
-    looks_like_challenge,
-)
+from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
+from ticker.scraper.links import safe_link
+from ticker.scraper.rbc_page import _KIND_BY_DOCUMENT_TYPE, DEFAULT_URL, clean_text, looks_like_challenge
 
 _ITEM_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+# The older feed (2017, 2019 captures) has no rbc_news: fields; its <guid> is the bare 24-hex id.
+# Today's guid ends with it: `rssexport.rbc.ru:politics:<24 hex>`.
+_GUID_ID = re.compile(r"(?:^|:)([0-9a-f]{24})$")
 _UNIX = re.compile(r"^\d{9,11}$")
 
 
@@ -51,12 +50,14 @@ def _child_text(item: Element, name: str, *, namespaced: bool | None = None) -> 
     return ""
 
 
-def _document_root(body: bytes) -> Element:
+def _document_root(body: bytes, content_type: str | None) -> tuple[Element, list[str]]:
     if not body.strip():
         raise ParseError("empty answer instead of an RSS document")
+    warnings: list[str] = []
     try:
-        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
+        utf8, warnings = xml_as_utf8(body, charset_from_content_type(content_type))
+        root = fromstring(utf8, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ParseError, DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
         if looks_like_challenge(body[:20000].decode("latin-1")):
             raise BlockedPage("bot challenge page instead of the RSS feed") from None
         if isinstance(error, DefusedXmlException):
@@ -66,7 +67,7 @@ def _document_root(body: bytes) -> Element:
         raise BlockedPage("HTML page instead of the RSS feed")
     if local_name(root) != "rss":
         raise ParseError(f"root element is <{local_name(root)}>, not <rss>")
-    return root
+    return root, warnings
 
 
 def _published(item: Element) -> tuple[str | None, str | None]:
@@ -90,7 +91,10 @@ def parse_item(item: Element, position: int, base_url: str) -> tuple[Headline | 
     """One `<item>` into a Headline (None, with the reason, when it has no usable id or title)."""
     news_id = _child_text(item, "news_id", namespaced=True)
     if not news_id:
-        return None, [f"RSS item at position {position} has no rbc_news:news_id: skipped"]
+        guid = _GUID_ID.search(_child_text(item, "guid", namespaced=False).lower())
+        if guid is None:
+            return None, [f"RSS item at position {position} has no rbc_news:news_id nor an id guid: skipped"]
+        news_id = guid.group(1)
     if not _ITEM_ID.match(news_id):
         return None, [f"RSS item at position {position} has a malformed news_id {news_id[:40]!r}: skipped"]
     news_id = news_id.lower()
@@ -102,11 +106,14 @@ def parse_item(item: Element, position: int, base_url: str) -> tuple[Headline | 
     if warning:
         warnings.append(f"RSS item {news_id}: {warning}")
     link = _child_text(item, "link", namespaced=False) or _child_text(item, "pdalink", namespaced=False)
+    url, link_warning = safe_link(link, base_url)
+    if link_warning:
+        warnings.append(f"RSS item {news_id}: {link_warning}")
     kind_word = _child_text(item, "type", namespaced=True)
     return (
         Headline(
             id=news_id,
-            url=canonical_url(link, base_url) if link else "",
+            url=url,
             title=title,
             rubric=_child_text(item, "category", namespaced=False) or None,
             kind=_KIND_BY_DOCUMENT_TYPE.get(kind_word),
@@ -117,17 +124,21 @@ def parse_item(item: Element, position: int, base_url: str) -> tuple[Headline | 
     )
 
 
-def parse_rbc_rss(body: bytes, *, base_url: str = DEFAULT_URL, min_items: int = 1) -> TickerPage:
-    """Parse the RSS feed into headlines in feed order.
+def parse_rbc_rss(
+    body: bytes, *, base_url: str = DEFAULT_URL, min_items: int = 1, content_type: str | None = None
+) -> TickerPage:
+    """Parse the RSS feed into headlines in feed order, today's form (`rbc_news:` fields) or the
+    older one (no `rbc_news:`, the id in `<guid>`, no category).
 
     Raises BlockedPage for a challenge page, ParseError for anything that is not an RSS document
     (unsafe XML included) or that holds fewer than `min_items` usable items.
     """
-    root = _document_root(body)
+    root, decode_warnings = _document_root(body, content_type)
     channel = next((child for child in root if local_name(child) == "channel"), None)
     if channel is None:
         raise ParseError("RSS document without a <channel>")
     found = HeadlineList("RSS item")
+    found.warnings.extend(decode_warnings)
     for item in (child for child in channel if local_name(child) == "item"):
         found.add(*parse_item(item, found.next_position, base_url))
     if len(found.headlines) < min_items:

@@ -11,7 +11,7 @@ from ticker.base import BlockedPage, ParseError
 from ticker.commands.fetch import with_date_param
 from ticker.db.schema import open_db
 from ticker.poll import poll
-from ticker.scraper.cbr_xml import parse_daily, per_unit
+from ticker.scraper.cbr_xml import parse_daily, parse_dynamic, per_unit
 from ticker.scraper.http import make_client
 from ticker.sources import builtin_source
 
@@ -62,6 +62,42 @@ def test_other_currencies_can_be_asked(fixture_bytes):
 def test_currency_found_by_the_banks_id_when_charcode_is_missing():
     body = daily("26.11.2024", [("R01235", "", 1, "103,79"), ("R01239", "EUR", 1, "108,87")])
     assert [(r.currency, r.value) for r in parse_daily(body).rates] == [("EUR", "108.87"), ("USD", "103.79")]
+
+
+@pytest.mark.parametrize(("written", "day"), [("26/09/2013", "2013-09-26"), ("26.09.2013", "2013-09-26")])
+def test_document_date_with_slashes_as_in_2013_or_dots(written, day):
+    body = daily(written, [("R01235", "USD", 1, "32,0613"), ("R01239", "EUR", 1, "43,3025")])
+    document = parse_daily(body)
+    assert document.rate_date == day
+    assert {r.rate_date for r in document.rates} == {day}
+
+
+@pytest.mark.parametrize("written", ["26/09.2013", "26-09-2013", "2013/09/26", "26/9/2013", "31/02/2013"])
+def test_other_date_shapes_are_parse_errors(written):
+    with pytest.raises(ParseError, match="bad date"):
+        parse_daily(daily(written, [("R01235", "USD", 1, "1"), ("R01239", "EUR", 1, "1")]))
+
+
+def test_dynamic_record_dates_with_slashes():
+    body = (
+        '<?xml version="1.0" encoding="windows-1251"?><ValCurs ID="R01235" DateRange1="26/09/2013" '
+        'DateRange2="27/09/2013" name="Foreign Currency Market Dynamic">'
+        '<Record Date="26/09/2013" Id="R01235"><Nominal>1</Nominal><Value>32,0613</Value></Record>'
+        "</ValCurs>"
+    ).encode("cp1251")
+    assert [(r.rate_date, r.value) for r in parse_dynamic(body, "USD").rates] == [("2013-09-26", "32.0613")]
+
+
+def test_windows_1251_label_on_utf8_bytes_is_read_as_utf8():
+    """A re-saved answer: the prolog still says windows-1251, the bytes are UTF-8."""
+    text = daily("26.11.2024", [("R01235", "USD", 1, "103,79"), ("R01239", "EUR", 1, "108,87")]).decode(
+        "cp1251"
+    )
+    body = text.replace("<Name>Валюта EUR</Name>", "<Name>Евро ИЙ</Name>").encode("utf-8")
+    assert b'encoding="windows-1251"' in body
+    document = parse_daily(body)
+    assert [(r.currency, r.value) for r in document.rates] == [("EUR", "108.87"), ("USD", "103.79")]
+    assert document.warnings == ("body labelled cp1251 is valid utf-8: decoded as utf-8",)
 
 
 def test_missing_currency_is_a_parse_error_not_an_empty_document():

@@ -98,3 +98,13 @@ def test_live_feed_json_poll_and_an_empty_answer(httpserver, fixture_bytes, cli,
         # An empty answer is no evidence that anything left: every run stays open.
         runs = conn.execute("SELECT channel, exit_fetch_id FROM sightings").fetchall()
         assert runs == [("feed_json", None)] * 5
+
+
+def test_unsafe_link_in_feed_markup_is_not_stored(fixture_bytes):
+    body = fixture_bytes("feed_page1.json").replace(
+        rb"https:\/\/www.rbc.ru\/rbcfreenews\/68385b7b9a79470000000064?from=newsfeed",
+        rb"\nvbscript:msgbox(1)",
+    )
+    page = parse_feed_chunk(body, fetched_at=FETCHED).page
+    assert page.headlines[0].id.endswith("64") and page.headlines[0].url is None
+    assert any("not an http(s) address" in warning for warning in page.warnings)

@@ -9,7 +9,6 @@ from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
 from ticker.base import BlockedPage, ParseError
 from ticker.scraper.rbc_page import (
-    canonical_url,
     parse_decimal,
     parse_item_markup,
     parse_rbc_page,
@@ -198,26 +197,12 @@ def test_parse_decimal_rejects(text):
         parse_decimal(text)
 
 
-@pytest.mark.parametrize(
-    ("href", "expected"),
-    [
-        ("https://www.rbc.ru/rbcfreenews/abc?from=newsfeed", "https://www.rbc.ru/rbcfreenews/abc"),
-        ("https://www.rbc.ru/a?x=1&from=newsfeed", "https://www.rbc.ru/a?x=1"),
-        ("https://rt.rbc.ru/a?from=regional_newsfeed", "https://rt.rbc.ru/a"),
-        (
-            "https://pro.rbc.ru/d?from=newsfeed&utm_source=rbc.ru&UTM_Medium=m&utm_term=10.4Z",
-            "https://pro.rbc.ru/d",
-        ),
-        ("/politics/26/11/2024/abc?from=newsfeed", "https://www.rbc.ru/politics/26/11/2024/abc"),
-        # only the tracking keys go; other parameters stay exactly as written
-        ("https://www.rbc.ru/a?fromage=1&q=a%20b&from=x", "https://www.rbc.ru/a?fromage=1&q=a%20b"),
-        ("https://www.rbc.ru/a?from_date=2024-11-26", "https://www.rbc.ru/a?from_date=2024-11-26"),
-        ("https://www.rbc.ru/a?utm_source=x#part", "https://www.rbc.ru/a#part"),
-        ("  https://www.rbc.ru/a  ", "https://www.rbc.ru/a"),
-    ],
-)
-def test_canonical_url(href, expected):
-    assert canonical_url(href) == expected
+def test_unsafe_item_link_is_kept_without_an_address():
+    items = standard_items(5)
+    items[1].href = " JaVaScRiPt:alert(1)"
+    page = parse(render_page(items))
+    assert page.headlines[1].id == items[1].id and page.headlines[1].url is None
+    assert any("is not an http(s) address" in warning for warning in page.warnings)
 
 
 # --- times -----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import pytest
 from rbc_markup import render_page, standard_items
 
 from ticker.base import BlockedPage, ParseError
-from ticker.poll import PARSERS
 from ticker.scraper.rbc_rss import parse_rbc_rss
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -48,6 +47,51 @@ def test_http_namespace_feed(fixture_bytes):
     assert page.headlines[1].rubric == "Экономика"
 
 
+def test_older_feed_without_rbc_news_fields_reads_the_id_from_guid(fixture_bytes):
+    """The 2017/2019 form: no rbc_news: namespace, <guid> is the bare 24-hex id, no category."""
+    page = parse_rbc_rss(fixture_bytes("rss_rbc_2017_plain.xml"))
+    assert [h.id for h in page.headlines] == [
+        "5a1806a09a79474f2f7c3ed1",
+        "5a1802ff9a7947460e8b8cf7",  # upper-case hex: the same id as the ticker's
+        "5a17f8f19a79473b1ef0c4a2",
+    ]
+    first, second, third = page.headlines
+    assert first.url == "http://www.rbc.ru/economics/24/11/2017/5a1806a09a79474f2f7c3ed1"
+    assert first.published_at == "2017-11-24T11:33:20Z"
+    assert first.rubric is None and first.kind is None
+    assert second.title == "Сборная России сыграет в Сочи"
+    assert third.url is None and third.published_at == "2017-11-24T10:45:00Z"  # no weekday, GMT
+    assert [w for w in page.warnings if "skipped" in w] == [
+        "RSS item at position 4 has no rbc_news:news_id nor an id guid: skipped"
+    ]
+
+
+def test_unsafe_rss_link_keeps_the_item_without_an_address(fixture_bytes):
+    body = fixture_bytes("rss_rbc_2017_plain.xml").replace(
+        b"http://sport.rbc.ru/news/5a1802ff9a7947460e8b8cf7", b" javascript:alert(document.cookie)"
+    )
+    page = parse_rbc_rss(body)
+    assert page.headlines[1].id == "5a1802ff9a7947460e8b8cf7" and page.headlines[1].url is None
+    assert any("5a1802ff9a7947460e8b8cf7" in w and "not an http(s) address" in w for w in page.warnings)
+
+
+def test_windows_1251_label_on_utf8_bytes_reads_the_titles_right(fixture_bytes):
+    body = fixture_bytes("rss_rbc_https.xml").replace(b'encoding="utf-8"', b'encoding="windows-1251"')
+    page = parse_rbc_rss(body, content_type="application/rss+xml; charset=windows-1251")
+    assert page.headlines[0].title == "Сенатор оценил «новую» сделку & её последствия"
+    assert "body labelled cp1251 is valid utf-8: decoded as utf-8" in page.warnings
+
+
+def test_real_windows_1251_feed_is_decoded_by_its_prolog(fixture_bytes):
+    text = (
+        fixture_bytes("rss_rbc_https.xml")
+        .decode("utf-8")
+        .replace('encoding="utf-8"', 'encoding="windows-1251"')
+    )
+    page = parse_rbc_rss(text.encode("cp1251"), content_type="application/rss+xml; charset=utf-8")
+    assert page.headlines[0].title == "Сенатор оценил «новую» сделку & её последствия"
+
+
 @pytest.mark.parametrize("name", ["rss_billion_laughs.xml", "rss_external_entity.xml"])
 def test_malicious_xml_is_refused(fixture_bytes, name):
     with pytest.raises(ParseError, match="unsafe XML refused"):
@@ -73,10 +117,6 @@ def test_challenge_and_non_rss_bodies():
     with pytest.raises(ParseError, match="fewer than the 1 expected"):
         parse_rbc_rss(b'<rss version="2.0"><channel><title>x</title></channel></rss>')
     assert parse_rbc_rss(b'<rss version="2.0"><channel/></rss>', min_items=0).headlines == ()
-
-
-def test_parsers_are_registered():
-    assert ("rbc", "rss") in PARSERS and ("rbc", "feed_json") in PARSERS
 
 
 def test_fetch_rss_channel_stores_rss_headlines(httpserver, fixture_bytes, cli, db_path):
