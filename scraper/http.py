@@ -7,11 +7,14 @@ The client is injected (tests and the daemon build their own); every failure bec
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -165,20 +168,52 @@ def make_client(
     )
 
 
+RETRY_AFTER_MAX_S = 10 * 365 * 24 * 3600  # any longer wish is read as this: 10 years
+_RETRY_AFTER_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?")
+
+
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> int | None:
-    """`Retry-After` as seconds: a number of seconds or an HTTP date. None when absent or bad."""
+    """`Retry-After` as whole seconds, 0..RETRY_AFTER_MAX_S: delay-seconds (a fraction rounded
+    up; RFC 9110 allows digits only, some servers send "1.5") or an HTTP date (a past one is 0).
+    None when absent or not understood (negative, garbage, an impossible date). Never raises."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return int(value)
+    if _RETRY_AFTER_NUMBER.fullmatch(value):
+        whole, _, fraction = value.partition(".")
+        if len(whole.lstrip("0")) > len(str(RETRY_AFTER_MAX_S)):
+            return RETRY_AFTER_MAX_S  # no float or int arithmetic on 25 digits
+        seconds = int(whole) + (1 if fraction.strip("0") else 0)
+        return min(seconds, RETRY_AFTER_MAX_S)
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # "-0000": UTC, as HTTP dates are
+        delay = moment.timestamp() - (now if now is not None else time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    if moment is None or moment.tzinfo is None:
-        return None
-    return max(0, int(moment.timestamp() - (now if now is not None else time.time())))
+    return min(max(0, math.ceil(delay)), RETRY_AFTER_MAX_S)
+
+
+def retry_after_note(value: str | None, seconds: int | None) -> str:
+    """What the server asked for, for `fetches.error`: " (Retry-After 120s)", or with the raw
+    value when it was capped or not understood."""
+    if not value or not value.strip():
+        return ""
+    asked = one_line_header(value)
+    if seconds is None:
+        return f" (Retry-After {asked!r} ignored: neither seconds nor an HTTP date)"
+    if seconds == RETRY_AFTER_MAX_S and asked != str(seconds):
+        return f" (Retry-After {asked!r}: more than {RETRY_AFTER_MAX_S}s, read as {RETRY_AFTER_MAX_S}s)"
+    if asked.isdigit() and int(asked) == seconds:
+        return f" (Retry-After {seconds}s)"
+    return f" (Retry-After {asked!r}: {seconds}s)"
+
+
+def one_line_header(value: str, limit: int = 80) -> str:
+    """A header value fit to quote in a message: printable ASCII only, bounded."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in value.strip())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:
@@ -257,11 +292,11 @@ def classify_answer(url: str, status: int, reason: str, headers: dict[str, str],
             headers=headers,
         )
     if not 200 <= status < 300:
-        retry_after = retry_after_seconds(headers.get("retry-after"))
+        asked = headers.get("retry-after")
+        retry_after = retry_after_seconds(asked)
         raise FetchFailed(
             "http_error",
-            f"HTTP {status} {reason}".strip()
-            + (f" (Retry-After {retry_after}s)" if retry_after is not None else ""),
+            f"HTTP {status} {reason}".strip() + retry_after_note(asked, retry_after),
             status=status,
             retry_after_s=retry_after,
             body=body,

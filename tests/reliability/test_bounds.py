@@ -211,3 +211,57 @@ def test_client_asks_only_for_codings_it_decodes(fault_server):
 
     _fetch(fault_server, handler)
     assert seen == [content_coding.ACCEPT_ENCODING] and "br" not in seen[0]
+
+
+# Retry-After ---------------------------------------------------------------------------------
+
+NOW = 1_732_536_000.0  # 2024-11-25 12:00:00 UTC
+TEN_YEARS = 315_360_000
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120),
+        (" 0120 ", 120),
+        ("0", 0),
+        ("1" * 25, TEN_YEARS),
+        ("9" * 5000, TEN_YEARS),  # past Python's int() digit limit: never converted
+        (str(TEN_YEARS + 1), TEN_YEARS),
+        ("1.5", 2),
+        ("2.0", 2),
+        ("-5", None),
+        ("-0", None),
+        ("1e5", None),
+        ("inf", None),
+        ("nan", None),
+        ("²²", None),  # isdigit() is true, int() refuses
+        ("١٢٠", None),  # Arabic-Indic digits: int() accepts, HTTP does not
+        ("", None),
+        ("garbage", None),
+        ("Mon, 25 Nov 2024 12:02:00 GMT", 120),
+        ("Mon, 25 Nov 2024 12:02:00 -0000", 120),
+        ("Sun, 06 Nov 1994 08:49:37 GMT", 0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", TEN_YEARS),
+        ("Thu, 01 Jan 10000 00:00:00 GMT", None),
+        ("Mon, 32 Jan 2020 00:00:00 GMT", None),
+    ],
+)
+def test_retry_after_is_a_bounded_int_or_none(value, seconds):
+    got = http.retry_after_seconds(value, now=NOW)
+    assert got == seconds
+    assert got is None or (isinstance(got, int) and 0 <= got <= http.RETRY_AFTER_MAX_S)
+
+
+@pytest.mark.parametrize(
+    ("value", "note"),
+    [
+        ("120", " (Retry-After 120s)"),
+        ("1" * 25, f" (Retry-After '{'1' * 25}': more than {TEN_YEARS}s, read as {TEN_YEARS}s)"),
+        ("\x1b[2J soon", " (Retry-After '?[2J soon' ignored: neither seconds nor an HTTP date)"),
+        ("9" * 200, f" (Retry-After '{'9' * 79}…': more than {TEN_YEARS}s, read as {TEN_YEARS}s)"),
+        (None, ""),
+    ],
+)
+def test_retry_after_note_says_what_the_server_asked(value, note):
+    assert http.retry_after_note(value, http.retry_after_seconds(value, now=NOW)) == note

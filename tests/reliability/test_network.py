@@ -85,6 +85,23 @@ FAULTS = [
         429,
         120,
     ),
+    *[
+        Fault(
+            f"HTTP 429 with Retry-After {name}",
+            lambda s, asked=asked: fs.static(b"", "429 Too Many Requests", extra={"Retry-After": asked}),
+            "http_error",
+            says,
+            429,
+            seconds,
+        )
+        for name, asked, says, seconds in [
+            ("of 25 digits", "1" * 25, "more than 315360000s, read as 315360000s", 315360000),
+            ("in year 9999", "Fri, 31 Dec 9999 23:59:59 GMT", "9999 23:59:59 GMT': more than", 315360000),
+            ("negative", "-5", "Retry-After '-5' ignored", None),
+            ("1.5", "1.5", "Retry-After '1.5': 2s", 2),
+            ("garbage", "soon, please", "'soon, please' ignored: neither seconds nor an HTTP date", None),
+        ]
+    ],
     Fault(
         "HTTP 429 without Retry-After",
         lambda s: fs.static(b"", "429 Too Many Requests"),
