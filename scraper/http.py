@@ -337,6 +337,13 @@ def get(
             watchdog,
             client.stream("GET", url, headers=headers, extensions={"trace": watchdog.trace}) as response,
         ):
+            if response.status_code == 304 and not (etag or last_modified):
+                raise FetchFailed(
+                    "http_error",
+                    "HTTP 304 Not Modified to a request that sent no validators (a broken cache or proxy?)",
+                    status=304,
+                    headers=response_headers(response),
+                )
             if response.status_code == 304:
                 # a 304 may carry a new validator; else the one we sent still holds
                 return Answer(

@@ -265,3 +265,37 @@ def test_retry_after_is_a_bounded_int_or_none(value, seconds):
 )
 def test_retry_after_note_says_what_the_server_asked(value, note):
     assert http.retry_after_note(value, http.retry_after_seconds(value, now=NOW)) == note
+
+
+# 304 Not Modified ----------------------------------------------------------------------------
+
+
+def _not_modified(seen: list[dict[str, str]]) -> fs.Handler:
+    def handler(conn: socket.socket, request: Request) -> None:
+        seen.append(request.headers)
+        conn.sendall(fs.head("304 Not Modified", {"ETag": '"v2"', "Connection": "close"}))
+
+    return handler
+
+
+def test_304_without_validators_is_a_failure(fault_server):
+    seen: list[dict[str, str]] = []
+    with pytest.raises(http.FetchFailed) as failure:
+        _fetch(fault_server, _not_modified(seen))
+    assert failure.value.outcome == "http_error" and failure.value.status == 304
+    assert failure.value.message == (
+        "HTTP 304 Not Modified to a request that sent no validators (a broken cache or proxy?)"
+    )
+    assert "if-none-match" not in seen[0] and "if-modified-since" not in seen[0]
+
+
+@pytest.mark.parametrize(
+    "validators",
+    [{"etag": '"v1"'}, {"last_modified": "Mon, 25 Nov 2024 12:00:00 GMT"}],
+    ids=["If-None-Match", "If-Modified-Since"],
+)
+def test_304_with_validators_is_an_answer(validators, fault_server):
+    seen: list[dict[str, str]] = []
+    answer = _fetch(fault_server, _not_modified(seen), **validators)
+    assert answer.status == 304 and answer.body == b"" and answer.etag == '"v2"'
+    assert {"if-none-match", "if-modified-since"} & set(seen[0])

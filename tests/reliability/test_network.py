@@ -103,6 +103,13 @@ FAULTS = [
         ]
     ],
     Fault(
+        "304 to a request that sent no validators",
+        lambda s: fs.static(b"", "304 Not Modified"),
+        "http_error",
+        "HTTP 304 Not Modified to a request that sent no validators",
+        304,
+    ),
+    Fault(
         "HTTP 429 without Retry-After",
         lambda s: fs.static(b"", "429 Too Many Requests"),
         "http_error",
