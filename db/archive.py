@@ -192,9 +192,19 @@ def _verify(digest: str, encoded: Encoded, body: bytes, base: bytes | None) -> N
 # ---- reading
 
 
+def _has_chains(db: Database) -> bool:
+    """Whether `bodies` has the delta columns (a database opened read-only may predate them)."""
+    known = getattr(db, "_ticker_chains", None)
+    if known is None:
+        known = any(row[1] == "base_sha256" for row in db.execute("PRAGMA table_info(bodies)"))
+        db._ticker_chains = known  # type: ignore[attr-defined]
+    return known
+
+
 def _row(db: Database, digest: str) -> tuple | None:
+    base = "base_sha256" if _has_chains(db) else "NULL"
     return db.execute(
-        "SELECT compression, data, bytes, base_sha256 FROM bodies WHERE sha256 = ?", [digest]
+        f"SELECT compression, data, bytes, {base} FROM bodies WHERE sha256 = ?", [digest]
     ).fetchone()
 
 
@@ -632,8 +642,11 @@ def stats(db: Database) -> ArchiveStats:
         "SELECT compression, count(*), sum(bytes), sum(length(data)) FROM bodies GROUP BY 1 ORDER BY 1"
     ).fetchall():
         result.by_compression[compression] = {"bodies": count, "bytes_raw": raw, "bytes_compressed": packed}
-    result.keyframes = db.execute("SELECT count(*) FROM bodies WHERE base_sha256 IS NULL").fetchone()[0]
-    result.longest_chain = _longest_chain(db)
+    if _has_chains(db):
+        result.keyframes = db.execute("SELECT count(*) FROM bodies WHERE base_sha256 IS NULL").fetchone()[0]
+        result.longest_chain = _longest_chain(db)
+    else:  # before migration 0008: every body stands alone
+        result.keyframes, result.longest_chain = result.bodies, int(result.bodies > 0)
     _zlib_estimate(db, result)
     for outcome, count, raw, packed in db.execute(
         "SELECT coalesce(f.outcome, '(no fetch)'), count(*), sum(b.bytes), sum(length(b.data)) "

@@ -1,4 +1,4 @@
-"""Evidence commands: `ticker archive stats|show|prune`, `ticker reparse`, `ticker cite`."""
+"""Evidence commands: `ticker archive stats|show|prune|compact`, `ticker reparse`, `ticker cite`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ticker.errors import user_errors
-from ticker.settings import ARCHIVE_KEEP_CHOICES
+from ticker.settings import ARCHIVE_KEEP_CHOICES, MAX_KEEP_DAYS, ArchiveSettings
 from ticker.terminal import printable
 
 DEFAULT_DB = "ticker.db"
@@ -19,13 +19,21 @@ _db_option = click.option(
 )
 
 
-def _existing_db(db_path: str):
-    """Open an existing database (never create one by mistake)."""
-    from ticker.db.schema import open_db
+def _existing_db(db_path: str, *, read_only: bool = False):
+    """Open an existing ticker database (never create one by mistake, never add ticker's tables
+    to another SQLite file); `read_only` opens it without migrating or writing anything."""
+    from ticker.db.schema import connect, open_db
 
     if not Path(db_path).exists():
         raise click.ClickException(f"no database at {db_path}")
-    return open_db(db_path)
+    probe = connect(db_path, read_only=True)
+    try:
+        tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        probe.conn.close()
+    if not {"fetches", "bodies"} <= tables:
+        raise click.ClickException(f"{db_path} is not a ticker database (no fetches/bodies tables)")
+    return connect(db_path, read_only=True) if read_only else open_db(db_path)
 
 
 def _db_arg(db_path: str) -> str:
@@ -41,35 +49,76 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
+def _keep_days(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from ticker.settings import check_keep_days
+
+    try:
+        return check_keep_days(float(value))
+    except ValueError:
+        raise click.ClickException(
+            f"--keep-days {value!r}: must be a number of days from 0 (forever) to {MAX_KEEP_DAYS}"
+        ) from None
+
+
 @click.group()
 def archive() -> None:
-    """The raw archive: every kept response body, once, compressed, by SHA-256."""
+    """The raw archive: every kept response body, once, by SHA-256, delta-compressed (docs/evidence.md)."""
 
 
 @archive.command()
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(db_path: str, as_json: bool) -> None:
-    """How big the archive is: bodies, bytes raw and compressed, by outcome."""
+    """How big the archive is: bytes per body, ratio to raw and to zlib, keyframes, longest chain.
+
+    \b
+    Example:
+      ticker archive stats --db ticker.db --json
+
+    The zlib figure is what the same bodies take compressed one at a time with zlib (the
+    encoding before delta chains): measured for zlib bodies, estimated for the others by
+    compressing an evenly spread sample of them.
+    """
+    from ticker.db.archive import CorruptBody
     from ticker.db.archive import stats as archive_stats
 
     with user_errors(db_path):
-        result = archive_stats(_existing_db(db_path))
+        try:
+            result = archive_stats(_existing_db(db_path, read_only=True))
+        except CorruptBody as error:
+            raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
-    ratio = f" ({result.bytes_compressed / result.bytes_raw:.0%})" if result.bytes_raw else ""
+    to_raw = f" ({result.bytes_compressed / result.bytes_raw:.2%} of raw" if result.bytes_raw else ""
+    to_zlib = (
+        f", {result.zlib_estimate / result.bytes_compressed:.1f}x under zlib's {_size(result.zlib_estimate)})"
+        if result.bytes_compressed and result.zlib_estimate
+        else (")" if to_raw else "")
+    )
     click.echo(
         f"{result.bodies} bodies, {_size(result.bytes_raw)} raw, {_size(result.bytes_compressed)} "
-        f"compressed{ratio}"
+        f"stored{to_raw}{to_zlib}"
     )
+    click.echo(
+        f"{_size(round(result.bytes_per_body))} per body; {result.keyframes} keyframes, longest chain "
+        f"{result.longest_chain} steps"
+    )
+    if result.zlib_sample:
+        click.echo(f"zlib size estimated from a sample of {result.zlib_sample} bodies")
     click.echo(
         f"{result.fetches_archived} of {result.fetches_with_body} fetches with a body have it archived"
     )
+    for compression, row in result.by_compression.items():
+        click.echo(
+            f"  {compression:<14} {row['bodies']:>7} bodies {_size(row['bytes_raw']):>10} raw "
+            f"{_size(row['bytes_compressed']):>10} stored"
+        )
+    click.echo("by the outcome of the fetch that first brought the body:")
     for outcome, row in result.by_outcome.items():
         click.echo(
             f"  {outcome:<14} {row['bodies']:>7} bodies {_size(row['bytes_raw']):>10} raw "
-            f"{_size(row['bytes_compressed']):>10} compressed"
+            f"{_size(row['bytes_compressed']):>10} stored"
         )
 
 
@@ -77,16 +126,23 @@ def stats(db_path: str, as_json: bool) -> None:
 @click.argument("sha256")
 @_db_option
 def show(sha256: str, db_path: str) -> None:
-    """Write the archived body SHA256 (or a unique prefix of 8+ digits) to stdout, as received."""
-    from ticker.db.archive import read_body
+    """Write the archived body SHA256 (or a unique prefix of 8+ digits) to stdout, as received.
+
+    \b
+    Example:
+      ticker archive show 7557a0c1 > fetch-1.html
+
+    The body is decoded through its delta chain and checked against its SHA-256.
+    """
+    from ticker.db.archive import CorruptBody, read_body
 
     digest = sha256.strip().lower()
-    if len(digest) < 8 or any(c not in "0123456789abcdef" for c in digest):
+    if len(digest) < 8 or len(digest) > 64 or any(c not in "0123456789abcdef" for c in digest):
         raise click.ClickException(f"bad body hash {sha256!r}: give its SHA-256 (or 8+ hex digits of it)")
     with user_errors(db_path):
         try:
-            body = read_body(_existing_db(db_path), digest)
-        except LookupError as error:
+            body = read_body(_existing_db(db_path, read_only=True), digest)
+        except (LookupError, CorruptBody) as error:
             raise click.ClickException(str(error)) from None
     if body is None:
         raise click.ClickException(f"no archived body {sha256} (never received, or not kept by retention)")
@@ -99,20 +155,82 @@ def show(sha256: str, db_path: str) -> None:
 @click.option(
     "--keep",
     type=click.Choice(ARCHIVE_KEEP_CHOICES),
-    default="changed",
+    default=ArchiveSettings().keep,
     show_default=True,
     help="Keep all bodies, those that changed something (or failed/looked odd), only failed ones, or none.",
 )
-@click.option("--keep-days", type=click.FloatRange(min=0), default=0, show_default=True, help="0: forever.")
-def prune(db_path: str, keep: str, keep_days: float) -> None:
-    """Delete archived bodies that retention would not keep (fetch rows keep their hash)."""
+@click.option(
+    "--keep-days",
+    default="0",
+    show_default=True,
+    callback=_keep_days,
+    help=f"Delete bodies older than this many days (0: forever; at most {MAX_KEEP_DAYS}).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def prune(db_path: str, keep: str, keep_days: float, as_json: bool) -> None:
+    """Delete archived bodies that retention would not keep (fetch rows keep their hash).
+
+    \b
+    Examples:
+      ticker archive prune --keep-days 30      # bodies older than 30 days
+      ticker archive prune --keep changed      # after running with keep = "all"
+
+    Ages count from the fetches' own clock (the median start of the latest fetches, never later
+    than this machine's clock), and the newest body of each source and channel always stays.
+    Bodies built on a deleted one are re-encoded first, so every kept body still reads.
+    """
+    from ticker.db.archive import CorruptBody
     from ticker.db.archive import prune as archive_prune
-    from ticker.settings import ArchiveSettings
 
     with user_errors(db_path):
-        result = archive_prune(_existing_db(db_path), ArchiveSettings(keep=keep, keep_days=keep_days))
+        try:
+            result = archive_prune(_existing_db(db_path), ArchiveSettings(keep=keep, keep_days=keep_days))
+        except CorruptBody as error:
+            raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps({"by_age": result.by_age, "by_mode": result.by_mode, "keep": keep,
+                               "keep_days": keep_days}))  # fmt: skip
+        return
     click.echo(
         f"pruned {result.by_age} bodies past {keep_days:g} days, {result.by_mode} not kept by keep={keep}"
+    )
+
+
+@archive.command()
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary (no progress lines).")
+def compact(db_path: str, as_json: bool) -> None:
+    """Re-encode bodies archived with zlib (before delta chains) into zstd delta chains.
+
+    \b
+    Example:
+      ticker archive compact --db ticker.db
+
+    Works a few bodies per transaction, each replaced only by bytes that decode back exactly:
+    stopped at any point (even kill -9), every body still reads, and running it again goes on.
+    """
+    from ticker.db.archive import CorruptBody, zlib_bodies
+    from ticker.db.archive import compact as archive_compact
+    from ticker.progress import progress
+
+    with user_errors(db_path):
+        db = _existing_db(db_path)
+        todo = zlib_bodies(db)
+        with progress(todo, "compacting", enabled=not as_json and todo > 0) as bar:
+            try:
+                result = archive_compact(db, on_body=bar.advance)
+            except CorruptBody as error:
+                raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    if not result.bodies:
+        click.echo("nothing to compact: no body is stored with zlib")
+        return
+    saved = f" ({result.bytes_before / result.bytes_after:.1f}x smaller)" if result.bytes_after else ""
+    click.echo(
+        f"compacted {result.bodies} bodies ({_size(result.bytes_raw)} raw): "
+        f"{_size(result.bytes_before)} before, {_size(result.bytes_after)} after{saved}"
     )
 
 

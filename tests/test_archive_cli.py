@@ -1,0 +1,86 @@
+"""`ticker archive stats|show|prune|compact`: validated input (one `Error:` line), `--json`,
+examples in `--help`, and read-only commands that leave a foreign SQLite file alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+import pytest
+from conftest import run_ticker
+from helpers_archive import archive_polls, poll_page, store_zlib
+
+from ticker.db.schema import open_db
+
+
+@pytest.fixture
+def filled(tmp_path):
+    path = tmp_path / "ticker.db"
+    db = open_db(path)
+    digests = archive_polls(db, 70)
+    store_zlib(db, b"<html>an old zlib body</html>" * 50, source="rbc", channel="rss")
+    db.conn.close()
+    return path, digests
+
+
+@pytest.mark.parametrize("days", ["inf", "nan", "-1", "1e9", "abc", "-inf"])
+def test_prune_refuses_bad_keep_days_with_one_line(cli, filled, days):
+    path, _ = filled
+    result = run_ticker("archive", "prune", "--keep-days", days, "--db", path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: --keep-days") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM bodies").fetchone()[0] == 71
+    conn.close()
+
+
+def test_stats_json_shows_chains_and_the_zlib_comparison(cli, filled):
+    path, _ = filled
+    result = cli("archive", "stats", "--db", path, "--json")
+    assert result.exit_code == 0
+    stats = json.loads(result.output)
+    assert stats["bodies"] == 71
+    assert stats["keyframes"] == 3  # two chain starts (64 links each at most) and the zlib body
+    assert stats["longest_chain"] == 64
+    assert set(stats["by_compression"]) == {"zlib", "zstd", "zstd-delta"}
+    assert stats["ratio_to_zlib"] < 0.1 and stats["zlib_sample"] > 0
+    assert stats["bytes_per_body"] == pytest.approx(stats["bytes_compressed"] / 71, abs=0.1)
+    text = cli("archive", "stats", "--db", path).output
+    assert "keyframes" in text and "longest chain 64 steps" in text and "under zlib" in text
+
+
+def test_show_reads_through_the_chain(cli, filled):
+    path, digests = filled
+    result = run_ticker("archive", "show", digests[50][:12], "--db", path)
+    assert result.returncode == 0
+    assert hashlib.sha256(result.stdout.encode()).hexdigest() == digests[50]
+    assert result.stdout.encode() == poll_page(50)
+
+
+def test_prune_json(cli, filled):
+    path, _ = filled
+    result = cli("archive", "prune", "--keep", "none", "--db", path, "--json")
+    assert json.loads(result.output) == {"by_age": 0, "by_mode": 71, "keep": "none", "keep_days": 0.0}
+
+
+@pytest.mark.parametrize("command", ["stats", "show", "prune", "compact"])
+def test_help_has_an_example(cli, command):
+    result = cli("archive", command, "--help")
+    assert "Example" in result.output and f"ticker archive {command}" in result.output
+
+
+@pytest.mark.parametrize("args", [["stats"], ["show", "0123456789abcdef"]])
+def test_read_only_commands_leave_a_foreign_sqlite_file_alone(tmp_path, args):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (x TEXT)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    result = run_ticker("archive", *args, "--db", path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: {path} is not a ticker database (no fetches/bodies tables)"
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
