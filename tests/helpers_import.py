@@ -111,3 +111,106 @@ def presence(db: Database) -> dict[str, list]:
         return value.split("/")[0] if isinstance(value, str) and value[:2] == "20" and "/" in value else value
 
     return {name: sorted(tuple(instant(v) for v in r) for r in rows) for name, rows in full.items()}
+
+
+# ---- a local Wayback Machine: CDX server and replay server on pytest-httpserver
+
+RBC = "https://www.rbc.ru/"
+
+
+def http_date(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+
+class Wayback:
+    """CDX rows and mementos served the way web.archive.org serves them (see the samples in
+    the project's reference notes): JSON with a header row; `id_` mementos with
+    Memento-Datetime and X-Archive-Orig-* headers; 302s to the nearest capture without it."""
+
+    def __init__(self, httpserver) -> None:
+        import re
+
+        self.server = httpserver
+        self.rows: list[list[str]] = []
+        self.answers: dict[str, list] = {}  # timestamp -> answers to give in turn (the last repeats)
+        self.memento_requests: list[str] = []
+        self.cdx_requests: list[dict] = []
+        httpserver.expect_request("/cdx/search/cdx").respond_with_handler(self._cdx)
+        httpserver.expect_request(re.compile(r"^/web/")).respond_with_handler(self._replay)
+
+    @property
+    def cdx_url(self) -> str:
+        return self.server.url_for("/cdx/search/cdx")
+
+    @property
+    def replay_url(self) -> str:
+        return self.server.url_for("/web/")
+
+    def add(self, moment: datetime, *answers, original: str = RBC) -> str:
+        """A CDX row and what its memento answers (a body: a 200 capture; or a Werkzeug Response)."""
+        ts = stamp(moment)
+        self.rows.append(["ru,rbc)/", ts, original, "text/html", "200", "DIGEST" + ts, "1000"])
+        self.answers[ts] = list(answers)
+        return ts
+
+    def memento(self, moment: datetime, body: bytes | str, status: int = 200, headers: dict | None = None):
+        from werkzeug import Response
+
+        data = body.encode() if isinstance(body, str) else body
+        return Response(
+            data,
+            status=status,
+            headers={
+                "Content-Type": "text/html; charset=utf-8",
+                "Memento-Datetime": http_date(moment),
+                "Link": f'<{RBC}>; rel="original"',
+                "X-Archive-Src": "crawl/IA-2022.warc.gz",
+                "X-Archive-Orig-Server": "nginx",
+                **(headers or {}),
+            },
+        )
+
+    def plain(self, status: int, body: str = "", headers: dict | None = None):
+        """An answer of the Wayback Machine itself (no Memento-Datetime)."""
+        from werkzeug import Response
+
+        return Response(body, status=status, headers={"Content-Type": "text/html", **(headers or {})})
+
+    def redirect_to(self, moment: datetime, original: str = RBC):
+        return self.plain(
+            302,
+            headers={
+                "Location": f"{self.replay_url}{stamp(moment)}id_/{original}",
+                "X-Archive-Redirect-Reason": f"found capture at {stamp(moment)}",
+            },
+        )
+
+    def _cdx(self, request):
+        from werkzeug import Response
+
+        self.cdx_requests.append(dict(request.args))
+        low, high = request.args.get("from", "0"), request.args.get("to", "99999999999999")
+        rows = [r for r in self.rows if low <= r[1] <= high]
+        header = ["urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length"]
+        fields = request.args.get("fl", ",".join(header)).split(",")
+        table = [fields] + [[dict(zip(header, r, strict=True))[f] for f in fields] for r in rows]
+        return Response(json.dumps(table if rows else []), content_type="application/json")
+
+    def _replay(self, request):
+        ts = request.path.split("/")[2][:14]
+        self.memento_requests.append(ts)
+        queue = self.answers.get(ts)
+        if not queue:
+            return self.plain(404, "<p>Wayback Machine has not archived that URL.</p>")
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, (bytes, str)):
+            return self.memento(parse_stamp(ts), answer)
+        return answer
+
+
+def parse_stamp(ts: str) -> datetime:
+    return datetime.strptime(ts, "%Y%m%d%H%M%S").replace(tzinfo=UTC)

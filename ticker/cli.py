@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "serve": "ticker.commands.serve:serve",
     "backfill": "ticker.commands.backfill:backfill",
     "backfill-rates": "ticker.commands.backfill:backfill_rates",
+    "import": "ticker.commands.importing:import_group",
 }
 
 

@@ -1,0 +1,126 @@
+"""Reading WARC files (`.warc`, `.warc.gz`) with warcio: the HTTP responses they recorded.
+
+warcio (the webrecorder project's reference library) iterates records as a stream, handles
+one gzip member per record and undoes chunked transfer and gzip/deflate content coding.
+
+`Reader.records(path)` yields one `WarcResponse` per `response` record and per `revisit`
+record; a revisit has no body of its own and takes the payload of the record it refers to
+(by WARC-Refers-To-Target-URI + WARC-Refers-To-Date, else by payload digest), looked up among the
+responses read so far by the same Reader (earlier files included). A revisit whose payload was
+not read has `body = None` and says why in `problem`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
+MAX_KEPT_PAYLOADS = 2000  # payloads remembered for revisits (the most recent ones)
+
+
+class WarcError(Exception):
+    """A file that is not a readable WARC (bad gzip, not WARC at all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WarcResponse:
+    """One recorded HTTP answer. `headers`: lower-case names, repeated values joined with ", "."""
+
+    record_id: str
+    target_uri: str
+    date: datetime  # WARC-Date, aware UTC
+    status: int
+    reason: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    revisit: bool = False
+    problem: str | None = None
+
+
+def warc_date(text: str) -> datetime:
+    """A WARC-Date (`2017-03-06T04:02:06Z`, WARC/1.1 adds fractions) as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _headers(http_headers) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for name, value in http_headers.headers:
+        key = name.lower()
+        joined[key] = f"{joined[key]}, {value}" if key in joined else value
+    return joined
+
+
+def _strip(uri: str | None) -> str:
+    return (uri or "").strip().strip("<>")
+
+
+_Payload = tuple[bytes, int, str, dict[str, str]]  # body, status, reason, headers
+
+
+class Reader:
+    """Reads WARC files one after another, remembering payloads for later revisits."""
+
+    def __init__(self) -> None:
+        self._by_digest: dict[str, _Payload] = {}
+        self._by_target: dict[tuple[str, str], _Payload] = {}
+
+    def _remember(self, digest: str | None, target: str, date: str, body: _Payload) -> None:
+        if len(self._by_target) >= MAX_KEPT_PAYLOADS:
+            self._by_target.pop(next(iter(self._by_target)))
+        self._by_target[(target, date)] = body
+        if digest:
+            if len(self._by_digest) >= MAX_KEPT_PAYLOADS:
+                self._by_digest.pop(next(iter(self._by_digest)))
+            self._by_digest[digest] = body
+
+    def records(self, path: Path) -> Iterator[WarcResponse]:
+        """The response and revisit records of one file, in file order."""
+        try:
+            with open(path, "rb") as stream:
+                for record in ArchiveIterator(stream):
+                    if record.rec_type not in ("response", "revisit") or record.http_headers is None:
+                        continue
+                    found = self._read(record)
+                    if found is not None:
+                        yield found
+        except ArchiveLoadFailed as error:
+            raise WarcError(f"{path}: not a readable WARC file ({error})") from None
+
+    def _read(self, record) -> WarcResponse | None:
+        headers = record.rec_headers
+        target = _strip(headers.get_header("WARC-Target-URI"))
+        date_text = headers.get_header("WARC-Date") or ""
+        try:
+            date = warc_date(date_text)
+            status = int(record.http_headers.get_statuscode() or "")
+        except ValueError:
+            return None
+        reason = (record.http_headers.statusline or "").partition(" ")[2]
+        http_headers = _headers(record.http_headers)
+        record_id = _strip(headers.get_header("WARC-Record-ID"))
+        digest = headers.get_header("WARC-Payload-Digest")
+        if record.rec_type == "response":
+            body = record.content_stream().read()  # read before advancing: later it is gone
+            self._remember(digest, target, date_text, (body, status, reason, http_headers))
+            return WarcResponse(record_id, target, date, status, reason, http_headers, body)
+        refers_uri = _strip(headers.get_header("WARC-Refers-To-Target-URI")) or target
+        refers_date = headers.get_header("WARC-Refers-To-Date") or ""
+        payload = self._by_target.get((refers_uri, refers_date))
+        if payload is None and digest:
+            payload = self._by_digest.get(digest)
+        if payload is None:
+            problem = f"revisit of {refers_uri} {refers_date or digest or ''}".strip()
+            return WarcResponse(
+                record_id, target, date, status, reason, http_headers, None, True,
+                problem + ": that payload is not in the files read",
+            )  # fmt: skip
+        body, original_status, original_reason, original_headers = payload
+        if status == 304:  # "server-not-modified": the answer is the one it confirmed
+            status, reason, http_headers = original_status, original_reason, original_headers
+        return WarcResponse(record_id, target, date, status, reason, http_headers, body, True)

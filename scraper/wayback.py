@@ -1,0 +1,268 @@
+"""The Wayback Machine: CDX queries, mementos, and what counts as a capture.
+
+Pure functions (query addresses, CDX parsing, collapsing, memento addresses, classifying a
+replay answer) plus `query_cdx`, which asks the CDX server through an injected httpx client.
+See docs/evidence.md ("History from before ticker ran").
+
+- CDX timestamps are 14 digits, UTC (`20220224030512`).
+- A memento in its original form: `<replay prefix><timestamp>id_/<original address>`.
+- An answer is a capture only if it carries `Memento-Datetime`. Without it: a 302 points at the
+  nearest capture (followed only when close to the asked instant), a 404 says "not archived", a
+  200 says the address is excluded, a 429 is the Wayback Machine's own rate limit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlencode, urljoin
+
+import httpx
+
+from ticker.scraper import http
+
+DEFAULT_CDX_URL = "https://web.archive.org/cdx/search/cdx"
+DEFAULT_REPLAY_URL = "https://web.archive.org/web/"
+CDX_FIELDS = ("timestamp", "original", "statuscode", "mimetype", "digest")
+CDX_PAGE_ROWS = 5000
+REDIRECT_WINDOW_S = 900.0  # a 302 to a capture further than this from the asked one is not followed
+_TIMESTAMP = re.compile(r"^\d{14}$")
+_MEMENTO_TS = re.compile(r"/(\d{14})(?:[a-z]{2}_)?/")
+
+
+class CdxError(Exception):
+    """The CDX server's answer cannot be read, or it refused (blocked site, 5xx)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """One CDX row: a capture of `original` at `timestamp` (14 digits, UTC)."""
+
+    timestamp: str
+    original: str
+    statuscode: str | None = None
+    mimetype: str | None = None
+    digest: str | None = None
+
+    @property
+    def instant(self) -> datetime:
+        return parse_timestamp(self.timestamp)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A 14-digit Wayback timestamp as an aware UTC datetime; ValueError if it is not one."""
+    if not _TIMESTAMP.match(text):
+        raise ValueError(f"not a 14-digit timestamp: {text!r}")
+    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def to_timestamp(moment: datetime) -> str:
+    """An aware datetime as a 14-digit UTC timestamp."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the zone must be explicit")
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def cdx_query_url(
+    cdx_url: str,
+    address: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    resume_key: str | None = None,
+    page_rows: int = CDX_PAGE_ROWS,
+) -> str:
+    """The CDX query for the status-200 captures of exactly `address` between two instants
+    (inclusive), JSON output, paged with a resumption key."""
+    params: list[tuple[str, str]] = [
+        ("url", address),
+        ("output", "json"),
+        ("fl", ",".join(CDX_FIELDS)),
+        ("filter", "statuscode:200"),
+    ]
+    if start is not None:
+        params.append(("from", to_timestamp(start)))
+    if end is not None:
+        params.append(("to", to_timestamp(end)))
+    params += [("limit", str(page_rows)), ("showResumeKey", "true")]
+    if resume_key:
+        params.append(("resumeKey", resume_key))
+    return f"{cdx_url}{'&' if '?' in cdx_url else '?'}{urlencode(params)}"
+
+
+def parse_cdx(body: bytes) -> tuple[list[Capture], str | None]:
+    """Captures of a CDX JSON answer (header row first), and the resumption key if more remain.
+
+    An empty answer (`[]`, or no bytes at all after a resumption key) has no captures. Rows with
+    a timestamp that is not a real instant (month or day `00`) are skipped; repeated rows once.
+    """
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return [], None
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CdxError(f"the CDX answer is not JSON: {error}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise CdxError("the CDX answer is not a list of rows")
+    if not rows:
+        return [], None
+    resume_key = None
+    if len(rows) >= 2 and rows[-2] == [] and len(rows[-1]) == 1:
+        resume_key = str(rows[-1][0])
+        rows = rows[:-2]
+    if not rows:
+        return [], resume_key
+    header = [str(name) for name in rows[0]]
+    if "timestamp" not in header or "original" not in header:
+        raise CdxError(f"the CDX answer has no timestamp/original columns: {header}")
+    captures: list[Capture] = []
+    seen: set[tuple[str, str]] = set()
+    for values in rows[1:]:
+        if len(values) != len(header):
+            continue
+        record = dict(zip(header, (str(v) for v in values), strict=True))
+        try:
+            parse_timestamp(record["timestamp"])
+        except ValueError:
+            continue
+        key = (record["timestamp"], record["original"])
+        if key in seen:
+            continue
+        seen.add(key)
+        captures.append(
+            Capture(
+                timestamp=record["timestamp"],
+                original=record["original"],
+                statuscode=record.get("statuscode"),
+                mimetype=record.get("mimetype"),
+                digest=record.get("digest"),
+            )
+        )
+    return captures, resume_key
+
+
+def collapse(captures: Iterable[Capture], every_s: float) -> list[Capture]:
+    """At most one capture per `every_s`-long slot (slots aligned on the Unix epoch, so `1h`
+    keeps the first capture of each UTC hour), in time order; 0 keeps all."""
+    ordered = sorted(captures, key=lambda c: c.timestamp)
+    if every_s <= 0:
+        return ordered
+    kept: list[Capture] = []
+    last_slot = None
+    for capture in ordered:
+        slot = int(capture.instant.timestamp() // every_s)
+        if slot != last_slot:
+            kept.append(capture)
+            last_slot = slot
+    return kept
+
+
+def memento_url(replay_url: str, timestamp: str, original: str) -> str:
+    """The memento in its original form (no toolbar, no link rewriting)."""
+    prefix = replay_url if replay_url.endswith("/") else replay_url + "/"
+    return f"{prefix}{timestamp}id_/{original}"
+
+
+def memento_timestamp(address: str) -> str | None:
+    """The 14-digit timestamp in a memento address, if there is one."""
+    match = _MEMENTO_TS.search(address)
+    return match.group(1) if match else None
+
+
+def memento_datetime(value: str | None) -> datetime | None:
+    """The `Memento-Datetime` header as an aware UTC datetime (None when absent or unreadable)."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What a replay answer is: `capture` (the site's answer as archived, whatever its status),
+    `redirect` (to the nearest capture: `location`), `not_archived`, `excluded`, `throttled`
+    (the Wayback Machine's own 429) or `unavailable` (another answer of the Wayback Machine)."""
+
+    kind: str
+    message: str
+    location: str | None = None
+    captured_at: datetime | None = None
+
+
+def classify_replay(status: int | None, headers: dict[str, str], address: str) -> Replay:
+    """Tell a capture from the Wayback Machine's own answers (headers: lower-case names)."""
+    captured_at = memento_datetime(headers.get("memento-datetime"))
+    if status is not None and captured_at is not None:
+        return Replay("capture", f"capture of {captured_at:%Y-%m-%d %H:%M:%S}Z", captured_at=captured_at)
+    if status in (301, 302, 303, 307, 308) and headers.get("location"):
+        location = urljoin(address, headers["location"])
+        return Replay("redirect", f"redirected to {location}", location=location)
+    if status == 429:
+        return Replay("throttled", "HTTP 429 from the Wayback Machine (its rate limit)")
+    if status == 404:
+        return Replay("not_archived", "HTTP 404: the Wayback Machine has not archived that address")
+    if status is not None and 200 <= status < 300:
+        return Replay("excluded", f"HTTP {status} without Memento-Datetime: the address is excluded")
+    what = f"HTTP {status}" if status is not None else "no answer"
+    return Replay("unavailable", f"{what} from the Wayback Machine, not a capture")
+
+
+def redirect_within(location: str, asked: datetime, window_s: float = REDIRECT_WINDOW_S) -> datetime | None:
+    """The instant a redirect points at, if it is within `window_s` of the asked one."""
+    stamp = memento_timestamp(location)
+    if stamp is None:
+        return None
+    target = parse_timestamp(stamp)
+    return target if abs((target - asked).total_seconds()) <= window_s else None
+
+
+def query_cdx(
+    client: httpx.Client,
+    cdx_url: str,
+    address: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    before_request: Callable[[], None] = lambda: None,
+    on_throttle: Callable[[], None] | None = None,
+    page_rows: int = CDX_PAGE_ROWS,
+) -> list[Capture]:
+    """Every status-200 capture of `address` in the range, following resumption keys.
+
+    `before_request` runs before each request (the import's rate limiter). A 429 calls
+    `on_throttle` (which pauses, or raises to stop) and asks again; other refusals raise CdxError.
+    """
+    captures: list[Capture] = []
+    resume_key: str | None = None
+    while True:
+        query = cdx_query_url(
+            cdx_url, address, start=start, end=end, resume_key=resume_key, page_rows=page_rows
+        )
+        before_request()
+        try:
+            answer = http.get(client, query)
+        except http.FetchFailed as failure:
+            if failure.status == 429 and on_throttle is not None:
+                on_throttle()
+                continue
+            detail = failure.headers.get("x-archive-wayback-runtime-error") if failure.headers else None
+            raise CdxError(
+                f"CDX query failed: {failure.message}" + (f" ({detail})" if detail else ""),
+                status=failure.status,
+            ) from None
+        page, resume_key = parse_cdx(answer.body)
+        captures.extend(page)
+        if not resume_key or not page:
+            return captures

@@ -1,0 +1,244 @@
+"""`ticker import wayback`: a local CDX server and replay server shaped like web.archive.org."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import run_ticker
+from helpers_import import RBC, Wayback, history, stamp
+from rbc_markup import Item, item_id, render_page, standard_items
+
+from ticker.db.schema import open_db
+from ticker.importing import ImportStopped, Politeness, import_wayback
+from ticker.scraper import wayback as wb
+from ticker.scraper.http import make_client
+from ticker.sources import builtin_source
+
+T = datetime(2022, 2, 24, 3, 0, 5, tzinfo=UTC)
+
+
+def rbc_page(start: int, *, retitle: str | None = None) -> str:
+    items = standard_items(14, start=start, newest=T)
+    if retitle:
+        items[0].title = retitle
+    return render_page(items)
+
+
+@pytest.fixture
+def archive(httpserver):
+    return Wayback(httpserver)
+
+
+def run_import(cli, archive, db_path, *extra):
+    return cli(
+        "import", "wayback", "rbc", "--cdx-url", archive.cdx_url, "--replay-url", archive.replay_url,
+        "--pause", "0", "--throttle-pause", "0", "--db", db_path, "--json", *extra,
+    )  # fmt: skip
+
+
+def summary_of(result) -> dict:
+    return json.loads(result.stdout)[0]
+
+
+def fetches(db):
+    return db.execute(
+        "SELECT started_at, outcome, status, origin, origin_ref, url FROM fetches ORDER BY started_at"
+    ).fetchall()
+
+
+def test_collapse_keeps_one_capture_per_slot():
+    rows = [wb.Capture(stamp(T + timedelta(minutes=m)), RBC) for m in (0, 20, 50, 61, 62, 130)]
+    assert [c.timestamp[8:12] for c in wb.collapse(rows, 3600)] == ["0300", "0401", "0510"]
+    assert len(wb.collapse(rows, 0)) == 6
+    assert [c.timestamp[8:12] for c in wb.collapse(rows, 1800)] == ["0300", "0350", "0401", "0510"]
+
+
+def test_cdx_parsing_empty_resume_key_and_bad_rows():
+    assert wb.parse_cdx(b"[]") == ([], None)
+    assert wb.parse_cdx(b"") == ([], None)
+    body = json.dumps([
+        ["urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length"],
+        ["ru,rbc)/", "20220224030005", RBC, "text/html", "200", "X", "10"],
+        ["ru,rbc)/", "20220224030005", RBC, "text/html", "200", "X", "10"],  # the same line again
+        ["ru,rbc)/", "20220200000000", RBC, "text/html", "200", "X", "10"],  # day 00: not an instant
+        [], ["ru%2Crbc%29%2F+20220224030006"],
+    ]).encode()  # fmt: skip
+    captures, key = wb.parse_cdx(body)
+    assert [c.timestamp for c in captures] == ["20220224030005"]
+    assert key == "ru%2Crbc%29%2F+20220224030006"
+    with pytest.raises(wb.CdxError):
+        wb.parse_cdx(b"<html>rate limited</html>")
+
+
+def test_query_and_memento_addresses():
+    query = wb.cdx_query_url(wb.DEFAULT_CDX_URL, RBC, start=T, end=T + timedelta(days=1))
+    assert "output=json" in query and "filter=statuscode%3A200" in query
+    assert "from=20220224030005" in query and "to=20220225030005" in query
+    assert wb.memento_url(wb.DEFAULT_REPLAY_URL, "20220224030005", RBC) == (
+        "https://web.archive.org/web/20220224030005id_/https://www.rbc.ru/"
+    )
+
+
+def test_import_collapses_by_every_stores_captures_and_resumes(cli, archive, db_path):
+    for minutes, start in ((0, 0), (20, 1), (50, 2), (65, 3)):
+        archive.add(T + timedelta(minutes=minutes), rbc_page(start))
+    result = run_import(cli, archive, db_path, "--from", "2022-02-24", "--to", "2022-02-24")
+    summary = summary_of(result)
+    assert (summary["found"], summary["kept"], summary["fetched"], summary["outcomes"]) == (
+        4, 2, 2, {"ok": 2}
+    )  # fmt: skip
+    assert summary["items_new"] == 14 + 3  # the second capture 65 minutes later: 3 newer items
+    assert archive.memento_requests == [stamp(T), stamp(T + timedelta(minutes=65))]
+    db = open_db(db_path)
+    stored = fetches(db)
+    assert [(r[0], r[1], r[2], r[3]) for r in stored] == [
+        ("2022-02-24T03:00:05Z", "ok", 200, "wayback"),
+        ("2022-02-24T04:05:05Z", "ok", 200, "wayback"),
+    ]
+    assert stored[0][4] == stored[0][5] == f"{archive.replay_url}{stamp(T)}id_/{RBC}"
+    assert archive.cdx_requests[0]["from"] == "20220223210000"  # Moscow midnight, in UTC
+    assert archive.cdx_requests[0]["filter"] == "statuscode:200"
+    # bodies are always kept
+    assert db.execute("SELECT count(*) FROM bodies").fetchone()[0] == 2
+    before = history(db)
+
+    archive.memento_requests.clear()
+    again = summary_of(run_import(cli, archive, db_path, "--every", "0"))
+    # the two stored are skipped without a request; the two collapsed away before are new now
+    assert (again["skipped"], again["fetched"]) == (2, 2)
+    assert sorted(archive.memento_requests) == [stamp(T + timedelta(minutes=m)) for m in (20, 50)]
+    archive.memento_requests.clear()
+    third = summary_of(run_import(cli, archive, db_path, "--every", "0"))
+    assert (third["skipped"], third["fetched"], archive.memento_requests) == (4, 0, [])
+    assert len(history(open_db(db_path))["snapshots"]) == 4 and before["headlines"]
+
+
+def test_429_without_retry_after_pauses_then_succeeds(archive, db_path):
+    archive.add(T, archive.plain(429, "<h1>429 Too Many Requests</h1>"), rbc_page(0))
+    slept: list[float] = []
+    politeness = Politeness(0.5, 7.0, sleep=slept.append, clock=lambda: 0.0)
+    db = open_db(db_path)
+    with make_client() as client:
+        client.follow_redirects = False
+        summary = import_wayback(
+            db, client, builtin_source("rbc"), start=None, end=None, every_s=3600,
+            cdx_url=archive.cdx_url, replay_url=archive.replay_url, politeness=politeness,
+        )  # fmt: skip
+    assert (summary.throttled, summary.fetched, summary.outcomes) == (1, 1, {"ok": 1})
+    assert 7.0 in slept  # the throttle pause, although the 429 said nothing about when to return
+    assert all(s >= 0.5 for s in slept)  # and the least gap between requests
+    # the Wayback Machine's own 429 is not a fetch of the site
+    assert [r[1] for r in fetches(db)] == ["ok"]
+
+
+def test_a_lasting_429_stops_with_a_clear_message(archive, db_path):
+    archive.add(T, archive.plain(429, "<h1>429</h1>"))
+    slept: list[float] = []
+    politeness = Politeness(0, 60.0, max_failures=3, sleep=slept.append)
+    db = open_db(db_path)
+    with make_client() as client:
+        client.follow_redirects = False
+        summary = import_wayback(
+            db, client, builtin_source("rbc"), start=None, end=None, every_s=0,
+            cdx_url=archive.cdx_url, replay_url=archive.replay_url, politeness=politeness,
+        )  # fmt: skip
+    assert summary.stopped.startswith("stopped after 3 failures in a row")
+    assert slept == [60.0, 120.0]  # backing off: doubled, never shorter than the throttle pause
+    assert fetches(db) == []
+    with pytest.raises(ImportStopped):
+        Politeness(max_failures=1).failed("x")
+
+
+def test_redirect_to_nearest_capture_followed_only_nearby(cli, archive, db_path):
+    near = T + timedelta(seconds=40)
+    archive.add(T, archive.redirect_to(near))
+    archive.answers[stamp(near)] = [rbc_page(0)]
+    far_asked = T + timedelta(hours=3)
+    archive.add(far_asked, archive.redirect_to(far_asked + timedelta(days=23)))
+    summary = summary_of(run_import(cli, archive, db_path))
+    assert (summary["fetched"], summary["not_captures"]) == (1, {"redirect_far": 1})
+    db = open_db(db_path)
+    [(started, outcome, _, origin, origin_ref, _)] = fetches(db)
+    # stored at the instant of the capture it reached, citing that memento
+    assert (started, outcome, origin) == ("2022-02-24T03:00:45Z", "ok", "wayback")
+    assert origin_ref.endswith(f"/web/{stamp(near)}id_/{RBC}")
+
+
+def test_blocked_and_unreadable_captures_are_recorded_with_their_bodies(cli, archive, db_path, fixture_bytes):
+    qrator = fixture_bytes("qrator_401.html")
+    archive.add(T, archive.memento(T, qrator, status=401))
+    later = T + timedelta(hours=1)
+    archive.add(later, archive.memento(later, fixture_bytes("ddos_guard_200.html")))
+    old = T + timedelta(hours=2)
+    archive.add(old, archive.memento(old, "<html><body><div class='b-news'>2009</div></body></html>"))
+    summary = summary_of(run_import(cli, archive, db_path))
+    assert summary["outcomes"] == {"blocked": 2, "parse_error": 1}
+    db = open_db(db_path)
+    rows = db.execute(
+        "SELECT f.outcome, f.error, b.sha256 IS NOT NULL FROM fetches f "
+        "LEFT JOIN bodies b ON b.sha256 = f.body_sha256 ORDER BY f.started_at"
+    ).fetchall()
+    assert [(r[0], r[2]) for r in rows] == [("blocked", 1), ("blocked", 1), ("parse_error", 1)]
+    assert "no headline ticker" in rows[2][1]
+    # never an empty ticker: nothing was seen
+    assert db.execute("SELECT count(*) FROM headlines").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0
+
+
+def test_old_markup_without_data_attributes_is_read(cli, archive, db_path):
+    items = [Item(id=item_id(n), title=f"Старая разметка {n}", modif=False) for n in range(8)]
+    archive.add(T, render_page(items))
+    summary = summary_of(run_import(cli, archive, db_path))
+    assert summary["outcomes"] == {"ok": 1} and summary["items_new"] == 8
+
+
+def test_what_is_not_a_capture_is_never_a_fetch(cli, archive, db_path):
+    excluded = archive.plain(200, "<p>Sorry. This URL has been excluded from the Wayback Machine.</p>")
+    archive.add(T, excluded)
+    archive.add(T + timedelta(hours=1))  # nothing to answer: 404 "has not archived that URL"
+    moved = T + timedelta(hours=2)
+    # the site's own 301, archived: recorded as the site's answer
+    archive.add(moved, archive.memento(moved, "", status=301, headers={"Location": "/web/x/https://rbc.ru/"}))
+    too_many = T + timedelta(hours=3)
+    archive.add(too_many, archive.memento(too_many, "<h1>429</h1>", status=429))  # an archived 429
+    summary = summary_of(run_import(cli, archive, db_path))
+    assert summary["not_captures"] == {"excluded": 1, "not_archived": 1}
+    db = open_db(db_path)
+    assert [(r[1], r[2]) for r in fetches(db)] == [("http_error", 301), ("http_error", 429)]
+
+
+def test_imported_item_is_cited_with_its_memento_and_shown_by_at(cli, archive, db_path):
+    archive.add(T, rbc_page(0))
+    run_import(cli, archive, db_path)
+    cited = cli("cite", item_id(0), "--db", db_path)
+    assert cited.exit_code == 0, cited.output
+    assert f"/web/{stamp(T)}id_/{RBC}" in cited.output
+    assert "2022-02-24" in cited.output
+    shown = cli("at", "2022-02-24 06:30", "--db", db_path)
+    assert shown.exit_code == 0, shown.output
+    assert "Заголовок новости номер 0" in shown.output
+
+
+def test_progress_goes_to_stderr_and_json_stays_clean_through_a_pipe(archive, db_path):
+    for hour in range(3):
+        archive.add(T + timedelta(hours=hour), rbc_page(hour))
+    result = run_ticker(
+        "import", "wayback", "rbc", "--cdx-url", archive.cdx_url, "--replay-url", archive.replay_url,
+        "--pause", "0", "--db", db_path, "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["fetched"] == 3
+    assert "importing captures: 3/3" in result.stderr
+    assert "\x1b[" not in result.stderr  # not a terminal: plain lines, no control sequences
+
+
+def test_bad_input_is_one_error_line(cli, db_path):
+    runner_result = cli("import", "wayback", "rbc", "--every", "soon", "--db", db_path)
+    assert runner_result.exit_code == 1
+    assert runner_result.output.startswith("Error: bad --every")
+    bad_url = cli("import", "wayback", "rbc", "--cdx-url", "ftp://x", "--db", db_path)
+    assert bad_url.output.strip().splitlines() == [
+        "Error: bad --cdx-url 'ftp://x': give a full http:// or https:// address"
+    ]
