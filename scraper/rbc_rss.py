@@ -9,7 +9,6 @@ changed (http -> https), so they are matched by local name, and only as direct c
 from __future__ import annotations
 
 import re
-from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
@@ -20,6 +19,7 @@ from ticker.base import BlockedPage, Headline, HeadlineList, ParseError, TickerP
 from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
 from ticker.scraper.links import safe_link
 from ticker.scraper.rbc_page import _KIND_BY_DOCUMENT_TYPE, DEFAULT_URL, clean_text, looks_like_challenge
+from ticker.scraper.ru_dates import feed_instant
 
 _ITEM_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 # The older feed (2017, 2019 captures) has no rbc_news: fields; its <guid> is the bare 24-hex id.
@@ -79,12 +79,9 @@ def _published(item: Element) -> tuple[str | None, str | None]:
     if not raw:
         return None, None
     try:
-        moment = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None, f"bad pubDate {raw!r}"
-    if moment is None or moment.tzinfo is None:
-        return None, f"pubDate without a zone {raw!r}"
-    return to_iso(moment), None
+        return to_iso(feed_instant(raw)), None
+    except (ValueError, OverflowError):
+        return None, f"bad pubDate {raw[:60]!r}"
 
 
 def parse_item(item: Element, position: int, base_url: str) -> tuple[Headline | None, list[str]]:
@@ -154,7 +151,6 @@ def _build_date(channel: Element) -> str | None:
     """The feed's `lastBuildDate` as UTC ISO, when it has a readable one."""
     raw = _child_text(channel, "lastBuildDate", namespaced=False)
     try:
-        moment = parsedate_to_datetime(raw) if raw else None
-    except (TypeError, ValueError):
+        return to_iso(feed_instant(raw)) if raw else None
+    except (ValueError, OverflowError):
         return None
-    return to_iso(moment) if moment is not None and moment.tzinfo is not None else None

@@ -1,9 +1,11 @@
-"""Russian day-and-month text ("28 мая", "26 ноября", "25 ноя") and the year it must belong to."""
+"""Dates as Russian sites write them: day-and-month text ("28 мая", "26 ноября", "25 ноя") and the
+year it must belong to, shown Moscow times, and feed dates (RFC 822, MSK, ISO 8601)."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 
 from ticker.base import MOSCOW
 
@@ -76,3 +78,43 @@ def shown_moscow_time(hour: int, minute: int, reference: datetime, day: date | N
     if day is None and moment > local_reference + timedelta(minutes=10):
         moment -= timedelta(days=1)
     return moment
+
+
+_CLOCK = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
+_COLON_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+_MOSCOW_ZONES = {"MSK": None, "MSD": timedelta(hours=4)}  # None: Moscow's offset on that day
+
+
+def feed_instant(text: str) -> datetime:
+    """An aware datetime for a feed's date: RFC 822 (with or without the weekday, any numeric
+    offset taken as given, GMT/UT/EST...), Moscow's own zone names (MSK: Moscow's offset on that
+    day, +0400 from 2011 to 2014; MSD: +0400), or ISO 8601 (Atom). A time without a zone is
+    Moscow time, the sites' clock. ValueError when it cannot be read.
+    """
+    raw = " ".join(text.split())
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        moment = None
+    if moment is not None:
+        if moment.tzinfo is not None:
+            return moment
+        zone = raw.rsplit(" ", 1)[-1].upper()
+        if zone in _MOSCOW_ZONES:
+            offset = _MOSCOW_ZONES[zone]
+            return moment.replace(tzinfo=MOSCOW if offset is None else timezone(offset))
+        if zone == "-0000":  # RFC 5322: UTC, the sender's zone unknown
+            return moment.replace(tzinfo=UTC)
+        numeric = _COLON_OFFSET.match(zone)
+        if numeric:  # "+03:00", which RFC 822 parsing does not read
+            sign = -1 if numeric.group(1) == "-" else 1
+            minutes = int(numeric.group(2)) * 60 + int(numeric.group(3))
+            return moment.replace(tzinfo=timezone(sign * timedelta(minutes=minutes)))
+        if _CLOCK.match(zone):
+            return moment.replace(tzinfo=MOSCOW)
+        raise ValueError(f"unknown time zone {zone[:10]!r} in {raw[:60]!r}")
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"unreadable date {raw[:60]!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=MOSCOW)
