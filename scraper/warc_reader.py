@@ -81,9 +81,11 @@ class Reader:
 
     def records(self, path: Path) -> Iterator[WarcResponse]:
         """The response and revisit records of one file, in file order."""
+        records = 0
         try:
             with open(path, "rb") as stream:
                 for record in ArchiveIterator(stream):
+                    records += 1
                     if record.rec_type not in ("response", "revisit") or record.http_headers is None:
                         continue
                     found = self._read(record)
@@ -91,6 +93,8 @@ class Reader:
                         yield found
         except ArchiveLoadFailed as error:
             raise WarcError(f"{path}: not a readable WARC file ({error})") from None
+        if records == 0:
+            raise WarcError(f"{path}: not a WARC file (no WARC record in it)")
 
     def _read(self, record) -> WarcResponse | None:
         headers = record.rec_headers

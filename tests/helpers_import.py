@@ -214,3 +214,66 @@ class Wayback:
 
 def parse_stamp(ts: str) -> datetime:
     return datetime.strptime(ts, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+# ---- WARC files written with warcio, as crawlers write them
+
+
+class WarcFile:
+    """Writes a WARC file record by record (gzip: one member per record, as crawlers do)."""
+
+    def __init__(self, path, *, gzip: bool) -> None:
+        from warcio.warcwriter import WARCWriter
+
+        self.path = path
+        self._stream = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self.writer = WARCWriter(self._stream, gzip=gzip)
+        info = self.writer.create_warcinfo_record(path.name, {"software": "tests", "format": "WARC 1.0"})
+        self.writer.write_record(info)
+
+    def response(
+        self, uri: str, body: bytes, when: datetime, *, status: str = "200 OK", content_type="text/html"
+    ) -> tuple[str, str]:
+        """A request record and its response; returns (record id, payload digest)."""
+        from io import BytesIO
+
+        from warcio.statusandheaders import StatusAndHeaders
+
+        date = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        request = self.writer.create_warc_record(
+            uri, "request", payload=BytesIO(b""),
+            http_headers=StatusAndHeaders("GET / HTTP/1.1", [("Host", "www.rbc.ru")], is_http_request=True),
+            warc_headers_dict={"WARC-Date": date},
+        )  # fmt: skip
+        headers = StatusAndHeaders(
+            status, [("Content-Type", f"{content_type}; charset=utf-8"), ("Content-Length", str(len(body)))],
+            protocol="HTTP/1.1",
+        )  # fmt: skip
+        record = self.writer.create_warc_record(
+            uri,
+            "response",
+            payload=BytesIO(body),
+            http_headers=headers,
+            warc_headers_dict={"WARC-Date": date},
+        )
+        self.writer.write_record(request)
+        self.writer.write_record(record)
+        return record.rec_headers.get_header("WARC-Record-ID"), record.rec_headers.get_header(
+            "WARC-Payload-Digest"
+        )
+
+    def revisit(self, uri: str, digest: str, refers_to_uri: str, refers_to: datetime, when: datetime) -> str:
+        from warcio.statusandheaders import StatusAndHeaders
+
+        headers = StatusAndHeaders(
+            "200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1"
+        )
+        record = self.writer.create_revisit_record(
+            uri, digest, refers_to_uri, refers_to.strftime("%Y-%m-%dT%H:%M:%SZ"), http_headers=headers,
+            warc_headers_dict={"WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        )  # fmt: skip
+        self.writer.write_record(record)
+        return record.rec_headers.get_header("WARC-Record-ID")
+
+    def close(self) -> None:
+        self._stream.close()

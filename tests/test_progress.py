@@ -40,6 +40,13 @@ def test_a_terminal_gets_a_bar_with_count():
     assert "importing" in text and "5/5" in text and "ETA" in text
 
 
+def test_nothing_done_prints_no_line():
+    stream = io.StringIO()
+    with progress(None, "importing", stream=stream):
+        pass
+    assert stream.getvalue() == ""
+
+
 def test_disabled_writes_nothing_and_stdout_is_untouched(capsys):
     with progress(3, "importing", enabled=False) as bar:
         bar.advance(3)

@@ -109,7 +109,7 @@ class _PlainBar(Bar):
         self._stream.flush()
 
     def close(self) -> None:
-        if self._printed_done != self.done:
+        if self.done and self._printed_done != self.done:
             self._line()
 
 

@@ -1,0 +1,112 @@
+"""`ticker import warc`: WARC files written with warcio (response, request, revisit, warcinfo;
+gzip and plain)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from helpers_import import WarcFile, history
+from rbc_markup import item_id, render_page, standard_items
+
+from ticker.db.schema import open_db
+
+T = datetime(2022, 3, 2, 9, 15, 0, tzinfo=UTC)
+
+
+def page(start: int) -> bytes:
+    return render_page(standard_items(14, start=start, newest=T)).encode()
+
+
+def imported(db):
+    return db.execute(
+        "SELECT started_at, channel, outcome, origin, origin_ref, url FROM fetches ORDER BY started_at"
+    ).fetchall()
+
+
+@pytest.mark.parametrize("gzip", [True, False], ids=["warc.gz", "warc"])
+def test_responses_and_a_revisit_become_fetches_at_their_warc_dates(cli, tmp_path, db_path, gzip):
+    path = tmp_path / ("crawl.warc.gz" if gzip else "crawl.warc")
+    warc = WarcFile(path, gzip=gzip)
+    first_id, digest = warc.response("https://www.rbc.ru/", page(0), T)
+    warc.response("https://www.rbc.ru/static/main.css", b"body{}", T, content_type="text/css")
+    revisit_id = warc.revisit("https://www.rbc.ru/", digest, "https://www.rbc.ru/", T, T + timedelta(hours=1))
+    query_id, _ = warc.response("https://www.rbc.ru/?utm_source=tg", page(2), T + timedelta(hours=2))
+    warc.close()
+
+    result = cli("import", "warc", path, "--db", db_path, "--json")
+    assert result.exit_code == 0, result.output
+    [summary] = json.loads(result.stdout)
+    assert (summary["source"], summary["found"], summary["fetched"], summary["outcomes"]) == (
+        "rbc", 3, 3, {"ok": 3}
+    )  # fmt: skip
+    db = open_db(db_path)
+    rows = imported(db)
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("2022-03-02T09:15:00Z", "page", "ok", "warc"),
+        ("2022-03-02T10:15:00Z", "page", "ok", "warc"),  # the revisit: the same payload, its own date
+        ("2022-03-02T11:15:00Z", "page", "ok", "warc"),
+    ]
+    assert [r[4] for r in rows] == [f"{path.name}#{i.strip('<>')}" for i in (first_id, revisit_id, query_id)]
+    first_seen = db.execute(
+        "SELECT first_seen, last_seen FROM headlines WHERE id = ?", [item_id(2)]
+    ).fetchone()
+    assert first_seen == ("2022-03-02T09:15:00Z", "2022-03-02T11:15:00Z")
+    before = history(db)
+
+    again = cli("import", "warc", path, "--db", db_path, "--json")
+    assert json.loads(again.stdout)[0]["skipped"] == 3
+    assert history(open_db(db_path)) == before
+
+
+def test_a_revisit_whose_payload_is_elsewhere_is_reported_not_stored(cli, tmp_path, db_path):
+    path = tmp_path / "later.warc.gz"
+    warc = WarcFile(path, gzip=True)
+    warc.revisit("https://www.rbc.ru/", "sha1:AAAA", "https://www.rbc.ru/", T, T + timedelta(days=1))
+    warc.close()
+    result = cli("import", "warc", path, "--db", db_path, "--json")
+    [summary] = json.loads(result.stdout)
+    assert (summary["fetched"], summary["not_captures"]) == (0, {"revisit_unresolved": 1})
+    assert imported(open_db(db_path)) == []
+
+
+def test_a_revisit_resolved_from_an_earlier_file(cli, tmp_path, db_path):
+    first, second = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
+    warc = WarcFile(first, gzip=True)
+    _, digest = warc.response("https://www.rbc.ru/", page(0), T)
+    warc.close()
+    warc = WarcFile(second, gzip=True)
+    warc.revisit("https://www.rbc.ru/", digest, "https://www.rbc.ru/", T, T + timedelta(minutes=30))
+    warc.close()
+    result = cli("import", "warc", first, second, "--db", db_path, "--json")
+    assert json.loads(result.stdout)[0]["outcomes"] == {"ok": 2}
+
+
+def test_a_blocked_record_and_a_page_without_ticker(cli, tmp_path, db_path, fixture_bytes):
+    path = tmp_path / "crawl.warc.gz"
+    warc = WarcFile(path, gzip=True)
+    warc.response("https://www.rbc.ru/", fixture_bytes("qrator_401.html"), T, status="401 Unauthorized")
+    warc.response("https://www.rbc.ru/", fixture_bytes("rbc_no_ticker.html"), T + timedelta(hours=1))
+    warc.close()
+    result = cli("import", "warc", path, "--db", db_path, "--json")
+    assert json.loads(result.stdout)[0]["outcomes"] == {"blocked": 1, "parse_error": 1}
+    db = open_db(db_path)
+    kept = db.execute(
+        "SELECT count(*) FROM fetches f JOIN bodies b ON b.sha256 = f.body_sha256 WHERE f.origin = 'warc'"
+    ).fetchone()[0]
+    assert kept == 2  # the evidence is kept, for `ticker reparse` later
+
+
+def test_bad_files_and_no_matching_record_are_one_error_line(cli, tmp_path, db_path):
+    bogus = tmp_path / "x.warc.gz"
+    bogus.write_bytes(b"not a warc at all\n")
+    result = cli("import", "warc", bogus, "--db", db_path)
+    assert result.exit_code == 1 and result.output.startswith("Error: ")
+    assert len(result.output.strip().splitlines()) == 1
+    other = tmp_path / "other.warc"
+    warc = WarcFile(other, gzip=False)
+    warc.response("https://example.org/", b"<html></html>", T)
+    warc.close()
+    result = cli("import", "warc", other, "--db", db_path)
+    assert result.output.strip() == "Error: no record in 1 file(s) is an address of rbc, cbr"
