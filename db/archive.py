@@ -23,6 +23,7 @@ import hashlib
 import logging
 import sqlite3
 import statistics
+import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -136,8 +137,14 @@ def _raw_dict(base: bytes) -> zstd.ZstdCompressionDict:
     return zstd.ZstdCompressionDict(base, dict_type=zstd.DICT_TYPE_RAWCONTENT)
 
 
+_LOCAL = threading.local()  # a compressor serves one thread at a time; making one costs ~2 ms
+
+
 def _full(body: bytes) -> bytes:
-    return zstd.ZstdCompressor(level=KEYFRAME_LEVEL, write_checksum=True).compress(body)
+    compressor = getattr(_LOCAL, "keyframes", None)
+    if compressor is None:
+        compressor = _LOCAL.keyframes = zstd.ZstdCompressor(level=KEYFRAME_LEVEL, write_checksum=True)
+    return compressor.compress(body)
 
 
 def encode(body: bytes, base: tuple[str, bytes, int] | None) -> Encoded:
