@@ -152,3 +152,16 @@ def save_capture(
                 content_type=row.content_type, at=to_iso(utc_now()), keep=True,
             )  # fmt: skip
     return saved
+
+
+def imported_channels(db: Database) -> list[tuple[str, str]]:
+    """(source, channel) pairs holding imported captures: their history must be re-derived in
+    time order whenever it is rebuilt by arrival (a re-parse)."""
+    placeholders = ", ".join("?" for _ in IMPORT_ORIGINS)
+    return [
+        (row[0], row[1])
+        for row in db.execute(
+            f"SELECT DISTINCT source, channel FROM fetches WHERE origin IN ({placeholders}) ORDER BY 1, 2",
+            list(IMPORT_ORIGINS),
+        )
+    ]

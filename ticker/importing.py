@@ -20,7 +20,7 @@ import httpx
 from sqlite_utils import Database
 
 from ticker.base import to_iso, utc_now
-from ticker.db.imports import CaptureSaved, imported_instants, imported_refs, save_capture
+from ticker.db.imports import CaptureSaved, imported_channels, imported_instants, imported_refs, save_capture
 from ticker.db.rederive import rederive_source
 from ticker.db.writes import register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
@@ -149,6 +149,18 @@ def finish(db: Database, spec: SourceSpec, channel: str) -> None:
     rederive_source(
         db, spec.name, channel, gap_limit_s=spec.gap_limit_s, ordered=spec.channel(channel).ordered
     )
+
+
+def rederive_imported(db: Database, specs: dict[str, SourceSpec | None]) -> int:
+    """Re-derive in time order every source's channel that holds imported captures (after a
+    history rebuilt in fetch-id order, such as a re-parse); returns how many channels."""
+    done = 0
+    for source, channel in imported_channels(db):
+        spec = specs.get(source)
+        if spec is not None and channel in spec.kind_def.channel_names:
+            finish(db, spec, channel)
+            done += 1
+    return done
 
 
 def _register(db: Database, spec: SourceSpec) -> None:

@@ -347,6 +347,14 @@ def _copy_table(db: Database, table: str, schema: str = "old") -> None:
     db.execute(f"INSERT OR IGNORE INTO main.{table} ({shared}) SELECT {shared} FROM {schema}.{table}")
 
 
+def _in_time_order(new: Database, replayer: Replayer) -> None:
+    """Fetches replay in id order; imported captures (older than the polls around them) are
+    then put back in time order (ticker.importing)."""
+    from ticker.importing import rederive_imported
+
+    rederive_imported(new, replayer.specs)
+
+
 def reparse_into(
     db_path: str | Path, target: str | Path, *, source: str | None = None, since: str | None = None
 ) -> Report:
@@ -360,6 +368,7 @@ def reparse_into(
     new = _fast(open_db(target))
     replayer = Replayer(old, new, source=source, since=since)
     replayer.run()
+    _in_time_order(new, replayer)
     new.execute("ATTACH DATABASE ? AS old", [str(db_path)])
     with write_transaction(new):
         for table in ("sources", "bodies"):
@@ -388,6 +397,7 @@ def reparse_in_place(
         replayer = Replayer(old, new, source=source, since=since)
         for _ in range(max_rounds):
             replayer.run()
+            _in_time_order(new, replayer)
             compare(old, new, replayer.report)
             if _swap(old, scratch, replayer.last_id):
                 break
