@@ -15,19 +15,21 @@ class NotReady(Exception):
 
 
 def open_history(path: str | Path) -> Database:
-    """Open an existing ticker database read-only and check it has the views the queries use."""
-    from ticker.db.schema import connect, migrations
+    """Open an existing ticker database read-only and check it has the views the queries use
+    (never creating, migrating or writing anything)."""
+    from ticker.db.schema import DatabaseRefused, database_shape, open_existing
     from ticker.db.views import stale_views
 
-    target = Path(path)
-    if not target.is_file():
-        raise NotReady(f"no database at {target} (create it with `ticker fetch rbc --db {target}`)")
-    db = connect(target, read_only=True)
-    if migrations.pending(db) or stale_views(db):
+    try:
+        db = open_existing(path)
+    except DatabaseRefused as error:
+        raise NotReady(str(error)) from None
+    older = database_shape(db) == "older"
+    if older or stale_views(db):
         db.close()
         raise NotReady(
-            f"database {target} was made by another version of ticker: run `ticker fetch` "
-            "or the daemon once on it to bring it up to date"
+            f"database {path} was made by {'an older' if older else 'another'} version of ticker: "
+            "run `ticker fetch` or the daemon once on it to bring it up to date"
         )
     return db
 
@@ -38,88 +40,126 @@ def _rows(db: Database, sql: str, params: dict | list) -> list[dict]:
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
-LAST_POLL_SQL = f"""
-SELECT id AS fetch_id, source, channel, started_at, outcome, snapshot_id FROM fetches
-WHERE source = :source AND channel = 'page' AND outcome IN {SUCCESS_SQL} AND started_at <= :at
-ORDER BY started_at DESC, id DESC LIMIT 1
-"""
+class BadQuestion(ValueError):
+    """A question the history cannot answer as asked: an unknown source or currency, a source
+    without a ticker."""
 
-SNAPSHOT_HEADLINES_SQL = """
-SELECT CAST(j.key AS INTEGER) + 1 AS position, h.id, coalesce(t.title, h.title) AS title,
-       h.rubric, h.kind, h.paid, h.published_at, h.url
-FROM snapshots sn, json_each(sn.items) j
-JOIN headlines h ON h.id = json_extract(j.value, '$[0]')
-LEFT JOIN headline_titles t ON t.id = json_extract(j.value, '$[1]')
-WHERE sn.id = :snapshot_id ORDER BY CAST(j.key AS INTEGER)
-"""
 
-SNAPSHOT_RATES_SQL = """
-SELECT r.currency, r.rate_date, r.value, r.change, r.source
-FROM snapshots sn, json_each(sn.rates) j JOIN rates r ON r.id = j.value
-WHERE sn.id = :snapshot_id ORDER BY CAST(j.key AS INTEGER)
-"""
+def _names(db: Database, sql: str) -> list[str]:
+    return [row[0] for row in db.execute(sql).fetchall()]
 
-FAILED_SINCE_SQL = f"""
-SELECT count(*) FROM fetches
-WHERE source = :source AND channel = 'page' AND outcome NOT IN {SUCCESS_SQL}
-  AND started_at > :after AND started_at <= :at
-"""
+
+def ticker_channel(db: Database, source: str) -> str:
+    """The channel whose list is `source`'s ticker; BadQuestion when unknown or it has none."""
+    from ticker.db.front import sources
+
+    known = {row["name"]: row for row in sources(db)}
+    if source not in known:
+        names = ", ".join(sorted(known)) or "none recorded yet"
+        raise BadQuestion(f"unknown source {source!r} (known: {names})")
+    channel = known[source]["ticker_channel"]
+    if channel is None:
+        raise BadQuestion(f"source {source} has no ticker (it publishes rates only)")
+    return channel
 
 
 def ticker_at(db: Database, at: str, source: str = "rbc") -> dict | None:
-    """The ticker as the last successful page poll at or before `at` (UTC ISO) saw it.
+    """The ticker as the last successful poll of `source`'s ticker channel at or before `at`
+    (UTC ISO) saw it, each item with its marks (docs/queries.md, "keys").
 
-    Returns None when no successful poll of `source` happened by then.
+    Returns None when no successful poll of `source` happened by then; BadQuestion for an
+    unknown source or one without a ticker.
     """
-    polls = _rows(db, LAST_POLL_SQL, {"source": source, "at": at})
-    if not polls:
+    from ticker.db.front import failed_between, poll_at, snapshot_rates, ticker_items
+
+    channel = ticker_channel(db, source)
+    poll = poll_at(db, source, channel, at)
+    if poll is None:
         return None
-    poll = polls[0]
-    snapshot = {"snapshot_id": poll["snapshot_id"]}
-    failed = db.execute(
-        FAILED_SINCE_SQL, {"source": source, "after": poll["started_at"], "at": at}
-    ).fetchone()
     return {
         "asked_at": at,
-        "poll": poll,
-        "failed_polls_since": failed[0],
-        "rates": _rows(db, SNAPSHOT_RATES_SQL, snapshot),
-        "headlines": _rows(db, SNAPSHOT_HEADLINES_SQL, snapshot),
+        "source": source,
+        "channel": channel,
+        "fetch_id": poll["fetch_id"],
+        "shown_at": poll["started_at"],
+        "outcome": poll["outcome"],
+        "body_sha256": poll["body_sha256"],
+        "failed_since": failed_between(db, source, channel, poll["started_at"], at),
+        "rates": snapshot_rates(db, poll["snapshot_id"]),
+        "headlines": ticker_items(db, poll),
     }
 
 
+# `origin`: NULL for an item first seen live, else how it was learned of after the fact
+# (`backfill`, or the importing fetch's origin: `wayback`, `warc`).
 CHANGES_SQL = f"""
-SELECT at, kind, source, ref, text, detail FROM (
-    SELECT h.first_seen AS at, 'new' AS kind, h.source, h.id AS ref,
+SELECT at, event, source, id, title, detail, fetch_id, published_at, origin FROM (
+    SELECT h.first_seen AS at, 'new' AS event, h.source, h.id,
            coalesce((SELECT t.title FROM headline_titles t WHERE t.headline_id = h.id ORDER BY t.id LIMIT 1),
-                    h.title) AS text,
-           h.rubric AS detail
-    FROM headlines h WHERE h.first_seen >= :since AND h.first_seen <= :until
+                    h.title) AS title,
+           h.rubric AS detail, h.first_fetch_id AS fetch_id, h.published_at,
+           coalesce(f.origin, CASE WHEN h.first_channel = :backfill THEN :backfill END) AS origin
+    FROM headlines h LEFT JOIN fetches f ON f.id = h.first_fetch_id
+    WHERE h.first_seen >= :since AND h.first_seen <= :until
     UNION ALL
-    SELECT changed_at, 'rewrite', source, headline_id, new_title, 'was: ' || old_title
+    SELECT changed_at, 'rewrite', source, headline_id, new_title, 'was: ' || old_title, fetch_id, NULL, NULL
     FROM headline_rewrites WHERE changed_at >= :since AND changed_at <= :until
     UNION ALL
-    SELECT first_seen, 'rate', source, currency, currency || ' ' || rate_date || ': ' || value,
-           CASE WHEN move IS NULL THEN 'first recorded' ELSE 'move ' || move || ' from ' || previous_value END
+    SELECT s.first_seen, 'back', s.source, s.headline_id, h.title,
+           'back at position ' || coalesce(s.first_position, '?') || ' after ' ||
+           coalesce((SELECT p.exit_reason FROM sightings p WHERE p.headline_id = s.headline_id
+                       AND p.source = s.source AND p.channel = s.channel AND p.id < s.id
+                     ORDER BY p.id DESC LIMIT 1), 'an exit'),
+           s.first_fetch_id, h.published_at, NULL
+    FROM sightings s JOIN headlines h ON h.id = s.headline_id
+    JOIN sources src ON src.name = s.source AND src.ticker_channel = s.channel
+    WHERE s.first_seen >= :since AND s.first_seen <= :until
+      AND EXISTS (SELECT 1 FROM sightings p WHERE p.headline_id = s.headline_id AND p.source = s.source
+                    AND p.channel = s.channel AND p.id < s.id)
+    UNION ALL
+    SELECT first_seen, 'rate', source, NULL, currency || ' ' || rate_date || ': ' || value,
+           CASE WHEN move IS NULL THEN 'first recorded' ELSE 'move ' || move || ' from ' || previous_value END,
+           NULL, NULL, NULL
     FROM rate_history WHERE first_seen >= :since AND first_seen <= :until
     UNION ALL
     SELECT exited_at, 'exit', source, headline_id, title,
-           coalesce(exit_reason, 'unknown') || ' from position ' || coalesce(last_position, '?')
+           coalesce(exit_reason, 'unknown') || ' from position ' || coalesce(last_position, '?'),
+           exit_fetch_id, NULL, NULL
     FROM headline_exits WHERE exited_at >= :since AND exited_at <= :until
     UNION ALL
-    SELECT started_at, 'failure', source, CAST(id AS TEXT), channel || ': ' || outcome, error
+    SELECT started_at, 'failure', source, NULL, channel || ': ' || outcome, error, id, NULL, NULL
     FROM fetches WHERE outcome NOT IN {SUCCESS_SQL} AND started_at >= :since AND started_at <= :until
-) ORDER BY at, kind, ref
+) WHERE :source IS NULL OR source = :source
+ORDER BY at, event, coalesce(id, ''), fetch_id
 """
 
 
-def changes(db: Database, since: str, until: str) -> list[dict]:
-    """New headlines, rewrites, new rates, exits and failed fetches in [since, until] (both included)."""
-    return _rows(db, CHANGES_SQL, {"since": since, "until": until})
+def check_source(db: Database, source: str | None) -> None:
+    """BadQuestion unless `source` is None or a recorded source name."""
+    from ticker.db.front import sources
+
+    if source is None:
+        return
+    known = sorted(
+        {row["name"] for row in sources(db)} | set(_names(db, "SELECT DISTINCT source FROM rates"))
+    )
+    if source not in known:
+        raise BadQuestion(f"unknown source {source!r} (known: {', '.join(known) or 'none recorded yet'})")
+
+
+def changes(db: Database, since: str, until: str, source: str | None = None) -> list[dict]:
+    """New headlines, rewrites, returns after an exit, new rates, exits and failed fetches in
+    [since, until] (both included), optionally of one source."""
+    from ticker.db.backfill import BACKFILL_CHANNEL
+
+    check_source(db, source)
+    params = {"since": since, "until": until, "source": source, "backfill": BACKFILL_CHANNEL}
+    return _rows(db, CHANGES_SQL, params)
 
 
 RATES_SQL = """
-SELECT rate_date, source, currency, value, change_shown, move, previous_value, first_seen, last_seen
+SELECT rate_id, rate_date, source, currency, value, change_shown AS change, move, previous_value, first_seen,
+       last_seen
 FROM rate_history
 WHERE (:currency IS NULL OR currency = :currency)
   AND (:source IS NULL OR source = :source OR source_kind = :source)
@@ -137,8 +177,17 @@ def rates(
     until_day: str | None = None,
 ) -> list[dict]:
     """Rates by the day they are valid for (YYYY-MM-DD bounds, inclusive), with each move."""
+    code = currency.strip().upper() if currency else None
+    if code is not None:
+        known = _names(db, "SELECT DISTINCT currency FROM rates ORDER BY currency")
+        if code not in known:
+            raise BadQuestion(f"unknown currency {currency!r} (recorded: {', '.join(known) or 'none yet'})")
+    if source is not None:
+        kinds = _names(db, "SELECT kind FROM sources")
+        if source not in kinds:
+            check_source(db, source)
     params = {
-        "currency": currency.upper() if currency else None,
+        "currency": code,
         "source": source,
         "since": since_day,
         "until": until_day,

@@ -43,8 +43,9 @@ VIEWS: dict[str, str] = {
         FROM rates r LEFT JOIN sources s ON s.name = r.source
         WINDOW w AS (PARTITION BY r.source, r.currency ORDER BY r.rate_date, r.first_seen, r.id)
     """,
-    # What RBC showed against the Bank of Russia's official rate for the same currency and date.
-    # mismatch = 1 when |rbc - cbr| > 0.005: RBC's two decimals cannot be a rounding of CBR's four.
+    # What a ticker source's rate widget showed against the official rate (a source without a
+    # ticker: the Bank of Russia) for the same currency and date. mismatch = 1 when
+    # |shown - official| > 0.005: two decimals cannot be a rounding of the official four.
     "rate_comparison": """
         SELECT r.rate_date, r.currency, r.source AS rbc_source, r.value AS rbc_value,
                c.source AS cbr_source, c.value AS cbr_value,
@@ -54,10 +55,9 @@ VIEWS: dict[str, str] = {
                r.first_seen AS rbc_first_seen, r.last_seen AS rbc_last_seen,
                c.first_seen AS cbr_first_seen, r.id AS rbc_rate_id, c.id AS cbr_rate_id
         FROM rates r
-        LEFT JOIN sources rs ON rs.name = r.source
+        JOIN sources rs ON rs.name = r.source AND rs.ticker_channel IS NOT NULL
         LEFT JOIN rates c ON c.currency = r.currency AND c.rate_date = r.rate_date
-            AND coalesce((SELECT kind FROM sources WHERE name = c.source), c.source) = 'cbr'
-        WHERE coalesce(rs.kind, r.source) = 'rbc'
+            AND c.source IN (SELECT name FROM sources WHERE ticker_channel IS NULL)
     """,
     # Attempts per source and UTC hour, with each outcome counted.
     "fetch_health": f"""
@@ -76,7 +76,8 @@ VIEWS: dict[str, str] = {
                first_fetch_id, last_fetch_id
         FROM outage_runs
     """,
-    # Every exit of a headline from the page's ticker, one row per exit (an item can come back).
+    # Every exit of a headline from a source's ticker (its sources.ticker_channel), one row per
+    # exit (an item can come back).
     "headline_exits": f"""
         SELECT s.id AS sighting_id, s.headline_id, s.source, s.exited_at, {_msk("s.exited_at")} AS exited_at_msk,
                s.exit_reason,
@@ -88,7 +89,8 @@ VIEWS: dict[str, str] = {
                CAST(round((julianday(s.last_seen) - julianday(s.first_seen)) * 86400) AS INTEGER) AS shown_s,
                s.first_fetch_id, s.last_fetch_id, s.exit_fetch_id
         FROM sightings s JOIN headlines h ON h.id = s.headline_id
-        WHERE s.channel = 'page' AND s.exit_fetch_id IS NOT NULL
+        JOIN sources src ON src.name = s.source AND src.ticker_channel = s.channel
+        WHERE s.exit_fetch_id IS NOT NULL
     """,
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_views import XSS_TITLE, build_history
+from helpers_front import XSS_TITLE, build_history
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -4,10 +4,12 @@ box, the charts page, metadata, escaping, and the `serve` command's checks."""
 from __future__ import annotations
 
 import html
+import socket
 from pathlib import Path
 
 import pytest
-from test_views import XSS_TITLE, _row, build_history, hid
+from conftest import run_ticker
+from helpers_front import XSS_TITLE, _row, add_backfill_and_import, build_history, hid
 
 from ticker.commands.serve import load_metadata, make_datasette
 
@@ -37,7 +39,16 @@ async def query(ds, name: str, **params) -> list[dict]:
 def test_metadata_follows_the_database_name() -> None:
     metadata = load_metadata("history")
     assert set(metadata["databases"]) == {"history"}
-    assert set(metadata["databases"]["history"]["queries"]) == set(CANNED)
+    queries = metadata["databases"]["history"]["queries"]
+    assert set(queries) == set(CANNED)
+    assert all(query["hide_sql"] and query["summary"] and query["columns"] for query in queries.values())
+    assert "{success_outcomes}" not in queries["ticker_at"]["sql"]
+    assert "IN ('ok', 'unchanged')" in queries["ticker_at"]["sql"]
+    assert "Apache" not in str(metadata.get("license"))
+    for name, query in queries.items():  # no kind or channel named: sources.ticker_channel says
+        assert "'rbc'" not in query["sql"] and "'page'" not in query["sql"] and "'cbr'" not in query["sql"], (
+            name
+        )
     charts = metadata["plugins"]["datasette-dashboards"]["ticker"]["charts"]
     assert {chart["db"] for chart in charts.values()} == {"history"}
 
@@ -192,12 +203,13 @@ async def test_dashboard_page_and_its_chart_queries(ds) -> None:
     eur = (
         await ds.client.get("/ticker.json", params={"sql": charts["eur"]["query"], "_shape": "array"})
     ).json()
-    assert {r["series"] for r in eur} == {"Bank of Russia official", "RBC shown (rbc)"}
+    assert {r["series"] for r in eur} == {"cbr (official)", "rbc (shown)"}
+    assert all(r["value"] is not None for r in eur)  # no gap longer than two days here
     hours = (
         await ds.client.get("/ticker.json", params={"sql": charts["per_hour"]["query"], "_shape": "array"})
     ).json()
     assert sum(r["headlines"] for r in hours) == 6
-    assert {r["hour_msk"] for r in hours} == {"2024-11-25T13:00:00"}
+    assert {(r["hour_msk"], r["source"]) for r in hours} == {("2024-11-25T13:00:00", "rbc")}
 
 
 def test_serve_refuses_a_missing_database(cli, tmp_path: Path) -> None:
@@ -214,3 +226,185 @@ def test_exposed_hosts_are_detected() -> None:
     assert not _exposed("::1")
     assert _exposed("0.0.0.0")
     assert _exposed("192.168.1.5")
+
+
+async def test_ticker_at_takes_a_source(ds) -> None:
+    rows = await query(ds, "ticker_at", at="2024-11-25T13:05", source="rbc")
+    assert [r["headline_id"] for r in rows if r["what"] == "headline"] == [hid(5), hid(1), hid(3)]
+    no_ticker = await query(ds, "ticker_at", at="2024-11-25T13:05", source="cbr")
+    assert [(r["what"], r["title"]) for r in no_ticker] == [
+        ("error", "source cbr has no ticker (it publishes rates only)")
+    ]
+    unknown = await query(ds, "ticker_at", at="now", source="rbk")
+    assert [(r["what"], r["title"]) for r in unknown] == [("error", "unknown source rbk")]
+    history = await query(ds, "headline_history", id=hid(2), source="cbr")
+    assert history == []
+    assert len(await query(ds, "headline_history", id=hid(2), source="rbc")) == 5
+
+
+async def test_canned_queries_hide_sql_and_describe_columns(ds) -> None:
+    page = (await ds.client.get("/ticker/ticker_at", params={"at": "2024-11-25T13:05", "source": ""})).text
+    assert '<pre id="sql-query">' not in page and "WITH asked AS" not in page
+    assert "_show_sql=1" in page  # the link that shows it
+    assert "The poll that saw this list, Moscow" in page  # a column description
+    shown = (await ds.client.get("/ticker/ticker_at", params={"at": "", "source": "", "_show_sql": "1"})).text
+    assert "WITH asked AS" in shown
+
+
+async def test_front_page_lists_the_questions_and_the_licence(ds) -> None:
+    page = (await ds.client.get("/")).text
+    assert 'href="/-/ticker"' in page
+    for title in ("The ticker at an instant", "Reworded headlines", "Pulled headlines", "Outages"):
+        assert title in page
+    assert 'href="/ticker/pulled_headlines"' in page
+    assert "headlines removed while items below them stayed" in page
+    assert 'href="/-/dashboards/ticker"' in page
+    assert "belong to their outlets" in page
+    assert "Apache" not in page
+
+
+async def test_cells_read_as_a_person_reads_them(ds) -> None:
+    page = (await ds.client.get("/ticker/headline_exits")).text
+    assert f'<a href="/-/headline/{hid(2)}">{hid(2)}</a>' in page
+    assert (
+        '<time datetime="2024-11-25T10:04:00Z" title="UTC 2024-11-25T10:04:00Z">2024-11-25 13:04:00 MSK</time>'
+        in page
+    )
+    assert ">2 min<" in page  # shown_s 120
+    outages = (await ds.client.get("/ticker/outages")).text
+    assert ">4 min<" in outages
+    assert '<td class="col-ongoing">no</td>' in outages
+    rewrites = (await ds.client.get("/ticker/headline_rewrites")).text
+    assert 'title="UTC 2024-11-25T10:02:00Z">2024-11-25 13:02:00 MSK</time>' in rewrites  # the _msk column
+    # JSON keeps the stored values
+    data = (await ds.client.get("/ticker/headline_exits.json", params={"_shape": "array"})).json()
+    assert {r["shown_s"] for r in data} >= {120} and data[0]["exited_at"].endswith("Z")
+
+
+async def test_ticker_page_shows_the_list_with_marks(ds) -> None:
+    response = await ds.client.get("/-/ticker", params={"source": "rbc", "at": "2024-11-25T13:02:30"})
+    assert response.status_code == 200
+    page = response.text
+    order = [page.index(f'data-id="{hid(n)}"') for n in (5, 1, 2, 3)]
+    assert order == sorted(order)
+    assert f'data-id="{hid(4)}"' not in page  # scrolled off at this poll
+    assert page.count("new at this poll") == 1 and page.count("reworded at this poll") == 1
+    assert page.count("pulled later") == 1
+    assert "fetch <a" in page and ">3</a>, ok" in page
+    assert 'id="previous-poll" href="/-/ticker?source=rbc&amp;at=2024-11-25T10%3A00%3A00Z"' in page
+    assert 'id="next-change" href="/-/ticker?source=rbc&amp;at=2024-11-25T10%3A04%3A00Z"' in page
+    assert "108.87" in page
+    during = (await ds.client.get("/-/ticker", params={"source": "rbc", "at": "2024-11-25T10:09:00Z"})).text
+    assert "1 network_error" in during and "1 blocked" in during and "HTTP 403: bot challenge" in during
+    # the unchanged poll at 10:12 shows the same list; the next change is the next day's poll
+    unchanged = (
+        await ds.client.get("/-/ticker", params={"source": "rbc", "at": "2024-11-25T10:12:00Z"})
+    ).text
+    assert ", unchanged;" in unchanged
+    assert 'id="next-change" href="/-/ticker?source=rbc&amp;at=2024-11-26T10%3A00%3A00Z"' in unchanged
+
+
+async def test_ticker_page_says_why_it_cannot_answer(ds) -> None:
+    cbr = await ds.client.get("/-/ticker", params={"source": "cbr"})
+    assert cbr.status_code == 400 and "source cbr has no ticker (it publishes rates only)" in cbr.text
+    bad = await ds.client.get("/-/ticker", params={"source": "rbc", "at": "0001-01-01"})
+    assert bad.status_code == 400 and "outside the years 1990..2100" in bad.text
+    early = await ds.client.get("/-/ticker", params={"source": "rbc", "at": "2024-11-25"})
+    assert "no successful poll of rbc at or before 2024-11-25 00:00:00 MSK" in early.text
+    assert "First recorded poll" in early.text
+    now = await ds.client.get("/-/ticker")  # no source, no at: the first ticker source, now
+    assert now.status_code == 200 and f'data-id="{hid(5)}"' in now.text
+
+
+async def test_headline_page_diff_timeline_and_citation(ds) -> None:
+    page = (await ds.client.get(f"/-/headline/{hid(1)}")).text
+    assert "Путин провел совещание<ins> с Совбезом</ins>" in page.replace("<ins> </ins>", " ")
+    assert "first shown" in page and "2024-11-25 13:02:00 MSK" in page
+    pulled = (await ds.client.get(f"/-/headline/{hid(2)}")).text
+    assert pulled.count('class="presence"') == 2
+    assert ">pulled<" in pulled and "unknown (failed polls or a gap)" in pulled
+    assert "2<small> at" in pulled and "3<small> at" in pulled  # position over time
+    assert f"ticker cite {hid(2)}" in pulled
+    missing = await ds.client.get("/-/headline/nope")
+    assert missing.status_code == 404
+
+
+async def test_hostile_text_renders_as_text(ds) -> None:
+    page = (await ds.client.get(f"/-/headline/{hid(6)}")).text
+    assert "<script>window.__pwned" not in page
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page
+    assert 'href="javascript:' not in page
+    assert "javascript:window.__pwned = 2" in page  # shown, not linked
+    ticker = (await ds.client.get("/-/ticker", params={"source": "rbc", "at": "2024-11-25T13:11"})).text
+    assert "<script>window.__pwned" not in ticker and 'href="javascript:' not in ticker
+
+
+async def test_body_page_serves_plain_text(ds, db_path: Path) -> None:
+    from ticker.db.archive import store_body
+    from ticker.db.schema import connect, write_transaction
+
+    db = connect(db_path)
+    body = "<html><script>window.__pwned = 3</script>Лента</html>".encode("windows-1251")
+    with write_transaction(db):
+        digest, _new = store_body(db, body, "text/html; charset=windows-1251", 7, "2024-11-25T10:10:00Z")
+        db.execute("UPDATE fetches SET body_sha256 = ? WHERE id = 7", [digest])
+    db.close()
+    response = await ds.client.get(f"/-/body/{digest}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; charset=windows-1251"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.content == body
+    assert (await ds.client.get(f"/-/body/{digest[:12]}")).content == body
+    assert (await ds.client.get("/-/body/" + "0" * 64)).status_code == 404
+    assert (await ds.client.get("/-/body/not-a-hash")).status_code == 400
+    ticker = (await ds.client.get("/-/ticker", params={"source": "rbc", "at": "2024-11-25T13:11"})).text
+    assert f'href="/-/body/{digest}"' in ticker
+
+
+async def test_per_hour_chart_counts_only_live_first_sightings(db_path: Path) -> None:
+    build_history(db_path)
+    add_backfill_and_import(db_path)
+    ds = make_datasette(db_path)
+    chart = load_metadata("ticker")["plugins"]["datasette-dashboards"]["ticker"]["charts"]["per_hour"]
+    hours = (await ds.client.get("/ticker.json", params={"sql": chart["query"], "_shape": "array"})).json()
+    # the backfilled and imported items of 26 Nov are not "new on the ticker" then
+    assert {(r["hour_msk"], r["source"], r["headlines"]) for r in hours} == {
+        ("2024-11-25T13:00:00", "rbc", 6)
+    }
+
+
+async def test_rate_lines_break_across_gaps(db_path: Path) -> None:
+    from ticker.base import Rate, RatesDocument
+    from ticker.db.schema import open_db
+    from ticker.db.writes import save_rates
+
+    build_history(db_path)
+    db = open_db(db_path)
+    for day in ("2024-11-30", "2024-12-03", "2025-09-20"):  # Saturday, Tuesday, ten months on
+        save_rates(
+            db, _row("cbr", "xml_daily", f"{day}T09:00:00Z"), RatesDocument(day, (Rate("EUR", day, "100.0"),))
+        )
+    db.close()
+    ds = make_datasette(db_path)
+    chart = load_metadata("ticker")["plugins"]["datasette-dashboards"]["ticker"]["charts"]["eur"]
+    rows = (await ds.client.get("/ticker.json", params={"sql": chart["query"], "_shape": "array"})).json()
+    breaks = [(r["rate_date"], r["series"]) for r in rows if r["value"] is None]
+    assert breaks == [("2024-11-28", "cbr (official)"), ("2024-12-04", "cbr (official)")]
+
+
+def test_serve_checks_the_port_and_the_host(cli, db_path: Path) -> None:
+    build_history(db_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_ticker("serve", "--db", db_path, "--port", port)
+    assert result.returncode == 1
+    assert result.stderr == f"Error: port {port} on 127.0.0.1 is already in use: choose another with --port\n"
+    assert "Serving" not in result.stdout + result.stderr
+    bad = run_ticker("serve", "--db", db_path, "--host", "no such host.invalid")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("Error: cannot serve on host 'no such host.invalid':")
+    assert len(bad.stderr.splitlines()) == 1
+    foreign = run_ticker("serve", "--db", db_path, "--host", "192.0.2.1")  # TEST-NET: not this machine
+    assert foreign.returncode == 1 and foreign.stderr.startswith("Error: cannot serve on 192.0.2.1:")

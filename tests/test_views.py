@@ -1,107 +1,16 @@
-"""The SQL views and full-text search, on a history written by the real writers.
-
-`build_history` is shared with the query, serve and browser tests (imported from here).
-"""
+"""The SQL views and full-text search, on a history written by the real writers."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from ticker.base import Headline, Rate, RatesDocument, TickerPage
+from helpers_front import RBC_DAY1, TITLES, XSS_TITLE, _page, _row, add_source, build_history, hid
+
+from ticker.base import Rate, RatesDocument
 from ticker.db.schema import connect, open_db
 from ticker.db.views import VIEWS, ensure_views, stale_views
-from ticker.db.writes import FetchRow, register_source, save_failure, save_rates, save_ticker, save_unchanged
-
-XSS_TITLE = "<script>window.__pwned = 1</script> Суд оштрафовал Telegram на 7 млн рублей"
-
-
-def hid(n: int) -> str:
-    return f"674400009a7947{n:010x}"
-
-
-TITLES = {
-    1: "Путин провел совещание",
-    2: "Курс евро превысил 108 рублей",
-    3: "В Москве выпал снег",
-    4: "Минфин разместил ОФЗ",
-    5: "ЦБ сохранил ключевую ставку",
-    6: XSS_TITLE,
-}
-RUBRICS = {1: "Политика", 2: "Экономика", 3: "Общество", 4: "Финансы", 5: "Экономика", 6: "Технологии"}
-
-
-def _page(entries: list[tuple[int, str | None]], rates: tuple[Rate, ...]) -> TickerPage:
-    headlines = tuple(
-        Headline(
-            id=hid(n),
-            url=f"https://www.rbc.ru/rbcfreenews/{hid(n)}",
-            title=title or TITLES[n],
-            rubric=RUBRICS[n],
-            kind="news",
-            published_at="2024-11-25T09:55:00Z",
-            position=position,
-        )
-        for position, (n, title) in enumerate(entries, start=1)
-    )
-    return TickerPage(headlines=headlines, rates=rates)
-
-
-def _row(source: str, channel: str, at: str, outcome: str = "ok", error: str | None = None) -> FetchRow:
-    return FetchRow(source=source, channel=channel, url=f"http://test/{source}", started_at=at,
-                    outcome=outcome, error=error)  # fmt: skip
-
-
-RBC_DAY1 = (
-    Rate("EUR", "2024-11-26", "108.87", "+1.45"),
-    Rate("USD", "2024-11-26", "103.79", "+1.21"),
-)
-RBC_DAY2 = (
-    Rate("EUR", "2024-11-27", "109.12", "+0.25"),
-    Rate("USD", "2024-11-27", "103.80", "+0.01"),
-)
-
-
-def build_history(path: Path) -> dict:
-    """A small, fully known history (UTC times; Moscow = UTC+3):
-
-    10:00 page A B C D, rates of 26 Nov | 10:02 E A' B C (D scrolled off, A reworded)
-    10:04 E A' C (B pulled) | 10:06 network_error | 10:08 blocked
-    10:10 F E A' B C (B back, F has a <script> title) | 10:12 unchanged
-    next day 10:00 page E C, rates of 27 Nov (after a long gap: exits unknown)
-    cbr: 26 Nov EUR 108.8652 (matches) USD 103.7631 (RBC's 103.79 does not), 27 Nov EUR 109.1234
-    """
-    db = open_db(path)
-    register_source(db, "rbc", "rbc", "http://test/rbc", 120, ["page"], "2024-11-25T09:00:00Z")
-    register_source(db, "cbr", "cbr", "http://test/cbr", 3600, ["xml_daily"], "2024-11-25T09:00:00Z")
-    save_rates(
-        db,
-        _row("cbr", "xml_daily", "2024-11-25T09:00:00Z"),
-        RatesDocument(
-            "2024-11-26", (Rate("EUR", "2024-11-26", "108.8652"), Rate("USD", "2024-11-26", "103.7631"))
-        ),
-    )
-    save_ticker(db, _row("rbc", "page", "2024-11-25T10:00:00Z"),
-                _page([(1, None), (2, None), (3, None), (4, None)], RBC_DAY1))  # fmt: skip
-    save_ticker(db, _row("rbc", "page", "2024-11-25T10:02:00Z"),
-                _page([(5, None), (1, "Путин провел совещание с Совбезом"), (2, None), (3, None)], RBC_DAY1))  # fmt: skip
-    save_ticker(db, _row("rbc", "page", "2024-11-25T10:04:00Z"),
-                _page([(5, None), (1, "Путин провел совещание с Совбезом"), (3, None)], RBC_DAY1))  # fmt: skip
-    save_failure(db, _row("rbc", "page", "2024-11-25T10:06:00Z", "network_error", "connect timeout"))
-    save_failure(db, _row("rbc", "page", "2024-11-25T10:08:00Z", "blocked", "HTTP 403: bot challenge"))
-    recovered = save_ticker(db, _row("rbc", "page", "2024-11-25T10:10:00Z"),
-                            _page([(6, None), (5, None), (1, "Путин провел совещание с Совбезом"), (2, None),
-                                   (3, None)], RBC_DAY1))  # fmt: skip
-    snapshot = db.execute("SELECT snapshot_id FROM fetches WHERE id = ?", [recovered.fetch_id]).fetchone()[0]
-    save_unchanged(db, _row("rbc", "page", "2024-11-25T10:12:00Z", "unchanged"), snapshot)
-    save_rates(
-        db,
-        _row("cbr", "xml_daily", "2024-11-26T09:00:00Z"),
-        RatesDocument("2024-11-27", (Rate("EUR", "2024-11-27", "109.1234"),)),
-    )
-    save_ticker(db, _row("rbc", "page", "2024-11-26T10:00:00Z"), _page([(5, None), (3, None)], RBC_DAY2))
-    db.close()
-    return {"snapshot_at_1010": snapshot}
+from ticker.db.writes import save_failure, save_rates, save_ticker
 
 
 def rows(db, sql: str, params=()) -> list[dict]:
@@ -169,8 +78,8 @@ def test_rbc_vs_cbr_flags_beyond_rounding(db_path: Path) -> None:
 def test_rbc_vs_cbr_uses_source_kinds(tmp_path: Path) -> None:
     """A differently named RBC-kind source is compared; a cbr value from a non-cbr source is not."""
     db = open_db(tmp_path / "k.db")
-    register_source(db, "rbc_mirror", "rbc", None, None, ["page"], "2024-11-25T09:00:00Z")
-    register_source(db, "official", "cbr", None, None, ["xml_daily"], "2024-11-25T09:00:00Z")
+    add_source(db, "rbc_mirror", "rbc", ["page"], "page")
+    add_source(db, "official", "cbr", ["xml_daily"], None)
     save_rates(db, _row("official", "xml_daily", "2024-11-25T09:00:00Z"),
                RatesDocument("2024-11-26", (Rate("EUR", "2024-11-26", "108.9000"),)))  # fmt: skip
     save_ticker(db, _row("rbc_mirror", "page", "2024-11-25T10:00:00Z"), _page([(1, None)], RBC_DAY1[:1]))

@@ -23,6 +23,9 @@ OUTCOMES = SUCCESS_OUTCOMES + FAILURE_OUTCOMES
 # The same set as SQL, for `outcome IN {SUCCESS_SQL}`.
 SUCCESS_SQL = "(" + ", ".join(f"'{outcome}'" for outcome in SUCCESS_OUTCOMES) + ")"
 
+# ---- the database file every command uses without `--db` (and the daemon without `db`)
+DEFAULT_DB = "ticker.db"
+
 
 # ---- records
 class ParseError(Exception):
@@ -155,30 +158,41 @@ def to_moscow_text(iso: str | None) -> str | None:
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Every accepted time lies in these years and every age within MAX_AGE: nothing older or later
+# can be in a history, and the bounds keep each time representable after any zone shift.
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
+MAX_AGE = timedelta(days=50 * 366)
+TIME_FORMS = "ISO 8601 (2024-11-25T18:57, zone optional, Moscow if absent), a date (2024-11-25), an age (30m, 2h, 1d) or now"
 
 
 def parse_user_time(text: str, *, now: datetime | None = None) -> datetime:
     """Parse a time typed by a user.
 
-    Accepts ISO 8601 with a zone (`2024-11-25T18:57:00+03:00`, `...Z`), a time without a zone
-    (taken as Moscow time), a bare date (`2024-11-25`, Moscow midnight), and a relative age
-    (`90s`, `15m`, `1h`, `2d`, `1w`: that long before now).
+    Accepts `now`, ISO 8601 with a zone (`2024-11-25T18:57:00+03:00`, `...Z`), a time without a
+    zone (taken as Moscow time), a bare date (`2024-11-25`, Moscow midnight), and a relative age
+    (`90s`, `15m`, `1h`, `2d`, `1w`: that long before now). Years outside 1990..2100 and ages
+    over 50 years are refused (BadTime), so every accepted time can be shown and compared.
     """
     raw = text.strip()
+    current = now or utc_now()
+    if raw.lower() == "now":
+        return current
     match = _RELATIVE.match(raw)
     if match:
         amount, unit = float(match.group(1)), match.group(2)
-        return (now or utc_now()) - timedelta(seconds=amount * _UNIT_SECONDS[unit])
+        age = amount * _UNIT_SECONDS[unit]
+        if age > MAX_AGE.total_seconds():
+            raise BadTime(f"age {text.strip()!r} is more than 50 years: give a date instead")
+        return current - timedelta(seconds=age)
     candidate = raw.replace(" ", "T", 1) if re.match(r"^\d{4}-\d{2}-\d{2} \d", raw) else raw
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(candidate)
     except ValueError:
-        raise BadTime(
-            f"cannot read time {text!r}: use ISO 8601 (2024-11-25T18:57, zone optional, "
-            "Moscow if absent), a date (2024-11-25) or an age (30m, 2h, 1d)"
-        ) from None
+        raise BadTime(f"cannot read time {text!r}: use {TIME_FORMS}") from None
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise BadTime(f"time {text.strip()!r} is outside the years {EARLIEST_YEAR}..{LATEST_YEAR}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=MOSCOW)
     return parsed.astimezone(UTC)

@@ -4,6 +4,10 @@ for Datasette or APScheduler."""
 from __future__ import annotations
 
 import importlib
+import os
+import re
+import sys
+from typing import Any
 
 import click
 
@@ -40,6 +44,42 @@ class LazyGroup(click.Group):
             return None
         module_name, attribute = target.split(":")
         return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its whole first sentence (Click would cut it at 45 characters)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            summary = command.short_help or _first_sentence(command.help or "")
+            rows.append((name, summary))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a reader that stops reading (`ticker changes | head`) ends it quietly
+        with status 0 (Click alone would exit 1)."""
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # here, not at exit, where a closed pipe can no longer be caught
+            return result
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise click.exceptions.Exit(0) from None
+
+
+def _first_sentence(text: str) -> str:
+    words = " ".join(text.split("\n\n")[0].split())
+    match = re.match(r"(.+?[.!?])(?:\s|$)", words)
+    return match.group(1) if match else words
+
+
+def _quiet_stdout() -> None:
+    # Python flushes stdout again at exit: point it at /dev/null so that flush cannot fail.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 @click.group(cls=LazyGroup)

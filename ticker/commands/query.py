@@ -1,5 +1,7 @@
 """`ticker at`, `ticker changes`, `ticker rates`: read the history (read-only), print text,
-JSON or CSV. Times typed are ISO 8601 (no zone = Moscow); times shown are Moscow time."""
+JSON or CSV. Times typed are ISO 8601 (no zone = Moscow); times shown are Moscow time.
+
+JSON and CSV use the key names of docs/queries.md ("Keys") and keep stored UTC times."""
 
 from __future__ import annotations
 
@@ -12,13 +14,20 @@ from typing import Any
 
 import click
 
+from ticker.base import DEFAULT_DB
 from ticker.errors import user_errors
 from ticker.terminal import printable
 
-DEFAULT_DB = "ticker.db"
-RATE_COLUMNS = ["rate_date", "source", "currency", "value", "change_shown", "move", "previous_value",
+RATE_COLUMNS = ["rate_id", "rate_date", "source", "currency", "value", "change", "move", "previous_value",
                 "first_seen", "last_seen"]  # fmt: skip
-TIME_HELP = "ISO 8601 (2024-11-25T18:57, zone optional: Moscow time if absent), a date (2024-11-25) or an age (30m, 2h, 1d)"
+CHANGE_COLUMNS = ["at", "event", "source", "id", "title", "detail", "fetch_id", "published_at", "origin"]
+AT_COLUMNS = ["type", "source", "fetch_id", "shown_at", "position", "id", "title", "rubric", "published_at",
+              "url", "new", "reworded_here", "reworded_later", "exit_reason", "exited_at", "rate_id", "currency", "rate_date",
+              "value", "change"]  # fmt: skip
+TIME_HELP = (
+    "ISO 8601 (2024-11-25T18:57, zone optional: Moscow time if absent), a date (2024-11-25), "
+    "an age (30m, 2h, 1d) or now"
+)
 
 
 def _output_options(command: Callable) -> Callable:
@@ -36,7 +45,7 @@ def _output_options(command: Callable) -> Callable:
 
 @contextmanager
 def _history(db_path: str) -> Iterator[Any]:
-    from ticker.db.queries import NotReady, open_history
+    from ticker.db.queries import BadQuestion, NotReady, open_history
 
     with user_errors(db_path):
         try:
@@ -45,6 +54,8 @@ def _history(db_path: str) -> Iterator[Any]:
             raise click.ClickException(str(error)) from None
         try:
             yield db
+        except BadQuestion as error:
+            raise click.ClickException(str(error)) from None
         finally:
             db.close()
 
@@ -66,9 +77,23 @@ def _msk(iso: str | None) -> str:
     return to_moscow_text(iso) or ""
 
 
+def _msk_minute(iso: str | None) -> str:
+    """`YYYY-MM-DD HH:MM` Moscow time (the zone is named in the header), or empty."""
+    return _msk(iso)[:16]
+
+
+def _window(since: str | None, until: str | None) -> None:
+    if since is not None and until is not None and since > until:
+        raise click.ClickException(f"--since ({_msk(since)}) is after --until ({_msk(until)})")
+
+
 def _check_format(as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
+
+
+def _write_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _write_csv(rows: list[dict], columns: list[str]) -> None:
@@ -85,14 +110,37 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
+def _marks(item: dict) -> str:
+    marks = ["new"] if item["new"] else []
+    if item["reworded_here"]:
+        marks.append("reworded")
+    if item["reworded_later"]:
+        marks.append("reworded later")
+    if item["exit_reason"] == "pulled":
+        marks.append("pulled later")
+    return ", ".join(marks)
+
+
+def _failed_note(failed: list[dict], asked: str) -> str | None:
+    if not failed:
+        return None
+    counts = ", ".join(f"{f['polls']} {f['outcome']}" for f in failed)
+    return f"note: failed polls between that poll and {_msk(asked)}: {counts}"
+
+
 @click.command(
-    help="The ticker as it was at TIME: what the last successful page poll at or before TIME showed, "
-    f"titles as they read then, with its rates. TIME: {TIME_HELP}. Output shows Moscow time."
+    short_help="The ticker as it was at a time.",
+    epilog="\b\nExamples:\n  ticker at '2024-11-25 18:57'\n  ticker at 2h --source rbc --json\n  ticker at now",
 )
 @click.argument("time")
-@click.option("--source", default="rbc", show_default=True, help="The RBC source whose page ticker to show.")
+@click.option("--source", default="rbc", show_default=True, help="The source whose ticker to show.")
 @_output_options
 def at(time: str, source: str, as_json: bool, as_csv: bool, db_path: str) -> None:
+    """The ticker as it was at TIME: what the last successful poll of the source's ticker at or
+    before TIME showed, in on-page order, titles as they read then, with its rates.
+
+    TIME: ISO 8601 (2024-11-25T18:57, zone optional: Moscow time if absent), a date (2024-11-25),
+    an age (30m, 2h, 1d) or now. Output shows Moscow time."""
     from ticker.db.queries import ticker_at
 
     _check_format(as_json, as_csv)
@@ -101,72 +149,89 @@ def at(time: str, source: str, as_json: bool, as_csv: bool, db_path: str) -> Non
         found = ticker_at(db, moment, source)
     if found is None:
         raise click.ClickException(f"no successful poll of {source!r} at or before {_msk(moment)}")
-    poll = found["poll"]
     if as_json:
-        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        _write_json(found)
         return
     if as_csv:
-        rows = [
-            {"shown_at": poll["started_at"], "type": "rate", **rate, "title": None} for rate in found["rates"]
-        ] + [{"shown_at": poll["started_at"], "type": "headline", **item} for item in found["headlines"]]
-        _write_csv(rows, ["shown_at", "type", "position", "id", "title", "rubric", "published_at", "url",
-                          "currency", "rate_date", "value", "change"])  # fmt: skip
+        common = {"source": source, "fetch_id": found["fetch_id"], "shown_at": found["shown_at"]}
+        _write_csv(
+            [{"type": "rate", **common, **rate} for rate in found["rates"]]
+            + [{"type": "headline", **common, **item} for item in found["headlines"]],
+            AT_COLUMNS,
+        )
         return
     click.echo(
-        f"{source} ticker as of {_msk(poll['started_at'])} (poll {poll['fetch_id']}; asked for {_msk(moment)})"
+        f"{source} ticker as of {_msk(found['shown_at'])} (fetch {found['fetch_id']}, {found['outcome']}; "
+        f"asked for {_msk(moment)})"
     )
-    if found["failed_polls_since"]:
-        click.echo(f"note: {found['failed_polls_since']} failed poll(s) between that poll and {_msk(moment)}")
+    note = _failed_note(found["failed_since"], moment)
+    if note:
+        click.echo(note)
     for rate in found["rates"]:
         change = f" ({rate['change']})" if rate["change"] else ""
         click.echo(f"{rate['currency']} for {rate['rate_date']}: {rate['value']}{change}")
-    lines = [
-        [f"{item['position']:>2}", _msk(item["published_at"])[11:16], item["rubric"] or "", item["title"]]
-        for item in found["headlines"]
-    ]
-    if lines:
-        click.echo(_table(lines))
-    else:
+    if not found["headlines"]:
         click.echo("(no headlines)")
+        return
+    lines = [["#", "published (MSK)", "rubric", "title", "marks"]] + [
+        [f"{item['position']:>2}", _msk_minute(item["published_at"]) or "-", item["rubric"] or "",
+         item["title"], _marks(item)]
+        for item in found["headlines"]
+    ]  # fmt: skip
+    click.echo(_table(lines))
 
 
-@click.command()
+def _change_detail(event: dict) -> str:
+    detail = event["detail"] or ""
+    if event["event"] == "new" and event["origin"]:
+        published = _msk(event["published_at"]) or "unknown"
+        how = "backfilled" if event["origin"] == "backfill" else f"imported ({event['origin']})"
+        learned = f"{how}: not seen live, published {published}"
+        detail = f"{detail}; {learned}" if detail else learned
+    return f"({detail})" if detail else ""
+
+
+@click.command(
+    short_help="What changed in a window.",
+    epilog="\b\nExamples:\n  ticker changes --since 1h\n"
+    "  ticker changes --since '2024-11-25 18:00' --until '2024-11-25 19:00' --source rbc --csv",
+)
 @click.option("--since", default="1d", show_default=True, help=f"Start of the window: {TIME_HELP}.")
-@click.option("--until", help="End of the window (default: now), same forms as --since.")
+@click.option("--until", default="now", show_default=True, help="End of the window, same forms as --since.")
+@click.option("--source", help="Only this source (default: all).")
 @_output_options
-def changes(since: str, until: str | None, as_json: bool, as_csv: bool, db_path: str) -> None:
-    """What changed in a window: new headlines, rewrites, new rates, exits, failed fetches.
+def changes(since: str, until: str, source: str | None, as_json: bool, as_csv: bool, db_path: str) -> None:
+    """What changed in a window: new headlines (those learned of after the fact marked as
+    backfill or import, with their publication time), rewrites, returns after an exit, new
+    rates, exits, failed fetches.
 
     Times without a zone are Moscow time; output shows Moscow time."""
-    from ticker.base import to_iso, utc_now
     from ticker.db.queries import changes as find_changes
 
     _check_format(as_json, as_csv)
-    start = _utc(since)
-    end = _utc(until, to_iso(utc_now()))
-    if start > end:
-        raise click.ClickException(f"--since ({_msk(start)}) is after --until ({_msk(end)})")
+    start, end = _utc(since), _utc(until)
+    _window(start, end)
     with _history(db_path) as db:
-        events = find_changes(db, start, end)
+        events = find_changes(db, start, end, source)
     if as_json:
-        click.echo(json.dumps(events, ensure_ascii=False, indent=2))
+        _write_json(events)
         return
     if as_csv:
-        _write_csv(events, ["at", "kind", "source", "ref", "text", "detail"])
+        _write_csv(events, CHANGE_COLUMNS)
         return
     if not events:
         click.echo(f"nothing recorded between {_msk(start)} and {_msk(end)}")
         return
-    lines = [
-        [_msk(e["at"]), e["kind"], e["source"], e["text"] or "", f"({e['detail']})" if e["detail"] else ""]
-        for e in events
-    ]
+    lines = [[_msk(e["at"]), e["event"], e["source"], e["title"] or "", _change_detail(e)] for e in events]
     click.echo(_table(lines))
 
 
-@click.command()
+@click.command(
+    short_help="Rate history, shown and official.",
+    epilog="\b\nExamples:\n  ticker rates --currency EUR --since 2024-11-01\n  ticker rates --source cbr --json",
+)
 @click.option("--currency", help="EUR, USD, ... (default: all).")
-@click.option("--source", help="rbc (shown on RBC) or cbr (Bank of Russia official); a source name or kind.")
+@click.option("--source", help="A source name or kind: rbc (shown on RBC), cbr (Bank of Russia official).")
 @click.option("--since", help=f"First day (by the date the rate is for): {TIME_HELP}.")
 @click.option("--until", help="Last day, same forms as --since.")
 @_output_options
@@ -187,6 +252,7 @@ def rates(
 
     _check_format(as_json, as_csv)
     start, end = _utc(since), _utc(until)
+    _window(start, end)
     with _history(db_path) as db:
         found = find_rates(
             db,
@@ -196,7 +262,7 @@ def rates(
             until_day=moscow_day(from_iso(end)).isoformat() if end else None,
         )
     if as_json:
-        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        _write_json(found)
         return
     if as_csv:
         _write_csv(found, RATE_COLUMNS)
@@ -205,7 +271,7 @@ def rates(
         click.echo("no rates recorded for that choice")
         return
     lines = [["date", "source", "currency", "value", "shown change", "move", "first seen"]] + [
-        [r["rate_date"], r["source"], r["currency"], r["value"], r["change_shown"] or "", r["move"] or "",
+        [r["rate_date"], r["source"], r["currency"], r["value"], r["change"] or "", r["move"] or "",
          _msk(r["first_seen"])]
         for r in found
     ]  # fmt: skip

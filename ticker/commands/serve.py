@@ -3,28 +3,36 @@ queries, SQL time functions and charts (ticker/datasette/)."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ticker.base import DEFAULT_DB
 from ticker.errors import user_errors
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
 
-DEFAULT_DB = "ticker.db"
 DATASETTE_DIR = Path(__file__).resolve().parent.parent / "datasette"
 METADATA_DB_KEY = "ticker"
 
 
 def load_metadata(database_name: str) -> dict[str, Any]:
-    """metadata.yml with its database key and chart databases set to the served database's name."""
+    """metadata.yml with its database key and chart databases set to the served database's name,
+    and `{success_outcomes}` in canned queries replaced by the one definition (SUCCESS_SQL)."""
     import yaml
+
+    from ticker.base import SUCCESS_SQL
 
     metadata = yaml.safe_load((DATASETTE_DIR / "metadata.yml").read_text(encoding="utf-8"))
     databases = metadata.get("databases", {})
+    for database in databases.values():
+        for query in database.get("queries", {}).values():
+            query["sql"] = query["sql"].replace("{success_outcomes}", SUCCESS_SQL)
     if METADATA_DB_KEY in databases and database_name != METADATA_DB_KEY:
         databases[database_name] = databases.pop(METADATA_DB_KEY)
     for dashboard in metadata.get("plugins", {}).get("datasette-dashboards", {}).values():
@@ -44,8 +52,33 @@ def make_datasette(db_path: str | Path) -> Datasette:
         [str(path)],
         metadata=load_metadata(path.stem),
         plugins_dir=str(DATASETTE_DIR / "plugins"),
+        template_dir=str(DATASETTE_DIR / "templates"),
         settings={"sql_time_limit_ms": 5000},
     )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or one `Error:` line saying why not (taken port, an
+    address that is not this machine's, a name that does not resolve)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise click.ClickException(f"cannot serve on host {host!r}: {reason}") from None
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is already in use: choose another with --port"
+            ) from None
+        raise click.ClickException(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+    return sock
 
 
 def _exposed(host: str) -> bool:
@@ -57,7 +90,10 @@ def _exposed(host: str) -> bool:
         return True
 
 
-@click.command()
+@click.command(
+    epilog="\b\nExamples:\n  ticker serve --db ticker.db\n  ticker serve --port 8002   "
+    "# then open http://127.0.0.1:8002/-/ticker?source=rbc&at=2024-11-25T18:57"
+)
 @click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
 @click.option(
     "--host",
@@ -69,9 +105,10 @@ def _exposed(host: str) -> bool:
     "--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
 )
 def serve(db_path: str, host: str, port: int) -> None:
-    """Browse and query the history in Datasette (read-only): canned queries, full-text search
-    of every title, charts at /-/dashboards/ticker. Times typed into queries are ISO 8601,
-    Moscow time when no zone is given."""
+    """Browse and query the history in Datasette (read-only): the ticker at a moment
+    (/-/ticker), each headline's life (/-/headline/ID), canned queries, full-text search of
+    every title, charts at /-/dashboards/ticker. Times typed are ISO 8601, Moscow time when no
+    zone is given."""
     from ticker.db.queries import NotReady, open_history
 
     with user_errors(db_path):
@@ -81,6 +118,7 @@ def serve(db_path: str, host: str, port: int) -> None:
             raise click.ClickException(str(error)) from None
     import uvicorn
 
+    listening = bind_socket(host, port)
     ds = make_datasette(db_path)
     if _exposed(host):
         click.echo(
@@ -89,6 +127,8 @@ def serve(db_path: str, host: str, port: int) -> None:
             err=True,
         )
     click.echo(
-        f"Serving {db_path} at http://{host}:{port}/ (charts: /-/dashboards/ticker); Ctrl-C stops.", err=True
+        f"Serving {db_path} at http://{host}:{listening.getsockname()[1]}/ (charts: /-/dashboards/ticker); Ctrl-C stops.",
+        err=True,
     )
-    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[listening])

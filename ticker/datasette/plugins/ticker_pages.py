@@ -1,0 +1,271 @@
+"""Datasette plugin (loaded by `ticker serve`): the pages a journalist asks for, and how cells read.
+
+- `/-/ticker?source=rbc&at=2024-11-25T18:57`: the ticker at a moment (`at` as `ticker at` takes it);
+- `/-/headline/<id>`: one headline's life: title versions with word diffs, presences, evidence;
+- `/-/body/<sha256>`: an archived response body, as plain text (never rendered as a page);
+- cells: headline ids link to their page, UTC instants read as Moscow time (UTC in a tooltip),
+  durations as `1 h 20 min`, flags as yes/no. JSON and CSV keep the stored values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup
+
+from ticker.base import BadTime, parse_user_time, to_iso, to_moscow_text, utc_now
+from ticker.display import duration_text, flag_text, safe_href, word_diff
+
+_UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_MOSCOW_TEXT = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)(?: MSK)?$")
+_SHA = re.compile(r"^[0-9a-fA-F]{8,64}$")
+HEADLINE_ID_COLUMNS = {"headline_id"}
+FLAG_COLUMNS = {"paid", "ongoing", "mismatch", "new", "reworded_later"}
+DURATION_COLUMNS = {"duration_s", "shown_s"}
+
+
+def _database(datasette):
+    return datasette.get_database()
+
+
+async def _read(datasette, fn: Callable[..., Any]) -> Any:
+    """Run fn(db) on a read-only connection of the served database (a sqlite_utils Database)."""
+    from sqlite_utils import Database
+
+    return await _database(datasette).execute_fn(lambda conn: fn(Database(conn)))
+
+
+def _moscow_html(iso: str | None) -> Markup:
+    if not iso:
+        return Markup("")
+    return Markup('<time datetime="{0}" title="UTC {0}">{1}</time>').format(iso, to_moscow_text(iso))
+
+
+def _moscow_text_html(text: str) -> Markup:
+    """A Moscow wall time (a view's `_msk` column) labelled MSK, its UTC value in the tooltip."""
+    from datetime import datetime
+
+    from ticker.base import MOSCOW
+
+    wall = _MOSCOW_TEXT.match(text).group(1)
+    utc = to_iso(datetime.fromisoformat(wall).replace(tzinfo=MOSCOW))
+    return Markup('<time datetime="{0}" title="UTC {0}">{1} MSK</time>').format(utc, wall.replace("T", " "))
+
+
+def _headline_href(datasette, headline_id: str) -> str:
+    return datasette.urls.path(f"/-/headline/{quote(str(headline_id), safe='')}")
+
+
+def _ticker_href(datasette, source: str, at: str) -> str:
+    return datasette.urls.path("/-/ticker?" + urlencode({"source": source, "at": at}))
+
+
+@hookimpl
+def prepare_jinja2_environment(env, datasette) -> None:
+    env.filters["moscow"] = _moscow_html
+    env.filters["duration"] = duration_text
+    env.filters["yesno_flag"] = flag_text
+    env.filters["safe_href"] = safe_href
+    env.filters["headline_href"] = lambda headline_id: _headline_href(datasette, headline_id)
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    if value is None or value == "":
+        return None
+    if column in HEADLINE_ID_COLUMNS or (table == "headlines" and column == "id"):
+        return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, value), value)
+    if isinstance(value, str) and _UTC_INSTANT.match(value):
+        return _moscow_html(value)
+    if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
+        return _moscow_text_html(value)
+    if column in DURATION_COLUMNS and isinstance(value, int | float):
+        return Markup('<span title="{} s">{}</span>').format(value, duration_text(value))
+    if column in FLAG_COLUMNS and value in (0, 1):
+        return flag_text(value)
+    return None
+
+
+@hookimpl
+def extra_template_vars(template, database, request, datasette):
+    if template != "index.html":
+        return {}
+
+    async def questions() -> dict[str, Any]:
+        found = []
+        for name in datasette.databases:
+            if name == "_internal":
+                continue
+            queries = await datasette.get_canned_queries(name, request.actor if request else None)
+            for query_name, query in queries.items():
+                found.append({"href": datasette.urls.query(name, query_name),
+                              "title": query.get("title") or query_name,
+                              "summary": query.get("summary") or ""})  # fmt: skip
+        return {"ticker_questions": found}
+
+    return questions
+
+
+def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
+    from ticker.db.archive import is_archived
+    from ticker.db.front import (
+        failed_between,
+        first_poll,
+        poll_at,
+        poll_steps,
+        snapshot_rates,
+        sources,
+        ticker_items,
+    )
+
+    known = sources(db)
+    with_ticker = [s for s in known if s["ticker_channel"]]
+    context: dict[str, Any] = {"sources": with_ticker, "at_text": at_text, "error": None, "poll": None}
+    names = [s["name"] for s in with_ticker]
+    if source is None:
+        source = names[0] if names else None
+    context["source"] = source
+    if source is None:
+        context["error"] = "no source with a ticker is recorded in this database yet"
+        return context
+    info = next((s for s in known if s["name"] == source), None)
+    if info is None:
+        context["error"] = f"unknown source {source!r} (known: {', '.join(names) or 'none'})"
+        return context
+    if info["ticker_channel"] is None:
+        context["error"] = f"source {source} has no ticker (it publishes rates only)"
+        return context
+    try:
+        asked = to_iso(parse_user_time(at_text)) if at_text.strip() else to_iso(utc_now())
+    except BadTime as error:
+        context["error"] = str(error)
+        return context
+    context["asked"] = asked
+    channel = info["ticker_channel"]
+    poll = poll_at(db, source, channel, asked)
+    if poll is None:
+        first = first_poll(db, source, channel)
+        context["error"] = f"no successful poll of {source} at or before {to_moscow_text(asked)}"
+        context["first"] = first
+        return context
+    context.update(
+        poll=poll,
+        steps=poll_steps(db, poll),
+        failed=failed_between(db, source, channel, poll["started_at"], asked),
+        rates=snapshot_rates(db, poll["snapshot_id"]),
+        items=ticker_items(db, poll),
+        body_archived=is_archived(db, poll["body_sha256"]),
+    )
+    return context
+
+
+def _moscow_input(iso: str) -> str:
+    """The value of a datetime-local field showing `iso` in Moscow time."""
+    from ticker.base import MOSCOW, from_iso
+
+    return from_iso(iso).astimezone(MOSCOW).strftime("%Y-%m-%dT%H:%M")
+
+
+async def ticker_page(datasette, request) -> Response:
+    source = request.args.get("source") or None
+    at_text = request.args.get("at") or ""
+    context = await _read(datasette, lambda db: _ticker_context(db, source, at_text))
+    context["database_name"] = _database(datasette).name
+    if context.get("asked"):
+        context["at_input"] = _moscow_input(context["asked"])
+    for step in ("previous", "next", "next_change"):
+        found = (context.get("steps") or {}).get(step)
+        context[f"{step}_href"] = (
+            _ticker_href(datasette, found["source"], found["started_at"]) if found else None
+        )
+    first = context.get("first")
+    context["first_href"] = _ticker_href(datasette, first["source"], first["started_at"]) if first else None
+    if context.get("poll") and context.get("body_archived"):
+        context["body_href"] = datasette.urls.path(f"/-/body/{context['poll']['body_sha256']}")
+    status = 400 if context["error"] and not context.get("first") and context.get("source") else 200
+    html = await datasette.render_template("ticker_at.html", context, request=request)
+    return Response.html(html, status=status)
+
+
+def _headline_context(db, headline_id: str) -> dict[str, Any] | None:
+    from ticker.db.front import headline
+
+    found = headline(db, headline_id)
+    if found is None:
+        return None
+    versions = found["versions"]
+    for previous, version in zip([None, *versions], versions, strict=False):
+        version["diff"] = word_diff(previous["title"], version["title"]) if previous else None
+    return found
+
+
+async def headline_page(datasette, request) -> Response:
+    headline_id = request.url_vars["id"]
+    found = await _read(datasette, lambda db: _headline_context(db, headline_id))
+    if found is None:
+        html = await datasette.render_template(
+            "headline.html", {"missing": headline_id, "headline": None}, request=request
+        )
+        return Response.html(html, status=404)
+    for presence in found["presences"]:
+        presence["during_href"] = _ticker_href(datasette, presence["source"], presence["first_seen"])
+    db_name = _database(datasette).name
+    found["db_arg"] = "" if db_name == "ticker" else f" --db {db_name}.db"
+    found["history_href"] = (
+        datasette.urls.query(db_name, "headline_history") + "?" + urlencode({"id": headline_id})
+    )
+    for fetch in found["evidence"]:
+        if fetch["archived"]:
+            fetch["body_href"] = datasette.urls.path(f"/-/body/{fetch['body_sha256']}")
+    html = await datasette.render_template("headline.html", found, request=request)
+    return Response.html(html)
+
+
+async def body_page(datasette, request) -> Response:
+    from ticker.db.archive import read_body, resolve_sha
+    from ticker.db.front import body_content_type
+
+    sha = request.url_vars["sha"]
+    if not _SHA.match(sha):
+        return Response.text("not a body hash", status=400)
+
+    def read(db) -> tuple[bytes | None, str | None]:
+        digest = sha.lower() if len(sha) == 64 else resolve_sha(db, sha)
+        if not digest:
+            return None, None
+        return read_body(db, digest), body_content_type(db, digest)
+
+    try:
+        body, content_type = await _read(datasette, read)
+    except LookupError as error:  # an ambiguous prefix
+        return Response.text(str(error), status=400)
+    if body is None:
+        return Response.text(f"no archived body {sha}", status=404)
+    charset = "utf-8"
+    match = re.search(r"charset=([\w.-]+)", content_type or "", re.I)
+    if match:
+        charset = match.group(1)
+    return Response(
+        body,
+        status=200,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Content-Disposition": f'inline; filename="{sha[:16]}.txt"',
+        },
+        content_type=f"text/plain; charset={charset}",
+    )
+
+
+@hookimpl
+def register_routes():
+    return [
+        (r"^/-/ticker$", ticker_page),
+        (r"^/-/headline/(?P<id>[^/]+)$", headline_page),
+        (r"^/-/body/(?P<sha>[^/]+)$", body_page),
+    ]
