@@ -16,9 +16,16 @@ from sqlite_utils import Database, Migrations
 BUSY_TIMEOUT_S = 30.0
 
 migrations = Migrations("ticker")
+MIGRATION_NAMES: list[str] = []  # every migration this ticker knows, in order
 
 
-@migrations(name="0001_initial")
+def _migration(name: str):
+    """Register a migration (appended below, in order; never edited once released)."""
+    MIGRATION_NAMES.append(name)
+    return migrations(name=name)
+
+
+@_migration("0001_initial")
 def _initial(db: Database) -> None:
     db.executescript(
         """
@@ -163,7 +170,7 @@ def _initial(db: Database) -> None:
     )
 
 
-@migrations(name="0002_titles_fts")
+@_migration("0002_titles_fts")
 def _titles_fts(db: Database) -> None:
     """Full-text search over every title ever shown (trigram: substrings, any case, Cyrillic too),
     kept in sync by triggers; plus indexes for the history queries (docs/queries.md)."""
@@ -189,7 +196,7 @@ def _titles_fts(db: Database) -> None:
         db.execute(statement)
 
 
-@migrations(name="0003_alerts")
+@_migration("0003_alerts")
 def _alerts(db: Database) -> None:
     """Alert state (one open alert per condition) and its log; an index for archive retention."""
     db.executescript(
@@ -218,7 +225,7 @@ def _alerts(db: Database) -> None:
     )
 
 
-@migrations(name="0004_outage_runs")
+@_migration("0004_outage_runs")
 def _outage_runs(db: Database) -> None:
     """Runs of consecutive failed fetches per source and channel, kept by the writers as fetches
     arrive (so "when was the site unreachable" reads a few rows, not the whole fetch log)."""
@@ -247,7 +254,7 @@ def _outage_runs(db: Database) -> None:
     rebuild_outage_runs(db)
 
 
-@migrations(name="0005_one_fetches_time_index")
+@_migration("0005_one_fetches_time_index")
 def _one_fetches_time_index(db: Database) -> None:
     """Every poll pays for each index on `fetches`: one on `started_at` serves the per-source
     lookups as well (few sources, scanned backwards from the asked time), so the per-source
@@ -255,7 +262,7 @@ def _one_fetches_time_index(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS fetches_source_started")
 
 
-@migrations(name="0006_fetch_hours")
+@_migration("0006_fetch_hours")
 def _fetch_hours(db: Database) -> None:
     """Attempts per source and UTC hour by outcome, kept by the writers as fetches arrive, so
     fetch health reads one row per hour instead of grouping the whole fetch log."""
@@ -282,7 +289,7 @@ def _fetch_hours(db: Database) -> None:
     rebuild_fetch_hours(db)
 
 
-@migrations(name="0007_fetch_origin_address_state")
+@_migration("0007_fetch_origin_address_state")
 def _fetch_origin_address_state(db: Database) -> None:
     """Where a fetch came from (a live poll, a backfill, a Wayback Machine capture, a WARC
     record), and the conditional-request state of each exact address a channel was fetched
@@ -293,6 +300,7 @@ def _fetch_origin_address_state(db: Database) -> None:
         ALTER TABLE fetches ADD COLUMN origin TEXT;      -- NULL: a live poll; backfill, wayback, warc
         ALTER TABLE fetches ADD COLUMN origin_ref TEXT;  -- memento address, or WARC file#record id
         ALTER TABLE sources ADD COLUMN ticker_channel TEXT;  -- the channel whose list is the ticker; NULL: none
+        ALTER TABLE sources ADD COLUMN options TEXT;  -- JSON: the kind's own settings (selectors...)
         CREATE TABLE address_state (
             source TEXT NOT NULL,
             channel TEXT NOT NULL,
@@ -308,9 +316,19 @@ def _fetch_origin_address_state(db: Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+    # Backfill requests recorded before this migration: successes without a snapshot, and every
+    # XML_dynamic request. They say nothing of the live source's health: recount without them.
+    db.execute(
+        "UPDATE fetches SET origin = 'backfill' WHERE channel = 'xml_dynamic' "
+        "OR (snapshot_id IS NULL AND outcome IN ('ok', 'unchanged'))"
+    )
+    from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs
+
+    rebuild_outage_runs(db)
+    rebuild_fetch_hours(db)
 
 
-@migrations(name="0008_archive_delta")
+@_migration("0008_archive_delta")
 def _archive_delta(db: Database) -> None:
     """Delta-compressed bodies: each body may be stored as a zstd delta on an earlier body of the
     same source and channel (`base_sha256`), at most `chain_depth` steps from a keyframe.
@@ -331,9 +349,17 @@ def _archive_delta(db: Database) -> None:
     )
 
 
-@migrations(name="0009_alert_delivery")
+@_migration("0009_alert_delivery")
 def _alert_delivery(db: Database) -> None:
-    """Alert delivery retried after a crash (issue 12): filled in by the alerts work."""
+    """Alert delivery as a queue, retried (bounded) after a failure and after a crash: an alert
+    to send is queued in the same transaction as the condition it reports (db/alerts.py)."""
+    db.executescript(
+        """
+        ALTER TABLE alerts ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;  -- delivery attempts made
+        ALTER TABLE alerts ADD COLUMN next_attempt_at TEXT;  -- UTC ISO: due then; NULL: nothing more to do
+        CREATE INDEX alerts_due ON alerts (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+        """
+    )
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> Database:
@@ -367,10 +393,73 @@ def write_transaction(db: Database) -> Iterator[Database]:
         db.conn.execute("COMMIT")
 
 
+class DatabaseRefused(sqlite3.DatabaseError):
+    """A file ticker must not use: not a ticker database, or one written by a newer ticker.
+    The message is one line naming the file."""
+
+
+def database_shape(db: Database) -> str:
+    """What the file is: `empty`, `current`, `older` (migrations pending), `newer` (migrations
+    this ticker does not know) or `foreign` (tables, but not ticker's)."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    if not tables:
+        return "empty"
+    if "_sqlite_migrations" not in tables or "fetches" not in tables:
+        return "foreign"
+    applied = {
+        row[0]
+        for row in db.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [migrations.name]
+        ).fetchall()
+    }
+    if not applied:
+        return "foreign"
+    known = set(MIGRATION_NAMES)
+    if applied - known:
+        return "newer"
+    return "older" if known - applied else "current"
+
+
+def refuse_unusable(db: Database, path: str | Path, shape: str | None = None) -> str:
+    """Raise DatabaseRefused for a file ticker must not touch; returns the shape otherwise."""
+    shape = shape or database_shape(db)
+    if shape == "foreign":
+        raise DatabaseRefused(f"{path} is not a ticker database (it has other tables): nothing was changed")
+    if shape == "newer":
+        raise DatabaseRefused(
+            f"{path} was written by a newer ticker (it has migrations this one does not know): "
+            "upgrade ticker to use it; nothing was changed"
+        )
+    return shape
+
+
 def open_db(path: str | Path) -> Database:
-    """Open (creating if needed) a ticker database and bring it to the current shape."""
+    """Open (creating if needed) a ticker database and bring it to the current shape. Refuses,
+    without changing anything, a file that is not ticker's or was written by a newer ticker."""
     db = connect(path)
+    try:
+        refuse_unusable(db, path)
+    except DatabaseRefused:
+        db.conn.close()
+        raise
     ensure_db_shape(db)
+    return db
+
+
+def open_existing(path: str | Path) -> Database:
+    """Open an existing ticker database read-only, for commands that only read: never creates,
+    migrates or writes. Refuses a missing file, an empty or foreign one, and a newer ticker's;
+    an older ticker's opens (callers that need the current shape check `database_shape`)."""
+    target = Path(path)
+    if not target.is_file():
+        raise DatabaseRefused(f"no database at {target}")
+    db = connect(target, read_only=True)
+    try:
+        if refuse_unusable(db, target) == "empty":
+            raise DatabaseRefused(f"{target} is not a ticker database (it is empty)")
+    except BaseException:
+        db.conn.close()
+        raise
     return db
 
 

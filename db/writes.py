@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
@@ -50,11 +51,14 @@ class FetchRow:
     retry_after_s: int | None = None
     items_found: int | None = None
     rates_found: int | None = None
+    origin: str | None = None  # None: a live poll; backfill, wayback, warc
+    origin_ref: str | None = None  # the memento address, or "<WARC file>#<record id>"
+    id: int | None = None  # set once the row is written
 
 
 @dataclass(slots=True)
 class Saved:
-    """What one saved fetch changed: for the log line and the CLI."""
+    """What one saved fetch changed, with the row as recorded: for the log line and the CLI."""
 
     fetch_id: int
     outcome: str
@@ -64,16 +68,66 @@ class Saved:
     rates_found: int = 0
     rates_new: int = 0
     exits: dict[str, int] = field(default_factory=dict)
+    row: FetchRow | None = None
+    snapshot_id: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether the fetch changed the history (new items, rewordings, new rates, exits)."""
+        return bool(self.items_new or self.titles_changed or self.rates_new or self.exits)
+
+
+@dataclass(slots=True)
+class AddressState:
+    """The latest success from one exact address of a channel: the validators a conditional
+    request may send, and the body and snapshot it showed."""
+
+    fetch_id: int
+    etag: str | None
+    last_modified: str | None
+    body_sha256: str | None
+    snapshot_id: int | None
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One request about to be written: its row, the exact address it went to (as a key), and
+    what came back."""
+
+    row: FetchRow
+    address_key: str
+    body: bytes | None = None  # what came back (a failure's body too: evidence)
+    parsed: TickerPage | RatesDocument | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    final_url: str | None = None
+    not_modified: bool = False  # a 304 to the validators of `based_on`
+    based_on: int | None = None  # the fetch whose validators (and body hash) the request relied on
+    replayed_outcome: str | None = None  # a re-parse replaying a fetch keeps the outcome it recorded
+
+
+class NeedsParse(Exception):
+    """The body is the same as an earlier one, but that one is no longer what the channel last
+    showed (another writer came in between): parse it and save it in full."""
+
+
+class NeedsRefetch(Exception):
+    """A 304 confirmed a body that is no longer what the channel last showed: ask again without
+    validators."""
+
+
+_FETCH_COLUMNS = [name for name in FetchRow.__dataclass_fields__ if name != "id"]
+_INSERT_FETCH = (
+    f"INSERT INTO fetches ({', '.join(_FETCH_COLUMNS)}) VALUES ({', '.join('?' for _ in _FETCH_COLUMNS)})"
+)
 
 
 def _insert_fetch(db: Database, row: FetchRow) -> int:
-    record = asdict(row)
-    columns = ", ".join(record)
-    marks = ", ".join("?" for _ in record)
-    cursor = db.execute(f"INSERT INTO fetches ({columns}) VALUES ({marks})", list(record.values()))
+    cursor = db.execute(_INSERT_FETCH, [getattr(row, name) for name in _FETCH_COLUMNS])
     fetch_id = int(cursor.lastrowid)
-    track_outage(db, fetch_id, row.source, row.channel, row.started_at, row.outcome, row.error)
-    count_fetch_hour(db, row.source, row.started_at, row.outcome, row.duration_ms)
+    row.id = fetch_id
+    if row.origin is None:  # a backfill's or an import's requests say nothing of the live source's health
+        track_outage(db, fetch_id, row.source, row.channel, row.started_at, row.outcome, row.error)
+        count_fetch_hour(db, row.source, row.started_at, row.outcome, row.duration_ms)
     return fetch_id
 
 
@@ -89,6 +143,11 @@ def count_fetch_hour(db: Database, source: str, at: str, outcome: str, duration_
     )
 
 
+def _live_only(db: Database) -> str:
+    """`WHERE` for live polls only (the `origin` column exists from migration 0007 on)."""
+    return "WHERE origin IS NULL" if "origin" in db["fetches"].columns_dict else ""
+
+
 def rebuild_fetch_hours(db: Database) -> None:
     """Recount `fetch_hours` from the fetch log (migrations, synthetic histories)."""
     db.execute("DELETE FROM fetch_hours")
@@ -96,7 +155,7 @@ def rebuild_fetch_hours(db: Database) -> None:
         "INSERT INTO fetch_hours SELECT source, substr(started_at, 1, 13) || ':00:00Z', count(*), "
         "sum(outcome = 'ok'), sum(outcome = 'unchanged'), sum(outcome = 'blocked'), "
         "sum(outcome = 'http_error'), sum(outcome = 'network_error'), sum(outcome = 'parse_error'), "
-        "coalesce(sum(duration_ms), 0) FROM fetches GROUP BY 1, 2"
+        f"coalesce(sum(duration_ms), 0) FROM fetches {_live_only(db)} GROUP BY 1, 2"
     )
 
 
@@ -104,7 +163,7 @@ def rebuild_outage_runs(db: Database) -> None:
     """Rebuild `outage_runs` from the fetch log (migrations, synthetic histories)."""
     db.execute("DELETE FROM outage_runs")
     for fetch_id, source, channel, started_at, outcome, error in db.execute(
-        "SELECT id, source, channel, started_at, outcome, error FROM fetches ORDER BY id"
+        f"SELECT id, source, channel, started_at, outcome, error FROM fetches {_live_only(db)} ORDER BY id"
     ).fetchall():
         track_outage(db, fetch_id, source, channel, started_at, outcome, error)
 
@@ -144,7 +203,7 @@ def save_failure(db: Database, row: FetchRow) -> Saved:
     """Record a failed attempt. Nothing else is touched: no history is un-seen."""
     with write_transaction(db):
         fetch_id = _insert_fetch(db, row)
-    return Saved(fetch_id=fetch_id, outcome=row.outcome)
+    return Saved(fetch_id=fetch_id, outcome=row.outcome, row=row)
 
 
 def last_success(db: Database, source: str, channel: str) -> dict | None:
@@ -326,94 +385,113 @@ def _blind_gap(
         return True
     failed = db.execute(
         "SELECT count(*) FROM fetches WHERE source = ? AND channel = ? AND id > ? AND id < ? "
-        f"AND outcome NOT IN {SUCCESS_SQL}",
+        f"AND outcome NOT IN {SUCCESS_SQL} AND origin IS NULL",
         [source, channel, previous_fetch_id, fetch_id],
     ).fetchone()[0]
     return failed > 0
 
 
 def save_ticker(
-    db: Database, row: FetchRow, page: TickerPage, *, gap_limit_s: float = DEFAULT_GAP_LIMIT_S
+    db: Database,
+    row: FetchRow,
+    page: TickerPage,
+    *,
+    gap_limit_s: float = DEFAULT_GAP_LIMIT_S,
+    ordered: bool = True,
 ) -> Saved:
     """Store a parsed ticker (page, RSS or feed-JSON channel): headlines, titles, presence runs,
-    exits with their reason, rates and the on-page snapshot, in one transaction."""
+    exits (with their reason when the channel is an ordered live list), rates and the on-page
+    snapshot, in one transaction."""
+    with write_transaction(db):
+        return _save_ticker(db, row, page, gap_limit_s=gap_limit_s, ordered=ordered)
+
+
+def _save_ticker(
+    db: Database, row: FetchRow, page: TickerPage, *, gap_limit_s: float, ordered: bool
+) -> Saved:
     at = row.started_at
     row.items_found = len(page.headlines)
     row.rates_found = len(page.rates)
     if row.edition is None:
         row.edition = page.edition
-    with write_transaction(db):
-        fetch_id = _insert_fetch(db, row)
-        saved = Saved(fetch_id, row.outcome, items_found=len(page.headlines), rates_found=len(page.rates))
-        open_runs = _open_sightings(db, row.source, row.channel)
-        items: list[list] = []
-        for headline in page.headlines:
-            title_id, is_new, changed = _upsert_headline(db, headline, row, fetch_id)
-            saved.items_new += is_new
-            saved.titles_changed += changed
-            items.append([headline.id, title_id])
-            run = open_runs.get(headline.id)
-            if run is not None:
-                db.execute(
-                    "UPDATE sightings SET last_fetch_id = ?, last_seen = max(last_seen, ?), "
-                    "last_position = ? WHERE id = ?",
-                    [fetch_id, at, headline.position, run[0]],
-                )
-            else:
-                db.execute(
-                    "INSERT INTO sightings (headline_id, source, channel, first_fetch_id, "
-                    "last_fetch_id, first_seen, last_seen, first_position, last_position) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [headline.id, row.source, row.channel, fetch_id, fetch_id, at, at,
-                     headline.position, headline.position],
-                )  # fmt: skip
-        current_ids = {headline.id for headline in page.headlines}
-        gone = {hid: run for hid, run in open_runs.items() if hid not in current_ids}
-        if gone:
-            previous_fetch_id = max(run[2] for run in open_runs.values())
-            blind = _blind_gap(
-                db, row.source, row.channel, previous_fetch_id, fetch_id, at, gap_limit_s, row.edition
+    fetch_id = _insert_fetch(db, row)
+    saved = Saved(
+        fetch_id, row.outcome, items_found=len(page.headlines), rates_found=len(page.rates), row=row
+    )
+    open_runs = _open_sightings(db, row.source, row.channel)
+    items: list[list] = []
+    for headline in page.headlines:
+        title_id, is_new, changed = _upsert_headline(db, headline, row, fetch_id)
+        saved.items_new += is_new
+        saved.titles_changed += changed
+        items.append([headline.id, title_id])
+        run = open_runs.get(headline.id)
+        if run is not None:
+            db.execute(
+                "UPDATE sightings SET last_fetch_id = ?, last_seen = max(last_seen, ?), "
+                "last_position = ? WHERE id = ?",
+                [fetch_id, at, headline.position, run[0]],
             )
-            positions = {hid: run[1] for hid, run in open_runs.items()}
-            for sighting_id, position, _ in gone.values():
-                reason = classify_exit(position, positions, current_ids, blind_gap=blind)
-                saved.exits[reason] = saved.exits.get(reason, 0) + 1
-                db.execute(
-                    # max(): a host clock stepped back must not put an exit before the last sighting.
-                    "UPDATE sightings SET exit_fetch_id = ?, exited_at = max(?, last_seen), exit_reason = ? "
-                    "WHERE id = ?",
-                    [fetch_id, at, reason if row.channel == "page" else None, sighting_id],
-                )
-        rate_ids = []
-        for rate in page.rates:
-            rate_id, is_new = _upsert_rate(db, row.source, row.channel, rate, at, fetch_id)
-            rate_ids.append(rate_id)
-            saved.rates_new += is_new
-        snapshot_id = _store_snapshot(db, row.source, row.channel, items, rate_ids)
-        db.execute(
-            "UPDATE fetches SET items_new = ?, titles_changed = ?, rates_new = ?, snapshot_id = ? "
-            "WHERE id = ?",
-            [saved.items_new, saved.titles_changed, saved.rates_new, snapshot_id, fetch_id],
+        else:
+            db.execute(
+                "INSERT INTO sightings (headline_id, source, channel, first_fetch_id, "
+                "last_fetch_id, first_seen, last_seen, first_position, last_position) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [headline.id, row.source, row.channel, fetch_id, fetch_id, at, at,
+                 headline.position, headline.position],
+            )  # fmt: skip
+    current_ids = {headline.id for headline in page.headlines}
+    gone = {hid: run for hid, run in open_runs.items() if hid not in current_ids}
+    if gone:
+        previous_fetch_id = max(run[2] for run in open_runs.values())
+        blind = _blind_gap(
+            db, row.source, row.channel, previous_fetch_id, fetch_id, at, gap_limit_s, row.edition
         )
+        positions = {hid: run[1] for hid, run in open_runs.items()}
+        for sighting_id, position, _ in gone.values():
+            reason = classify_exit(position, positions, current_ids, blind_gap=blind)
+            saved.exits[reason] = saved.exits.get(reason, 0) + 1
+            db.execute(
+                # max(): a host clock stepped back must not put an exit before the last sighting.
+                "UPDATE sightings SET exit_fetch_id = ?, exited_at = max(?, last_seen), exit_reason = ? "
+                "WHERE id = ?",
+                [fetch_id, at, reason if ordered else None, sighting_id],
+            )
+    rate_ids = []
+    for rate in page.rates:
+        rate_id, is_new = _upsert_rate(db, row.source, row.channel, rate, at, fetch_id)
+        rate_ids.append(rate_id)
+        saved.rates_new += is_new
+    snapshot_id = _store_snapshot(db, row.source, row.channel, items, rate_ids)
+    db.execute(
+        "UPDATE fetches SET items_new = ?, titles_changed = ?, rates_new = ?, snapshot_id = ? WHERE id = ?",
+        [saved.items_new, saved.titles_changed, saved.rates_new, snapshot_id, fetch_id],
+    )
+    saved.snapshot_id = snapshot_id
     return saved
 
 
 def save_rates(db: Database, row: FetchRow, document: RatesDocument) -> Saved:
     """Store a rates document (Bank of Russia): one row per distinct value, last_seen moved on."""
-    row.rates_found = len(document.rates)
     with write_transaction(db):
-        fetch_id = _insert_fetch(db, row)
-        saved = Saved(fetch_id, row.outcome, rates_found=len(document.rates))
-        rate_ids = []
-        for rate in document.rates:
-            rate_id, is_new = _upsert_rate(db, row.source, row.channel, rate, row.started_at, fetch_id)
-            rate_ids.append(rate_id)
-            saved.rates_new += is_new
-        snapshot_id = _store_snapshot(db, row.source, row.channel, [], rate_ids)
-        db.execute(
-            "UPDATE fetches SET rates_new = ?, snapshot_id = ? WHERE id = ?",
-            [saved.rates_new, snapshot_id, fetch_id],
-        )
+        return _save_rates(db, row, document)
+
+
+def _save_rates(db: Database, row: FetchRow, document: RatesDocument) -> Saved:
+    row.rates_found = len(document.rates)
+    fetch_id = _insert_fetch(db, row)
+    saved = Saved(fetch_id, row.outcome, rates_found=len(document.rates), row=row)
+    rate_ids = []
+    for rate in document.rates:
+        rate_id, is_new = _upsert_rate(db, row.source, row.channel, rate, row.started_at, fetch_id)
+        rate_ids.append(rate_id)
+        saved.rates_new += is_new
+    snapshot_id = _store_snapshot(db, row.source, row.channel, [], rate_ids)
+    db.execute(
+        "UPDATE fetches SET rates_new = ?, snapshot_id = ? WHERE id = ?",
+        [saved.rates_new, snapshot_id, fetch_id],
+    )
+    saved.snapshot_id = snapshot_id
     return saved
 
 
@@ -423,57 +501,185 @@ def save_unchanged(db: Database, row: FetchRow, previous_snapshot_id: int | None
     Adds one `fetches` row pointing at the previous snapshot and moves `last_seen` of what it
     holds; nothing is copied.
     """
-    at = row.started_at
     with write_transaction(db):
-        snapshot = None
-        if previous_snapshot_id is not None:
-            snapshot = db.execute(
-                "SELECT items, rates FROM snapshots WHERE id = ?", [previous_snapshot_id]
-            ).fetchone()
-        items = json.loads(snapshot[0]) if snapshot else []
-        rate_ids = json.loads(snapshot[1]) if snapshot else []
-        row.items_found = len(items) or None  # a rates-only snapshot (Bank of Russia) has no items
-        row.rates_found = len(rate_ids)
-        fetch_id = _insert_fetch(db, row)
+        return _save_unchanged(db, row, previous_snapshot_id)
+
+
+def _save_unchanged(db: Database, row: FetchRow, previous_snapshot_id: int | None) -> Saved:
+    at = row.started_at
+    snapshot = None
+    if previous_snapshot_id is not None:
+        snapshot = db.execute(
+            "SELECT items, rates FROM snapshots WHERE id = ?", [previous_snapshot_id]
+        ).fetchone()
+    items = json.loads(snapshot[0]) if snapshot else []
+    rate_ids = json.loads(snapshot[1]) if snapshot else []
+    row.items_found = len(items) or None  # a rates-only snapshot (Bank of Russia) has no items
+    row.rates_found = len(rate_ids)
+    fetch_id = _insert_fetch(db, row)
+    db.execute(
+        "UPDATE fetches SET snapshot_id = ?, items_new = 0, titles_changed = 0, rates_new = 0 WHERE id = ?",
+        [previous_snapshot_id, fetch_id],
+    )
+    for headline_id, title_id in items:
         db.execute(
-            "UPDATE fetches SET snapshot_id = ?, items_new = 0, titles_changed = 0, rates_new = 0 "
-            "WHERE id = ?",
-            [previous_snapshot_id, fetch_id],
+            "UPDATE headlines SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
+            [at, fetch_id, headline_id],
         )
-        for headline_id, title_id in items:
-            db.execute(
-                "UPDATE headlines SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
-                [at, fetch_id, headline_id],
-            )
-            db.execute(
-                "UPDATE headline_titles SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
-                [at, fetch_id, title_id],
-            )
         db.execute(
-            "UPDATE sightings SET last_fetch_id = ?, last_seen = max(last_seen, ?) "
-            "WHERE source = ? AND channel = ? AND exit_fetch_id IS NULL",
-            [fetch_id, at, row.source, row.channel],
+            "UPDATE headline_titles SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
+            [at, fetch_id, title_id],
         )
-        for rate_id in rate_ids:
-            db.execute(
-                "UPDATE rates SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
-                [at, fetch_id, rate_id],
+    db.execute(
+        "UPDATE sightings SET last_fetch_id = ?, last_seen = max(last_seen, ?) "
+        "WHERE source = ? AND channel = ? AND exit_fetch_id IS NULL",
+        [fetch_id, at, row.source, row.channel],
+    )
+    for rate_id in rate_ids:
+        db.execute(
+            "UPDATE rates SET last_seen = max(last_seen, ?), last_fetch_id = ? WHERE id = ?",
+            [at, fetch_id, rate_id],
+        )
+    saved = Saved(fetch_id, row.outcome, items_found=len(items), rates_found=len(rate_ids), row=row)
+    saved.snapshot_id = previous_snapshot_id
+    return saved
+
+
+def address_state(db: Database, source: str, channel: str, key: str) -> AddressState | None:
+    """The latest success from this exact address of the channel (None: never, or not since
+    migration 0007)."""
+    found = db.execute(
+        "SELECT fetch_id, etag, last_modified, body_sha256, snapshot_id FROM address_state "
+        "WHERE source = ? AND channel = ? AND address_sha256 = ?",
+        [source, channel, key],
+    ).fetchone()
+    return AddressState(*found) if found else None
+
+
+def _latest_success_id(db: Database, source: str, channel: str) -> int | None:
+    """The channel's latest success as the writers recorded it, from whichever address."""
+    return db.execute(
+        "SELECT max(fetch_id) FROM address_state WHERE source = ? AND channel = ?", [source, channel]
+    ).fetchone()[0]
+
+
+def _remember_address(
+    db: Database, attempt: Attempt, body_sha256: str | None, snapshot_id: int | None
+) -> None:
+    row = attempt.row
+    db.execute(
+        "INSERT INTO address_state (source, channel, address_sha256, address, fetch_id, started_at, etag, "
+        "last_modified, body_sha256, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (source, channel, address_sha256) DO UPDATE SET address = excluded.address, "
+        "fetch_id = excluded.fetch_id, started_at = excluded.started_at, etag = excluded.etag, "
+        "last_modified = excluded.last_modified, body_sha256 = excluded.body_sha256, "
+        "snapshot_id = excluded.snapshot_id",
+        [
+            row.source, row.channel, attempt.address_key, row.url, row.id, row.started_at, row.etag,
+            row.last_modified, body_sha256, snapshot_id,
+        ],
+    )  # fmt: skip
+
+
+def save_attempt(
+    db: Database,
+    attempt: Attempt,
+    *,
+    ordered: bool,
+    gap_limit_s: float = DEFAULT_GAP_LIMIT_S,
+    keep_body: Callable[[Saved, Attempt], bool] | None = None,
+) -> Saved:
+    """Record one live request and what it saw, in one transaction, deciding "unchanged or
+    new" against the state inside that transaction:
+
+    - a failure is one `fetches` row; nothing else is touched;
+    - a 304, or a body identical to the one the same exact address gave last, is `unchanged`
+      only if that address's success is still the channel's latest (else NeedsRefetch /
+      NeedsParse: another writer came in between, and the caller must ask again or parse);
+    - anything else is saved in full from `attempt.parsed`.
+
+    `keep_body(saved, attempt)` says whether the body is archived, in the same transaction (a
+    fetch never lacks its body because of a crash or a full disk between two transactions).
+    """
+    row = attempt.row
+    with write_transaction(db):
+        if row.outcome not in SUCCESS_OUTCOMES:
+            saved = Saved(_insert_fetch(db, row), row.outcome, row=row)
+        else:
+            saved = _save_success(db, attempt, ordered=ordered, gap_limit_s=gap_limit_s)
+        if attempt.body is not None and keep_body is not None and keep_body(saved, attempt):
+            from ticker.db.archive import archive_body
+
+            archive_body(
+                db, fetch_id=saved.fetch_id, source=row.source, channel=row.channel, body=attempt.body,
+                content_type=row.content_type, at=row.started_at, keep=True,
+            )  # fmt: skip
+    return saved
+
+
+def _save_success(db: Database, attempt: Attempt, *, ordered: bool, gap_limit_s: float) -> Saved:
+    row = attempt.row
+    state = address_state(db, row.source, row.channel, attempt.address_key)
+    current = state is not None and state.fetch_id == _latest_success_id(db, row.source, row.channel)
+    if attempt.not_modified:
+        if state is None or not current or state.fetch_id != attempt.based_on:
+            raise NeedsRefetch(
+                f"{row.source}/{row.channel}: the page a 304 confirmed is no longer the latest"
             )
-    return Saved(fetch_id, row.outcome, items_found=len(items), rates_found=len(rate_ids))
+        row.outcome = attempt.replayed_outcome or "unchanged"
+        saved = _save_unchanged(db, row, state.snapshot_id)
+        _remember_address(db, attempt, state.body_sha256, state.snapshot_id)
+        return saved
+    if current and state.snapshot_id is not None and row.body_sha256 == state.body_sha256:
+        row.outcome, row.error, row.warning = "unchanged", None, None
+        saved = _save_unchanged(db, row, state.snapshot_id)
+    elif attempt.parsed is None:
+        raise NeedsParse(f"{row.source}/{row.channel}: the body must be parsed")
+    elif isinstance(attempt.parsed, TickerPage):
+        saved = _save_ticker(db, row, attempt.parsed, gap_limit_s=gap_limit_s, ordered=ordered)
+    else:
+        saved = _save_rates(db, row, attempt.parsed)
+    _remember_address(db, attempt, row.body_sha256, saved.snapshot_id)
+    return saved
 
 
 def register_source(
-    db: Database, name: str, kind: str, url: str | None, every_s: float | None, channels: list[str], at: str
+    db: Database,
+    name: str,
+    kind: str,
+    url: str | None,
+    every_s: float | None,
+    channels: list[str],
+    at: str,
+    *,
+    ticker_channel: str | None = None,
+    options: dict | None = None,
 ) -> None:
-    """Record (or refresh) a source's configuration, so queries know its kind and schedule."""
+    """Record (or refresh) a source's configuration, so queries know its kind, schedule and
+    which channel's list is its ticker, and a re-parse can read it as the daemon did."""
     with write_transaction(db):
         db.execute(
-            "INSERT INTO sources (name, kind, url, every_s, channels, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
+            "INSERT INTO sources (name, kind, url, every_s, channels, updated_at, ticker_channel, options) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
             "url = excluded.url, every_s = coalesce(excluded.every_s, sources.every_s), "
-            "channels = excluded.channels, updated_at = excluded.updated_at",
-            [name, kind, redact_url(url) if url else url, every_s, json.dumps(channels), at],
-        )
+            "channels = excluded.channels, updated_at = excluded.updated_at, "
+            "ticker_channel = excluded.ticker_channel, options = excluded.options",
+            [
+                name, kind, redact_url(url) if url else url, every_s, json.dumps(channels), at, ticker_channel,
+                json.dumps(options, ensure_ascii=False, sort_keys=True) if options else None,
+            ],
+        )  # fmt: skip
+
+
+def recorded_sources(db: Database) -> list[dict]:
+    """The `sources` rows, options decoded."""
+    rows = db.execute("SELECT name, kind, url, every_s, channels, ticker_channel, options FROM sources")
+    keys = ("name", "kind", "url", "every_s", "channels", "ticker_channel", "options")
+    found = [dict(zip(keys, row, strict=True)) for row in rows.fetchall()]
+    for source in found:
+        source["channels"] = json.loads(source["channels"] or "[]")
+        source["options"] = json.loads(source["options"]) if source["options"] else {}
+    return found
 
 
 def insert_fetch(db: Database, row: FetchRow) -> int:
@@ -487,3 +693,8 @@ def upsert_rate(
     """Store one rate inside the caller's transaction, never duplicating (source, currency, day,
     value): a known one only has `last_seen` moved. Returns (rate id, is new)."""
     return _upsert_rate(db, source, channel, rate, at, fetch_id)
+
+
+def store_snapshot(db: Database, source: str, channel: str, items: list[list], rate_ids: list[int]) -> int:
+    """The id of this exact list (stored once per distinct list), inside the caller's transaction."""
+    return _store_snapshot(db, source, channel, items, rate_ids)

@@ -149,7 +149,7 @@ BAD_INPUTS = {
     "unknown source": (["fetch", "nosuch"], "unknown source 'nosuch'"),
     "bad --date": (["fetch", "cbr", "--date", "2024-13-01"], "bad --date '2024-13-01'"),
     "not a date": (["fetch", "cbr", "--date", "yesterday"], "bad --date 'yesterday'"),
-    "--date for rbc": (["fetch", "rbc", "--date", "2024-11-26"], "--date is for the cbr source only"),
+    "--date for rbc": (["fetch", "rbc", "--date", "2024-11-26"], "--date: rbc/page has no documents by day"),
     "unknown channel": (["fetch", "cbr", "--channel", "rss"], "cbr has no channel 'rss'"),
     "url without scheme": (["fetch", "rbc", "--url", "www.rbc.ru"], "bad --url 'www.rbc.ru'"),
     "url of another scheme": (["fetch", "cbr", "--url", "ftp://cbr.ru/x"], "bad --url 'ftp://cbr.ru/x'"),

@@ -22,15 +22,17 @@ from sqlite_utils import Database
 from ticker.base import BlockedPage, Headline, ParseError, from_iso, to_iso, utc_now
 from ticker.db.backfill import live_seen_ids, live_watermark, save_backfill_page, save_rate_range
 from ticker.db.writes import FetchRow, save_failure
-from ticker.poll import one_line
-from ticker.scraper import cbr_xml, http, rbc_feed_json, rbc_rss
+from ticker.fetching import one_line, parse_body, request
+from ticker.scraper import cbr_xml, rbc_feed_json
 from ticker.scraper.rbc_feed_json import BadFeedAddress, feed_page_url
-from ticker.sources import RBC_FEED_JSON_URL, RBC_RSS_URL
+from ticker.sources import SourceSpec, builtin_source
 
 DEFAULT_MAX_PAGES = 20
 DEFAULT_LIMIT = 20
 DEFAULT_PAUSE_S = 1.0
 RATE_WINDOW_DAYS = 366  # one XML_dynamic request covers at most this many days
+MAX_CONSECUTIVE_FAILURES = 3  # a backfill stops after this many failed requests in a row
+ORIGIN = "backfill"  # `fetches.origin` of every backfill request
 _VALCURS_ID = re.compile(rb"<ValCurs\b[^>]*\bID\s*=\s*[\"']([^\"']+)[\"']")
 
 
@@ -54,37 +56,28 @@ class Report:
     failed_stop: bool = False  # the walk ended on a failure: history may still have a hole
 
 
+class TooManyFailures(Exception):
+    """Several requests in a row failed: the backfill stops rather than hammer the server."""
+
+
 @dataclass(slots=True)
 class _Requester:
     db: Database
     client: httpx.Client
-    source: str
+    spec: SourceSpec
     now: Callable[[], datetime]
     report: Report
+    failures_in_a_row: int = 0
 
-    def get(self, channel: str, url: str) -> tuple[FetchRow, http.Answer | None]:
-        """GET once; a failure is recorded at once and gives (row, None)."""
-        row = FetchRow(
-            source=self.source, channel=channel, url=url, started_at=to_iso(self.now()), outcome="ok"
-        )
-        clock = time.monotonic()
+    def get(self, channel: str, url: str):
+        """GET once through the one request path (marked as a backfill); a failure is recorded
+        at once and gives (row, None). Raises TooManyFailures after several in a row."""
         self.report.requests += 1
-        try:
-            answer = http.get(self.client, url)
-        except http.FetchFailed as failure:
-            row.duration_ms = int((time.monotonic() - clock) * 1000)
-            row.outcome, row.status = failure.outcome, failure.status
-            row.retry_after_s = failure.retry_after_s
-            row.error = one_line(failure.message)
-            if failure.body is not None:
-                row.bytes, row.content_type = len(failure.body), failure.content_type
-            self.fail(row)
-            return row, None
-        row.duration_ms = int((time.monotonic() - clock) * 1000)
-        row.status, row.bytes, row.content_type = answer.status, len(answer.body), answer.content_type
-        # No etag / body hash on purpose: live polls of the same channel use the last successful
-        # fetch's for conditional requests and "unchanged", and a backfill's body is not theirs.
-        return row, answer
+        attempt = request(self.client, self.spec, channel, url=url, origin=ORIGIN, parse=False, now=self.now)
+        if attempt.row.outcome != "ok" or attempt.body is None:
+            self.fail(attempt.row)
+            return attempt.row, None
+        return attempt.row, attempt
 
     def fail(self, row: FetchRow, error: Exception | None = None) -> None:
         if error is not None:
@@ -92,6 +85,14 @@ class _Requester:
             row.error = one_line(str(error) if isinstance(error, ParseError) else f"parser failed: {error!r}")
         saved = save_failure(self.db, row)
         self.report.failures.append(f"fetch {saved.fetch_id} ({row.channel}): {row.outcome}: {row.error}")
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+            self.report.failed_stop = True
+            self.report.stop = f"{self.failures_in_a_row} failed requests in a row (last: {row.error})"
+            raise TooManyFailures(self.report.stop)
+
+    def succeeded(self) -> None:
+        self.failures_in_a_row = 0
 
 
 def _store(
@@ -102,6 +103,7 @@ def _store(
     saved = save_backfill_page(requester.db, row, headlines)
     requester.report.items_found += saved.items_found
     requester.report.items_new += saved.items_new
+    requester.succeeded()
 
 
 def _in_range(headline: Headline, since_iso: str | None) -> bool:
@@ -110,6 +112,7 @@ def _in_range(headline: Headline, since_iso: str | None) -> bool:
 
 def _page_feed(
     requester: _Requester,
+    channel: str,
     template: str,
     *,
     since_iso: str | None,
@@ -125,21 +128,21 @@ def _page_feed(
     for page_number in range(1, max_pages + 1):
         if page_number > 1 and pause_s > 0:
             sleep(pause_s)
-        row, answer = requester.get("feed_json", feed_page_url(template, last_date, limit))
+        row, answer = requester.get(channel, feed_page_url(template, last_date, limit))
         if answer is None:
             report.failed_stop = page_number > 1
             report.stop = f"feed JSON page {page_number} failed"
             return page_number > 1
         try:
             chunk = rbc_feed_json.parse_feed_chunk(
-                answer.body, fetched_at=from_iso(row.started_at), base_url=answer.url
+                answer.body, fetched_at=from_iso(row.started_at), base_url=answer.final_url or row.url
             )
         except Exception as error:  # recorded, never a crash
             requester.fail(row, error)
             report.failed_stop = page_number > 1
             report.stop = f"feed JSON page {page_number} failed"
             return page_number > 1
-        report.channel = "feed_json"
+        report.channel = channel
         headlines = list(chunk.page.headlines)
         reached_known = since_iso is None and bool(live_seen_ids(requester.db, [h.id for h in headlines]))
         _store(requester, row, [h for h in headlines if _in_range(h, since_iso)], chunk.page.warnings)
@@ -170,40 +173,50 @@ def _page_feed(
     return True
 
 
-def _read_rss(requester: _Requester, url: str, *, since_iso: str | None, boundary: str | None) -> None:
+def _read_single(
+    requester: _Requester, channel: str, url: str, *, since_iso: str | None, boundary: str | None
+) -> None:
+    """One page of a channel that cannot be walked back (a feed, a list page)."""
     report = requester.report
-    row, answer = requester.get("rss", url)
+    row, answer = requester.get(channel, url)
     if answer is None:
-        report.failed_stop, report.stop = True, "the RSS feed failed"
+        report.failed_stop, report.stop = True, f"the {channel} channel failed"
         return
-    try:
-        page = rbc_rss.parse_rbc_rss(answer.body, base_url=answer.url, min_items=0)
-    except Exception as error:  # recorded, never a crash
-        requester.fail(row, error)
-        report.failed_stop, report.stop = True, "the RSS feed failed"
+    spec = requester.spec
+    parse_body(answer, spec, channel, fetched_at=from_iso(row.started_at))
+    if answer.parsed is None or not hasattr(answer.parsed, "headlines"):  # refused: recorded, never a crash
+        requester.fail(row)
+        report.failed_stop, report.stop = True, f"the {channel} channel failed"
         return
-    report.channel = "rss"
+    page = answer.parsed
+    report.channel = channel
     headlines = list(page.headlines)
     _store(requester, row, [h for h in headlines if _in_range(h, since_iso)], page.warnings)
-    report.stop = "the RSS feed has a single page"
+    report.stop = f"the {channel} channel has a single page"
     oldest = min((h.published_at for h in headlines if h.published_at), default=None)
     target = since_iso or boundary
     if target and (oldest is None or oldest > target):
         report.notes.append(
-            f"the RSS feed reaches back only to {oldest or 'an unknown time'}: items published "
-            f"between {target} and then may be missing"
+            f"the {channel} channel reaches back only to {oldest or 'an unknown time'}: items "
+            f"published between {target} and then may be missing"
         )
+
+
+def headline_backfill_channels(spec: SourceSpec) -> list[str]:
+    """The channels a headline backfill reads, in the order it tries them: one it can walk back
+    in time first, then single pages."""
+    usable = [c for c in spec.kind_def.channels if c.backfill in ("paged", "single") and c.headlines]
+    return [c.name for c in sorted(usable, key=lambda c: c.backfill != "paged")]
 
 
 def backfill_headlines(
     db: Database,
     client: httpx.Client,
-    source: str = "rbc",
+    spec: SourceSpec,
     *,
     since: datetime | None = None,
     channel: str | None = None,
-    feed_url: str = RBC_FEED_JSON_URL,
-    rss_url: str = RBC_RSS_URL,
+    urls: dict[str, str] | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
     limit: int = DEFAULT_LIMIT,
     pause_s: float = DEFAULT_PAUSE_S,
@@ -212,29 +225,41 @@ def backfill_headlines(
 ) -> Report:
     """Record headlines that were published while ticker was not looking.
 
-    `channel` None: the feed JSON, or the RSS feed when the feed JSON's first page fails;
-    'feed_json' or 'rss': that channel only.
+    The kind's backfill channels are read in order (RBC: the feed JSON, walked back in time,
+    then its RSS when the feed JSON's first page fails); `channel` names one of them only;
+    `urls` replaces their addresses (mirrors, tests).
     """
-    if channel not in (None, "feed_json", "rss"):
-        raise BadBackfillInput(f"backfill channel must be feed_json or rss, not {channel!r}")
-    if channel != "rss":
-        try:
-            feed_page_url(feed_url, 0, limit)  # a bad address is refused before any request
-        except BadFeedAddress as error:
-            raise BadBackfillInput(str(error)) from None
+    usable = headline_backfill_channels(spec)
+    if not usable:
+        raise BadBackfillInput(f"{spec.name} ({spec.kind}) has no channel a backfill can read")
+    if channel is not None and channel not in usable:
+        raise BadBackfillInput(f"backfill channel must be {' or '.join(usable)}, not {channel!r}")
+    order = [channel] if channel is not None else usable
+    addresses = {name: (urls or {}).get(name) or spec.url_for(name) for name in order}
+    for name in order:
+        if spec.channel(name).backfill == "paged":
+            try:
+                feed_page_url(addresses[name], 0, limit)  # a bad address is refused before any request
+            except BadFeedAddress as error:
+                raise BadBackfillInput(str(error)) from None
     report = Report()
-    requester = _Requester(db, client, source, now, report)
+    requester = _Requester(db, client, spec, now, report)
     since_iso = to_iso(since) if since is not None else None
-    boundary = None if since is not None else live_watermark(db, source)
-    if channel != "rss":
-        answered = _page_feed(
-            requester, feed_url, since_iso=since_iso, boundary=boundary, max_pages=max_pages,
-            limit=limit, pause_s=pause_s, sleep=sleep,
-        )  # fmt: skip
-        if answered or channel == "feed_json":
-            return report
-        report.notes.append("the feed JSON did not answer: read the RSS feed instead")
-    _read_rss(requester, rss_url, since_iso=since_iso, boundary=boundary)
+    boundary = None if since is not None else live_watermark(db, spec.name)
+    try:
+        for number, name in enumerate(order):
+            if spec.channel(name).backfill != "paged":
+                _read_single(requester, name, addresses[name], since_iso=since_iso, boundary=boundary)
+                return report
+            answered = _page_feed(
+                requester, name, addresses[name], since_iso=since_iso, boundary=boundary,
+                max_pages=max_pages, limit=limit, pause_s=pause_s, sleep=sleep,
+            )  # fmt: skip
+            if answered or number == len(order) - 1:
+                return report
+            report.notes.append(f"the {name} channel did not answer: read {order[number + 1]} instead")
+    except TooManyFailures:
+        pass
     return report
 
 
@@ -274,39 +299,55 @@ def backfill_rates(
     start: date,
     end: date,
     currencies: tuple[str, ...] = cbr_xml.DEFAULT_CURRENCIES,
-    url: str = cbr_xml.DYNAMIC_URL,
-    source: str = "cbr",
+    url: str | None = None,
+    spec: SourceSpec | None = None,
     pause_s: float = DEFAULT_PAUSE_S,
     now: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Report:
-    """Fill `rates` for `source` from `XML_dynamic.asp`, one request per currency and window."""
+    """Fill `rates` for a Bank of Russia source (default: the built-in `cbr`) from its range
+    channel (`XML_dynamic.asp`), one request per currency and window; stops after several
+    failed requests in a row."""
     check_rate_request(start, end, currencies)
-    report = Report(channel="xml_dynamic")
-    requester = _Requester(db, client, source, now, report)
-    first = True
-    for currency in currencies:
-        for window_start, window_end in rate_windows(start, end):
-            if not first and pause_s > 0:
+    spec = spec or builtin_source("cbr")
+    channel = next((c.name for c in spec.kind_def.channels if c.backfill == "range"), None)
+    if channel is None:
+        raise BadBackfillInput(f"{spec.name} ({spec.kind}) has no rate range channel")
+    base = url or spec.url_for(channel)
+    report = Report(channel=channel)
+    requester = _Requester(db, client, spec, now, report)
+    windows = [(currency, *window) for currency in currencies for window in rate_windows(start, end)]
+    try:
+        for number, (currency, window_start, window_end) in enumerate(windows):
+            if number and pause_s > 0:
                 sleep(pause_s)
-            first = False
-            row, answer = requester.get("xml_dynamic", dynamic_url(url, currency, window_start, window_end))
-            if answer is None:
-                continue
-            try:
-                document = cbr_xml.parse_dynamic(answer.body, currency)
-                _check_currency(answer.body, currency)
-            except Exception as error:  # recorded, never a crash
-                requester.fail(row, error)
-                continue
-            if document.warnings:
-                row.warning = one_line("; ".join(document.warnings))
-            saved = save_rate_range(db, row, document)
-            report.rates_found += saved.rates_found
-            report.rates_new += saved.rates_new
+            _one_rate_window(
+                requester, channel, dynamic_url(base, currency, window_start, window_end), currency
+            )
+    except TooManyFailures:
+        return report
     report.failed_stop = bool(report.failures)
     report.stop = "the whole range was asked for"
     return report
+
+
+def _one_rate_window(requester: _Requester, channel: str, url: str, currency: str) -> None:
+    report = requester.report
+    row, answer = requester.get(channel, url)
+    if answer is None:
+        return
+    try:
+        document = cbr_xml.parse_dynamic(answer.body, currency)
+        _check_currency(answer.body, currency)
+    except Exception as error:  # recorded, never a crash
+        requester.fail(row, error)
+        return
+    if document.warnings:
+        row.warning = one_line("; ".join(document.warnings))
+    saved = save_rate_range(requester.db, row, document)
+    requester.succeeded()
+    report.rates_found += saved.rates_found
+    report.rates_new += saved.rates_new
 
 
 def _check_currency(body: bytes, currency: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -36,16 +36,17 @@ from ticker.base import (
 from ticker.db.archive import read_body
 from ticker.db.schema import open_db, write_transaction
 from ticker.db.writes import (
+    Attempt,
     FetchRow,
+    NeedsParse,
+    NeedsRefetch,
     Saved,
-    last_success,
+    address_state,
+    save_attempt,
     save_failure,
-    save_rates,
-    save_ticker,
-    save_unchanged,
 )
-from ticker.scraper import http
-from ticker.sources import KINDS, SourceSpec, UnknownSource
+from ticker.fetching import address_key, parse_body
+from ticker.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source
 
 # Derived history, rebuilt by a re-parse (and swapped in by --in-place).
 HISTORY_TABLES = (
@@ -58,8 +59,8 @@ HISTORY_TABLES = (
     "rates",
     "outage_runs",
     "fetch_hours",
+    "address_state",
 )
-RATE_CHANNELS = {channel for channel in KINDS["cbr"]} | {"xml_dynamic"}
 _ROW_FIELDS = [f.name for f in fields(FetchRow)]
 _GAP_SOURCE = "\x00gap"
 
@@ -98,33 +99,63 @@ class Report:
 
 
 def source_specs(db: Database) -> dict[str, SourceSpec | None]:
-    """Configured sources as recorded in `sources` (kind, interval), by name."""
+    """Configured sources as recorded in `sources` (kind, interval, options), by name."""
+    from ticker.db.writes import recorded_sources
+
     specs: dict[str, SourceSpec | None] = {}
-    for name, kind, every_s in db.execute("SELECT name, kind, every_s FROM sources").fetchall():
+    for recorded in recorded_sources(db):
         try:
-            specs[name] = SourceSpec(name=name, kind=kind, every_s=every_s)
-        except UnknownSource:
-            specs[name] = None
+            specs[recorded["name"]] = spec_from_record(recorded)
+        except (UnknownSource, ValueError):
+            specs[recorded["name"]] = None
     return specs
 
 
+def spec_from_record(recorded: dict) -> SourceSpec:
+    """A SourceSpec from its `sources` row (the kind's options checked again)."""
+    from ticker.kinds import get_kind
+
+    kind = get_kind(recorded["kind"])
+    options = dict(recorded.get("options") or {})
+    min_items = options.pop("min_items", None)
+    where = f"sources.{recorded['name']}"
+    checked = {
+        key: kind.options[key](value, f"{where}.{key}")
+        for key, value in options.items()
+        if key in kind.options
+    }
+    return SourceSpec(
+        name=recorded["name"], kind=kind.name, every_s=recorded.get("every_s"), options=checked,
+        min_items_override=min_items,
+    )  # fmt: skip
+
+
 def _spec_for(specs: dict[str, SourceSpec | None], name: str) -> SourceSpec | None:
-    if name not in specs and name in KINDS:
-        specs[name] = SourceSpec(name=name, kind=name)
+    if name not in specs and name in BUILTIN_SOURCES:
+        specs[name] = builtin_source(name)
     return specs.get(name)
 
 
-def parse_archived(spec: SourceSpec, fetch: dict, body: bytes) -> TickerPage | RatesDocument:
-    """Today's parser on an archived body, as poll() would have called it."""
-    from ticker.poll import PARSERS
+def _is_ticker(spec: SourceSpec | None, channel: str) -> bool:
+    try:
+        return spec is not None and spec.channel(channel).headlines
+    except UnknownSource:
+        return False
 
-    parser = PARSERS.get((spec.kind, fetch["channel"]))
-    if parser is None:
-        raise ParseError(f"no parser for kind {spec.kind!r} channel {fetch['channel']!r}")
-    answer = http.Answer(
-        fetch["url"], fetch["status"], body, fetch["content_type"], fetch["etag"], fetch["last_modified"]
-    )
-    return parser(body, answer, from_iso(fetch["started_at"]), spec, fetch["channel"])
+
+def _archived_attempt(fetch: dict, row: FetchRow, body: bytes | None = None) -> Attempt:
+    return Attempt(row=row, address_key=address_key(fetch["url"]), body=body, final_url=fetch["url"])
+
+
+def parse_archived(spec: SourceSpec, fetch: dict, body: bytes) -> TickerPage | RatesDocument:
+    """Today's parser on an archived body, as a poll would have called it (raises ParseError or
+    BlockedPage with the message a poll records)."""
+    attempt = parse_body(_archived_attempt(fetch, _row(fetch), body), spec, fetch["channel"],
+                         fetched_at=from_iso(fetch["started_at"]))  # fmt: skip
+    if attempt.parsed is None:
+        error = attempt.row.error or "not parsed"
+        raise BlockedPage(error) if attempt.row.outcome == "blocked" else ParseError(error)
+    return attempt.parsed
 
 
 def _row(fetch: dict) -> FetchRow:
@@ -206,52 +237,60 @@ class Replayer:
         self.report.replayed += 1
         return self._as_recorded(spec, fetch)
 
-    def _reparse(self, spec: SourceSpec, fetch: dict, body: bytes) -> Saved:
-        from ticker.poll import one_line
+    def _write(self, spec: SourceSpec | None, attempt: Attempt, fill: Callable[[], None]) -> Saved:
+        """Save through the live writer; `fill()` supplies `attempt.parsed` when the writer
+        finds the body is not the same as the channel's latest after all."""
+        channel = attempt.row.channel
+        ordered = _is_ticker(spec, channel) and spec.channel(channel).ordered
+        options = {"ordered": ordered, "gap_limit_s": spec.gap_limit_s if spec is not None else 300.0}
+        try:
+            return save_attempt(self.new, attempt, **options)
+        except (NeedsParse, NeedsRefetch):
+            attempt.not_modified = False
+            fill()
+            if attempt.parsed is None:  # the parser refused it: recorded as such
+                return save_failure(self.new, attempt.row)
+            return save_attempt(self.new, attempt, **options)
 
+    def _reparse(self, spec: SourceSpec, fetch: dict, body: bytes) -> Saved:
         row = _row(fetch)
         row.error = row.warning = row.edition = None
         row.items_found = row.rates_found = None
-        previous = last_success(self.new, row.source, row.channel)
-        if previous is not None and previous["body_sha256"] == row.body_sha256:
-            row.outcome = "unchanged"
-            return save_unchanged(self.new, row, previous["snapshot_id"])
         row.outcome = "ok"
-        try:
-            parsed = parse_archived(spec, fetch, body)
-        except BlockedPage as error:
-            row.outcome, row.error = "blocked", one_line(f"HTTP {row.status}: {error}")
-            return save_failure(self.new, row)
-        except ParseError as error:
-            row.outcome, row.error = "parse_error", one_line(str(error))
-            return save_failure(self.new, row)
-        except Exception as error:  # a parser bug is recorded, as poll() does
-            row.outcome = "parse_error"
-            row.error = one_line(f"parser failed: {type(error).__name__}: {error}")
-            return save_failure(self.new, row)
-        if parsed.warnings:
-            row.warning = one_line("; ".join(parsed.warnings))
-        if isinstance(parsed, TickerPage):
-            return save_ticker(self.new, row, parsed, gap_limit_s=spec.gap_limit_s)
-        return save_rates(self.new, row, parsed)
+        attempt = _archived_attempt(fetch, row, body)
+        started = from_iso(fetch["started_at"])
+        return self._write(
+            spec, attempt, lambda: parse_body(attempt, spec, fetch["channel"], fetched_at=started)
+        )
 
     def _as_recorded(self, spec: SourceSpec | None, fetch: dict) -> Saved:
         row = _row(fetch)
-        key = (fetch["source"], fetch["channel"])
         if fetch["outcome"] not in SUCCESS_OUTCOMES:
             return save_failure(self.new, row)
         if fetch["snapshot_id"] is None:
             return self._backfill(fetch, row)
-        previous = last_success(self.new, row.source, row.channel)
-        same_as_before = self._old_previous.get(key, -1) == fetch["snapshot_id"]
-        if fetch["outcome"] == "unchanged" or (same_as_before and previous is not None):
-            return save_unchanged(self.new, row, previous["snapshot_id"] if previous else None)
-        items, rates = self._snapshot(fetch["snapshot_id"])
-        if fetch["channel"] in RATE_CHANNELS or (spec is not None and spec.kind == "cbr"):
-            return save_rates(self.new, row, RatesDocument(rate_date=None, rates=rates))
-        page = TickerPage(headlines=items, rates=rates, edition=row.edition)
-        gap_limit = spec.gap_limit_s if spec is not None else 300.0
-        return save_ticker(self.new, row, page, gap_limit_s=gap_limit)
+        attempt = _archived_attempt(fetch, row)
+        same_again = self._old_previous.get((row.source, row.channel), -1) == fetch["snapshot_id"]
+        if fetch["outcome"] == "unchanged" or same_again:
+            # The same page again (a body a fixed parser may read differently was not kept): the
+            # writer carries the channel's latest list on, if it is still this address's.
+            state = address_state(self.new, row.source, row.channel, attempt.address_key)
+            attempt.not_modified = True
+            attempt.based_on = state.fetch_id if state is not None else None
+            attempt.replayed_outcome = fetch["outcome"]
+            row.outcome = "ok"
+
+        def from_snapshot() -> None:
+            row.outcome = "ok"
+            items, rates = self._snapshot(fetch["snapshot_id"])
+            if _is_ticker(spec, row.channel):
+                attempt.parsed = TickerPage(headlines=items, rates=rates, edition=row.edition)
+            else:
+                attempt.parsed = RatesDocument(rate_date=None, rates=rates)
+
+        if not attempt.not_modified:
+            from_snapshot()
+        return self._write(spec, attempt, from_snapshot)
 
     def _snapshot(self, snapshot_id: int) -> tuple[tuple[Headline, ...], tuple[Rate, ...]]:
         found = self.old.execute("SELECT items, rates FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
@@ -296,7 +335,7 @@ class Replayer:
         """A success without a snapshot: a backfill request, re-driven from what it created."""
         from ticker.db.backfill import save_backfill_page, save_rate_range
 
-        if fetch["channel"] in RATE_CHANNELS:
+        if not _is_ticker(_spec_for(self.specs, fetch["source"]), fetch["channel"]):
             ids = self.old.execute(
                 "SELECT id FROM rates WHERE first_fetch_id = ? OR last_fetch_id = ? ORDER BY id",
                 [fetch["id"], fetch["id"]],

@@ -1,28 +1,17 @@
-"""What a source is: its kind (which parser), its channels and their default addresses."""
+"""A configured source: a name (what `fetches.source` stores), a kind (ticker.kinds), its
+channels in fallback order, addresses and options."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from ticker.scraper.cbr_xml import DAILY_URL
-from ticker.scraper.rbc_page import DEFAULT_URL as RBC_PAGE_URL
+from ticker.kinds import BadSourceConfig, Channel, Kind, UnknownSource, get_kind, kinds
 
-RBC_RSS_URL = "https://rssexport.rbc.ru/rbcnews/news/30/full.rss"
-RBC_FEED_JSON_URL = (
-    "https://www.rbc.ru/v10/ajax/get-news-feed/project/rbcnews.uploaded/lastDate/{last_date}/limit/{limit}"
-)
+BUILTIN_SOURCES = ("rbc", "cbr")  # the embedded default: RBC and the Bank of Russia
 
-# kind -> channel -> default address; the first channel is the kind's main one.
-KINDS: dict[str, dict[str, str]] = {
-    "rbc": {"page": RBC_PAGE_URL, "rss": RBC_RSS_URL, "feed_json": RBC_FEED_JSON_URL},
-    "cbr": {"xml_daily": DAILY_URL},
-}
-DEFAULT_EVERY_S = {"rbc": 120.0, "cbr": 3600.0}
-MIN_ITEMS = {"page": 5}
-
-
-class UnknownSource(ValueError):
-    """A source name or kind ticker does not know."""
+__all__ = ["BUILTIN_SOURCES", "BadSourceConfig", "SourceSpec", "UnknownSource", "builtin_source"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,42 +24,94 @@ class SourceSpec:
     every_s: float | None = None
     channels: tuple[str, ...] = ()
     urls: tuple[tuple[str, str], ...] = ()  # (channel, address) for other channels (mirrors, tests)
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the kind's own keys
+    min_items_override: int | None = None  # `min_items` in the config: the main channel's least count
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise UnknownSource(f"unknown source kind {self.kind!r} (known: {', '.join(KINDS)})")
+        kind = get_kind(self.kind)
         if not self.channels:
-            object.__setattr__(self, "channels", (next(iter(KINDS[self.kind])),))
+            object.__setattr__(self, "channels", (kind.main.name,))
         for channel in (*self.channels, *(channel for channel, _ in self.urls)):
-            if channel not in KINDS[self.kind]:
+            if channel not in kind.channel_names:
                 raise UnknownSource(
                     f"source {self.name!r}: kind {self.kind!r} has no channel {channel!r} "
-                    f"(it has: {', '.join(KINDS[self.kind])})"
+                    f"(it has: {', '.join(kind.channel_names)})"
+                )
+        for channel in self.channels:
+            if not kind.channel(channel).live:
+                polled = ", ".join(c.name for c in kind.channels if c.live)
+                raise UnknownSource(
+                    f"source {self.name!r}: channel {channel!r} is read by backfills only "
+                    f"(polled channels: {polled})"
                 )
 
     @property
+    def kind_def(self) -> Kind:
+        return get_kind(self.kind)
+
+    def channel(self, name: str) -> Channel:
+        return self.kind_def.channel(name)
+
+    @property
     def main_channel(self) -> str:
-        return next(iter(KINDS[self.kind]))
+        return self.kind_def.main.name
+
+    @property
+    def ticker_channel(self) -> str | None:
+        """The channel whose list is this source's ticker (None: rates only)."""
+        return self.kind_def.ticker_channel
+
+    @property
+    def interval_s(self) -> float:
+        return self.every_s or self.kind_def.every_s
 
     def url_for(self, channel: str) -> str:
         """The address of a channel: the configured one (`url` for the main channel, `urls` for
-        any), else the kind's default."""
+        any), else what the kind's options give (a preset), else the kind's default."""
         if self.url and channel == self.main_channel:
             return self.url
-        return dict(self.urls).get(channel) or KINDS[self.kind][channel]
+        configured = dict(self.urls).get(channel)
+        if configured:
+            return configured
+        kind = self.kind_def
+        if channel == self.main_channel and kind.url_from_options is not None:
+            from_options = kind.url_from_options(self.options)
+            if from_options:
+                return from_options
+        address = kind.channel(channel).url
+        if address is None:
+            raise UnknownSource(f"source {self.name!r}: channel {channel!r} has no default address: set url")
+        return address
 
     @property
     def gap_limit_s(self) -> float:
         """Longer than this between two successful polls, an exit's reason cannot be known."""
-        every = self.every_s or DEFAULT_EVERY_S[self.kind]
+        every = self.interval_s
         return max(2.5 * every, every + 60.0)
 
+    def recorded_options(self) -> dict[str, Any]:
+        """The kind's options and `min_items`, as the `sources` table keeps them (JSON)."""
+        recorded = dict(self.options)
+        if self.min_items_override is not None:
+            recorded["min_items"] = self.min_items_override
+        return recorded
+
     def min_items(self, channel: str) -> int:
-        return MIN_ITEMS.get(channel, 1)
+        if self.min_items_override is not None and channel == self.main_channel:
+            return self.min_items_override
+        return self.channel(channel).min_items
 
 
 def builtin_source(name: str) -> SourceSpec:
     """The embedded defaults: `rbc` (RBC main page) and `cbr` (Bank of Russia daily XML)."""
-    if name not in KINDS:
-        raise UnknownSource(f"unknown source {name!r} (known: {', '.join(KINDS)})")
-    return SourceSpec(name=name, kind=name, every_s=DEFAULT_EVERY_S[name])
+    if name not in BUILTIN_SOURCES:
+        raise UnknownSource(
+            f"unknown source {name!r} (built in: {', '.join(BUILTIN_SOURCES)}; "
+            "others come from a config file: --config FILE)"
+        )
+    kind = get_kind(name)
+    return SourceSpec(name=name, kind=name, every_s=kind.every_s)
+
+
+def known_kinds() -> tuple[str, ...]:
+    return tuple(kinds())

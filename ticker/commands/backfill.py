@@ -7,9 +7,8 @@ from datetime import date, datetime, timedelta
 
 import click
 
+from ticker.base import DEFAULT_DB
 from ticker.errors import user_errors
-
-DEFAULT_DB = "ticker.db"
 
 
 def _number(text: str, option: str, kind: type, minimum: float) -> int | float:
@@ -71,32 +70,33 @@ def backfill(
 ) -> None:
     """Record headlines SOURCE (rbc) published while ticker was not looking (downtime, blocked
     page), marked as backfilled: never as seen on the page."""
-    from ticker.backfill import BadBackfillInput, backfill_headlines
+    from ticker.backfill import BadBackfillInput, backfill_headlines, headline_backfill_channels
     from ticker.base import parse_user_time
     from ticker.db.schema import open_db
     from ticker.scraper.http import make_client
-    from ticker.sources import KINDS, builtin_source
+    from ticker.sources import builtin_source
 
     with user_errors(db_path):
         spec = builtin_source(source)
-        if spec.kind != "rbc":
-            raise click.ClickException(f"backfill is for rbc sources; for {source} use backfill-rates")
-        if channel not in (None, "feed_json", "rss"):
-            raise click.ClickException(f"bad --channel {channel!r}: use feed_json or rss")
+        usable = headline_backfill_channels(spec)
+        if not usable:
+            raise click.ClickException(f"{source} has no headlines to backfill; for rates use backfill-rates")
+        if channel not in (None, *usable):
+            raise click.ClickException(f"bad --channel {channel!r}: use {' or '.join(usable)}")
         pages = int(_number(max_pages, "--max-pages", int, 1))
         per_page = int(_number(limit, "--limit", int, 1))
         pause_s = float(_number(pause, "--pause", float, 0))
         since_at = parse_user_time(since) if since else None
-        addresses = {
-            "feed_url": url if url and channel != "rss" else KINDS["rbc"]["feed_json"],
-            "rss_url": (url if url and channel == "rss" else rss_url) or KINDS["rbc"]["rss"],
-        }
+        first = channel or usable[0]
+        urls = {first: url} if url else {}
+        if rss_url and "rss" in usable:
+            urls.setdefault("rss", rss_url)
         db = open_db(db_path)
         try:
             with make_client() as client:
                 report = backfill_headlines(
-                    db, client, spec.name, since=since_at, channel=channel, max_pages=pages,
-                    limit=per_page, pause_s=pause_s, **addresses,
+                    db, client, spec, since=since_at, channel=channel, max_pages=pages,
+                    limit=per_page, pause_s=pause_s, urls=urls,
                 )  # fmt: skip
         except BadBackfillInput as error:
             raise click.ClickException(str(error)) from None
@@ -123,7 +123,7 @@ def backfill_rates(
     from ticker.backfill import backfill_rates as run
     from ticker.base import moscow_day, utc_now
     from ticker.db.schema import open_db
-    from ticker.scraper.cbr_xml import DEFAULT_CURRENCIES, DYNAMIC_URL
+    from ticker.scraper.cbr_xml import DEFAULT_CURRENCIES
     from ticker.scraper.http import make_client
 
     with user_errors(db_path):
@@ -136,8 +136,7 @@ def backfill_rates(
             db = open_db(db_path)
             with make_client() as client:
                 report = run(
-                    db, client, start=first, end=last, currencies=wanted, url=url or DYNAMIC_URL,
-                    pause_s=pause_s,
+                    db, client, start=first, end=last, currencies=wanted, url=url, pause_s=pause_s,
                 )  # fmt: skip
         except BadBackfillInput as error:
             raise click.ClickException(str(error)) from None

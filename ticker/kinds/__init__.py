@@ -1,0 +1,126 @@
+"""The source kinds: one module per kind in this package, found by the registry below.
+
+A kind module defines `KIND = Kind(...)`: its channels (the first is the main one), each with
+its default address, its pure parser (`bytes -> records`), the least number of items a good
+answer has, whether it is an ordered live list (so exits can be classified), whether it
+carries rates, and how a backfill may read it; the kind's default interval; and the extra
+configuration keys it takes. Nothing outside `ticker.kinds` names a kind or a channel: the
+writers, views, queries, status and backfill read these properties (or the `sources` table the
+daemon and `ticker fetch` fill from them).
+
+Adding a kind is one module here plus its test (docs/sources.md, "Adding a source kind").
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from ticker.base import RatesDocument, TickerPage
+
+Parsed = TickerPage | RatesDocument
+
+
+class UnknownSource(ValueError):
+    """A source name, kind or channel ticker does not know (one `Error:` line)."""
+
+
+class BadSourceConfig(ValueError):
+    """A kind-specific configuration value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    """What a parser may know besides the body: where and when it was fetched, and the source's
+    own options (selectors of an `html` source, for instance)."""
+
+    url: str  # the answer's final address (relative links resolve against it)
+    content_type: str | None
+    fetched_at: datetime  # aware UTC: the day of a shown "HH:MM" comes from it
+    min_items: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+Parser = Callable[[bytes, ParseContext], Parsed]
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One way of reading a source."""
+
+    name: str
+    parse: Parser
+    url: str | None = None  # default address; None: the configuration must give one
+    min_items: int = 1
+    ordered: bool = False  # an ordered live list: an item missing from it has left (exit reasons)
+    rates: bool = False  # carries rates (RBC's widgets, the Bank of Russia's documents)
+    headlines: bool = True  # carries headlines (False: rates only)
+    backfill: str | None = None  # "paged": walked back in time; "single": one page; "range": dates
+    live: bool = True  # polled by the daemon (False: read by a backfill only)
+    address: Callable[[str, datetime], str] | None = None  # builds a templated address at fetch time
+    for_day: Callable[[str, date], str] | None = None  # the address of one day's document (`--date`)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A kind of source: its channels (the first is the main one) and defaults."""
+
+    name: str
+    description: str
+    channels: tuple[Channel, ...]
+    every_s: float
+    # Extra configuration keys: key -> validator(value, where) returning the option value.
+    options: Mapping[str, Callable[[Any, str], Any]] = field(default_factory=dict)
+    # Checks a source's options as a whole (required keys...); raises BadSourceConfig.
+    check: Callable[[Mapping[str, Any], str], None] | None = None
+    # The main channel's address from the options (a preset), when the config gives no `url`.
+    url_from_options: Callable[[Mapping[str, Any]], str | None] | None = None
+
+    @property
+    def main(self) -> Channel:
+        return self.channels[0]
+
+    def channel(self, name: str) -> Channel:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        raise UnknownSource(
+            f"kind {self.name!r} has no channel {name!r} (it has: {', '.join(self.channel_names)})"
+        )
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(channel.name for channel in self.channels)
+
+    @property
+    def ticker_channel(self) -> str | None:
+        """The channel whose list is "the ticker" (`ticker at`), if the kind has one."""
+        return next((c.name for c in self.channels if c.ordered and c.headlines), None)
+
+
+_registry: dict[str, Kind] | None = None
+
+
+def kinds() -> dict[str, Kind]:
+    """Every kind, by name: each module of this package that defines `KIND`."""
+    global _registry
+    if _registry is None:
+        found: dict[str, Kind] = {}
+        for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+            kind = getattr(importlib.import_module(f"{__name__}.{module.name}"), "KIND", None)
+            if isinstance(kind, Kind):
+                found[kind.name] = kind
+        _registry = dict(sorted(found.items(), key=lambda item: (item[0] not in ("rbc", "cbr"), item[0])))
+    return _registry
+
+
+def get_kind(name: str) -> Kind:
+    """The kind called `name`; UnknownSource names the known ones."""
+    known = kinds()
+    if name not in known:
+        raise UnknownSource(f"unknown source kind {name!r} (known: {', '.join(known)})")
+    return known[name]
