@@ -3,10 +3,11 @@ capture stored as parse_error (markup today's parser did not read) is re-read fr
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from helpers_import import presence
-from rbc_markup import render_page, standard_items
+from rbc_markup import item_id, render_page, standard_items
 
 from ticker.db.imports import save_capture
 from ticker.db.rederive import rederive_source
@@ -82,3 +83,19 @@ def test_a_capture_an_older_parser_refused_is_re_read_in_place(cli, db_path, tmp
     db = open_db(db_path)
     assert db.execute("SELECT outcome FROM fetches WHERE origin = 'warc'").fetchone()[0] == "ok"
     assert presence(db) == presence(reference)
+
+
+def test_cite_finds_an_imported_capture_older_than_the_polls_before_it(cli, db_path):
+    db = open_db(db_path)
+    store(db, T, page(0, T), origin=None)
+    store(db, T + timedelta(minutes=2), page(0, T), origin=None)
+    store(db, T - timedelta(hours=1), page(0, T), origin="warc")  # fetch 3, an hour earlier
+    rederive_source(db, "rbc", "page", gap_limit_s=RBC.gap_limit_s, ordered=True)
+
+    cited = json.loads(cli("cite", item_id(0), "--db", db_path, "--json").stdout)
+    [title] = cited["titles"]
+    assert (title["first_fetch"]["id"], title["last_fetch"]["id"]) == (3, 2)
+    assert title["first_seen"]["utc"] == "2024-11-25T14:57:00Z"
+    # the same body was archived once (the capture's): the earliest and the latest fetch showing
+    # it, in time order (by id, 3..2 would be an empty range)
+    assert title["archived_fetches_showing_it"] == [3, 2]

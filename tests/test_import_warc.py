@@ -54,6 +54,8 @@ def test_responses_and_a_revisit_become_fetches_at_their_warc_dates(cli, tmp_pat
     ).fetchone()
     assert first_seen == ("2022-03-02T09:15:00Z", "2022-03-02T11:15:00Z")
     before = history(db)
+    cited = cli("cite", item_id(2), "--db", db_path).output
+    assert f"WARC record {first_id.strip('<>')} in {path.name} (WARC-Date 2022-03-02T09:15:00Z)" in cited
 
     again = cli("import", "warc", path, "--db", db_path, "--json")
     assert json.loads(again.stdout)[0]["skipped"] == 3

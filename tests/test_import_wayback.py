@@ -214,8 +214,13 @@ def test_imported_item_is_cited_with_its_memento_and_shown_by_at(cli, archive, d
     run_import(cli, archive, db_path)
     cited = cli("cite", item_id(0), "--db", db_path)
     assert cited.exit_code == 0, cited.output
-    assert f"/web/{stamp(T)}id_/{RBC}" in cited.output
-    assert "2022-02-24" in cited.output
+    memento = f"{archive.replay_url}{stamp(T)}id_/{RBC}"
+    assert f"Wayback Machine capture of 2022-02-24T03:00:05Z: {memento}" in cited.output
+    as_json = json.loads(cli("cite", item_id(0), "--db", db_path, "--json").stdout)
+    capture = as_json["titles"][0]["first_fetch"]["capture"]
+    assert capture == {"from": "wayback", "memento": memento, "captured_at": capture["captured_at"]}
+    assert capture["captured_at"]["utc"] == "2022-02-24T03:00:05Z"
+    assert as_json["titles"][0]["archived_fetches_showing_it"] == [1]
     shown = cli("at", "2022-02-24 06:30", "--db", db_path)
     assert shown.exit_code == 0, shown.output
     assert "Заголовок новости номер 0" in shown.output

@@ -29,7 +29,8 @@ def _fetch(db: Database, fetch_id: int | None, db_arg: str) -> dict[str, Any] | 
         return None
     row = db.execute(
         "SELECT f.id, f.source, f.channel, f.url, f.started_at, f.outcome, f.status, f.body_sha256, "
-        "b.sha256 IS NOT NULL FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256 WHERE f.id = ?",
+        "b.sha256 IS NOT NULL, f.origin, f.origin_ref FROM fetches f "
+        "LEFT JOIN bodies b ON b.sha256 = f.body_sha256 WHERE f.id = ?",
         [fetch_id],
     ).fetchone()
     if row is None:
@@ -40,10 +41,29 @@ def _fetch(db: Database, fetch_id: int | None, db_arg: str) -> dict[str, Any] | 
     fetch["at"] = _when(row[4])
     fetch["body_sha256"] = row[7]
     fetch["body_archived"] = bool(row[8])
+    fetch["origin"], fetch["origin_ref"] = row[9], row[10]
+    capture = _capture(row[9], row[10], row[4])
+    if capture:
+        fetch["capture"] = capture
     if row[8]:
         fetch["show_body"] = f"ticker archive show {row[7]}{db_arg} > fetch-{row[0]}.html"
         fetch["reextract"] = f"ticker reparse --fetch {row[0]}{db_arg}"
     return fetch
+
+
+def _capture(origin: str | None, ref: str | None, started_at: str) -> dict[str, Any] | None:
+    """Where an imported fetch's capture can be opened again: the memento, or the WARC record."""
+    if origin == "wayback" and ref:
+        return {"from": "wayback", "memento": ref, "captured_at": _when(started_at)}
+    if origin == "warc" and ref:
+        file_name, _, record_id = ref.partition("#")
+        return {
+            "from": "warc",
+            "warc_file": file_name,
+            "record_id": record_id,
+            "warc_date": _when(started_at),
+        }
+    return None
 
 
 def _archived_showing(
@@ -57,14 +77,17 @@ def _archived_showing(
         if table == "items"
         else "EXISTS (SELECT 1 FROM json_each(s.rates) j WHERE j.value = :rid)"
     )
+    # By time, not id: an imported capture is older than the live polls stored before it.
     sql = (
-        "SELECT min(f.id), max(f.id) FROM fetches f JOIN snapshots s ON s.id = f.snapshot_id "
+        "SELECT f.id FROM fetches f JOIN snapshots s ON s.id = f.snapshot_id "
         "JOIN bodies b ON b.sha256 = f.body_sha256 WHERE f.source = :source AND f.channel = :channel "
-        f"AND f.id BETWEEN :first AND :last AND {member}"
+        "AND f.started_at BETWEEN (SELECT started_at FROM fetches WHERE id = :first) "
+        f"AND (SELECT started_at FROM fetches WHERE id = :last) AND {member} "
+        "ORDER BY f.started_at, f.id"
     )
     params = {"source": source, "channel": channel, "first": first, "last": last} | values
-    low, high = db.execute(sql, params).fetchone()
-    return sorted({i for i in (low, high) if i is not None})
+    found = [row[0] for row in db.execute(sql, params).fetchall()]
+    return list(dict.fromkeys(found[:1] + found[-1:]))  # the first and the last, in time order
 
 
 def cite_headline(db: Database, headline_id: str, db_arg: str = "") -> dict[str, Any]:
@@ -202,6 +225,13 @@ def _fetch_line(label: str, fetch: dict | None) -> list[str]:
         f"  {label}: fetch {fetch['id']} at {at['moscow']} ({at['utc']}), {fetch['source']}/{fetch['channel']}"
         f" {fetch['outcome']}, {fetch['url']}",
     ]
+    capture = fetch.get("capture")
+    if capture and capture["from"] == "wayback":
+        lines.append(f"    Wayback Machine capture of {capture['captured_at']['utc']}: {capture['memento']}")
+    elif capture:
+        lines.append(
+            f"    WARC record {capture['record_id']} in {capture['warc_file']} (WARC-Date {capture['warc_date']['utc']})"
+        )
     if fetch["body_sha256"]:
         kept = "archived" if fetch["body_archived"] else "not archived"
         lines.append(f"    body sha256 {fetch['body_sha256']} ({kept})")
