@@ -118,3 +118,38 @@ def feed_instant(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"unreadable date {raw[:60]!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=MOSCOW)
+
+
+_SHOWN_CLOCK = re.compile(r"(?<!\d)(\d{1,2}):(\d{2})(?!\d)")
+_NUMERIC_DAY = re.compile(r"(?<!\d)(\d{1,2})\.(\d{1,2})\.(\d{4})(?!\d)")
+_RELATIVE_DAY = {"сегодня": 0, "вчера": -1}
+
+
+def shown_instant_text(text: str, reference: datetime, day: date | None = None) -> datetime:
+    """The instant a page's shown time stands for, Moscow time: "14:05" (on `day`, else the
+    Moscow day of `reference`, a day back when that would be well after it), "30 января 2022,
+    14:05", "30 января, 14:05" (the latest such date not after `reference`), "14:05, 30.01.2022",
+    "вчера, 14:05". ValueError when there is no time of day or the date cannot be.
+    """
+    clock = _SHOWN_CLOCK.search(text)
+    if clock is None:
+        raise ValueError(f"no time of day in {text[:60]!r}")
+    rest = (text[: clock.start()] + " " + text[clock.end() :]).lower()
+    numeric = _NUMERIC_DAY.search(rest)
+    named = DAY_MONTH.search(rest)
+    local_reference = reference.astimezone(MOSCOW).date()
+    if numeric:
+        day = date(int(numeric.group(3)), int(numeric.group(2)), int(numeric.group(1)))
+    elif named and month_number(named.group(2)):
+        month = month_number(named.group(2))
+        assert month is not None
+        if named.group(3):
+            day = date(int(named.group(3)), month, int(named.group(1)))
+        else:
+            day = past_date(int(named.group(1)), month, local_reference)
+    else:
+        for word, shift in _RELATIVE_DAY.items():
+            if word in rest:
+                day = local_reference + timedelta(days=shift)
+                break
+    return shown_moscow_time(int(clock.group(1)), int(clock.group(2)), reference, day)

@@ -1,0 +1,237 @@
+"""A news list on any page, described by CSS selectors (`kind = "html"`).
+
+Pure: bytes in, a TickerPage out. One element per headline (`item`), in on-page order; inside it
+the title, the link and, optionally, the time, the id and the rubric. A selector is either CSS
+(the text of the first match inside the item), `css@attr` (that match's attribute) or `@attr`
+(the item's own attribute). Selectors are checked when the config is read (`Selectors.from_config`).
+
+What is an error (ParseError, the fetch recorded as `parse_error`, history untouched): an empty
+body, a page whose `item` matches nothing or fewer than `min_items` usable items, a page that
+opens `<html>` but does not end with `</html>` (cut short). A bot challenge is a BlockedPage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+from ticker.base import MOSCOW, BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
+from ticker.scraper.decoding import charset_from_content_type, decode_html
+from ticker.scraper.links import safe_link
+from ticker.scraper.rbc_page import clean_text, looks_like_challenge, node_text
+from ticker.scraper.ru_dates import shown_instant_text
+
+_ATTRIBUTE = re.compile(r"@([A-Za-z_:][-A-Za-z0-9_:.]*)\s*$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_URL_DAY = re.compile(r"/((?:19|20)\d{2})/(\d{2})/(\d{2})/|/((?:19|20)\d{2})(\d{2})(\d{2})/")
+_HTML_OPEN = re.compile(r"<html[\s>]", re.I)
+_HTML_CLOSE = re.compile(r"</html\s*>", re.I)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_REQUIRED = ("item", "title", "link")
+_MAX_ID = 512
+
+
+def split_selector(spec: str) -> tuple[str | None, str | None]:
+    """`"time.date@datetime"` -> ("time.date", "datetime"); `"@href"` -> (None, "href");
+    `".title"` -> (".title", None). An `@` inside brackets or quotes is part of the CSS."""
+    match = _ATTRIBUTE.search(spec)
+    if match is None or _inside_brackets_or_quotes(spec, match.start()):
+        return spec.strip(), None
+    css = spec[: match.start()].strip()
+    return css or None, match.group(1).lower()
+
+
+def _inside_brackets_or_quotes(text: str, index: int) -> bool:
+    depth, quote = 0, None
+    for char in text[:index]:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+    return depth > 0 or quote is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Selectors:
+    """Where a page's news list is: `item` (one element per headline, in order), and inside it
+    `title`, `link`, optionally `time`, `id`, `rubric` (CSS, `css@attr` or `@attr`)."""
+
+    item: str
+    title: str
+    link: str
+    time: str | None = None
+    id: str | None = None
+    rubric: str | None = None
+
+    @classmethod
+    def from_config(cls, table: dict, where: str) -> Selectors:
+        """Check a `[sources.X.select]` table. ValueError naming the key (`{where}.title: ...`)
+        for an unknown key, a missing required one, or a selector Lexbor does not accept."""
+        if not isinstance(table, dict):
+            raise ValueError(f"{where}: must be a table of CSS selectors (item, title, link, ...)")
+        known = [field.name for field in fields(cls)]
+        for key in table:
+            if key not in known:
+                raise ValueError(f"{where}.{key}: unknown key (known: {', '.join(known)})")
+        for key in _REQUIRED:
+            if key not in table:
+                raise ValueError(f"{where}.{key}: required")
+        checked = {key: _check(key, value, f"{where}.{key}") for key, value in table.items()}
+        return cls(**checked)
+
+
+def _check(key: str, value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}: must be a CSS selector (text), not {value!r}")
+    css, attribute = split_selector(value)
+    if key == "item" and attribute is not None:
+        raise ValueError(f"{where}: the item is an element: a CSS selector without @attribute")
+    if css is None and attribute is None:
+        raise ValueError(f"{where}: empty selector")
+    if css is not None:
+        try:
+            LexborHTMLParser("").css_first(css)
+        except SelectolaxError:
+            raise ValueError(f"{where}: {css!r} is not a CSS selector Lexbor accepts") from None
+    return value.strip()
+
+
+def _value(node: LexborNode, spec: str | None) -> str | None:
+    """What a selector spec reads inside one item: text, or an attribute; None when no match."""
+    if spec is None:
+        return None
+    css, attribute = split_selector(spec)
+    target = node.css_first(css) if css is not None else node
+    if target is None:
+        return None
+    if attribute is None:
+        return node_text(target)
+    return target.attrs.get(attribute)
+
+
+def _url_day(url: str | None) -> date | None:
+    """The day in an article address (`/news/2022/01/30/slug/`, `/20150819/123.html`), if any."""
+    if not url:
+        return None
+    match = _URL_DAY.search(urlsplit(url).path)
+    if match is None:
+        return None
+    year, month, day = (
+        int(part) for part in (match.group(1, 2, 3) if match.group(1) else match.group(4, 5, 6))
+    )
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _published(raw: str | None, fetched_at: datetime, url: str | None) -> tuple[str | None, str | None]:
+    """(UTC ISO instant, warning) for a shown time or an ISO 8601 attribute, Moscow when zoneless."""
+    text = clean_text(raw or "")
+    if not text:
+        return None, None
+    try:
+        if _ISO.match(text):
+            if len(text) == 10:
+                return None, f"date {text!r} has no time of day"
+            moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+            return to_iso(moment if moment.tzinfo else moment.replace(tzinfo=MOSCOW)), None
+        return to_iso(shown_instant_text(text, fetched_at, _url_day(url))), None
+    except (ValueError, OverflowError) as error:
+        return None, f"unreadable time {text[:40]!r} ({error})"
+
+
+def _item_id(raw: str | None) -> str | None:
+    text = clean_text(raw or "")
+    if not text or _CONTROL.search(text) or len(text) > _MAX_ID:
+        return None
+    return text
+
+
+def parse_item(
+    node: LexborNode, position: int, *, selectors: Selectors, base_url: str, fetched_at: datetime
+) -> tuple[Headline | None, list[str]]:
+    """One item element into a Headline (None, with the reason, when it has no id or title)."""
+    warnings: list[str] = []
+    url, link_warning = safe_link(_value(node, selectors.link), base_url)
+    if selectors.id is not None:
+        raw_id = _value(node, selectors.id)
+        item_id = _item_id(raw_id)
+        if item_id is None:
+            return None, [f"item at position {position} has no usable id ({selectors.id!r}): skipped"]
+    elif url is not None:
+        item_id = url
+    else:
+        reason = link_warning or f"no link ({selectors.link!r})"
+        return None, [f"item at position {position} has no id: {reason}: skipped"]
+    if link_warning:
+        warnings.append(f"item {item_id}: {link_warning}")
+    title = clean_text(_value(node, selectors.title) or "")
+    if not title:
+        return None, [*warnings, f"item {item_id} has no title ({selectors.title!r}): skipped"]
+    published_at, time_warning = _published(_value(node, selectors.time), fetched_at, url)
+    if time_warning:
+        warnings.append(f"item {item_id}: {time_warning}")
+    rubric = clean_text(_value(node, selectors.rubric) or "") or None
+    return (
+        Headline(
+            id=item_id,
+            url=url,
+            title=title,
+            rubric=rubric,
+            kind=None,
+            published_at=published_at,
+            position=position,
+        ),
+        warnings,
+    )
+
+
+def parse_html_list(
+    body: bytes,
+    *,
+    selectors: Selectors,
+    base_url: str,
+    content_type: str | None,
+    fetched_at: datetime,
+    min_items: int = 5,
+) -> TickerPage:
+    """Parse a page's news list into headlines in on-page order (a repeated id keeps its first
+    place). The charset comes from the HTTP header, else `<meta>` (windows-1251 pages exist).
+
+    Raises BlockedPage for a bot challenge, ParseError for an empty or cut-short page or one with
+    fewer than `min_items` usable items: such a page is never a snapshot.
+    """
+    if not body.strip():
+        raise ParseError("empty answer instead of a page")
+    text, warnings = decode_html(body, charset_from_content_type(content_type))
+    tree = LexborHTMLParser(text)
+    nodes = tree.css(selectors.item)
+    if not nodes:
+        if looks_like_challenge(text[:20000]):
+            raise BlockedPage("bot challenge page instead of the content")
+        raise ParseError(f"no element on the page matches item selector {selectors.item!r}")
+    if _HTML_OPEN.search(text[:20000]) and not _HTML_CLOSE.search(text[-4096:]):
+        raise ParseError("page truncated: it does not end with </html>")
+    found = HeadlineList("item")
+    found.warnings.extend(warnings)
+    for node in nodes:
+        found.add(
+            *parse_item(
+                node, found.next_position, selectors=selectors, base_url=base_url, fetched_at=fetched_at
+            )
+        )
+    if len(found.headlines) < max(min_items, 1):
+        raise ParseError(
+            f"{len(nodes)} element(s) match {selectors.item!r} but {len(found.headlines)} usable item(s), "
+            f"fewer than the {max(min_items, 1)} expected"
+        )
+    return TickerPage(headlines=tuple(found.headlines), warnings=tuple(found.warnings))
