@@ -247,3 +247,34 @@ def test_bad_input_is_one_error_line(cli, db_path):
     assert bad_url.output.strip().splitlines() == [
         "Error: bad --cdx-url 'ftp://x': give a full http:// or https:// address"
     ]
+
+
+def test_bank_of_russia_daily_xml_and_rbc_rss_captures(cli, archive, db_path, fixture_bytes):
+    daily = "https://www.cbr.ru/scripts/XML_daily.asp"
+    xml = {"Content-Type": "application/xml; charset=windows-1251"}
+    archive.add(T, archive.memento(T, fixture_bytes("cbr_daily_2024-11-26.xml"), headers=xml), original=daily)
+    result = cli(
+        "import", "wayback", "cbr", "--cdx-url", archive.cdx_url, "--replay-url", archive.replay_url,
+        "--pause", "0", "--db", db_path, "--json",
+    )  # fmt: skip
+    assert summary_of(result)["outcomes"] == {"ok": 1}
+    assert archive.cdx_requests[-1]["url"] == daily
+    db = open_db(db_path)
+    rates = db.execute(
+        "SELECT currency, rate_date, value, first_seen FROM rates ORDER BY currency"
+    ).fetchall()
+    assert ("USD", "2024-11-26", "103.7908", "2022-02-24T03:00:05Z") in rates
+
+    rss = "https://rssexport.rbc.ru/rbcnews/news/30/full.rss"
+    later = T + timedelta(hours=1)
+    feed = archive.memento(
+        later, fixture_bytes("rss_rbc_https.xml"), headers={"Content-Type": "application/rss+xml"}
+    )
+    archive.add(later, feed, original=rss)
+    result = run_import(cli, archive, db_path, "--channel", "rss", "--from", "2022-02-24T06:30")
+    assert summary_of(result)["outcomes"] == {"ok": 1}
+    assert archive.cdx_requests[-1]["url"] == rss
+    channels = db.execute("SELECT DISTINCT channel FROM sightings").fetchall()
+    assert channels == [("rss",)]
+    bad = run_import(cli, archive, db_path, "--channel", "telegram")
+    assert bad.exit_code == 1 and "rbc has no channel 'telegram'" in bad.output

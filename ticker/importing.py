@@ -240,12 +240,14 @@ def import_wayback(
     replay_url: str = wayback.DEFAULT_REPLAY_URL,
     politeness: Politeness | None = None,
     bar: Bar | None = None,
+    channel: str | None = None,
 ) -> Summary:
-    """Import the Wayback Machine's captures of the source's main address between two instants,
-    at most one per `every_s`. `client` must not follow redirects (they are judged here)."""
+    """Import the Wayback Machine's captures of a source's channel address (default: its main
+    channel) between two instants, at most one per `every_s`. `client` must not follow
+    redirects (they are judged here)."""
     politeness = politeness or Politeness()
     bar = bar or Bar("importing", None)
-    channel = spec.main_channel
+    channel = channel or spec.main_channel
     summary = Summary(spec.name, channel)
     _register(db, spec)
     try:

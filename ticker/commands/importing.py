@@ -91,6 +91,7 @@ def import_group() -> None:
 @click.option(
     "--every", default="1h", show_default=True, help="At most one capture per interval; 0 keeps all."
 )
+@click.option("--channel", help="Which of the source's channels (default: its main one, e.g. rbc's page).")
 @click.option("--cdx-url", default=None, help="CDX server (default: the Wayback Machine's).")
 @click.option("--replay-url", default=None, help="Replay prefix (default: https://web.archive.org/web/).")
 @click.option(
@@ -109,6 +110,7 @@ def wayback(
     start: str | None,
     end: str | None,
     every: str,
+    channel: str | None,
     cdx_url: str | None,
     replay_url: str | None,
     pause: float,
@@ -117,7 +119,8 @@ def wayback(
     db_path: str | None,
     as_json: bool,
 ) -> None:
-    """Import the Wayback Machine's captures of SOURCE's main address.
+    """Import the Wayback Machine's captures of SOURCE's address (its main channel's, or
+    --channel's).
 
     Each memento is fetched in its original form, parsed as a live poll would be and stored as
     a fetch at the capture's instant. Polite: one request per --pause seconds, a --throttle-pause
@@ -126,6 +129,7 @@ def wayback(
     \b
     Examples:
       ticker import wayback rbc --from 2022-02-23 --to 2022-02-25
+      ticker import wayback rbc --channel rss --from 2022-02-24 --to 2022-02-24
       ticker import wayback cbr --from 2022-03-01 --to 2022-03-31 --every 1d
     """
     from ticker.commands.run import load
@@ -145,13 +149,20 @@ def wayback(
     config = load(config_path, db_path)
     with user_errors(str(config.db)):
         spec = _source(config, source)
+        if channel is not None and channel not in spec.kind_def.channel_names:
+            known = ", ".join(spec.kind_def.channel_names)
+            raise click.ClickException(f"{spec.name} has no channel {channel!r} (it has: {known})")
+        channel = channel or spec.main_channel
+        address = spec.url_for(channel)
+        if "{" in address:
+            raise click.ClickException(f"{spec.name}/{channel} has no single address to look up (a template)")
         db = open_db(config.db)
         with make_client() as client, progress(None, f"{spec.name}: importing captures") as bar:
             client.follow_redirects = False  # a redirect is judged: nearest capture or the site's own
             politeness = Politeness(pause, throttle_pause, note=bar.note)
             summary = import_wayback(
                 db, client, spec, start=first, end=last, every_s=every_s, cdx_url=cdx, replay_url=replay,
-                politeness=politeness, bar=bar,
+                politeness=politeness, bar=bar, channel=channel,
             )  # fmt: skip
     _report([summary], as_json)
 
