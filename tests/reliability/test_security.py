@@ -211,3 +211,41 @@ def test_redact_url(url, kept):
     from ticker.base import redact_url
 
     assert redact_url(url) == kept
+
+
+HOSTILE_LINKS = {
+    0: "javascript:alert(document.cookie)",
+    1: " JaVaScRiPt:alert(1)",
+    2: "java\nscript:alert(1)",
+    3: "data:text/html;base64,PHNjcmlwdD4=",
+    4: "vbscript:msgbox(1)",
+    5: "file:///etc/passwd",
+    6: "https://www.rbc.ru/a\nInjected: a line of its own",  # real address, text only
+    7: "https://www.rbc.ru/a\x1b[31mred",  # real address, text only
+}
+
+
+def test_only_http_links_are_stored_and_never_a_control_character(fault_server, tmp_path):
+    """Hostile hrefs on a polled page: the headlines are stored, their `url` is NULL (or an http(s)
+    address without control characters), and the fetch's warning says why."""
+    items = standard_items(10)
+    for index, href in HOSTILE_LINKS.items():
+        items[index].href = href
+    url = fault_server.route("/", fs.static(render_page(items).encode()))
+    db = tmp_path / "ticker.db"
+    result = run_ticker("fetch", "rbc", "--url", url, "--db", db)
+    assert result.returncode == 0, result.stderr
+    stored = dict(rows(db, "SELECT id, url FROM headlines"))
+    assert len(stored) == 10
+    for index in range(6):
+        assert stored[items[index].id] is None
+    assert stored[items[6].id] == "https://www.rbc.ru/aInjected:%20a%20line%20of%20its%20own"
+    assert stored[items[7].id] is None
+    assert all(
+        address is None
+        or (address.startswith("https://") and not any(ord(c) < 0x20 or c == " " for c in address))
+        for address in stored.values()
+    )
+    (warning,) = rows(db, "SELECT warning FROM fetches")[0]
+    assert f"item {items[0].id}: link 'javascript:alert(document.cookie)' is not an http(s) address" in warning
+    assert "\n" not in warning and "\x1b" not in warning
