@@ -278,3 +278,59 @@ def test_bank_of_russia_daily_xml_and_rbc_rss_captures(cli, archive, db_path, fi
     assert channels == [("rss",)]
     bad = run_import(cli, archive, db_path, "--channel", "telegram")
     assert bad.exit_code == 1 and "rbc has no channel 'telegram'" in bad.output
+
+
+def _live_poll(db, client, httpserver, at: datetime):
+    from ticker.poll import poll
+
+    return poll(
+        db, client, builtin_source("rbc"), url=httpserver.url_for(f"/live/{stamp(at)}"), now=lambda: at
+    )
+
+
+@pytest.mark.parametrize("order", ["live-then-import", "import-then-live"])
+def test_history_is_the_same_whatever_the_order_of_arrival(cli, archive, httpserver, tmp_path, order):
+    """Live polls through the real poll path and captures through the real import, in both
+    orders, against a reference where every page was a live poll in time order."""
+    from helpers_import import presence
+
+    pages = {  # minutes after T -> page
+        -180: rbc_page(0, retitle="Первая версия заголовка"),  # captures, before ticker ran
+        -120: rbc_page(1),
+        0: rbc_page(4),  # live polls, two minutes apart
+        2: rbc_page(5),
+    }
+    for minutes, body in pages.items():
+        httpserver.expect_request(f"/live/{stamp(T + timedelta(minutes=minutes))}").respond_with_data(
+            body, content_type="text/html; charset=utf-8"
+        )
+    captures = [m for m in pages if m < 0]
+    for minutes in captures:
+        archive.add(T + timedelta(minutes=minutes), pages[minutes])
+
+    def live(db_file):
+        db = open_db(db_file)
+        with make_client() as client:
+            for minutes in (m for m in pages if m >= 0):
+                _live_poll(db, client, httpserver, T + timedelta(minutes=minutes))
+
+    reference = tmp_path / "reference.db"
+    ref_db = open_db(reference)
+    with make_client() as client:
+        for minutes in sorted(pages):
+            _live_poll(ref_db, client, httpserver, T + timedelta(minutes=minutes))
+
+    target = tmp_path / "target.db"
+    if order == "live-then-import":
+        live(target)
+        run_import(cli, archive, target)
+    else:
+        run_import(cli, archive, target)
+        live(target)
+    got, want = presence(open_db(target)), presence(open_db(reference))
+    for table in ("headlines", "headline_titles", "title_changes", "sightings", "rates"):
+        assert got[table] == want[table], table
+    first_seen = (
+        open_db(target).execute("SELECT first_seen FROM headlines WHERE id = ?", [item_id(1)]).fetchone()
+    )
+    assert first_seen == ("2022-02-24T00:00:05Z",)
