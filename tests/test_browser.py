@@ -1,5 +1,8 @@
-"""A real headless Chromium against `ticker serve`: the index, a canned query, search, and the
-charts page (vega-embed draws), with a `<script>` title shown as text, never run."""
+"""A real headless Chromium against `ticker serve` on a history written by the real writers: the
+ticker at a moment (three instants, poll-by-poll steps), a headline's life (diff, timeline), the
+questions on the front page, the charts; hostile titles and links shown as text, never run.
+
+One server and one browser for the module; screenshots are kept in the module's tmp dir."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers_front import XSS_TITLE, build_history
+from helpers_front import TITLES, XSS_TITLE, build_history, hid
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -22,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+REWORDED = "Путин провел совещание с Совбезом"
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,9 +39,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    db_path = tmp_path / "ticker.db"
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db_path = tmp_path_factory.mktemp("history") / "ticker.db"
     build_history(db_path)
     port = _free_port()
     process = subprocess.Popen(
@@ -69,50 +78,157 @@ def server(tmp_path: Path):
     assert "Warning" not in (process.stderr.read() if process.stderr else "")  # bound to 127.0.0.1
 
 
-@pytest.fixture
-def page():
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 1000})
-            yield context.new_page()
+            yield launched
         finally:
-            browser.close()
+            launched.close()
 
 
-def _chart_box(page, chart: str) -> dict:
-    element = page.wait_for_selector(f"#chart-{chart} canvas, #chart-{chart} svg", timeout=15000)
-    return element.bounding_box()
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    assert page.evaluate("window.__pwned") is None  # no script from the data ran
+    assert page.dialogs == []
+    context.close()
 
 
-def test_index_query_search_and_charts(server: str, page, tmp_path: Path) -> None:
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+def _items(page) -> list[dict]:
+    """The list on /-/ticker: id, title and marks of each item, in on-page order."""
+    return page.eval_on_selector_all(
+        "li.item",
+        """items => items.map(li => ({
+            id: li.dataset.id,
+            title: li.querySelector('.title').innerText.trim(),
+            shown: li.querySelector('.shown').innerText.trim(),
+            marks: [...li.querySelectorAll('.mark')].map(m => m.innerText.trim()),
+        }))""",
+    )
 
-    page.goto(f"{server}/")
-    assert "ticker" in page.title()
-    assert page.locator("a[href$='/-/dashboards/ticker']").count() >= 1
 
-    page.goto(f"{server}/ticker/ticker_at?at=2024-11-25T13:11")
+def test_ticker_at_three_instants(server: str, page, shots: Path) -> None:
+    page.goto(f"{server}/-/ticker?source=rbc&at=2024-11-25T13:01")  # Moscow: the 10:00Z poll
+    before = _items(page)
+    assert [i["id"] for i in before] == [hid(1), hid(2), hid(3), hid(4)]
+    assert before[0]["title"] == TITLES[1]  # as it read then
+    assert before[0]["marks"] == ["new at this poll", "reworded later"]
+    assert before[1]["marks"] == ["new at this poll", "pulled later"]
+    assert before[0]["shown"] == "2024-11-25 12:55:00 MSK"
+    assert page.locator(".poll-facts").inner_text().startswith("As the poll of 2024-11-25 13:00:00 MSK")
+    assert page.locator(".rate").all_inner_texts() == ["EUR for 2024-11-26: 108.87 (+1.45)",
+                                                       "USD for 2024-11-26: 103.79 (+1.21)"]  # fmt: skip
+    assert page.locator("time").first.get_attribute("title") == "UTC 2024-11-25T10:00:00Z"
+    page.screenshot(path=str(shots / "ticker_before_rewording.png"), full_page=True)
+
+    page.goto(f"{server}/-/ticker?source=rbc&at=2024-11-25T13:03")  # after the rewording
+    after = _items(page)
+    assert [i["id"] for i in after] == [hid(5), hid(1), hid(2), hid(3)]
+    assert after[1]["title"] == REWORDED and after[1]["marks"] == ["reworded at this poll"]
+    assert after[0]["marks"] == ["new at this poll"]
+    assert after[2]["marks"] == ["pulled later"]
+    page.screenshot(path=str(shots / "ticker_after_rewording.png"), full_page=True)
+
+    page.goto(f"{server}/-/ticker?source=rbc&at=2024-11-25T10:09:00Z")  # after the pull, during an outage
+    pulled = _items(page)
+    assert [i["id"] for i in pulled] == [hid(5), hid(1), hid(3)]
+    assert all(i["marks"] == [] for i in pulled)
+    assert "1 network_error" in page.locator(".failed").inner_text()
+    assert "1 blocked" in page.locator(".failed").inner_text()
+    page.screenshot(path=str(shots / "ticker_after_pull.png"), full_page=True)
+
+
+def test_stepping_poll_by_poll(server: str, page) -> None:
+    page.goto(f"{server}/-/ticker?source=rbc&at=2024-11-25T13:01")
+    seen = []
+    for _ in range(4):
+        page.click("#next-poll")
+        seen.append(page.locator(".poll-facts strong").inner_text())
+    assert seen == [
+        "2024-11-25 13:02:00 MSK",
+        "2024-11-25 13:04:00 MSK",
+        "2024-11-25 13:10:00 MSK",
+        "2024-11-25 13:12:00 MSK",
+    ]  # fmt: skip  (the failed polls are no steps)
+    assert [i["id"] for i in _items(page)] == [hid(6), hid(5), hid(1), hid(2), hid(3)]
+    page.click("#next-change")  # the unchanged 13:12 poll is no change: next day
+    assert page.locator(".poll-facts strong").inner_text() == "2024-11-26 13:00:00 MSK"
+    page.click("#previous-poll")
+    assert page.locator(".poll-facts strong").inner_text() == "2024-11-25 13:12:00 MSK"
+    # the form: pick a Moscow time and a source
+    page.fill("#at", "2024-11-25T13:05")
+    page.click("input[type=submit]")
+    assert page.locator(".poll-facts strong").inner_text() == "2024-11-25 13:04:00 MSK"
+    assert "source=rbc" in page.url
+
+
+def test_headline_page_diff_and_timeline(server: str, page, shots: Path) -> None:
+    page.goto(f"{server}/-/ticker?source=rbc&at=2024-11-25T13:03")
+    page.click(f"li.item[data-id='{hid(1)}'] a.history")
+    assert page.url.endswith(f"/-/headline/{hid(1)}")
+    assert page.locator("h1.headline-title").inner_text() == REWORDED
+    versions = page.locator("li.version")
+    assert versions.count() == 2
+    assert versions.nth(1).locator("ins").inner_text().strip() == "с Совбезом"
+    assert versions.nth(1).locator("del").count() == 0
+    assert "first shown 2024-11-25 13:02:00 MSK" in versions.nth(1).inner_text()
+    page.screenshot(path=str(shots / "headline_reworded.png"), full_page=True)
+
+    page.goto(f"{server}/-/headline/{hid(2)}")  # pulled, came back, then lost in a gap
+    presences = page.locator("tr.presence")
+    assert presences.count() == 2
+    assert presences.nth(0).locator(".exit-reason").inner_text() == "pulled"
+    assert (
+        presences.nth(0).locator(".positions").inner_text().startswith("2 at 2024-11-25 13:00:00 MSK → 3 at")
+    )
+    assert presences.nth(1).locator(".exit-reason").inner_text().startswith("unknown")
+    assert "ticker cite " + hid(2) in page.locator("body").inner_text()
+    page.screenshot(path=str(shots / "headline_pulled.png"), full_page=True)
+
+
+def test_hostile_title_and_link_render_as_text(server: str, page, shots: Path) -> None:
+    page.goto(f"{server}/-/ticker?source=rbc&at=2024-11-25T13:11")
+    first = _items(page)[0]
+    assert first["id"] == hid(6) and first["title"] == XSS_TITLE
+    assert page.locator("a[href^='javascript:']").count() == 0
+    page.goto(f"{server}/-/headline/{hid(6)}")
+    assert page.locator("h1.headline-title").inner_text() == XSS_TITLE
+    assert page.locator(".unsafe-url").inner_text() == "javascript:window.__pwned = 2"
+    assert page.locator("a[href^='javascript:']").count() == 0
+    page.goto(f"{server}/ticker/ticker_at?at=2024-11-25T13:11&source=rbc")
     page.wait_for_selector("table.rows-and-columns")
     cells = page.locator("table.rows-and-columns td").all_inner_texts()
-    assert XSS_TITLE in cells  # shown as text
-    assert "EUR for 2024-11-26: 108.87 (+1.45)" in cells
-    assert page.evaluate("window.__pwned") is None
-    page.screenshot(path=str(tmp_path / "ticker_at.png"), full_page=True)
+    assert XSS_TITLE in cells
+    assert page.locator("a[href^='javascript:']").count() == 0
+    assert page.locator(f"td a[href='/-/headline/{hid(6)}']").count() == 1  # ids link to their page
+    page.screenshot(path=str(shots / "ticker_at_query.png"), full_page=True)
+
+
+def test_front_page_search_and_charts(server: str, page, shots: Path) -> None:
+    page.goto(f"{server}/")
+    assert "ticker" in page.title()
+    page.click("text=The ticker at a moment")
+    assert "/-/ticker" in page.url and _items(page)  # now: the latest poll
+    page.goto(f"{server}/")
+    assert "belong to their outlets" in page.locator("body").inner_text()
+    page.screenshot(path=str(shots / "front_page.png"), full_page=True)
 
     page.goto(f"{server}/ticker/headline_titles?_search=оштрафовал")
     page.wait_for_selector("table.rows-and-columns")
     assert XSS_TITLE in page.locator("table.rows-and-columns td").all_inner_texts()
-    assert page.evaluate("window.__pwned") is None
 
     page.goto(f"{server}/-/dashboards/ticker")
     for chart in ("eur", "usd", "per_hour"):
-        box = _chart_box(page, chart)
+        element = page.wait_for_selector(f"#chart-{chart} canvas, #chart-{chart} svg", timeout=15000)
+        box = element.bounding_box()
         assert box is not None and box["width"] > 50 and box["height"] > 50, chart
-    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-    assert (tmp_path / "dashboard.png").stat().st_size > 5000
-    assert page.evaluate("window.__pwned") is None
-    assert dialogs == []
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    assert (shots / "dashboard.png").stat().st_size > 5000
