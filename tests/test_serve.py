@@ -408,3 +408,13 @@ def test_serve_checks_the_port_and_the_host(cli, db_path: Path) -> None:
     assert len(bad.stderr.splitlines()) == 1
     foreign = run_ticker("serve", "--db", db_path, "--host", "192.0.2.1")  # TEST-NET: not this machine
     assert foreign.returncode == 1 and foreign.stderr.startswith("Error: cannot serve on 192.0.2.1:")
+
+
+async def test_every_headline_id_links_to_its_page(ds) -> None:
+    for table in ("sightings", "title_changes", "headline_titles"):
+        page = (await ds.client.get(f"/ticker/{table}")).text
+        assert f'<a href="/-/headline/{hid(1)}">{hid(1)}</a>' in page, table
+    headlines = (await ds.client.get("/ticker/headlines")).text
+    assert f'<a href="/-/headline/{hid(1)}">Путин провел совещание с Совбезом</a>' in headlines
+    row = (await ds.client.get(f"/ticker/headlines/{hid(1)}")).text
+    assert f'href="/-/headline/{hid(1)}"' in row

@@ -79,7 +79,13 @@ def render_cell(row, value, column, table, database, datasette):
     if value is None or value == "":
         return None
     if column in HEADLINE_ID_COLUMNS or (table == "headlines" and column == "id"):
+        if isinstance(value, dict):  # a foreign key Datasette expanded: {"value": id, "label": title}
+            return Markup('<a href="{}">{}</a> {}').format(
+                _headline_href(datasette, value["value"]), value["value"], value.get("label") or ""
+            )
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, value), value)
+    if table == "headlines" and column == "title":  # the id cell links to the row: the title to its life
+        return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
     if isinstance(value, str) and _UTC_INSTANT.match(value):
         return _moscow_html(value)
     if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
