@@ -31,6 +31,7 @@ class CaptureSaved:
     items_found: int = 0
     items_new: int = 0
     rates_new: int = 0
+    snapshot_id: int | None = None
 
 
 def imported_refs(db: Database, source: str, channel: str, origin: str) -> set[str]:
@@ -126,31 +127,38 @@ def save_capture(
         if isinstance(parsed, TickerPage) and row.edition is None:
             row.edition = parsed.edition
     with write_transaction(db):
-        fetch_id = insert_fetch(db, row)
-        db.execute(
-            "UPDATE fetches SET origin = ?, origin_ref = ? WHERE id = ?", [origin, origin_ref, fetch_id]
-        )
-        saved = CaptureSaved(fetch_id, row.outcome)
-        if parsed is not None:
-            items = []
-            for headline in parsed.headlines if isinstance(parsed, TickerPage) else ():
-                title_id, is_new = _ensure_headline(db, row, fetch_id, headline)
-                saved.items_new += is_new
-                items.append([headline.id, title_id])
-            rate_ids, saved.rates_new = _ensure_rates(db, row, fetch_id, parsed.rates)
-            saved.items_found = len(items)
-            snapshot_id = store_snapshot(db, row.source, row.channel, items, rate_ids)
-            db.execute(
-                "UPDATE fetches SET items_new = ?, titles_changed = 0, rates_new = ?, snapshot_id = ? "
-                "WHERE id = ?",
-                [saved.items_new, saved.rates_new, snapshot_id, fetch_id],
-            )
+        row.origin, row.origin_ref = origin, origin_ref
+        saved = store_observation(db, row, parsed)
         if body is not None:
             # stored_at is when it entered the archive (age-based retention), not the capture time
             archive_body(
-                db, fetch_id=fetch_id, source=row.source, channel=row.channel, body=body,
+                db, fetch_id=saved.fetch_id, source=row.source, channel=row.channel, body=body,
                 content_type=row.content_type, at=to_iso(utc_now()), keep=True,
             )  # fmt: skip
+    return saved
+
+
+def store_observation(db: Database, row: FetchRow, parsed: TickerPage | RatesDocument | None) -> CaptureSaved:
+    """Inside the caller's transaction: the fetch row, the rows its snapshot points at (created
+    when new, extents untouched) and the snapshot. History is put in time order afterwards by
+    `ticker.db.rederive`."""
+    fetch_id = insert_fetch(db, row)
+    saved = CaptureSaved(fetch_id, row.outcome)
+    if parsed is not None:
+        items = []
+        for headline in parsed.headlines if isinstance(parsed, TickerPage) else ():
+            title_id, is_new = _ensure_headline(db, row, fetch_id, headline)
+            saved.items_new += is_new
+            items.append([headline.id, title_id])
+        rate_ids, saved.rates_new = _ensure_rates(db, row, fetch_id, parsed.rates)
+        saved.items_found = len(items)
+        snapshot_id = store_snapshot(db, row.source, row.channel, items, rate_ids)
+        db.execute(
+            "UPDATE fetches SET items_new = ?, titles_changed = 0, rates_new = ?, snapshot_id = ? "
+            "WHERE id = ?",
+            [saved.items_new, saved.rates_new, snapshot_id, fetch_id],
+        )
+        saved.snapshot_id = snapshot_id
     return saved
 
 

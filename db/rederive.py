@@ -287,11 +287,19 @@ def rederive_source(
 ) -> Rederived:
     """Re-derive a source's channel history from its fetches' snapshots in time order (see the
     module docstring). `ordered`: the channel is an ordered live list (exits get a reason)."""
-    snapshots = _Snapshots(db)
     with write_transaction(db):
-        walk = _walk_channel(db, snapshots, source, channel, gap_limit_s, ordered)
-        _write_sightings(db, source, channel, walk.runs)
-        headlines, changes = _rederive_titles(db, snapshots, walk.shown_ids)
-        rates = _rederive_rates(db, snapshots, source, walk.shown_rates)
-        _rebuild_outages(db, source, channel)
+        return rederive_in_transaction(db, source, channel, gap_limit_s=gap_limit_s, ordered=ordered)
+
+
+def rederive_in_transaction(
+    db: Database, source: str, channel: str, *, gap_limit_s: float, ordered: bool
+) -> Rederived:
+    """`rederive_source` inside the caller's open transaction (a live writer that found its
+    fetch older than the channel's latest merges it in time order this way)."""
+    snapshots = _Snapshots(db)
+    walk = _walk_channel(db, snapshots, source, channel, gap_limit_s, ordered)
+    _write_sightings(db, source, channel, walk.runs)
+    headlines, changes = _rederive_titles(db, snapshots, walk.shown_ids)
+    rates = _rederive_rates(db, snapshots, source, walk.shown_rates)
+    _rebuild_outages(db, source, channel)
     return Rederived(walk.fetches, len(walk.runs), changes, headlines, rates)

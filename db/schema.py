@@ -436,12 +436,13 @@ def refuse_unusable(db: Database, path: str | Path, shape: str | None = None) ->
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) a ticker database and bring it to the current shape. Refuses,
     without changing anything, a file that is not ticker's or was written by a newer ticker."""
+    if Path(path).is_file() and Path(path).stat().st_size > 0:
+        probe = connect(path, read_only=True)  # looked at before anything (WAL mode) is written
+        try:
+            refuse_unusable(probe, path)
+        finally:
+            probe.conn.close()
     db = connect(path)
-    try:
-        refuse_unusable(db, path)
-    except DatabaseRefused:
-        db.conn.close()
-        raise
     ensure_db_shape(db)
     return db
 

@@ -617,8 +617,42 @@ def save_attempt(
     return saved
 
 
+def _latest_success_at(db: Database, source: str, channel: str) -> str | None:
+    return db.execute(
+        "SELECT max(started_at) FROM address_state WHERE source = ? AND channel = ?", [source, channel]
+    ).fetchone()[0]
+
+
+def _save_out_of_order(db: Database, attempt: Attempt, *, ordered: bool, gap_limit_s: float) -> Saved:
+    """A success that started before the channel's latest recorded one (another writer's poll
+    committed first): stored where it belongs in time, by re-deriving the channel's history."""
+    from ticker.db.imports import store_observation
+    from ticker.db.rederive import rederive_in_transaction
+
+    row = attempt.row
+    if attempt.not_modified:
+        raise NeedsRefetch(f"{row.source}/{row.channel}: a 304 older than the channel's latest poll")
+    if attempt.parsed is None:
+        raise NeedsParse(f"{row.source}/{row.channel}: an answer older than the channel's latest poll")
+    if isinstance(attempt.parsed, TickerPage) and row.edition is None:
+        row.edition = attempt.parsed.edition
+    stored = store_observation(db, row, attempt.parsed)
+    rederive_in_transaction(db, row.source, row.channel, gap_limit_s=gap_limit_s, ordered=ordered)
+    saved = Saved(stored.fetch_id, row.outcome, items_found=stored.items_found, row=row)
+    saved.items_new, saved.rates_new, saved.snapshot_id = (
+        stored.items_new,
+        stored.rates_new,
+        stored.snapshot_id,
+    )
+    saved.rates_found = len(attempt.parsed.rates)
+    return saved
+
+
 def _save_success(db: Database, attempt: Attempt, *, ordered: bool, gap_limit_s: float) -> Saved:
     row = attempt.row
+    latest_at = _latest_success_at(db, row.source, row.channel)
+    if latest_at is not None and row.started_at < latest_at:
+        return _save_out_of_order(db, attempt, ordered=ordered, gap_limit_s=gap_limit_s)
     state = address_state(db, row.source, row.channel, attempt.address_key)
     current = state is not None and state.fetch_id == _latest_success_id(db, row.source, row.channel)
     if attempt.not_modified:

@@ -142,6 +142,6 @@ def backfill_rates(
             raise click.ClickException(str(error)) from None
     summary = (
         f"cbr backfill {first}..{last} ({', '.join(wanted)}): {report.requests} request(s), "
-        f"{report.rates_found} rates ({report.rates_new} new)"
+        f"{report.rates_found} rates ({report.rates_new} new); stopped: {report.stop}"
     )
     _finish("cbr backfill", summary, report)

@@ -1,0 +1,290 @@
+"""The write path decides against the state inside its transaction (issue 12): conditional state
+belongs to the exact address, two writers cannot make the snapshots and sightings disagree,
+foreign and newer databases are refused untouched, secrets never reach the database, and
+backfills stop early and say nothing of the live source's health."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from helpers_history import assert_snapshots_match_sightings
+from rbc_markup import render_page, standard_items
+from werkzeug import Request, Response
+
+from ticker import poll as poll_module
+from ticker.db.schema import connect, open_db
+from ticker.db.writes import Attempt, NeedsParse, NeedsRefetch, save_attempt
+from ticker.poll import poll
+from ticker.scraper.http import make_client
+from ticker.sources import builtin_source
+
+T0 = datetime(2024, 11, 26, 7, 0, tzinfo=UTC)
+HTML = "text/html; charset=utf-8"
+XML = "application/xml; charset=windows-1251"
+
+
+def page(start: int) -> bytes:
+    return render_page(standard_items(14, start=start, newest=T0)).encode()
+
+
+class ConditionalServer:
+    """Serves a body per path with an ETag and Last-Modified, and answers 304 to a request
+    whose validator matches *any* body it served (as a cache in front of mirrors might)."""
+
+    def __init__(self, httpserver, bodies: dict[str, tuple[bytes, str]], *, one_etag: bool = True):
+        self.bodies = bodies
+        self.one_etag = one_etag
+        self.requests: list[dict] = []
+        httpserver.expect_request("").respond_with_handler(self.handle)
+        self.url = httpserver.url_for
+
+    def handle(self, request: Request) -> Response:
+        self.requests.append(dict(request.headers))
+        body, content_type = self.bodies[request.path]
+        # One validator for every address (the trap of issue 12), or one per body (a good server).
+        etag = '"same-everywhere"' if self.one_etag else f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(body, content_type=content_type, headers={"ETag": etag})
+
+
+@pytest.fixture
+def client():
+    with make_client(read_timeout_s=5) as http_client:
+        yield http_client
+
+
+def test_conditional_state_belongs_to_the_exact_address(httpserver, fixture_bytes, db_path, client):
+    server = ConditionalServer(
+        httpserver,
+        {
+            "/26.xml": (fixture_bytes("cbr_daily_2024-11-26.xml"), XML),
+            "/27.xml": (fixture_bytes("cbr_daily_2024-11-27.xml"), XML),
+        },
+    )
+    db = open_db(db_path)
+    cbr = builtin_source("cbr")
+    first = poll(db, client, cbr, url=server.url("/26.xml"), now=lambda: T0)
+    second = poll(db, client, cbr, url=server.url("/27.xml"), now=lambda: T0 + timedelta(hours=1))
+    again = poll(db, client, cbr, url=server.url("/27.xml"), now=lambda: T0 + timedelta(hours=2))
+    assert (first.outcome, second.outcome, again.outcome) == ("ok", "ok", "unchanged")
+    assert "If-None-Match" not in server.requests[1]  # a new address gets no validators
+    assert server.requests[2].get("If-None-Match") == '"same-everywhere"'
+    days = [row[0] for row in db.execute("SELECT DISTINCT rate_date FROM rates ORDER BY 1").fetchall()]
+    assert len(days) == 2  # the 27th's rates are stored
+
+
+def test_a_mirror_serving_a_challenge_is_blocked_not_unchanged(httpserver, fixture_bytes, db_path, client):
+    server = ConditionalServer(
+        httpserver, {"/": (page(0), HTML), "/mirror/": (fixture_bytes("ddos_guard_200.html"), HTML)}
+    )
+    db = open_db(db_path)
+    rbc = builtin_source("rbc")
+    assert poll(db, client, rbc, url=server.url("/"), now=lambda: T0).outcome == "ok"
+    mirror = poll(db, client, rbc, url=server.url("/mirror/"), now=lambda: T0 + timedelta(minutes=2))
+    assert mirror.outcome == "blocked" and mirror.items_found == 0
+    assert mirror.row is not None and "challenge" in (mirror.row.error or "")
+    assert_snapshots_match_sightings(db_path)
+
+
+def test_the_same_body_after_another_writer_is_parsed_again(httpserver, db_path, client, monkeypatch):
+    """Fetch A reads the state (body X) and waits; fetch B stores Y meanwhile; A's answer is X
+    again. A is never `unchanged` extending Y's runs: it started before B, so it is merged into
+    the history where it belongs in time, and the channel still ends on Y."""
+    bodies = {"/": (page(0), HTML)}
+    ConditionalServer(httpserver, bodies, one_etag=False)
+    url = httpserver.url_for("/")
+    rbc = builtin_source("rbc")
+    db = open_db(db_path)
+    assert poll(db, client, rbc, url=url, now=lambda: T0).outcome == "ok"  # X
+
+    real_request = poll_module.request
+    other = open_db(db_path)
+
+    def request_while_another_writer_saves(*args, **kwargs):
+        attempt = real_request(*args, **kwargs)  # A's answer: X (read with X's validators)
+        bodies["/"] = (page(3), HTML)  # B, another process, polls and stores Y
+        monkeypatch.setattr(poll_module, "request", real_request)
+        assert poll(other, client, rbc, url=url, now=lambda: T0 + timedelta(minutes=3)).outcome == "ok"
+        bodies["/"] = (page(0), HTML)
+        return attempt
+
+    monkeypatch.setattr(poll_module, "request", request_while_another_writer_saves)
+    # A's request carried X's ETag: the server answers 304 (it holds X again).
+    saved = poll(db, client, rbc, url=url, now=lambda: T0 + timedelta(minutes=2))
+    assert saved.outcome == "ok" and saved.items_new == 0
+    assert_snapshots_match_sightings(db_path)
+    open_ids = {row[0] for row in db.execute("SELECT headline_id FROM sightings WHERE exit_fetch_id IS NULL")}
+    y_ids = {headline_id for headline_id, _ in _snapshot_items(db, 2)}
+    assert open_ids == y_ids  # the channel ends on B's list
+    gone = db.execute("SELECT count(*), min(exit_fetch_id) FROM sightings WHERE exit_reason IS NOT NULL")
+    assert gone.fetchone() == (3, 2)  # X's last three items left at B, not at A
+    shown_at_a = {headline_id for headline_id, _ in _snapshot_items(db, 3)}
+    assert shown_at_a == {headline_id for headline_id, _ in _snapshot_items(db, 1)}
+
+
+def _snapshot_items(db, fetch_id: int) -> list:
+    import json
+
+    found = db.execute(
+        "SELECT s.items FROM fetches f JOIN snapshots s ON s.id = f.snapshot_id WHERE f.id = ?", [fetch_id]
+    ).fetchone()
+    return json.loads(found[0])
+
+
+def test_writers_refuse_a_stale_shortcut_inside_the_transaction(httpserver, db_path, client):
+    ConditionalServer(httpserver, {"/": (page(0), HTML)})
+    url = httpserver.url_for("/")
+    rbc = builtin_source("rbc")
+    db = open_db(db_path)
+    x = poll(db, client, rbc, url=url, now=lambda: T0)
+    poll(db, client, rbc, url=httpserver.url_for("/") + "?mirror=1", now=lambda: T0 + timedelta(minutes=1))
+    # The channel's latest success is now another address's: X's state no longer decides.
+    key = db.execute("SELECT address_sha256 FROM address_state WHERE fetch_id = ?", [x.fetch_id]).fetchone()[
+        0
+    ]
+    row = x.row
+    for not_modified, error in ((True, NeedsRefetch), (False, NeedsParse)):
+        stale = Attempt(row=row, address_key=key, not_modified=not_modified, based_on=x.fetch_id)
+        stale.row.id, stale.row.outcome = None, "ok"
+        before = db.execute("SELECT count(*) FROM fetches").fetchone()[0]
+        with pytest.raises(error):
+            save_attempt(db, stale, ordered=True)
+        assert db.execute("SELECT count(*) FROM fetches").fetchone()[0] == before  # rolled back
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def newer_db(db_path) -> Path:
+    db = open_db(db_path)
+    db.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('ticker', '0099_future', 'x')"
+    )
+    db.conn.close()
+    return db_path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("fetch", "rbc", "--url", "http://127.0.0.1:9/"),
+        ("at", "2024-11-25 18:57"),
+        ("changes", "--since", "1d"),
+        ("status",),
+        ("archive", "stats"),
+        ("cite", "68385b7b9a7947c6045654e8"),
+    ],
+)
+def test_a_newer_tickers_database_is_refused_untouched(cli, newer_db, args):
+    before = file_digest(newer_db)
+    result = cli(*args, "--db", newer_db)
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "newer ticker" in lines[0], result.output
+    assert file_digest(newer_db) == before
+    views = connect(newer_db, read_only=True).execute("SELECT count(*) FROM sqlite_master").fetchone()
+    assert views[0] > 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("cite", "68385b7b9a7947c6045654e8"),
+        ("archive", "stats"),
+        ("reparse", "--into", "{tmp}/new.db"),
+        ("at", "now"),
+        ("status",),
+        ("fetch", "rbc", "--url", "http://127.0.0.1:9/"),
+    ],
+)
+def test_commands_leave_a_foreign_sqlite_file_as_it_was(cli, tmp_path, args):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.execute("INSERT INTO notes (text) VALUES ('mine')")
+    conn.commit()
+    conn.close()
+    before = file_digest(other)
+    result = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], "--db", other)
+    assert result.exit_code != 0
+    assert "not a ticker database" in result.output, result.output
+    assert file_digest(other) == before
+    tables = [row[0] for row in sqlite3.connect(other).execute("SELECT name FROM sqlite_master").fetchall()]
+    assert tables == ["notes"]
+
+
+def database_text(path: Path) -> bytes:
+    """Every byte of the database and its WAL: a secret must be in none of them."""
+    data = path.read_bytes()
+    wal = Path(f"{path}-wal")
+    return data + (wal.read_bytes() if wal.exists() else b"")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["backfill-rates", "--from", "2024-01-09", "--to", "2024-01-10", "--pause", "0", "--url"],
+        ["backfill", "rbc", "--pause", "0", "--max-pages", "1", "--url"],
+        ["fetch", "cbr", "--url"],
+    ],
+)
+@pytest.mark.parametrize("secret_in", ["query", "userinfo"])
+def test_secrets_in_an_address_never_reach_the_database(httpserver, cli, db_path, command, secret_in):
+    httpserver.expect_request("").respond_with_data("nope", status=500)
+    base = httpserver.url_for("/feed/lastDate/{last_date}/limit/{limit}")
+    if secret_in == "query":
+        url = f"{base}?token=SECRET-TOKEN-1&api_key=SECRET-KEY-2"
+    else:
+        url = base.replace("http://", "http://reader:SECRET-PASSWORD-3@")
+    result = cli(*command, url, "--db", db_path)
+    assert result.exit_code != 0  # the server failed every request
+    stored = database_text(db_path)
+    assert b"SECRET" not in stored
+    assert b"***" in stored  # the address is recorded, redacted
+    assert "SECRET" not in result.output
+
+
+def test_a_failed_backfill_stops_early_and_leaves_the_live_health_alone(cli, db_path):
+    closed = "http://127.0.0.1:9/scripts/XML_dynamic.asp"  # port 9 (discard): nothing listens
+    result = cli("backfill-rates", "--from", "2015-01-01", "--to", "2024-12-31", "--pause", "0",
+                 "--url", closed, "--db", db_path)  # fmt: skip
+    assert result.exit_code != 0
+    assert "3 failed requests in a row" in result.output
+    db = open_db(db_path)
+    assert db.execute("SELECT count(*) FROM fetches").fetchone()[0] == 3  # of 20 windows
+    assert db.execute("SELECT count(*) FROM fetches WHERE origin = 'backfill'").fetchone()[0] == 3
+    assert db.execute("SELECT count(*) FROM outage_runs").fetchone()[0] == 0
+    assert db.execute("SELECT coalesce(sum(attempts), 0) FROM fetch_hours").fetchone()[0] == 0
+
+
+def test_a_live_poll_after_a_backfill_is_judged_on_its_own(httpserver, fixture_bytes, db_path, client):
+    """A backfill's request to the same address as the live channel never becomes the live
+    channel's "same body as before"."""
+    body = fixture_bytes("cbr_daily_2024-11-26.xml")
+    httpserver.expect_request("/daily").respond_with_data(body, content_type=XML)
+    db = open_db(db_path)
+    cbr = builtin_source("cbr")
+    from ticker.fetching import request
+
+    backfilled = request(client, cbr, "xml_daily", url=httpserver.url_for("/daily"), origin="backfill")
+    assert backfilled.row.origin == "backfill"
+    live = poll(db, client, cbr, url=httpserver.url_for("/daily"), now=lambda: T0)
+    assert live.outcome == "ok" and live.rates_new == 2
+
+
+def test_unchanged_polls_keep_sightings_and_snapshots_in_step(httpserver, db_path, client):
+    ConditionalServer(httpserver, {"/": (page(0), HTML)})
+    url = httpserver.url_for("/")
+    rbc = builtin_source("rbc")
+    db = open_db(db_path)
+    outcomes = [poll(db, client, rbc, url=url, now=lambda m=m: T0 + timedelta(minutes=2 * m)).outcome
+                for m in range(3)]  # fmt: skip
+    assert outcomes == ["ok", "unchanged", "unchanged"]
+    assert_snapshots_match_sightings(db_path)
