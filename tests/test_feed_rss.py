@@ -180,6 +180,24 @@ def test_items_without_id_or_title_are_skipped_with_warnings():
     assert len(page.warnings) == 5
 
 
+def test_guid_forms():
+    page = parse(
+        feed(
+            "<item><guid>https://x.ru/a/1?utm_source=rss&amp;id=1</guid><title>url guid</title></item>",
+            "<item><guid>  18984481 </guid><title>numeric guid</title><link>https://x.ru/b</link></item>",
+            "<item><guid>" + "g" * 513 + "</guid><title>an overlong guid: the link is the id</title>"
+            "<link>https://x.ru/c</link></item>",
+        )
+    )
+    assert [h.id for h in page.headlines] == ["https://x.ru/a/1?id=1", "18984481", "https://x.ru/c"]
+
+
+def test_bytes_that_fit_no_encoding_are_a_parse_error():
+    body = feed("<item><guid>1</guid><title>x</title></item>").replace(b"<title>x", b"<title>\x98\xff\x98")
+    with pytest.raises(ParseError, match="not valid text"):
+        parse(body)
+
+
 def test_titles_are_text():
     assert clean_title(" <i>Титаник</i>   &laquo;затонул&raquo;\n ") == "Титаник «затонул»"
     assert clean_title("AT&T & Ко < 5") == "AT&T & Ко < 5"
