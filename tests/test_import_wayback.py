@@ -334,3 +334,31 @@ def test_history_is_the_same_whatever_the_order_of_arrival(cli, archive, httpser
         open_db(target).execute("SELECT first_seen FROM headlines WHERE id = ?", [item_id(1)]).fetchone()
     )
     assert first_seen == ("2022-02-24T00:00:05Z",)
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(archive, db_path):
+    for hour in range(3):
+        archive.add(T + timedelta(hours=hour), rbc_page(hour))
+
+    class Interrupting(Politeness):
+        def before_request(self) -> None:
+            super().before_request()
+            if self.requests == 3:  # the CDX query, the first memento, then Ctrl-C
+                raise KeyboardInterrupt
+
+    db = open_db(db_path)
+    spec = builtin_source("rbc")
+    with make_client() as client:
+        client.follow_redirects = False
+        options = dict(
+            start=None, end=None, every_s=0, cdx_url=archive.cdx_url, replay_url=archive.replay_url
+        )
+        summary = import_wayback(db, client, spec, politeness=Interrupting(0, 0), **options)
+        assert (summary.interrupted, summary.fetched) == (True, 1)
+        assert "run the same command again to resume" in "\n".join(summary.lines())
+        # what was stored is history already: re-derived, not half-written
+        assert db.execute("SELECT count(*) FROM sightings").fetchone()[0] == 14
+        archive.memento_requests.clear()
+        resumed = import_wayback(db, client, spec, politeness=Politeness(0, 0), **options)
+    assert (resumed.interrupted, resumed.skipped, resumed.fetched) == (False, 1, 2)
+    assert archive.memento_requests == [stamp(T + timedelta(hours=h)) for h in (1, 2)]
