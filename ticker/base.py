@@ -41,7 +41,7 @@ class Headline:
     """One item of a headline ticker, as one page showed it."""
 
     id: str  # the site's item id (RBC: 24 hex digits)
-    url: str  # canonical: tracking parameters removed
+    url: str | None  # canonical http(s), tracking parameters removed; None: missing or unsafe link
     title: str
     rubric: str | None
     kind: str | None  # news / article / partner, or the site's own word; None when not said
