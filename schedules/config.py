@@ -5,6 +5,8 @@ Every mistake becomes a `ConfigError` whose message is one line naming the key a
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import math
 import re
 import tomllib
@@ -13,12 +15,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ticker.settings import ARCHIVE_KEEP_CHOICES, AlertSettings, ArchiveSettings, Settings
-from ticker.sources import DEFAULT_EVERY_S, KINDS, SourceSpec, UnknownSource
+from ticker.base import DEFAULT_DB
+from ticker.kinds import BadSourceConfig, kinds
+from ticker.schedules.backoff import MAX_BACKOFF_S
+from ticker.settings import (
+    ARCHIVE_KEEP_CHOICES,
+    MAX_KEEP_DAYS,
+    AlertSettings,
+    ArchiveSettings,
+    Settings,
+    check_keep_days,
+)
+from ticker.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source
 
-DEFAULT_DB = "ticker.db"
-TOP_KEYS = ("db", "sources", "archive", "alerts")
-SOURCE_KEYS = ("kind", "url", "urls", "every", "channels")
+TOP_KEYS = ("db", "sources", "archive", "alerts", "max_backoff")
+SOURCE_KEYS = ("kind", "url", "urls", "every", "channels", "max_backoff", "min_items")  # + the kind's own
+MAX_MIN_ITEMS = 10000
+MAX_INTERVAL_S = 7 * 86400.0  # `every`, `max_backoff`, `blocked_for`: at most a week
+MIN_REMOTE_EVERY_S = 30.0  # the least interval for a host that is not this machine
+MAX_FAIL_AFTER = 10000
+_LOOPBACK_NAMES = ("localhost", "localhost.")
 ARCHIVE_KEYS = ("keep", "keep_days")
 ALERT_KEYS = ("urls", "fail_after", "blocked_for", "on_recovery", "on_pulled", "on_rate_mismatch")
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
@@ -38,10 +54,16 @@ class DaemonConfig:
     sources: tuple[SourceSpec, ...]
     settings: Settings = field(default_factory=Settings)
     path: Path | None = None  # the file it came from; None for the embedded default
+    max_backoff_s: float = MAX_BACKOFF_S  # the top-level `max_backoff`
+    source_max_backoff_s: tuple[tuple[str, float], ...] = ()  # (source name, its own `max_backoff`)
+
+    def max_backoff_for(self, name: str) -> float:
+        """The longest wait before a source's next request (backoff and Retry-After alike)."""
+        return dict(self.source_max_backoff_s).get(name, self.max_backoff_s)
 
 
-def parse_interval(value: Any, key: str) -> float:
-    """Seconds from a TOML number (0.5, 45) or a string ("45s", "2m", "1h")."""
+def parse_interval(value: Any, key: str, *, maximum: float = MAX_INTERVAL_S) -> float:
+    """Seconds from a TOML number (0.5, 45) or a string ("45s", "2m", "1h"), at most `maximum`."""
     seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
@@ -53,7 +75,26 @@ def parse_interval(value: Any, key: str) -> float:
         raise ConfigError(
             f"{key} = {value!r}: not an interval (a positive number of seconds, or '45s', '2m', '1h')"
         )
+    if seconds > maximum:
+        raise ConfigError(f"{key} = {value!r}: longer than the most allowed ({_seconds_text(maximum)})")
     return seconds
+
+
+def _seconds_text(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds / 86400:g} days"
+    return f"{seconds:g} s"
+
+
+def is_loopback(url: str) -> bool:
+    """True when the address's host is this machine (127.0.0.0/8, ::1, localhost)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
@@ -69,12 +110,37 @@ def _table(value: Any, key: str) -> dict:
 
 
 def _check_url(value: Any, key: str) -> str:
+    """An http(s) address with a host, a valid port and no whitespace or control character."""
     if not isinstance(value, str):
         raise ConfigError(f"{key} = {value!r}: must be a string")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    try:
+        port_ok = parts is None or parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{key} = {value!r}: must be an http:// or https:// address")
+    if not port_ok:
+        raise ConfigError(f"{key} = {value!r}: bad port")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ConfigError(f"{key} = {value!r}: an address cannot contain spaces or control characters")
     return value
+
+
+def _check_floor(spec: SourceSpec, every_key: str) -> None:
+    """Refuse an interval under 30 s for any polled host that is not this machine."""
+    if spec.every_s is None or spec.every_s >= MIN_REMOTE_EVERY_S:
+        return
+    for channel in spec.channels:
+        if not is_loopback(spec.url_for(channel)):
+            raise ConfigError(
+                f"{every_key} = {spec.every_s:g}: under {MIN_REMOTE_EVERY_S:g} s is allowed only for "
+                f"a loopback host (127.0.0.1, ::1, localhost); channel {channel} polls "
+                f"{urlsplit(spec.url_for(channel)).hostname}"
+            )
 
 
 def _bool(value: Any, key: str) -> bool:
@@ -88,14 +154,20 @@ def _source(name: str, raw: Any) -> SourceSpec:
     if not _NAME.match(name):
         raise ConfigError(f"[{where}]: bad source name {name!r} (letters, digits, '_', '-', '.')")
     table = _table(raw, where)
-    _check_keys(table, SOURCE_KEYS, f"{where}.")
+    known = kinds()
     kind = table.get("kind")
     if kind is None:
-        raise ConfigError(f"{where}.kind: missing (one of: {', '.join(KINDS)})")
-    if kind not in KINDS:
-        raise ConfigError(f"{where}.kind = {kind!r}: unknown kind (known: {', '.join(KINDS)})")
+        raise ConfigError(f"{where}.kind: missing (one of: {', '.join(known)})")
+    if not isinstance(kind, str) or kind not in known:
+        raise ConfigError(f"{where}.kind = {kind!r}: unknown kind (known: {', '.join(known)})")
+    kind_def = known[kind]
+    _check_keys(table, SOURCE_KEYS + tuple(kind_def.options), f"{where}.")
+    options = _kind_options(kind_def, table, where)
     url = _check_url(table["url"], f"{where}.url") if "url" in table else None
-    every = parse_interval(table["every"], f"{where}.every") if "every" in table else DEFAULT_EVERY_S[kind]
+    every = parse_interval(table["every"], f"{where}.every") if "every" in table else kind_def.every_s
+    min_items = _min_items(table["min_items"], f"{where}.min_items") if "min_items" in table else None
+    if "max_backoff" in table:
+        parse_interval(table["max_backoff"], f"{where}.max_backoff")  # read again by parse_config
     channels = table.get("channels", [])
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise ConfigError(f"{where}.channels = {channels!r}: must be a list of channel names")
@@ -108,17 +180,25 @@ def _source(name: str, raw: Any) -> SourceSpec:
         for channel, address in _table(table.get("urls", {}), f"{where}.urls").items()
     }
     for channel in urls:
-        if channel not in KINDS[kind]:
+        if channel not in kind_def.channel_names:
             raise ConfigError(
                 f"{where}.urls.{channel}: kind {kind!r} has no channel {channel!r} "
-                f"(it has: {', '.join(KINDS[kind])})"
+                f"(it has: {', '.join(kind_def.channel_names)})"
             )
     try:
-        return SourceSpec(
-            name=name, kind=kind, url=url, every_s=every, channels=tuple(channels), urls=tuple(urls.items())
-        )
+        spec = SourceSpec(
+            name=name, kind=kind, url=url, every_s=every, channels=tuple(channels), urls=tuple(urls.items()),
+            options=options, min_items_override=min_items,
+        )  # fmt: skip
     except UnknownSource as error:
         raise ConfigError(f"{where}.channels = {channels!r}: {error}") from None
+    for channel in spec.channels:
+        try:
+            _check_url(spec.url_for(channel), f"{where}.url")
+        except UnknownSource as error:
+            raise ConfigError(f"{where}.url: missing: {error}") from None
+    _check_floor(spec, f"{where}.every")
+    return spec
 
 
 def _archive(raw: Any) -> ArchiveSettings:
@@ -129,9 +209,25 @@ def _archive(raw: Any) -> ArchiveSettings:
     if keep not in ARCHIVE_KEEP_CHOICES:
         raise ConfigError(f"archive.keep = {keep!r}: must be one of {', '.join(ARCHIVE_KEEP_CHOICES)}")
     keep_days = table.get("keep_days", defaults.keep_days)
-    if isinstance(keep_days, bool) or not isinstance(keep_days, int | float) or keep_days < 0:
-        raise ConfigError(f"archive.keep_days = {keep_days!r}: must be a number of days, 0 for forever")
-    return ArchiveSettings(keep=keep, keep_days=float(keep_days))
+    try:
+        days = check_keep_days(keep_days)
+    except ValueError:
+        raise ConfigError(
+            f"archive.keep_days = {keep_days!r}: must be a number of days from 0 (forever) to {MAX_KEEP_DAYS}"
+        ) from None
+    return ArchiveSettings(keep=keep, keep_days=days)
+
+
+def check_alert_url(url: Any, key: str) -> str:
+    """An alert URL Apprise understands; the message never repeats the URL (it may hold a token)."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"{key}: must be a notification URL (scheme://...)")
+    import apprise
+
+    if not apprise.Apprise().add(url):
+        scheme = url.split("://", 1)[0]
+        raise ConfigError(f"{key}: Apprise does not understand this {scheme}:// URL (see Apprise's URL list)")
+    return url
 
 
 def _alerts(raw: Any) -> AlertSettings:
@@ -139,11 +235,19 @@ def _alerts(raw: Any) -> AlertSettings:
     _check_keys(table, ALERT_KEYS, "alerts.")
     defaults = AlertSettings()
     urls = table.get("urls", [])
-    if not isinstance(urls, list) or not all(isinstance(u, str) and "://" in u for u in urls):
-        raise ConfigError(f"alerts.urls = {urls!r}: must be a list of notification URLs (scheme://...)")
+    if not isinstance(urls, list):
+        raise ConfigError("alerts.urls: must be a list of notification URLs (scheme://...)")
+    for number, url in enumerate(urls, start=1):
+        check_alert_url(url, f"alerts.urls #{number}")
     fail_after = table.get("fail_after", defaults.fail_after)
-    if isinstance(fail_after, bool) or not isinstance(fail_after, int) or fail_after < 1:
-        raise ConfigError(f"alerts.fail_after = {fail_after!r}: must be a whole number >= 1")
+    if (
+        isinstance(fail_after, bool)
+        or not isinstance(fail_after, int)
+        or not 1 <= fail_after <= MAX_FAIL_AFTER
+    ):
+        raise ConfigError(
+            f"alerts.fail_after = {fail_after!r}: must be a whole number from 1 to {MAX_FAIL_AFTER}"
+        )
     blocked_for = defaults.blocked_for_s
     if "blocked_for" in table:
         blocked_for = parse_interval(table["blocked_for"], "alerts.blocked_for")
@@ -157,7 +261,29 @@ def _alerts(raw: Any) -> AlertSettings:
 
 def default_sources() -> tuple[SourceSpec, ...]:
     """The embedded default: RBC every 2 minutes, the Bank of Russia every hour."""
-    return tuple(SourceSpec(name=kind, kind=kind, every_s=DEFAULT_EVERY_S[kind]) for kind in ("rbc", "cbr"))
+    return tuple(builtin_source(name) for name in BUILTIN_SOURCES)
+
+
+def _kind_options(kind, table: dict, where: str) -> dict:
+    """The kind's own keys (`select`, `preset`...), each checked by the kind."""
+    options = {}
+    try:
+        for key, check in kind.options.items():
+            if key in table:
+                options[key] = check(table[key], f"{where}.{key}")
+        if kind.check is not None:
+            kind.check(options, where)
+    except BadSourceConfig as error:
+        raise ConfigError(str(error)) from None
+    return options
+
+
+def _min_items(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MIN_ITEMS:
+        raise ConfigError(
+            f"{key} = {value!r}: must be a whole number from 1 to {MAX_MIN_ITEMS} (an empty list is never a ticker)"
+        )
+    return value
 
 
 def default_config(db_override: str | Path | None = None) -> DaemonConfig:
@@ -188,7 +314,17 @@ def parse_config(data: dict, base: Path, *, db_override: str | Path | None = Non
         archive=_archive(data["archive"]) if "archive" in data else ArchiveSettings(),
         alerts=_alerts(data["alerts"]) if "alerts" in data else AlertSettings(),
     )
-    return DaemonConfig(db=db, sources=sources, settings=settings)
+    max_backoff = MAX_BACKOFF_S
+    if "max_backoff" in data:
+        max_backoff = parse_interval(data["max_backoff"], "max_backoff")
+    own = tuple(
+        (name, parse_interval(raw["max_backoff"], f"sources.{name}.max_backoff"))
+        for name, raw in (data.get("sources") or {}).items()
+        if "max_backoff" in raw
+    )
+    return DaemonConfig(
+        db=db, sources=sources, settings=settings, max_backoff_s=max_backoff, source_max_backoff_s=own
+    )
 
 
 def load_config(path: str | Path, *, db_override: str | Path | None = None) -> DaemonConfig:
@@ -206,4 +342,4 @@ def load_config(path: str | Path, *, db_override: str | Path | None = None) -> D
         config = parse_config(data, file.resolve().parent, db_override=db_override)
     except ConfigError as error:
         raise ConfigError(f"{file}: {error}") from None
-    return DaemonConfig(db=config.db, sources=config.sources, settings=config.settings, path=file)
+    return dataclasses.replace(config, path=file)
