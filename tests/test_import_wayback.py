@@ -362,3 +362,30 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(archive, db_path):
         resumed = import_wayback(db, client, spec, politeness=Politeness(0, 0), **options)
     assert (resumed.interrupted, resumed.skipped, resumed.fetched) == (False, 1, 2)
     assert archive.memento_requests == [stamp(T + timedelta(hours=h)) for h in (1, 2)]
+
+
+def test_a_blocked_site_at_the_cdx_api_is_one_error_line(cli, httpserver, db_path):
+    httpserver.expect_request("/cdx/search/cdx").respond_with_data(
+        "org.archive.wayback.exception.AdministrativeAccessControlException: Blocked Site Error",
+        status=403,
+        headers={
+            "X-Archive-Wayback-Runtime-Error": "AdministrativeAccessControlException: Blocked Site Error"
+        },
+    )
+    result = cli(
+        "import", "wayback", "rbc", "--cdx-url", httpserver.url_for("/cdx/search/cdx"), "--pause", "0",
+        "--db", db_path,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: CDX query failed: HTTP 403") and "Blocked Site Error" in last
+    assert open_db(db_path).execute("SELECT count(*) FROM fetches").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--pause", "1e300"), ("--throttle-pause", "inf"), ("--from", "1990-01-01")]
+)
+def test_numbers_and_dates_are_checked_at_the_edge(cli, db_path, option, value):
+    result = cli("import", "wayback", "rbc", option, value, "--db", db_path)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: bad {option}") and len(result.output.strip().splitlines()) == 1

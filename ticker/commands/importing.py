@@ -31,9 +31,9 @@ def _time(text: str | None, option: str, *, end: bool = False) -> datetime | Non
     return moment
 
 
-def _seconds(value: float, option: str) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise click.ClickException(f"bad {option} {value!r}: a number of seconds, 0 or more")
+def _seconds(value: float, option: str, *, maximum: float) -> float:
+    if not math.isfinite(value) or not 0 <= value <= maximum:
+        raise click.ClickException(f"bad {option} {value!r}: a number of seconds, 0 to {maximum:g}")
     return value
 
 
@@ -143,7 +143,8 @@ def wayback(
     if first is not None and last is not None and first > last:
         raise click.ClickException(f"--from {start} is after --to {end}")
     every_s = _every(every)
-    pause, throttle_pause = _seconds(pause, "--pause"), _seconds(throttle_pause, "--throttle-pause")
+    pause = _seconds(pause, "--pause", maximum=3600)
+    throttle_pause = _seconds(throttle_pause, "--throttle-pause", maximum=86400)
     cdx = _http_url(cdx_url, "--cdx-url") if cdx_url else wb.DEFAULT_CDX_URL
     replay = _http_url(replay_url, "--replay-url") if replay_url else wb.DEFAULT_REPLAY_URL
     config = load(config_path, db_path)
