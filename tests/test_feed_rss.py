@@ -61,6 +61,16 @@ def slugs_of(ids) -> list[str]:
     return [item_id.rstrip("/").rsplit("/", 1)[-1] for item_id in ids]
 
 
+def test_lenta_2022_https_author_and_rubrics(fixture_bytes):
+    page = parse(fixture_bytes("feed_lenta_2022.xml"), base_url="https://lenta.ru/rss")
+    assert slugs(page) == ["freedman", "parallel69", "moyastrana", "sreda"]
+    assert page.headlines[0].id == page.headlines[0].url == "https://lenta.ru/news/2022/12/03/freedman/"
+    assert page.headlines[0].published_at == "2022-12-03T16:43:00Z"
+    assert [h.rubric for h in page.headlines] == ["Мир", "69-я параллель", "Моя страна", "Среда обитания"]
+    assert page.headlines[2].title == "В Казани открыли новый мост"
+    assert page.warnings == ()
+
+
 def test_rg_2017_no_weekday_gmt_unsorted(fixture_bytes):
     page = parse(fixture_bytes("feed_rg_2017.xml"), base_url="https://rg.ru/")
     times = [h.published_at for h in page.headlines]
