@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -220,8 +221,9 @@ async def headline_page(datasette, request) -> Response:
         return Response.html(html, status=404)
     for presence in found["presences"]:
         presence["during_href"] = _ticker_href(datasette, presence["source"], presence["first_seen"])
-    db_name = _database(datasette).name
-    found["db_arg"] = "" if db_name == "ticker" else f" --db {db_name}.db"
+    database = _database(datasette)
+    db_name = database.name
+    found["db_arg"] = f" --db {shlex.quote(str(database.path))}" if database.path else ""
     found["history_href"] = (
         datasette.urls.query(db_name, "headline_history") + "?" + urlencode({"id": headline_id})
     )
