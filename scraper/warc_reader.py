@@ -6,13 +6,13 @@ one gzip member per record and undoes chunked transfer and gzip/deflate content 
 `Reader.records(path)` yields one `WarcResponse` per `response` record and per `revisit`
 record; a revisit has no body of its own and takes the payload of the record it refers to
 (by WARC-Refers-To-Target-URI + WARC-Refers-To-Date, else by payload digest), looked up among the
-responses read so far by the same Reader (earlier files included). A revisit whose payload was
+responses of wanted addresses read so far by the same Reader (earlier files included). A revisit whose payload was
 not read has `body = None` and says why in `problem`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,9 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-MAX_KEPT_PAYLOADS = 2000  # payloads remembered for revisits (the most recent ones)
+from ticker.scraper.http import MAX_BODY_BYTES
+
+MAX_KEPT_PAYLOADS = 200  # payloads of the wanted addresses remembered for revisits (the latest)
 
 
 class WarcError(Exception):
@@ -66,7 +68,8 @@ _Payload = tuple[bytes, int, str, dict[str, str]]  # body, status, reason, heade
 class Reader:
     """Reads WARC files one after another, remembering payloads for later revisits."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.max_bytes = max_bytes
         self._by_digest: dict[str, _Payload] = {}
         self._by_target: dict[tuple[str, str], _Payload] = {}
 
@@ -79,14 +82,17 @@ class Reader:
                 self._by_digest.pop(next(iter(self._by_digest)))
             self._by_digest[digest] = body
 
-    def records(self, path: Path) -> Iterator[WarcResponse]:
-        """The response and revisit records of one file, in file order."""
+    def records(self, path: Path, wanted: Callable[[str], bool] = lambda uri: True) -> Iterator[WarcResponse]:
+        """The response and revisit records of one file whose target address is `wanted`, in
+        file order. Other records are skipped unread (a crawl holds images and videos too)."""
         records = 0
         try:
             with open(path, "rb") as stream:
                 for record in ArchiveIterator(stream):
                     records += 1
                     if record.rec_type not in ("response", "revisit") or record.http_headers is None:
+                        continue
+                    if not wanted(_strip(record.rec_headers.get_header("WARC-Target-URI"))):
                         continue
                     found = self._read(record)
                     if found is not None:
@@ -110,7 +116,12 @@ class Reader:
         record_id = _strip(headers.get_header("WARC-Record-ID"))
         digest = headers.get_header("WARC-Payload-Digest")
         if record.rec_type == "response":
-            body = record.content_stream().read()  # read before advancing: later it is gone
+            body = record.content_stream().read(self.max_bytes + 1)  # read now: later it is gone
+            if len(body) > self.max_bytes:
+                return WarcResponse(
+                    record_id, target, date, status, reason, http_headers, None, False,
+                    f"body larger than {self.max_bytes} bytes (the cap of a live fetch): not read",
+                )  # fmt: skip
             self._remember(digest, target, date_text, (body, status, reason, http_headers))
             return WarcResponse(record_id, target, date, status, reason, http_headers, body)
         refers_uri = _strip(headers.get_header("WARC-Refers-To-Target-URI")) or target

@@ -112,3 +112,16 @@ def test_bad_files_and_no_matching_record_are_one_error_line(cli, tmp_path, db_p
     warc.close()
     result = cli("import", "warc", other, "--db", db_path)
     assert result.output.strip() == "Error: no record in 1 file(s) is an address of rbc, cbr"
+
+
+def test_a_body_over_the_live_cap_is_reported_not_read(tmp_path):
+    from ticker.scraper.warc_reader import Reader
+
+    path = tmp_path / "big.warc.gz"
+    warc = WarcFile(path, gzip=True)
+    warc.response("https://www.rbc.ru/", page(0), T)
+    warc.close()
+    [record] = list(Reader(max_bytes=1000).records(path))
+    assert record.body is None and "larger than 1000 bytes" in record.problem
+    [record] = list(Reader().records(path))
+    assert record.body == page(0)

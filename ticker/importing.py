@@ -320,7 +320,7 @@ def import_warc(
     interrupted = False
     try:
         for path in paths:
-            for record in reader.records(path):
+            for record in reader.records(path, lambda uri: match(uri) is not None):
                 target = match(record.target_uri)
                 if target is None:
                     continue
@@ -337,7 +337,8 @@ def import_warc(
                 if ref in known[key]:
                     summary.skipped += 1
                 elif record.body is None:
-                    summary.not_a_capture("revisit_unresolved", f"{ref}: {record.problem}")
+                    kind = "revisit_unresolved" if record.revisit else "too_large"
+                    summary.not_a_capture(kind, f"{ref}: {record.problem}")
                 else:
                     attempt = from_recorded(
                         target.spec, target.channel, url=record.target_uri, status=record.status,
