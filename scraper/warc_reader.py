@@ -98,7 +98,8 @@ class Reader:
                     if found is not None:
                         yield found
         except ArchiveLoadFailed as error:
-            raise WarcError(f"{path}: not a readable WARC file ({error})") from None
+            detail = " ".join(str(error).split())  # warcio's advice spans lines: one line here
+            raise WarcError(f"{path}: not a readable WARC file ({detail})") from None
         if records == 0:
             raise WarcError(f"{path}: not a WARC file (no WARC record in it)")
 

@@ -125,3 +125,19 @@ def test_a_body_over_the_live_cap_is_reported_not_read(tmp_path):
     assert record.body is None and "larger than 1000 bytes" in record.problem
     [record] = list(Reader().records(path))
     assert record.body == page(0)
+
+
+def test_a_whole_file_gzip_is_one_error_line(cli, tmp_path, db_path):
+    import gzip
+
+    plain = tmp_path / "crawl.warc"
+    warc = WarcFile(plain, gzip=False)
+    warc.response("https://www.rbc.ru/", page(0), T)
+    warc.response("https://www.rbc.ru/", page(1), T + timedelta(hours=1))
+    warc.close()
+    squashed = tmp_path / "squashed.warc.gz"  # one gzip stream for the whole file: not a WARC.gz
+    squashed.write_bytes(gzip.compress(plain.read_bytes()))
+    result = cli("import", "warc", squashed, "--db", db_path)
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {squashed}: not a readable WARC file") and "warcio recompress" in line
