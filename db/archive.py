@@ -43,7 +43,7 @@ ZLIB, ZSTD, ZSTD_DELTA = "zlib", "zstd", "zstd-delta"
 ZLIB_LEVEL = 6  # what bodies were stored with before deltas (and the reference `stats` estimates)
 KEYFRAME_EVERY = 64  # a body decodes from at most this many steps
 DELTA_LEVEL = 3
-KEYFRAME_LEVEL = 9
+KEYFRAME_LEVEL = 3  # 0.3 ms on a 230 KB page (level 9: 2.7 ms for 13% less, once every 64 bodies)
 BASE_CANDIDATES = 4  # recent bodies of the source/channel looked at for a base of similar size
 # A delta bigger than this share of the body is checked against a full compression...
 DELTA_SUSPECT_SHARE = 1 / 16
@@ -101,22 +101,25 @@ class _Decoded:
     def __init__(self, max_entries: int = 8, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()  # the daemon's sources archive from several threads
         self.max_entries, self.max_bytes = max_entries, max_bytes
 
     def get(self, digest: str) -> bytes | None:
-        found = self._items.get(digest)
-        if found is not None:
-            self._items.move_to_end(digest)
-        return found
+        with self._lock:
+            found = self._items.get(digest)
+            if found is not None:
+                self._items.move_to_end(digest)
+            return found
 
     def put(self, digest: str, body: bytes) -> None:
-        if digest in self._items or len(body) > self.max_bytes:
-            return
-        self._items[digest] = body
-        self._bytes += len(body)
-        while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= len(old)
+        with self._lock:
+            if digest in self._items or len(body) > self.max_bytes:
+                return
+            self._items[digest] = body
+            self._bytes += len(body)
+            while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
 
 
 _DECODED = _Decoded()

@@ -122,6 +122,10 @@ def test_keep_days_prunes_old_bodies_but_not_fetches(poller_for):
     p(PAGE_A2, after=timedelta(days=1))
     assert len(p.kept()) == 2
     p(PAGE_NO_RATES, after=timedelta(days=1, hours=12))  # 2.5 days after the first
+    for _ in range(3):  # retention measures age by the fetches' own clock: the median of the latest
+        p(PAGE_NO_RATES)
+    assert len(p.kept()) == 3  # retention is not applied per fetch: the daemon prunes hourly
+    assert archive.prune(p.db, p.settings, now=p.now).by_age == 1
     assert p.kept() == {sha(PAGE_A2), sha(PAGE_NO_RATES)}
     assert (
         p.db.execute("SELECT count(*) FROM fetches WHERE body_sha256 = ?", [sha(PAGE_A)]).fetchone()[0] == 1
@@ -139,17 +143,23 @@ def test_prune_applies_a_stricter_mode(poller_for):
     assert p.kept() == {sha(PAGE_TOO_FEW)}
 
 
-def test_archive_failure_never_loses_the_fetch(poller_for, monkeypatch):
+def test_archive_failure_rolls_back_its_fetch(poller_for, monkeypatch):
+    """A fetch and its body are one transaction: a body that cannot be written (a full disk)
+    leaves no fetch claiming history it did not keep evidence for; the next poll retries it."""
+
     def broken(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(archive, "store_body", broken)
+    monkeypatch.setattr(archive, "archive_body", broken)
     p = poller_for(ArchiveSettings(keep="all"))
-    saved = p(PAGE_A)
-    assert saved.outcome == "ok" and saved.items_new == 8
+    with pytest.raises(sqlite3.OperationalError):
+        p(PAGE_A)
     assert p.kept() == set()
-    assert p.db.execute("SELECT body_sha256 FROM fetches").fetchone()[0] == sha(PAGE_A)
-    assert p.db.execute("SELECT count(*) FROM headlines").fetchone()[0] == 8
+    assert p.db.execute("SELECT count(*) FROM fetches").fetchone()[0] == 0
+    assert p.db.execute("SELECT count(*) FROM headlines").fetchone()[0] == 0
+    monkeypatch.undo()
+    assert p(PAGE_A).items_new == 8
+    assert p.kept() == {sha(PAGE_A)}
 
 
 def test_cli_stats_show_prune(poller_for, cli, tmp_path):

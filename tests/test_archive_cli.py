@@ -81,6 +81,31 @@ def test_read_only_commands_leave_a_foreign_sqlite_file_alone(tmp_path, args):
     before = path.read_bytes()
     result = run_ticker("archive", *args, "--db", path)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"Error: {path} is not a ticker database (no fetches/bodies tables)"
+    assert (
+        result.stderr.strip()
+        == f"Error: {path} is not a ticker database (it has other tables): nothing was changed"
+    )
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_stats_and_show_read_an_archive_from_before_delta_chains_without_migrating(tmp_path):
+    """A database whose last migration predates 0008 (zlib bodies only) is read as it is."""
+    path = tmp_path / "ticker.db"
+    db = open_db(path)
+    digest = store_zlib(db, b"<html>kept before delta chains</html>" * 30)
+    for statement in (
+        "DROP INDEX bodies_source_channel",
+        "DROP INDEX bodies_base",
+        *(f"ALTER TABLE bodies DROP COLUMN {c}" for c in ("source", "channel", "base_sha256", "chain_depth")),
+        "DELETE FROM _sqlite_migrations WHERE name IN ('0008_archive_delta', '0009_alert_delivery')",
+    ):
+        db.execute(statement)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+    before = path.read_bytes()
+    stats = json.loads(run_ticker("archive", "stats", "--db", path, "--json").stdout)
+    assert (stats["bodies"], stats["keyframes"], stats["longest_chain"]) == (1, 1, 1)
+    shown = run_ticker("archive", "show", digest, "--db", path)
+    assert shown.stdout.encode() == b"<html>kept before delta chains</html>" * 30
+    assert path.read_bytes() == before

@@ -25,7 +25,7 @@ def check_keep_days(value: object) -> float:
 class ArchiveSettings:
     """`[archive]`: which response bodies are kept (compressed, once per SHA-256)."""
 
-    keep: str = "changed"  # all | changed (bodies that changed something or failed) | failed | none
+    keep: str = "all"  # all (cheap with delta chains) | changed (changed something or failed) | failed | none
     keep_days: float = 0  # 0: forever; else bodies older than this are pruned (failed ones too)
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
+from ticker.base import DEFAULT_DB
 from ticker.errors import user_errors
 from ticker.settings import ARCHIVE_KEEP_CHOICES, MAX_KEEP_DAYS, ArchiveSettings
 from ticker.terminal import printable
 
-DEFAULT_DB = "ticker.db"
 _db_option = click.option(
     "--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file."
 )
@@ -22,18 +22,13 @@ _db_option = click.option(
 def _existing_db(db_path: str, *, read_only: bool = False):
     """Open an existing ticker database (never create one by mistake, never add ticker's tables
     to another SQLite file); `read_only` opens it without migrating or writing anything."""
-    from ticker.db.schema import connect, open_db
+    from ticker.db.schema import open_db, open_existing
 
+    if read_only:
+        return open_existing(db_path)
     if not Path(db_path).exists():
         raise click.ClickException(f"no database at {db_path}")
-    probe = connect(db_path, read_only=True)
-    try:
-        tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    finally:
-        probe.conn.close()
-    if not {"fetches", "bodies"} <= tables:
-        raise click.ClickException(f"{db_path} is not a ticker database (no fetches/bodies tables)")
-    return connect(db_path, read_only=True) if read_only else open_db(db_path)
+    return open_db(db_path)
 
 
 def _db_arg(db_path: str) -> str:
