@@ -1,0 +1,110 @@
+"""The documentation is checked against the code, so it cannot drift: every table and column of a
+real database is described in docs/schema.md (and nothing that does not exist), every migration is
+listed, every source kind is in docs/sources.md, and every command the README shows exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ticker.cli import main
+from ticker.db.schema import MIGRATION_NAMES, open_db
+from ticker.kinds import kinds
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_DOC = (ROOT / "docs" / "schema.md").read_text()
+# Tables ticker creates that are described elsewhere or are SQLite's own machinery.
+NOT_DESCRIBED = {"_sqlite_migrations"}
+
+
+def sections(text: str) -> dict[str, str]:
+    """`## \\`name\\`` (or `## \\`a\\` and \\`b\\``) heading -> the text under it, per table named."""
+    found: dict[str, str] = {}
+    parts = re.split(r"^## ", text, flags=re.M)
+    for part in parts[1:]:
+        heading, _, body = part.partition("\n")
+        for name in re.findall(r"`([a-z_]+)`", heading.split(":")[0]):
+            found[name] = body
+    return found
+
+
+def documented_columns(body: str) -> set[str]:
+    """Column names in the first column of a `| column | meaning |` table, or in backticks in
+    prose when the section has no such table."""
+    rows = [line for line in body.splitlines() if line.startswith("| `")]
+    if rows:
+        return {name for row in rows for name in re.findall(r"`([a-z_0-9]+)`", row.split("|")[1])}
+    return set(re.findall(r"`([a-z_0-9]+)`", body))
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    db = open_db(tmp_path_factory.mktemp("docs") / "ticker.db")
+    yield db
+    db.conn.close()
+
+
+def real_tables(db) -> dict[str, list[str]]:
+    names = [
+        row[0]
+        for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'headline_titles_fts_%'"
+        ).fetchall()
+    ]
+    return {name: [c[1] for c in db.execute(f'PRAGMA table_info("{name}")').fetchall()] for name in names}
+
+
+def test_every_table_and_column_is_described(database):
+    described = sections(SCHEMA_DOC)
+    tables = real_tables(database)
+    missing_tables = sorted(set(tables) - set(described) - NOT_DESCRIBED)
+    assert not missing_tables, f"tables not in docs/schema.md: {missing_tables}"
+    problems = []
+    for table, columns in tables.items():
+        if table in NOT_DESCRIBED or table.endswith("_fts"):
+            continue
+        documented = documented_columns(described[table])
+        undocumented = [column for column in columns if column not in documented]
+        if undocumented:
+            problems.append(f"{table}: {undocumented} not described")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_documented_column_is_made_up(database):
+    tables = real_tables(database)
+    for table, body in sections(SCHEMA_DOC).items():
+        rows = [line for line in body.splitlines() if line.startswith("| `")]
+        if table not in tables or not rows:
+            continue
+        ghosts = documented_columns(body) - set(tables[table])
+        assert not ghosts, f"docs/schema.md describes {table}.{sorted(ghosts)}, which does not exist"
+
+
+def test_every_migration_is_listed():
+    listed = set(re.findall(r"`(\d{4}_[a-z_]+)`", SCHEMA_DOC))
+    assert set(MIGRATION_NAMES) <= listed, sorted(set(MIGRATION_NAMES) - listed)
+
+
+def test_every_view_is_described(database):
+    views = [row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type = 'view'")]
+    queries_doc = (ROOT / "docs" / "queries.md").read_text()
+    assert views
+    assert not [view for view in views if f"`{view}`" not in queries_doc]
+
+
+def test_every_kind_is_described_in_sources_doc():
+    text = (ROOT / "docs" / "sources.md").read_text()
+    for kind in kinds().values():
+        assert f'kind = "{kind.name}"' in text or f"`{kind.name}`" in text, kind.name
+        for channel in kind.channels:
+            assert f"`{channel.name}`" in text, f"{kind.name}/{channel.name}"
+
+
+def test_every_command_the_readme_shows_exists():
+    readme = (ROOT / "README.md").read_text()
+    code = "\n".join(re.findall(r"^```(?:sh|bash)?\n(.*?)^```", readme, flags=re.M | re.S))
+    shown = set(re.findall(r"(?:^|&& |\.venv/bin/)ticker ([a-z][a-z-]+)", code, flags=re.M))
+    assert {"fetch", "run", "serve"} <= shown
+    assert shown <= set(main.list_commands(None)), sorted(shown - set(main.list_commands(None)))
