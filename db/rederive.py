@@ -10,8 +10,10 @@ transaction:
   is `unknown`;
 - the headlines, title versions and rates the channel showed: first/last seen and the fetches
   behind them, the latest title, `title_changes` (walking every channel that showed them, so a
-  rewording seen through RSS between two page polls is one change, as live);
-- `outage_runs` of the channel, in time order.
+  rewording seen through RSS between two page polls is one change, as live).
+
+`outage_runs` and `fetch_hours` count live polls only (the writers skip captures), so they need
+nothing here.
 
 Row ids of headlines, titles and rates are kept (snapshots point at them). On a history the live
 writers built in time order this changes nothing.
@@ -26,7 +28,7 @@ from sqlite_utils import Database
 
 from ticker.base import SUCCESS_OUTCOMES, SUCCESS_SQL, from_iso
 from ticker.db.schema import write_transaction
-from ticker.db.writes import classify_exit, track_outage
+from ticker.db.writes import classify_exit
 
 
 @dataclass(slots=True)
@@ -272,16 +274,6 @@ def _rederive_rates(db: Database, snapshots: _Snapshots, source: str, rate_ids: 
     return len(extents)
 
 
-def _rebuild_outages(db: Database, source: str, channel: str) -> None:
-    db.execute("DELETE FROM outage_runs WHERE source = ? AND channel = ?", [source, channel])
-    for fetch_id, at, outcome, error in db.execute(
-        "SELECT id, started_at, outcome, error FROM fetches WHERE source = ? AND channel = ? "
-        "ORDER BY started_at, id",
-        [source, channel],
-    ).fetchall():
-        track_outage(db, fetch_id, source, channel, at, outcome, error)
-
-
 def rederive_source(
     db: Database, source: str, channel: str, *, gap_limit_s: float, ordered: bool
 ) -> Rederived:
@@ -301,5 +293,4 @@ def rederive_in_transaction(
     _write_sightings(db, source, channel, walk.runs)
     headlines, changes = _rederive_titles(db, snapshots, walk.shown_ids)
     rates = _rederive_rates(db, snapshots, source, walk.shown_rates)
-    _rebuild_outages(db, source, channel)
     return Rederived(walk.fetches, len(walk.runs), changes, headlines, rates)

@@ -122,6 +122,8 @@ def test_failed_capture_between_polls_changes_no_exit(db_path):
     before = history(db)
     rederive(db)
     assert history(db) == before
+    # nor is it an outage of the site
+    assert db.execute("SELECT count(*) FROM outage_runs").fetchone()[0] == 0
     # while a failed live poll between them does blind the comparison
     save_failure(db, row(3, "network_error"))
     rederive(db)
