@@ -141,3 +141,16 @@ def test_a_whole_file_gzip_is_one_error_line(cli, tmp_path, db_path):
     assert result.exit_code == 1
     [line] = result.output.strip().splitlines()
     assert line.startswith(f"Error: {squashed}: not a readable WARC file") and "warcio recompress" in line
+
+
+def test_the_same_records_in_a_renamed_file_are_not_imported_twice(cli, tmp_path, db_path):
+    path = tmp_path / "crawl.warc.gz"
+    warc = WarcFile(path, gzip=True)
+    warc.response("https://www.rbc.ru/", page(0), T)
+    warc.close()
+    cli("import", "warc", path, "--db", db_path)
+    copy = tmp_path / "copy-of-crawl.warc.gz"
+    copy.write_bytes(path.read_bytes())
+    result = cli("import", "warc", copy, "--db", db_path, "--json")
+    assert json.loads(result.stdout)[0]["skipped"] == 1
+    assert len(imported(open_db(db_path))) == 1

@@ -328,13 +328,14 @@ def import_warc(
                 if key not in summaries:
                     summaries[key] = Summary(*key)
                     specs[key] = target
-                    known[key] = imported_refs(db, *key, "warc")
+                    known[key] = imported_refs(db, *key, "warc") | imported_instants(db, *key, "warc")
                     _register(db, target.spec)
                 summary = summaries[key]
                 summary.found += 1
                 summary.kept += 1
                 ref = f"{path.name}#{record.record_id}"
-                if ref in known[key]:
+                # the same record again, or a copy of it (the file renamed, another crawl's copy)
+                if ref in known[key] or to_iso(record.date) in known[key]:
                     summary.skipped += 1
                 elif record.body is None:
                     kind = "revisit_unresolved" if record.revisit else "too_large"
@@ -347,7 +348,7 @@ def import_warc(
                     )  # fmt: skip
                     row = attempt.row
                     saved = save_capture(db, row, attempt.parsed, attempt.body, origin="warc", origin_ref=ref)
-                    known[key].add(ref)
+                    known[key].update((ref, row.started_at))
                     summary.stored(saved)
                 bar.advance()
     except KeyboardInterrupt:
