@@ -151,3 +151,30 @@ def build_long_ticker(path: Path, items: int = 600) -> None:
     )  # fmt: skip
     save_ticker(db, _row("rbc", "page", "2024-11-25T10:00:00Z"), TickerPage(headlines=headlines))
     db.close()
+
+
+def tass_id(n: int) -> str:
+    return f"2276{n:04d}"  # TASS's ids are bare numbers, not RBC's 24 hex digits
+
+
+def add_feed_source(path: Path) -> None:
+    """A second outlet whose ticker is a feed (kind rss, ticker channel `rss`), polled three times
+    on 25 Nov (UTC 10:01, 10:03, 10:05): T1 T2 T3 | T4 T1 T2 T3 (T1 reworded) | T4 T1 T3 (T2 pulled)."""
+    db = open_db(path)
+    add_source(db, "tass", "rss", ["rss"], "rss")
+
+    def feed(entries: list[tuple[int, str]]) -> TickerPage:
+        return TickerPage(headlines=tuple(
+            Headline(id=tass_id(n), url=f"https://tass.ru/politika/{tass_id(n)}", title=title, rubric="Политика",
+                     kind=None, published_at="2024-11-25T09:50:00Z", position=position)
+            for position, (n, title) in enumerate(entries, start=1)
+        ))  # fmt: skip
+
+    first = [(1, "Лавров провел переговоры"), (2, "В Казани открыли мост"), (3, "Курс юаня вырос")]
+    save_ticker(db, _row("tass", "rss", "2024-11-25T10:01:00Z"), feed(first))
+    reworded = [(4, "Мишустин подписал указ"), (1, "Лавров провел переговоры с Ваном"), *first[1:]]
+    save_ticker(db, _row("tass", "rss", "2024-11-25T10:03:00Z"), feed(reworded))
+    save_ticker(
+        db, _row("tass", "rss", "2024-11-25T10:05:00Z"), feed([reworded[0], reworded[1], reworded[3]])
+    )
+    db.close()

@@ -18,9 +18,11 @@ from helpers_front import (
     IMPORTED,
     XSS_TITLE,
     add_backfill_and_import,
+    add_feed_source,
     build_history,
     build_long_ticker,
     hid,
+    tass_id,
 )
 from rbc_markup import render_page, standard_items
 
@@ -391,3 +393,19 @@ def test_top_level_summaries_are_not_cut_off(cli) -> None:
     assert "..." not in summaries
     assert "whether a daemon is running on the database." in summaries
     assert "Browse and query the history in Datasette (read-only):" in summaries
+
+
+def test_every_question_works_for_a_feed_source(cli, history: Path) -> None:
+    """A source whose ticker is its RSS feed (not RBC's page): at, changes, rates' source check."""
+    add_feed_source(history)
+    data = json.loads(cli("at", "2024-11-25T13:04", "--source", "tass", "--json", "--db", history).output)
+    assert (data["channel"], data["shown_at"]) == ("rss", "2024-11-25T10:03:00Z")
+    items = data["headlines"]
+    assert [i["id"] for i in items] == [tass_id(4), tass_id(1), tass_id(2), tass_id(3)]
+    assert items[1]["title"] == "Лавров провел переговоры с Ваном" and items[1]["reworded_here"]
+    assert items[2]["exit_reason"] == "pulled"
+    events = json.loads(cli("changes", "--since", "2024-11-25T13:04", "--until", "2024-11-25T13:06",
+                            "--source", "tass", "--json", "--db", history).output)  # fmt: skip
+    assert [(e["event"], e["id"], e["detail"]) for e in events] == [
+        ("exit", tass_id(2), "pulled from position 3")
+    ]

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 from conftest import run_ticker
-from helpers_front import XSS_TITLE, _row, add_backfill_and_import, build_history, hid
+from helpers_front import (
+    XSS_TITLE,
+    _row,
+    add_backfill_and_import,
+    add_feed_source,
+    build_history,
+    hid,
+    tass_id,
+)
 
 from ticker.commands.serve import load_metadata, make_datasette
 
@@ -418,3 +426,21 @@ async def test_every_headline_id_links_to_its_page(ds) -> None:
     assert f'<a href="/-/headline/{hid(1)}">Путин провел совещание с Совбезом</a>' in headlines
     row = (await ds.client.get(f"/ticker/headlines/{hid(1)}")).text
     assert f'href="/-/headline/{hid(1)}"' in row
+
+
+async def test_pages_and_queries_work_for_a_feed_source(db_path: Path) -> None:
+    build_history(db_path)
+    add_feed_source(db_path)
+    ds = make_datasette(db_path)
+    rows = await query(ds, "ticker_at", at="2024-11-25T13:04", source="tass")
+    assert [r["headline_id"] for r in rows if r["what"] == "headline"] == [tass_id(n) for n in (4, 1, 2, 3)]
+    pulled = await query(ds, "pulled_headlines")
+    assert {(r["source"], r["headline_id"]) for r in pulled} == {("rbc", hid(2)), ("tass", tass_id(2))}
+    page = (await ds.client.get("/-/ticker", params={"source": "tass", "at": "2024-11-25T13:04"})).text
+    assert '<option value="tass" selected>' in page and page.count("pulled later") == 1
+    assert '<option value="cbr"' not in page  # only sources with a ticker
+    life = (await ds.client.get(f"/-/headline/{tass_id(1)}")).text
+    assert "<ins> с Ваном</ins>" in life and "rss (ticker)" in life
+    chart = load_metadata("ticker")["plugins"]["datasette-dashboards"]["ticker"]["charts"]["per_hour"]
+    hours = (await ds.client.get("/ticker.json", params={"sql": chart["query"], "_shape": "array"})).json()
+    assert {(r["source"], r["headlines"]) for r in hours} == {("rbc", 6), ("tass", 4)}
