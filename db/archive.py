@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 import zstandard as zstd
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_OUTCOMES, SUCCESS_SQL, from_iso, to_iso, utc_now
+from ticker.base import SUCCESS_OUTCOMES, from_iso, to_iso, utc_now
 from ticker.db.schema import write_transaction
 from ticker.settings import ARCHIVE_KEEP_CHOICES, ArchiveSettings, check_keep_days
 
@@ -53,14 +53,6 @@ PRUNE_BATCH = 500  # bodies deleted per transaction
 COMPACT_BATCH = 50  # bodies re-encoded per transaction
 RECENT_FETCHES = 101  # the retention clock: median start of the latest fetches (see reference_now)
 ZLIB_SAMPLE = 64  # bodies compressed with zlib by `stats` to estimate today's zlib size
-
-# SQL: "this fetch changed something" (new items, retitles, new rates or exits it recorded).
-CHANGED_SQL = (
-    "(coalesce(f.items_new, 0) + coalesce(f.titles_changed, 0) + coalesce(f.rates_new, 0) > 0 "
-    "OR EXISTS (SELECT 1 FROM sightings s WHERE s.exit_fetch_id = f.id))"
-)
-# SQL: "this fetch failed or looked odd" (its body is evidence of a problem).
-FAILED_SQL = f"(f.outcome NOT IN {SUCCESS_SQL} OR f.warning IS NOT NULL)"
 
 
 class CorruptBody(ValueError):
@@ -428,13 +420,33 @@ def _delete_bodies(db: Database, doomed: list[str]) -> int:
     return db.execute(f"DELETE FROM bodies WHERE sha256 IN ({marks})", doomed).rowcount
 
 
-def _delete_in_batches(db: Database, select_sql: str, params: list) -> int:
-    doomed = [row[0] for row in db.execute(select_sql, params).fetchall()]
+def _delete_in_batches(db: Database, doomed: list[str], on_batch: Callable[[int], None] | None) -> int:
     deleted = 0
     for start in range(0, len(doomed), PRUNE_BATCH):
         with write_transaction(db):
-            deleted += _delete_bodies(db, doomed[start : start + PRUNE_BATCH])
+            done = _delete_bodies(db, doomed[start : start + PRUNE_BATCH])
+        deleted += done
+        if on_batch is not None:
+            on_batch(done)
     return deleted
+
+
+def _kept_by_mode(db: Database, settings: ArchiveSettings) -> set[str]:
+    """Bodies some fetch would have kept under `settings.keep` (the rule is `wants_body`'s)."""
+    exits = {row[0] for row in db.execute(
+        "SELECT DISTINCT exit_fetch_id FROM sightings WHERE exit_fetch_id IS NOT NULL"
+    )}  # fmt: skip
+    kept = set()
+    for fetch_id, digest, outcome, warning, items_new, titles_changed, rates_new in db.execute(
+        "SELECT id, body_sha256, outcome, warning, items_new, titles_changed, rates_new FROM fetches "
+        "WHERE body_sha256 IS NOT NULL"
+    ):
+        if digest in kept:
+            continue
+        changed = bool(items_new or titles_changed or rates_new) or fetch_id in exits
+        if wants_body(settings, outcome, changed, warning is not None):
+            kept.add(digest)
+    return kept
 
 
 @dataclass(slots=True)
@@ -443,35 +455,38 @@ class Pruned:
     by_mode: int = 0
 
 
-def prune(db: Database, settings: ArchiveSettings, *, now: datetime | None = None) -> Pruned:
+def prune(
+    db: Database,
+    settings: ArchiveSettings,
+    *,
+    now: datetime | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> Pruned:
     """Apply retention to what is archived: bodies past `keep_days` and bodies the keep mode would
     not have kept (e.g. after switching from `all` to `changed`).
 
     Ages are measured from `reference_now` (the fetches' own clock, capped by the host's), and the
     newest body of each source/channel is never deleted for its age: a clock jump cannot empty
-    the archive. Bodies built on a deleted one are re-encoded first; each batch is one transaction.
+    the archive. Bodies built on a deleted one are re-encoded first; each batch is one transaction
+    (`on_batch` hears how many each deleted).
     """
     wants_body(settings, "ok", False, False)  # validates the mode
     keep_days = check_keep_days(settings.keep_days)
     result = Pruned()
     if keep_days:
         cutoff = to_iso(reference_now(db, now) - timedelta(days=keep_days))
-        result.by_age = _delete_in_batches(
-            db,
+        doomed = [row[0] for row in db.execute(
             "SELECT sha256 FROM bodies WHERE stored_at < ? AND rowid NOT IN "
             "(SELECT max(rowid) FROM bodies GROUP BY source, channel) ORDER BY rowid",
             [cutoff],
-        )
-    if settings.keep == "none":
-        result.by_mode = _delete_in_batches(db, "SELECT sha256 FROM bodies ORDER BY rowid", [])
-    elif settings.keep in ("changed", "failed"):
-        condition = FAILED_SQL if settings.keep == "failed" else f"({FAILED_SQL} OR {CHANGED_SQL})"
-        result.by_mode = _delete_in_batches(
-            db,
-            "SELECT sha256 FROM bodies WHERE NOT EXISTS (SELECT 1 FROM fetches f "
-            f"WHERE f.body_sha256 = bodies.sha256 AND {condition}) ORDER BY rowid",
-            [],
-        )
+        )]  # fmt: skip
+        result.by_age = _delete_in_batches(db, doomed, on_batch)
+    if settings.keep != "all":
+        kept = _kept_by_mode(db, settings)
+        doomed = [
+            row[0] for row in db.execute("SELECT sha256 FROM bodies ORDER BY rowid") if row[0] not in kept
+        ]
+        result.by_mode = _delete_in_batches(db, doomed, on_batch)
     return result
 
 
@@ -500,18 +515,22 @@ def zlib_bodies(db: Database) -> int:
 
 
 def _zlib_batches(db: Database) -> Iterator[list[tuple]]:
-    last: tuple = ("", "", 0)
-    while True:
-        rows = db.execute(
-            "SELECT coalesce(source, ''), coalesce(channel, ''), rowid, sha256, source, channel "
-            "FROM bodies WHERE compression = ? AND (coalesce(source, ''), coalesce(channel, ''), rowid) > "
-            "(?, ?, ?) ORDER BY 1, 2, 3 LIMIT ?",
-            [ZLIB, *last, COMPACT_BATCH],
-        ).fetchall()
-        if not rows:
-            return
-        last = rows[-1][:3]
-        yield rows
+    """The zlib bodies, chain by chain (source, channel) in archive order, a batch at a time."""
+    groups = db.execute(
+        "SELECT DISTINCT source, channel FROM bodies WHERE compression = ?", [ZLIB]
+    ).fetchall()
+    for source, channel in groups:
+        after = 0
+        while True:
+            rows = db.execute(
+                "SELECT rowid, sha256 FROM bodies WHERE source IS ? AND channel IS ? AND rowid > ? "
+                "AND compression = ? ORDER BY rowid LIMIT ?",
+                [source, channel, after, ZLIB, COMPACT_BATCH],
+            ).fetchall()
+            if not rows:
+                break
+            after = rows[-1][0]
+            yield [(rowid, digest, source, channel) for rowid, digest in rows]
 
 
 def compact(db: Database, *, on_body: Callable[[], None] | None = None) -> Compacted:
@@ -520,7 +539,7 @@ def compact(db: Database, *, on_body: Callable[[], None] | None = None) -> Compa
     result = Compacted()
     for batch in _zlib_batches(db):
         with write_transaction(db):
-            for _, _, rowid, digest, source, channel in batch:
+            for rowid, digest, source, channel in batch:
                 compression, data, size, _ = _row(db, digest)
                 if compression != ZLIB:
                     continue

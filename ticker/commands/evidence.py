@@ -176,12 +176,17 @@ def prune(db_path: str, keep: str, keep_days: float, as_json: bool) -> None:
     """
     from ticker.db.archive import CorruptBody
     from ticker.db.archive import prune as archive_prune
+    from ticker.progress import progress
 
     with user_errors(db_path):
-        try:
-            result = archive_prune(_existing_db(db_path), ArchiveSettings(keep=keep, keep_days=keep_days))
-        except CorruptBody as error:
-            raise click.ClickException(str(error)) from None
+        db = _existing_db(db_path)
+        with progress(None, "pruning", enabled=not as_json) as bar:
+            try:
+                result = archive_prune(
+                    db, ArchiveSettings(keep=keep, keep_days=keep_days), on_batch=bar.advance
+                )
+            except CorruptBody as error:
+                raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps({"by_age": result.by_age, "by_mode": result.by_mode, "keep": keep,
                                "keep_days": keep_days}))  # fmt: skip
