@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -389,3 +390,26 @@ def test_numbers_and_dates_are_checked_at_the_edge(cli, db_path, option, value):
     result = cli("import", "wayback", "rbc", option, value, "--db", db_path)
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: bad {option}") and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_429_from_the_cdx_api_pauses_then_the_query_goes_on(archive, httpserver, db_path):
+    from werkzeug import Response
+
+    archive.add(T, rbc_page(0))
+    answers = [Response("<h1>429 Too Many Requests</h1>", status=429, content_type="text/html")]
+    real = archive._cdx
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/cdx/search/cdx").respond_with_handler(
+        lambda request: answers.pop() if answers else real(request)
+    )
+    httpserver.expect_request(re.compile(r"^/web/")).respond_with_handler(archive._replay)
+    slept: list[float] = []
+    db = open_db(db_path)
+    with make_client() as client:
+        client.follow_redirects = False
+        summary = import_wayback(
+            db, client, builtin_source("rbc"), start=None, end=None, every_s=0,
+            cdx_url=archive.cdx_url, replay_url=archive.replay_url,
+            politeness=Politeness(0, 30.0, sleep=slept.append),
+        )  # fmt: skip
+    assert (summary.throttled, summary.fetched, slept) == (1, 1, [30.0])

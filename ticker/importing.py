@@ -202,6 +202,9 @@ def _fetch_memento(
         if replay.kind == "capture":
             politeness.succeeded()
             attempt.row.started_at = to_iso(replay.captured_at)
+            if attempt.row.started_at in known:  # its Memento-Datetime names a capture stored before
+                summary.skipped += 1
+                return None
             if attempt.row.outcome == "ok" and attempt.body is not None:
                 attempt.final_url = capture.original  # links resolve against the site, not the replay
                 parse_body(attempt, spec, channel, fetched_at=replay.captured_at)
@@ -250,11 +253,16 @@ def import_wayback(
     channel = channel or spec.main_channel
     summary = Summary(spec.name, channel)
     _register(db, spec)
+
+    def cdx_throttled() -> None:
+        summary.throttled += 1
+        politeness.throttled()
+
     try:
         try:
             captures = wayback.query_cdx(
                 client, cdx_url, spec.url_for(channel), start=start, end=end,
-                before_request=politeness.before_request, on_throttle=politeness.throttled,
+                before_request=politeness.before_request, on_throttle=cdx_throttled,
             )  # fmt: skip
         except wayback.CdxError as error:
             summary.stopped = str(error)
