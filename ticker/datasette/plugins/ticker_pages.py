@@ -27,7 +27,7 @@ _MOSCOW_TEXT = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)(?: MS
 _SHA = re.compile(r"^[0-9a-fA-F]{8,64}$")
 HEADLINE_ID_COLUMNS = {"headline_id"}
 FLAG_COLUMNS = {"paid", "ongoing", "mismatch", "new", "reworded_later"}
-DURATION_COLUMNS = {"duration_s", "shown_s"}
+DURATION_COLUMNS = {"duration_s", "shown_s", "every_s", "retry_after_s"}
 
 
 def _database(datasette):
