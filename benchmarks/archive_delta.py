@@ -317,6 +317,34 @@ def reparse_runs(path: Path, runs: int) -> list[float]:
     return times
 
 
+def reparse_profile(path: Path) -> list[list[str]]:
+    """Where an in-process re-parse of the database spends its time (cProfile, cumulative)."""
+    import cProfile
+    import pstats
+
+    from ticker import reparse
+
+    target = path.with_name("profiled.db")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    reparse.reparse_into(path, target)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = sum(row[3] for key, row in stats.stats.items() if key[2] == "reparse_into")
+    parts = {
+        "parse the body (parse_body: Lexbor + item extraction)": ("fetching.py", "parse_body"),
+        "write the history (save_attempt)": ("writes.py", "save_attempt"),
+        "read the body from the archive (read_body: chain + SHA-256)": ("archive.py", "read_body"),
+        "of which the SHA-256 check": ("archive.py", "sha256_hex"),
+    }
+    rows = []
+    for label, (file, name) in parts.items():
+        spent = sum(row[3] for key, row in stats.stats.items() if key[0].endswith(file) and key[2] == name)
+        rows.append([label, f"{spent:.2f} s", f"{spent / total:.0%}" if total else "-"])
+    rows.append(["the whole re-parse, in-process", f"{total:.2f} s", "100%"])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -381,6 +409,9 @@ def main() -> None:
             "`ticker reparse --into` over the whole database, whole process",
         ))  # fmt: skip
         print(f"A year of RBC ({POLLS_PER_YEAR:,} polls) at that rate: {POLLS_PER_YEAR / rate / 60:.0f} min.")
+        print(
+            common.table(["part", "time", "share"], reparse_profile(week), "Where the re-parse's time goes")
+        )
 
 
 def statistics_median(values: list[float]) -> float:
