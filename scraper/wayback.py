@@ -29,6 +29,7 @@ DEFAULT_CDX_URL = "https://web.archive.org/cdx/search/cdx"
 DEFAULT_REPLAY_URL = "https://web.archive.org/web/"
 CDX_FIELDS = ("timestamp", "original", "statuscode", "mimetype", "digest")
 CDX_PAGE_ROWS = 5000
+TRANSIENT_STATUSES = (500, 502, 503, 504)  # the CDX server's "try again" (504 on heavy queries)
 REDIRECT_WINDOW_S = 900.0  # a 302 to a capture further than this from the asked one is not followed
 _TIMESTAMP = re.compile(r"^\d{14}$")
 _MEMENTO_TS = re.compile(r"/(\d{14})(?:[a-z]{2}_)?/")
@@ -237,12 +238,14 @@ def query_cdx(
     end: datetime | None,
     before_request: Callable[[], None] = lambda: None,
     on_throttle: Callable[[], None] | None = None,
+    on_transient: Callable[[str], None] | None = None,
     page_rows: int = CDX_PAGE_ROWS,
 ) -> list[Capture]:
     """Every status-200 capture of `address` in the range, following resumption keys.
 
     `before_request` runs before each request (the import's rate limiter). A 429 calls
-    `on_throttle` (which pauses, or raises to stop) and asks again; other refusals raise CdxError.
+    `on_throttle`, a 5xx or no answer `on_transient(message)` (each pauses, or raises to stop),
+    and the same page is asked again; other refusals raise CdxError.
     """
     captures: list[Capture] = []
     resume_key: str | None = None
@@ -256,6 +259,9 @@ def query_cdx(
         except http.FetchFailed as failure:
             if failure.status == 429 and on_throttle is not None:
                 on_throttle()
+                continue
+            if (failure.status is None or failure.status in TRANSIENT_STATUSES) and on_transient is not None:
+                on_transient(f"CDX query: {failure.message}")
                 continue
             detail = failure.headers.get("x-archive-wayback-runtime-error") if failure.headers else None
             raise CdxError(

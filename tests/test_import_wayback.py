@@ -413,3 +413,21 @@ def test_a_429_from_the_cdx_api_pauses_then_the_query_goes_on(archive, httpserve
             politeness=Politeness(0, 30.0, sleep=slept.append),
         )  # fmt: skip
     assert (summary.throttled, summary.fetched, slept) == (1, 1, [30.0])
+
+
+def test_cdx_5xx_is_retried_then_a_lasting_one_stops(httpserver, db_path):
+    httpserver.expect_request("/cdx/search/cdx").respond_with_data(
+        "<h1>504 Gateway Time-out</h1>", status=504
+    )
+    slept: list[float] = []
+    db = open_db(db_path)
+    with make_client() as client:
+        client.follow_redirects = False
+        summary = import_wayback(
+            db, client, builtin_source("rbc"), start=None, end=None, every_s=0,
+            cdx_url=httpserver.url_for("/cdx/search/cdx"), replay_url=httpserver.url_for("/web/"),
+            politeness=Politeness(0, 60, max_failures=3, sleep=slept.append),
+        )  # fmt: skip
+    assert summary.stopped == "stopped after 3 failures in a row; last: CDX query: HTTP 504 GATEWAY TIMEOUT"
+    assert slept == [5.0, 10.0]
+    assert len(httpserver.log) == 3

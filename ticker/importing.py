@@ -33,6 +33,7 @@ DEFAULT_THROTTLE_PAUSE_S = 60.0  # after a 429: the Wayback Machine blocks those
 MAX_CONSECUTIVE_FAILURES = 5
 MAX_THROTTLE_DOUBLINGS = 3  # a 429 pause grows 1x, 2x, 4x, 8x
 MAX_REDIRECTS = 3
+TRANSIENT_PAUSE_S = 5.0  # after a 5xx or no answer, before asking again
 
 
 class ImportStopped(Exception):
@@ -78,6 +79,16 @@ class Politeness:
         pause = self.throttle_pause_s * 2 ** min(self._throttles_in_a_row, MAX_THROTTLE_DOUBLINGS)
         self._throttles_in_a_row += 1
         self.note(f"HTTP 429 (rate limited): pausing {pause:g} s")
+        self.sleep(pause)
+        self._last = self.clock()
+
+    def transient(self, message: str) -> None:
+        """A 5xx or no answer: count it as a failure, then pause (doubling while they continue)."""
+        self.failed(message)
+        pause = max(self.pause_s, TRANSIENT_PAUSE_S) * 2 ** min(
+            self.failures_in_a_row - 1, MAX_THROTTLE_DOUBLINGS
+        )
+        self.note(f"{message}: pausing {pause:g} s")
         self.sleep(pause)
         self._last = self.clock()
 
@@ -210,8 +221,8 @@ def _fetch_memento(
                 parse_body(attempt, spec, channel, fetched_at=replay.captured_at)
             return attempt
         if attempt.row.status is None or replay.kind == "unavailable":
-            summary.failed += 1
-            politeness.failed(attempt.row.error or replay.message)
+            summary.failed += 1  # nothing stored: a re-run asks for it again
+            politeness.transient(attempt.row.error or replay.message)
             return None
         politeness.succeeded()
         if replay.kind != "redirect":
@@ -263,6 +274,7 @@ def import_wayback(
             captures = wayback.query_cdx(
                 client, cdx_url, spec.url_for(channel), start=start, end=end,
                 before_request=politeness.before_request, on_throttle=cdx_throttled,
+                on_transient=politeness.transient,
             )  # fmt: skip
         except wayback.CdxError as error:
             summary.stopped = str(error)
