@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from ticker.db.rate_rule import agrees_sql
+
 # Moscow has been UTC+3 all year since 2014; `*_msk` columns use that fixed offset so the views
 # stay plain SQL that any SQLite client can read.
 _MSK = "'+3 hours'"
@@ -44,14 +46,15 @@ VIEWS: dict[str, str] = {
         WINDOW w AS (PARTITION BY r.source, r.currency ORDER BY r.rate_date, r.first_seen, r.id)
     """,
     # What a ticker source's rate widget showed against the official rate (a source without a
-    # ticker: the Bank of Russia) for the same currency and date. mismatch = 1 when
-    # |shown - official| > 0.005: two decimals cannot be a rounding of the official four.
-    "rate_comparison": """
+    # ticker: the Bank of Russia) for the same currency and date. mismatch = 1 unless some
+    # rounding of the official value to the decimals shown gives the shown one (db/rate_rule.py,
+    # the rule the rate-mismatch alert uses too).
+    "rate_comparison": f"""
         SELECT r.rate_date, r.currency, r.source AS rbc_source, r.value AS rbc_value,
                c.source AS cbr_source, c.value AS cbr_value,
                CASE WHEN c.value IS NOT NULL THEN printf('%+.4f', r.value - c.value) END AS difference,
                CASE WHEN c.value IS NULL THEN NULL
-                    WHEN abs(r.value - c.value) > 0.005 + 1e-9 THEN 1 ELSE 0 END AS mismatch,
+                    WHEN {agrees_sql("r.value", "c.value")} THEN 0 ELSE 1 END AS mismatch,
                r.first_seen AS rbc_first_seen, r.last_seen AS rbc_last_seen,
                c.first_seen AS cbr_first_seen, r.id AS rbc_rate_id, c.id AS cbr_rate_id
         FROM rates r

@@ -9,18 +9,18 @@ from dataclasses import dataclass, field
 
 from ticker.base import SUCCESS_OUTCOMES
 
-MAX_BACKOFF_S = 30 * 60.0
+MAX_BACKOFF_S = 30 * 60.0  # the default `max_backoff`: the longest wait, backoff or Retry-After
 FALLBACK_AFTER_FAILURES = 2  # a channel failing this many polls in a row hands over to the next
 PRIMARY_RETRY_EVERY = 3  # on a fallback channel, try the main channel again every Nth run
 
 
-def backoff_delay(every_s: float, consecutive_failures: int) -> float:
+def backoff_delay(every_s: float, consecutive_failures: int, max_backoff_s: float = MAX_BACKOFF_S) -> float:
     """Seconds until the next run: the interval after a success or a first failure, then doubling,
-    capped at 30 minutes (never below the interval itself)."""
+    capped at `max_backoff_s` (never below the interval itself)."""
     if consecutive_failures <= 1:
         return every_s
     grown = every_s * 2 ** min(consecutive_failures - 1, 30)
-    return max(every_s, min(grown, MAX_BACKOFF_S))
+    return max(every_s, min(grown, max_backoff_s))
 
 
 @dataclass
@@ -29,8 +29,10 @@ class SourceState:
 
     every_s: float
     channels: tuple[str, ...]
+    max_backoff_s: float = MAX_BACKOFF_S  # no wait is longer, whatever the server asks
     consecutive_failures: int = 0  # runs in a row in which every channel tried failed
-    retry_after_s: float | None = None  # the server asked to wait this long (last run)
+    retry_after_s: float | None = None  # the wait honoured for the server's Retry-After (last run)
+    retry_after_asked_s: float | None = None  # what the server asked, when more than the cap
     channel_failures: dict[str, int] = field(default_factory=dict)
     active: str = ""  # the channel the source is running on
     runs_on_fallback: int = 0  # runs completed since it moved off the main channel
@@ -66,12 +68,16 @@ class SourceState:
             return False
         self.channel_failures[channel] = self.channel_failures.get(channel, 0) + 1
         if retry_after_s is not None:
-            self.retry_after_s = max(self.retry_after_s or 0.0, float(retry_after_s))
+            asked = float(retry_after_s)
+            if asked > self.max_backoff_s:
+                self.retry_after_asked_s = asked
+            self.retry_after_s = max(self.retry_after_s or 0.0, min(asked, self.max_backoff_s))
             return False  # the source asked us to wait: no other request now
         return outcome == "blocked" or self.channel_failures[channel] >= FALLBACK_AFTER_FAILURES
 
     def start_run(self) -> None:
         self.retry_after_s = None
+        self.retry_after_asked_s = None
 
     def finish_run(self, succeeded: bool) -> None:
         self.consecutive_failures = 0 if succeeded else self.consecutive_failures + 1
@@ -80,7 +86,7 @@ class SourceState:
 
     def next_delay(self) -> float:
         """The least time before this source's next request: backoff or Retry-After, whichever is longer."""
-        delay = backoff_delay(self.every_s, self.consecutive_failures)
+        delay = backoff_delay(self.every_s, self.consecutive_failures, self.max_backoff_s)
         if self.retry_after_s is not None:
             delay = max(delay, self.retry_after_s)
         return delay

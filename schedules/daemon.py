@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import __version__
-from ticker.base import to_iso, utc_now
+from ticker.base import redact_url, to_iso, utc_now
 from ticker.db.schema import open_db
 from ticker.db.writes import register_source
 from ticker.schedules import hooks
@@ -72,6 +72,8 @@ class Daemon:
         self._scheduler: BackgroundScheduler | None = None
         self._runners: list[SourceRunner] = []
         self._transport: httpx.HTTPTransport | None = None
+        self._lock: DaemonLock | None = None
+        self.failure: str | None = None  # why the daemon stopped itself (it must exit non-zero)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -86,9 +88,10 @@ class Daemon:
     def run(self) -> bool:
         """Lock the database, run until asked to stop; True when every fetch finished cleanly.
 
-        Raises AlreadyRunning when another daemon holds the database.
+        Raises AlreadyRunning when another daemon holds the database. When the database file is
+        deleted or replaced under it, it stops by itself and says why in `failure`.
         """
-        lock = DaemonLock(self.config.db).acquire()
+        lock = self._lock = DaemonLock(self.config.db).acquire()
         previous_handlers = self._install_signal_handlers()
         try:
             try:
@@ -116,7 +119,8 @@ class Daemon:
             for spec in self.config.sources:
                 register_source(
                     db, spec.name, spec.kind, spec.url_for(spec.main_channel), spec.every_s,
-                    list(spec.channels), now,
+                    list(spec.channels), now, ticker_channel=spec.ticker_channel,
+            options=spec.recorded_options(),
                 )  # fmt: skip
         finally:
             db.conn.close()
@@ -130,6 +134,7 @@ class Daemon:
                 self.config.db,
                 self.client_factory(transport=self._transport),
                 stopping=lambda: self._stop,
+                max_backoff_s=self.config.max_backoff_for(spec.name),
             )
             for spec in self.config.sources
         ]
@@ -161,8 +166,11 @@ class Daemon:
                 name=spec.name,
                 next_run_time=now,  # the start fetch: at once, no jitter
             )
-            log.info("%s: %s every %s via %s", spec.name, spec.kind, _seconds(runner.state.every_s),
-                     ", ".join(spec.channels))  # fmt: skip
+            addresses = ", ".join(
+                f"{channel} {redact_url(spec.url_for(channel))}" for channel in spec.channels
+            )
+            log.info("%s: %s every %s (at most %s between requests) via %s", spec.name, spec.kind,
+                     _seconds(runner.state.every_s), _seconds(runner.state.max_backoff_s), addresses)  # fmt: skip
         if self.config.settings.archive.keep_days:
             scheduler.add_job(
                 self._prune_archive,
@@ -178,6 +186,8 @@ class Daemon:
         from ticker.db.archive import prune
         from ticker.db.schema import connect
 
+        if self._stop or self._database_gone():
+            return
         try:
             db = connect(self.config.db)
             try:
@@ -224,8 +234,22 @@ class Daemon:
 
     # -- jobs ------------------------------------------------------------------------------
 
+    def _database_gone(self) -> bool:
+        """True (once logged, the daemon stopping) when the database path no longer names the
+        file this daemon locked and opened: every later write would go elsewhere or fail."""
+        if self._lock is None or self._lock.still_at_path():
+            return False
+        if self.failure is None:
+            self.failure = (
+                f"the database {self.config.db} was deleted or replaced while the daemon ran: "
+                "stopping with exit status 1 so that the supervisor restarts it on the file now there"
+            )
+            log.error(self.failure)
+        self._stop = True
+        return True
+
     def _job(self, runner: SourceRunner) -> datetime | None:
-        if self._stop:
+        if self._stop or self._database_gone():
             return None
         with self._in_flight_lock:
             self._in_flight += 1

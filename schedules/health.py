@@ -1,15 +1,17 @@
-"""How each source is doing, read from the database alone (for `ticker status`; never writes)."""
+"""How each source is doing, for `ticker status`: read from the summaries the writers keep
+(`address_state`: each address's latest success; `outage_runs`: runs of failures; `fetch_hours`:
+attempts per hour), never by scanning the fetch log. Never writes."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_SQL, to_iso, utc_now
-from ticker.sources import KINDS
+from ticker.base import to_iso, utc_now
+from ticker.db import health as summaries
+from ticker.kinds import UnknownSource, get_kind
 
 
 @dataclass
@@ -18,12 +20,14 @@ class SourceHealth:
     kind: str | None
     every_s: float | None
     channels: list[str]
-    last_success: dict | None = None  # started_at, channel, outcome
-    last_failure: dict | None = None  # started_at, channel, outcome, error
-    consecutive_failures: int = 0
-    outcomes_24h: dict[str, int] = field(default_factory=dict)
+    url: str | None = None  # the main channel's address, as registered (redacted)
+    last_success: dict | None = None  # id, started_at, channel, outcome
+    last_failure: dict | None = None  # id, started_at, channel, outcome, error
+    consecutive_failures: int = 0  # failed fetches of its channels since its last success
+    outcomes_24h: dict[str, int] = field(default_factory=dict)  # the last 24 whole hours and this one
     channel: str | None = None  # the channel of the latest success
     channel_since: str | None = None  # first success on it since it last ran on another one
+    outages: list[dict] = field(default_factory=list)  # each channel's ongoing run of failures
 
     @property
     def on_fallback(self) -> bool:
@@ -34,75 +38,39 @@ class SourceHealth:
         return sum(self.outcomes_24h.values())
 
 
-def _row(db: Database, sql: str, params: list) -> dict | None:
-    cursor = db.execute(sql, params)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+def _main_first(kind: str | None, channels: list[str]) -> list[str]:
+    """`ticker fetch --channel X` registers just [X]: the kind's main channel still comes first."""
+    try:
+        main = get_kind(kind).main.name if kind else None
+    except UnknownSource:
+        main = None
+    if main is None or not channels or channels[0] == main:
+        return channels
+    return [main, *[c for c in channels if c != main]]
 
 
-def _configured(db: Database) -> dict[str, tuple[str | None, float | None, list[str]]]:
-    found: dict[str, tuple[str | None, float | None, list[str]]] = {}
-    for name, kind, every_s, channels in db.execute(
-        "SELECT name, kind, every_s, channels FROM sources ORDER BY name"
-    ).fetchall():
-        try:
-            listed = json.loads(channels) if channels else []
-        except ValueError:
-            listed = []
-        if kind in KINDS and listed and listed[0] != next(iter(KINDS[kind])):
-            # `ticker fetch --channel X` registers just [X]: the main channel still comes first.
-            listed = [next(iter(KINDS[kind])), *[c for c in listed if c != next(iter(KINDS[kind]))]]
-        found[name] = (kind, every_s, listed)
-    for (name,) in db.execute("SELECT DISTINCT source FROM fetches").fetchall():
-        found.setdefault(name, (None, None, []))
-    return found
+def _hour_start(moment: datetime) -> str:
+    return to_iso(moment.replace(minute=0, second=0, microsecond=0))
 
 
 def source_health(db: Database, *, now: datetime | None = None) -> list[SourceHealth]:
     """Per source: last success and failure, failures in a row, the last 24 h, the current channel."""
-    since_24h = to_iso((now or utc_now()) - timedelta(hours=24))
+    since = _hour_start((now or utc_now()) - timedelta(hours=24))
     result = []
-    for name, (kind, every_s, channels) in sorted(_configured(db).items()):
-        health = SourceHealth(name, kind, every_s, channels)
-        # Only the live channels count: backfill requests (feed_json, xml_dynamic) are not polls.
-        live = f" AND channel IN ({', '.join('?' for _ in channels)})" if channels else ""
-        scope = [name, *channels]
-        success = _row(
-            db,
-            f"SELECT id, started_at, channel, outcome FROM fetches WHERE source = ?{live} "
-            f"AND outcome IN {SUCCESS_SQL} ORDER BY id DESC LIMIT 1",
-            scope,
-        )
-        health.last_failure = _row(
-            db,
-            f"SELECT id, started_at, channel, outcome, error FROM fetches WHERE source = ?{live} "
-            f"AND outcome NOT IN {SUCCESS_SQL} ORDER BY id DESC LIMIT 1",
-            scope,
-        )
+    for source in summaries.sources(db):
+        channels = _main_first(source.kind, source.channels)
+        health = SourceHealth(source.name, source.kind, source.every_s, channels, url=source.url)
+        success = summaries.last_success(db, source.name, channels)
         health.last_success = success
-        health.consecutive_failures = db.execute(
-            f"SELECT count(*) FROM fetches WHERE source = ?{live} AND id > ?",
-            [*scope, success["id"] if success else 0],
-        ).fetchone()[0]
-        health.outcomes_24h = dict(
-            db.execute(
-                f"SELECT outcome, count(*) FROM fetches WHERE source = ?{live} AND started_at >= ? "
-                "GROUP BY outcome ORDER BY count(*) DESC, outcome",
-                [*scope, since_24h],
-            ).fetchall()
+        failure = summaries.last_failure(db, source.name, channels)
+        health.last_failure = failure
+        health.consecutive_failures = summaries.failures_since(
+            db, source.name, channels, success["id"] if success else 0
         )
+        health.outcomes_24h = summaries.outcomes_since(db, source.name, since)
+        health.outages = summaries.ongoing_outages(db, source.name, channels)
         if success is not None:
             health.channel = success["channel"]
-            other = db.execute(
-                f"SELECT max(id) FROM fetches WHERE source = ?{live} AND outcome IN {SUCCESS_SQL} AND channel != ?",
-                [*scope, success["channel"]],
-            ).fetchone()[0]
-            health.channel_since = db.execute(
-                f"SELECT min(started_at) FROM fetches WHERE source = ? AND outcome IN {SUCCESS_SQL} "
-                "AND channel = ? AND id > ?",
-                [name, success["channel"], other or 0],
-            ).fetchone()[0]
+            health.channel_since = summaries.on_channel_since(db, source.name, success["channel"], channels)
         result.append(health)
     return result

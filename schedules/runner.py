@@ -13,13 +13,14 @@ from pathlib import Path
 import httpx
 from sqlite_utils import Database
 
-from ticker.base import utc_now
+from ticker.base import SUCCESS_OUTCOMES, utc_now
 from ticker.db.schema import connect
-from ticker.db.writes import SUCCESS_OUTCOMES, Saved
-from ticker.poll import one_line, poll
+from ticker.db.writes import Saved
+from ticker.fetching import one_line
+from ticker.poll import poll
 from ticker.schedules import hooks
-from ticker.schedules.backoff import SourceState
-from ticker.sources import DEFAULT_EVERY_S, SourceSpec
+from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState
+from ticker.sources import SourceSpec
 
 log = logging.getLogger("ticker.daemon")
 
@@ -34,16 +35,18 @@ class RunResult:
     polls: int
 
 
-def describe(spec: SourceSpec, channel: str, saved: Saved, elapsed_ms: int, row: tuple | None) -> str:
+def describe(spec: SourceSpec, channel: str, saved: Saved, elapsed_ms: int) -> str:
     """The one log line of a fetch: source, channel, outcome, what it brought, duration."""
     text = f"{spec.name}/{channel}: {saved.outcome}, "
     if saved.outcome in SUCCESS_OUTCOMES:  # a failed fetch saw nothing: no counts to give
-        if spec.kind != "cbr":  # the Bank of Russia has rates only
+        if spec.channel(channel).headlines:
             text += f"{saved.items_found} items ({saved.items_new} new, {saved.titles_changed} retitled), "
-        text += f"{saved.rates_found} rates ({saved.rates_new} new), "
+        if spec.channel(channel).rates:
+            text += f"{saved.rates_found} rates ({saved.rates_new} new), "
     text += f"{elapsed_ms} ms"
-    if row is not None and row[0]:
-        text += f": {row[0]}"
+    error = saved.row.error if saved.row is not None else None
+    if error:
+        text += f": {error}"
     return text
 
 
@@ -57,12 +60,17 @@ class SourceRunner:
         client: httpx.Client,
         *,
         stopping: Callable[[], bool] = lambda: False,
+        max_backoff_s: float = MAX_BACKOFF_S,
     ) -> None:
         self.spec = spec
         self.db_path = db_path
         self.client = client
         self.stopping = stopping
-        self.state = SourceState(every_s=spec.every_s or DEFAULT_EVERY_S[spec.kind], channels=spec.channels)
+        self.state = SourceState(
+            every_s=spec.interval_s,
+            channels=spec.channels,
+            max_backoff_s=max_backoff_s,
+        )
 
     def run(self) -> RunResult:
         """Poll the source once (with channel fallback). Any exception is logged, never raised."""
@@ -86,7 +94,13 @@ class SourceRunner:
                     if state.active != was:
                         self._log_switch(was, channel)
                     break
-                if not state.record_poll(channel, saved.outcome, retry_after):
+                go_on = state.record_poll(channel, saved.outcome, retry_after)
+                if state.retry_after_asked_s is not None:
+                    log.warning(
+                        "%s: the server asked to wait %.0fs (Retry-After); waiting max_backoff = %gs instead",
+                        self.spec.name, state.retry_after_asked_s, state.max_backoff_s,
+                    )  # fmt: skip
+                if not go_on:
                     break
         except Exception as error:
             log.error(
@@ -106,16 +120,11 @@ class SourceRunner:
         clock = time.monotonic()
         saved = poll(db, self.client, self.spec, channel=channel, archive=hooks.current_settings().archive)
         elapsed_ms = int((time.monotonic() - clock) * 1000)
-        row = None
-        if saved.outcome not in SUCCESS_OUTCOMES:
-            row = db.execute(
-                "SELECT error, retry_after_s FROM fetches WHERE id = ?", [saved.fetch_id]
-            ).fetchone()
-        line = describe(self.spec, channel, saved, elapsed_ms, row)
+        line = describe(self.spec, channel, saved, elapsed_ms)
         log.log(logging.INFO if saved.outcome in SUCCESS_OUTCOMES else logging.WARNING, line)
         hooks.run_after_poll(db, self.spec, saved)
-        retry_after = row[1] if row is not None else None
-        return saved, retry_after
+        failed = saved.outcome not in SUCCESS_OUTCOMES and saved.row is not None
+        return saved, saved.row.retry_after_s if failed else None
 
     def _log_switch(self, was: str, now: str) -> None:
         if now == self.state.primary:

@@ -133,7 +133,7 @@ def test_config_without_sources_uses_default_sources(tmp_path):
         ('[archive]\nkeep = "some"', "archive.keep = 'some'"),
         ("[archive]\nkeep_days = -1", "archive.keep_days = -1"),
         ("[archive]\nkeep_forever = true", "archive.keep_forever: unknown key"),
-        ('[alerts]\nurls = "json://x"', "alerts.urls = 'json://x'"),
+        ('[alerts]\nurls = "json://x"', "alerts.urls: must be a list"),
         ("[alerts]\nfail_after = 0", "alerts.fail_after = 0"),
         ('[alerts]\nblocked_for = "ever"', "alerts.blocked_for = 'ever'"),
         ('[alerts]\non_recovery = "yes"', "alerts.on_recovery = 'yes'"),
@@ -210,3 +210,159 @@ def test_per_channel_addresses(tmp_path):
     assert spec.url_for("page") == "http://mirror.test/"
     assert spec.url_for("rss") == "http://mirror.test/full.rss"
     assert spec.url_for("feed_json").startswith("https://www.rbc.ru/v10/ajax/get-news-feed/")
+
+
+# -- numbers, intervals and addresses at the edge (issue 12) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[archive]\nkeep_days = 1e9", "archive.keep_days = 1000000000.0: must be a number of days"),
+        ("[archive]\nkeep_days = inf", "archive.keep_days = inf:"),
+        ("[archive]\nkeep_days = nan", "archive.keep_days = nan:"),
+        ("[archive]\nkeep_days = -1", "archive.keep_days = -1:"),
+        ("[archive]\nkeep_days = true", "archive.keep_days = True:"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = 1e12', "sources.rbc.every = 1000000000000.0: longer than"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = nan', "sources.rbc.every = nan: not an interval"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = inf', "sources.rbc.every = inf: not an interval"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = true', "sources.rbc.every = True: not an interval"),
+        ('[sources.rbc]\nkind = "rbc"\nevery = "9999h"', "sources.rbc.every = '9999h': longer than"),
+        ("max_backoff = 0", "max_backoff = 0: not an interval"),
+        ('max_backoff = "1000000h"', "max_backoff = '1000000h': longer than"),
+        ('[sources.rbc]\nkind = "rbc"\nmax_backoff = nan', "sources.rbc.max_backoff = nan"),
+        ("[alerts]\nfail_after = 1e3", "alerts.fail_after = 1000.0: must be a whole number"),
+        ("[alerts]\nfail_after = 100000000000000000", "alerts.fail_after = 100000000000000000:"),
+        ("[alerts]\nfail_after = true", "alerts.fail_after = True:"),
+        ("[alerts]\non_recovery = 1", "alerts.on_recovery = 1: must be true or false"),
+        ("[alerts]\non_pulled = 0", "alerts.on_pulled = 0: must be true or false"),
+        ("[alerts]\nblocked_for = inf", "alerts.blocked_for = inf: not an interval"),
+        (
+            '[sources.rbc]\nkind = "rbc"\nurl = "http://rbc.ru:99999/"',
+            "sources.rbc.url = 'http://rbc.ru:99999/': bad port",
+        ),
+        (
+            '[sources.rbc]\nkind = "rbc"\nurl = "http://rbc.ru:x/"',
+            "sources.rbc.url = 'http://rbc.ru:x/': bad port",
+        ),
+        (
+            '[sources.rbc]\nkind = "rbc"\nurl = "http:///path"',
+            "sources.rbc.url = 'http:///path': must be an http",
+        ),
+        ('[sources.rbc]\nkind = "rbc"\nurl = "http://rbc.ru/a b"', "cannot contain spaces"),
+        ('[sources.rbc]\nkind = "rbc"\nurls = {rss = "http://rbc.ru/\\n"}', "sources.rbc.urls.rss = "),
+    ],
+)
+def test_numbers_and_addresses_out_of_range_are_one_line(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("source", "key"),
+    [
+        ('kind = "rbc"\nevery = 0.001', "sources.x.every = 0.001"),
+        ('kind = "rbc"\nurl = "http://127.0.0.1:8/"\nevery = 29', None),  # the main channel is local
+        ('kind = "cbr"\nevery = "10s"', "sources.x.every = 10"),  # the default address is remote
+        ('kind = "rbc"\nurl = "http://mirror.example/"\nevery = 5', "sources.x.every = 5"),
+        # the local page, but the rss fallback goes to RBC: refused, naming that channel
+        (
+            'kind = "rbc"\nurl = "http://127.0.0.1:8/"\nchannels = ["page", "rss"]\nevery = 1',
+            "channel rss polls rssexport.rbc.ru",
+        ),
+    ],
+)
+def test_interval_under_30s_only_for_loopback_hosts(tmp_path, source, key):
+    path = write(tmp_path, "[sources.x]\n" + source)
+    if key is None:
+        assert load_config(path).sources[0].every_s == 29.0
+        return
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert key in str(error.value) and "loopback" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/", "http://127.5.6.7/", "http://[::1]:9/", "http://localhost:8/"]
+)
+def test_loopback_hosts_may_poll_fast(tmp_path, url):
+    (spec,) = load_config(write(tmp_path, f'[sources.x]\nkind = "cbr"\nurl = "{url}"\nevery = 0.2\n')).sources
+    assert spec.every_s == 0.2
+
+
+@pytest.mark.parametrize(
+    ("url", "number"),
+    [("nosuchscheme://host/path", 1), ("json://", 1), ("mailto://", 1), ("tgram://", 1)],
+)
+def test_alert_urls_apprise_cannot_use_are_refused_at_load(tmp_path, url, number):
+    path = write(tmp_path, f'[alerts]\nurls = ["{url}"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert f"alerts.urls #{number}: Apprise does not understand" in message
+    assert "\n" not in message
+
+
+def test_alert_url_message_never_repeats_the_url(tmp_path):
+    secret = "tgram://SECRET-bot-token/"  # a chat id is missing: Apprise refuses it
+    path = write(tmp_path, f'[alerts]\nurls = ["json://127.0.0.1:9/hook", "{secret}"]\n')
+    with pytest.raises(ConfigError, match=r"alerts.urls #2: ") as error:
+        load_config(path)
+    assert "SECRET" not in str(error.value)
+
+
+def test_max_backoff_top_level_and_per_source(tmp_path):
+    path = write(
+        tmp_path,
+        'max_backoff = "10m"\n[sources.a]\nkind = "cbr"\n[sources.b]\nkind = "cbr"\nmax_backoff = 45\n',
+    )
+    config = load_config(path)
+    assert (config.max_backoff_for("a"), config.max_backoff_for("b")) == (600.0, 45.0)
+    assert default_config().max_backoff_for("rbc") == 1800.0
+
+
+def test_run_refuses_a_fast_remote_interval_with_one_line(cli, tmp_path):
+    path = write(tmp_path, 'db = "never.db"\n[sources.rbc]\nkind = "rbc"\nevery = 0.001\n')
+    result = cli("run", "--config", path)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {path}: sources.rbc.every = 0.001: under 30 s")
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_sources_json_with_redacted_addresses(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ticker.cli import main
+
+    path = write(
+        tmp_path,
+        'max_backoff = "5m"\n[sources.mirror]\nkind = "rbc"\nurl = "http://user:pw@127.0.0.1:8/?token=SECRET"\n'
+        'every = 1\nchannels = ["page", "rss"]\n[sources.mirror.urls]\nrss = "http://127.0.0.1:8/rss"\n',
+    )
+    result = CliRunner().invoke(main, ["sources", "--config", str(path), "--json"])
+    assert result.exit_code == 0
+    assert "SECRET" not in result.stdout and "pw@" not in result.stdout
+    document = json.loads(result.stdout)
+    assert document["config"] == str(path) and document["db"] == str(tmp_path / "ticker.db")
+    (source,) = document["sources"]
+    assert source == {
+        "source": "mirror",
+        "kind": "rbc",
+        "url": "http://***@127.0.0.1:8/?token=***",
+        "every_s": 1.0,
+        "jitter_s": 0.05,
+        "max_backoff_s": 300.0,
+        "channels": [
+            {"channel": "page", "url": "http://***@127.0.0.1:8/?token=***"},
+            {"channel": "rss", "url": "http://127.0.0.1:8/rss"},
+        ],
+    }
+    text = CliRunner().invoke(main, ["sources", "--config", str(path)]).output
+    assert "SECRET" not in text and "token=***" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -22,10 +23,8 @@ from pytest_httpserver import HTTPServer
 from rbc_markup import render_page, standard_items
 from werkzeug import Request, Response
 
-from ticker.base import Headline, TickerPage
 from ticker.db.schema import open_db
 from ticker.db.writes import register_source
-from ticker.poll import PARSERS
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState, backoff_delay
 from ticker.schedules.daemon import trigger_for
@@ -34,7 +33,7 @@ from ticker.schedules.lock import AlreadyRunning, DaemonLock, current_holder
 from ticker.schedules.runner import SourceRunner
 from ticker.scraper.http import make_client
 from ticker.settings import ArchiveSettings, Settings
-from ticker.sources import KINDS, SourceSpec
+from ticker.sources import SourceSpec
 
 HTML = "text/html; charset=utf-8"
 
@@ -149,6 +148,15 @@ def fetches(db_path: Path, source_name: str) -> list[tuple]:
             "WHERE source = ? ORDER BY id",
             [source_name],
         ).fetchall()
+
+
+def fetch_total(db_path: Path) -> int:
+    """Fetches recorded so far (0 while the file or its tables do not exist yet)."""
+    try:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute("SELECT count(*) FROM fetches").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def integrity(db_path: Path) -> str:
@@ -313,32 +321,16 @@ def test_bad_config_one_line_and_exit_non_zero(tmp_path):
 
 
 @pytest.fixture
-def rss_channel(httpserver, monkeypatch) -> None:
-    """RBC's rss channel served locally; its parser faked only if the real one is not there."""
-    monkeypatch.setitem(KINDS["rbc"], "rss", httpserver.url_for("/rss"))
+def rss_channel(httpserver) -> None:
+    """RBC's rss channel served locally (rbc_runner points the source's rss address at it)."""
     httpserver.expect_request("/rss").respond_with_data(rss_body(), content_type="application/rss+xml")
-    if ("rbc", "rss") not in PARSERS:
-
-        def fake_rss(body, answer, fetched_at, spec, channel):
-            headlines = tuple(
-                Headline(
-                    id=f"{n:024x}",
-                    url="",
-                    title=f"RSS headline {n}",
-                    rubric=None,
-                    kind=None,
-                    published_at=None,
-                    position=n,
-                )
-                for n in range(1, 7)
-            )
-            return TickerPage(headlines=headlines)
-
-        monkeypatch.setitem(PARSERS, ("rbc", "rss"), fake_rss)
 
 
 def rbc_runner(httpserver, db_path: Path, channels: tuple[str, ...] = ("page", "rss")) -> SourceRunner:
-    spec = SourceSpec("rbc", "rbc", url=httpserver.url_for("/page"), every_s=60.0, channels=channels)
+    spec = SourceSpec(
+        "rbc", "rbc", url=httpserver.url_for("/page"), every_s=60.0, channels=channels,
+        urls=(("rss", httpserver.url_for("/rss")),),
+    )  # fmt: skip
     db = open_db(db_path)
     register_source(
         db, "rbc", "rbc", spec.url, 60.0, list(channels), "2024-11-25T15:00:00Z"
@@ -407,7 +399,7 @@ def test_a_crashing_job_is_contained_and_retries_next_time(httpserver, tmp_path,
     sqlite3.connect(db_path).close()  # a database without ticker's tables: the poll itself fails
     result = runner.run()
     assert (result.succeeded, result.polls) == (False, 1)
-    assert "OperationalError: no such table: fetches" in caplog.text
+    assert "OperationalError: no such table: " in caplog.text
     assert runner.state.consecutive_failures == 2
 
     open_db(db_path).conn.close()
@@ -483,3 +475,142 @@ def test_lock_refuses_a_second_holder_and_reports_the_first(db_path):
         holder = current_holder(db_path)
         assert holder is not None and holder.pid == os.getpid() and holder.started_at.endswith("Z")
     assert current_holder(db_path) is None
+
+
+# -- issue 12: Retry-After bounded, the lock on the file itself, the database replaced --------
+
+
+def test_retry_after_is_capped_by_max_backoff_and_the_cap_is_logged():
+    state = SourceState(every_s=10, channels=("xml_daily",), max_backoff_s=60)
+    state.start_run()
+    state.record_poll("xml_daily", "http_error", retry_after_s=1_000_000_000)
+    state.finish_run(False)
+    assert state.next_delay() == 60
+    assert state.retry_after_asked_s == 1_000_000_000
+    for _ in range(10):  # the exponential backoff obeys the same cap
+        state.start_run()
+        state.record_poll("xml_daily", "http_error")
+        state.finish_run(False)
+    assert state.next_delay() == 60 and state.retry_after_asked_s is None
+    assert backoff_delay(10, 30, 45) == 45
+
+
+def test_a_huge_retry_after_waits_max_backoff_then_polls_again(httpserver, tmp_path, start_daemon):
+    arrivals = Arrivals()
+    arrivals.serve(
+        httpserver,
+        "/polite",
+        lambda request, n: (
+            xml_response(b"busy", 429, {"Retry-After": "1000000000"}) if n == 0 else xml_response()
+        ),
+    )
+    daemon = start_daemon(
+        'db = "ticker.db"\nmax_backoff = 1\n' + source("polite", "cbr", httpserver.url_for("/polite"), 0.25)
+    )
+    wait_for(lambda: arrivals.count("/polite") >= 2, "the request after the capped Retry-After")
+    assert daemon.stop() == 0
+    rows = fetches(tmp_path / "ticker.db", "polite")
+    assert rows[0][:3] == ("xml_daily", "http_error", 429) and rows[1][1] == "ok"
+    # (The HTTP layer reads any wish above ten years as ten years.)
+    assert re.search(
+        r"polite: the server asked to wait \d{9,}s \(Retry-After\); waiting max_backoff = 1s instead",
+        daemon.log,
+    )
+    assert (
+        "polite: cbr every 0.25s (at most 1s between requests) via xml_daily http://127.0.0.1:" in daemon.log
+    )
+
+
+def test_flock_on_the_database_file_leaves_sqlite_locking_alone(db_path):
+    """The daemon's flock is on the file SQLite locks with fcntl: writers in this process and in
+    another one still work while it is held, and SQLite's own locks still exclude each other."""
+    open_db(db_path).conn.close()
+    with DaemonLock(db_path):
+        db = open_db(db_path)
+        register_source(db, "x", "cbr", None, 60.0, ["xml_daily"], "2024-11-25T15:00:00Z")
+        db.conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock (fcntl), taken under our flock
+        other = subprocess.run(
+            [sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=0.2);"
+             "c.execute(\"UPDATE sources SET every_s = 1\"); c.commit()", str(db_path)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert "database is locked" in other.stderr  # SQLite's lock still excludes the other writer
+        db.conn.execute("COMMIT")
+        other = subprocess.run(
+            [sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=5);"
+             "c.execute(\"UPDATE sources SET every_s = 2\"); c.commit()", str(db_path)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr  # and our flock does not stop it
+        assert db.execute("SELECT every_s FROM sources").fetchone() == (2.0,)
+        db.conn.close()
+
+
+@pytest.mark.parametrize("how", ["symlink", "hard link", "relative path", "lock file deleted"])
+def test_the_lock_holds_the_file_whatever_names_it(db_path, monkeypatch, how):
+    open_db(db_path).conn.close()
+    with DaemonLock(db_path) as first:
+        if how == "symlink":
+            other = db_path.with_name("alias.db")
+            other.symlink_to(db_path)
+        elif how == "hard link":
+            other = db_path.with_name("hard.db")
+            os.link(db_path, other)
+        elif how == "relative path":
+            monkeypatch.chdir(db_path.parent)
+            other = Path(db_path.name)
+        else:
+            first.path.unlink()
+            other = db_path
+        with pytest.raises(AlreadyRunning, match="already running"):
+            DaemonLock(other).acquire()
+        assert current_holder(other) is not None
+    assert current_holder(other) is None
+    with DaemonLock(other):
+        pass
+
+
+def test_a_second_daemon_on_a_symlink_is_refused(httpserver, tmp_path, start_daemon):
+    httpserver.expect_request("/rates").respond_with_handler(lambda request: xml_response())
+    first = start_daemon('db = "ticker.db"\n' + source("rates", "cbr", httpserver.url_for("/rates"), 0.5))
+    wait_for(lambda: fetch_total(tmp_path / "ticker.db") >= 1, "the first daemon's first fetch")
+    (tmp_path / "alias.db").symlink_to(tmp_path / "ticker.db")
+    (tmp_path / "ticker.db.lock").unlink()  # the info file: deleting it releases nothing
+    config = tmp_path / "second.toml"
+    config.write_text('db = "alias.db"\n' + source("rates", "cbr", httpserver.url_for("/rates"), 0.5))
+    second = run_ticker("run", "--config", config, timeout=30)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [second.stderr.strip()]
+    assert "already running" in second.stderr
+    assert first.stop() == 0
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_database_deleted_or_replaced_under_the_daemon_exits_non_zero(
+    httpserver, tmp_path, start_daemon, how
+):
+    httpserver.expect_request("/rates").respond_with_handler(lambda request: xml_response())
+    db_path = tmp_path / "ticker.db"
+    daemon = start_daemon('db = "ticker.db"\n' + source("rates", "cbr", httpserver.url_for("/rates"), 0.25))
+    wait_for(lambda: fetch_total(db_path) >= 2, "two polls")
+    if how == "deleted":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    else:
+        fresh = tmp_path / "fresh.db"
+        sqlite3.connect(fresh).close()
+        os.replace(fresh, db_path)
+        for suffix in ("-wal", "-shm"):  # the old file's, as a restore by `mv` must remove (deployment.md)
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    assert daemon.proc.wait(timeout=30) == 1  # by itself: no signal sent
+    log = daemon.log
+    assert "the database" in log and "was deleted or replaced while the daemon ran" in log
+    assert log.count("deleted or replaced") == 1
+    assert "no such table" not in log and "Traceback" not in log
+    # The supervisor's restart carries on, on the file now at that path.
+    again = start_daemon('db = "ticker.db"\n' + source("rates", "cbr", httpserver.url_for("/rates"), 0.25))
+    try:
+        wait_for(lambda: fetch_total(db_path) >= 1, "the restarted daemon's first poll", timeout=60)
+    except AssertionError:
+        raise AssertionError(again.log) from None
+    assert again.stop() == 0

@@ -8,6 +8,8 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from ticker.base import to_iso, to_moscow_text, utc_now
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, register_source, save_failure
@@ -147,3 +149,89 @@ def test_backfill_requests_are_not_polls(db_path):
     assert health["rbc"].consecutive_failures == 0
     assert health["rbc"].last_failure is None
     assert health["cbr"].channel == "xml_daily" and health["cbr"].consecutive_failures == 0
+
+
+def test_status_json_is_data_on_stdout(db_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ticker.cli import main
+
+    times = build(db_path)
+    result = CliRunner().invoke(main, ["status", "--db", str(db_path), "--json"])
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["daemon"] == {"running": False, "pid": None, "started_at": None}
+    by_name = {source["source"]: source for source in document["sources"]}
+    rbc, cbr = by_name["rbc"], by_name["cbr"]
+    assert rbc["kind"] == "rbc" and rbc["every_s"] == 120.0 and rbc["channels"] == ["page", "rss"]
+    assert (rbc["channel"], rbc["on_fallback"], rbc["channel_since"]) == ("rss", True, times["rss1"])
+    assert rbc["last_success_at"] == times["rss2"] and rbc["last_success_outcome"] == "unchanged"
+    assert rbc["last_failure_at"] == times["blocked2"] and rbc["last_failure_outcome"] == "blocked"
+    assert rbc["failures_in_a_row"] == 0
+    assert cbr["failures_in_a_row"] == 2 and cbr["last_failure_error"] == "timeout: read timeout"
+    assert [o["channel"] for o in cbr["ongoing_outages"]] == ["xml_daily"]
+    assert cbr["outcomes_24h"] == {"network_error": 2, "ok": 1}
+    assert rbc["url"] == "https://www.rbc.ru/"
+
+
+def test_status_reads_the_writers_summaries(httpserver, db_path, cli):
+    """Last success from address_state, failures from outage_runs, the last 24 h from fetch_hours:
+    the counts stay right with the fetch log thinned out under them (status never counts it)."""
+    from ticker.poll import poll
+    from ticker.scraper.http import make_client
+    from ticker.sources import SourceSpec
+
+    spec = SourceSpec("cbr", "cbr", url=httpserver.url_for("/cbr"), every_s=3600.0)
+    db = open_db(db_path)
+    register_source(db, "cbr", "cbr", spec.url, 3600.0, ["xml_daily"], at(100))
+    valutes = "".join(
+        f'<Valute ID="{vid}"><NumCode>{num}</NumCode><CharCode>{code}</CharCode><Nominal>1</Nominal>'
+        f"<Name>{code}</Name><Value>{value}</Value></Valute>"
+        for vid, num, code, value in (
+            ("R01235", "840", "USD", "103,7900"),
+            ("R01239", "978", "EUR", "108,8700"),
+        )
+    )
+    xml = (
+        '<?xml version="1.0" encoding="windows-1251"?><ValCurs Date="26.11.2024" name="Foreign Currency Market">'
+        + valutes
+        + "</ValCurs>"
+    ).encode("cp1251")
+    with make_client() as client:
+        httpserver.expect_request("/cbr").respond_with_data(xml, content_type="application/xml")
+        ok = poll(db, client, spec)
+        assert ok.outcome == "ok"
+        httpserver.clear_all_handlers()
+        httpserver.expect_request("/cbr").respond_with_data("down", status=500)
+        failed = [poll(db, client, spec) for _ in range(5)]
+    assert {saved.outcome for saved in failed} == {"http_error"}
+    db.execute("DELETE FROM fetches WHERE id > ? AND id < ?", [failed[0].fetch_id, failed[-1].fetch_id])
+    db.conn.close()
+    cbr = block(cli("status", "--db", db_path).output, "cbr")
+    assert "failures in a row: 5" in cbr
+    assert "last 24 h:        6 fetches (http_error 5, ok 1)" in cbr
+    assert "on xml_daily (ok)" in cbr and "on xml_daily (http_error): HTTP 500" in cbr
+    assert "failing:          xml_daily since" in cbr and "5 failures (http_error)" in cbr
+
+
+def test_status_of_an_older_database_is_one_line_and_changes_nothing(cli, db_path):
+    build(db_path)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0009_alert_delivery'")
+    conn.close()
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    result = cli("status", "--db", db_path)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {db_path} was written by an older ticker: `ticker run` or `ticker fetch` brings it up to "
+        "date (status reads the summaries it adds); nothing was changed"
+    ]
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("command", ["run", "status", "sources"])
+def test_help_has_an_example(cli, command):
+    output = cli(command, "--help").output
+    assert "Examples:" in output and f"ticker {command}" in output

@@ -55,6 +55,14 @@ def run(config_path: Path | None, db_path: str | None, log_level: str) -> None:
     """Poll the configured sources on schedule until stopped (SIGTERM or Ctrl-C).
 
     Without --config: RBC every 2 minutes and the Bank of Russia every hour, into ticker.db.
+    Exits 1 (for the supervisor to restart it) when the database file is deleted or replaced
+    under it; see docs/deployment.md.
+
+    \b
+    Examples:
+      ticker run                                  # the embedded default, into ./ticker.db
+      ticker sources --config ticker.toml         # check a config first
+      ticker run --config ticker.toml --log-level warning
     """
     config = load(config_path, db_path)
     from ticker.schedules.daemon import Daemon
@@ -67,9 +75,12 @@ def run(config_path: Path | None, db_path: str | None, log_level: str) -> None:
             clean = daemon.run()
         except AlreadyRunning as error:
             raise click.ClickException(str(error)) from None
+    status = 1 if daemon.failure else 0  # already logged; the supervisor restarts on non-zero
     if not clean:
         # A fetch is still in flight: leave without waiting for it. SQLite rolls back whatever it
         # had not committed, so nothing is half-written.
         logging.shutdown()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(status)
+    if status:
+        sys.exit(status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -10,24 +11,63 @@ import click
 @click.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
 @click.option("--db", "db_path", help="SQLite database file (overrides the config's db).")
-def sources(config_path: Path | None, db_path: str | None) -> None:
-    """List the sources `ticker run` would poll (after validating the config)."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def sources(config_path: Path | None, db_path: str | None, as_json: bool) -> None:
+    """List the sources `ticker run` would poll (after validating the config). Addresses are
+    shown redacted (no passwords, no token-like query values).
+
+    \b
+    Examples:
+      ticker sources --config /etc/ticker/ticker.toml
+      ticker sources --json | jq '.sources[] | {source, every_s}'
+    """
+    from ticker.base import redact_url
     from ticker.commands.run import load
     from ticker.schedules.daemon import jitter_for
 
     config = load(config_path, db_path)
+    alerts = config.settings.alerts
+    archive = config.settings.archive
+    if as_json:
+        document = {
+            "config": str(config.path) if config.path else None,
+            "db": str(config.db),
+            "sources": [
+                {
+                    "source": spec.name,
+                    "kind": spec.kind,
+                    "url": redact_url(spec.url_for(spec.main_channel)),
+                    "every_s": spec.interval_s,
+                    "jitter_s": jitter_for(spec.interval_s),
+                    "max_backoff_s": config.max_backoff_for(spec.name),
+                    "channels": [
+                        {"channel": channel, "url": redact_url(spec.url_for(channel))}
+                        for channel in spec.channels
+                    ],
+                }
+                for spec in config.sources
+            ],
+            "archive": {"keep": archive.keep, "keep_days": archive.keep_days},
+            "alerts": {
+                "urls": len(alerts.urls),
+                "fail_after": alerts.fail_after,
+                "blocked_for_s": alerts.blocked_for_s,
+            },
+        }
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
     where = f"config {config.path}" if config.path else "embedded default (no --config)"
     click.echo(f"# {where}; database {config.db}")
     rows = [("NAME", "KIND", "EVERY", "CHANNELS", "URL")]
     for spec in config.sources:
-        every = spec.every_s or 0.0
+        every = spec.interval_s
         rows.append(
             (
                 spec.name,
                 spec.kind,
                 f"{every:g}s (+0..{jitter_for(every):.2g}s)",
                 " > ".join(spec.channels),
-                " > ".join(spec.url_for(channel) for channel in spec.channels),
+                " > ".join(redact_url(spec.url_for(channel)) for channel in spec.channels),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -35,8 +75,6 @@ def sources(config_path: Path | None, db_path: str | None) -> None:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
         )
-    alerts = config.settings.alerts
-    archive = config.settings.archive
     click.echo(
         f"# archive: keep {archive.keep}"
         + (f", {archive.keep_days:g} days" if archive.keep_days else ", forever")
