@@ -178,3 +178,41 @@ def add_feed_source(path: Path) -> None:
         db, _row("tass", "rss", "2024-11-25T10:05:00Z"), feed([reworded[0], reworded[1], reworded[3]])
     )
     db.close()
+
+
+STORY_ID = "6744c0a09a7947aa11b2c3d4"
+STORY_TITLES = ("Курс доллара превысил 100 рублей", "Курс доллара превысил 100 рублей впервые с 2022 года")
+
+
+def build_story(path: Path) -> None:
+    """The evening of 25 Nov 2024 around 18:57 Moscow time: one headline reworded, then pulled.
+
+    15:50Z S A B C D | 15:54Z S' A B C D (S reworded) | 15:58Z E A B C D (S pulled; A-D stayed)
+    """
+    db = open_db(path)
+    add_source(db, "rbc", "rbc", ["page"], "page")
+    add_source(db, "cbr", "cbr", ["xml_daily"], None)
+    others = [
+        ("6744c0a09a7947aa11b2c3e1", "Трамп назвал кандидата на пост министра", "Политика"),
+        ("6744c0a09a7947aa11b2c3e2", "Мосбиржа приостановила торги юанем", "Финансы"),
+        ("6744c0a09a7947aa11b2c3e3", "В Подмосковье выпал первый снег", "Общество"),
+        ("6744c0a09a7947aa11b2c3e4", "Сбербанк повысил ставки по вкладам", "Экономика"),
+        ("6744c0a09a7947aa11b2c3e5", "ЦБ объяснил ослабление рубля", "Экономика"),
+    ]
+
+    def page(first: tuple[str, str, str], rest: list[tuple[str, str, str]]) -> TickerPage:
+        return TickerPage(headlines=tuple(
+            Headline(id=hid_, url=f"https://www.rbc.ru/economics/25/11/2024/{hid_}", title=title, rubric=rubric,
+                     kind="news", published_at=f"2024-11-25T15:{45 - n:02d}:00Z", position=n + 1)
+            for n, (hid_, title, rubric) in enumerate([first, *rest])
+        ), rates=(Rate("EUR", "2024-11-26", "108.87", "+1.45"), Rate("USD", "2024-11-26", "103.79", "+1.21")))  # fmt: skip
+
+    save_rates(db, _row("cbr", "xml_daily", "2024-11-25T15:40:00Z"),
+               RatesDocument("2024-11-26", (Rate("EUR", "2024-11-26", "108.8652"),
+                                            Rate("USD", "2024-11-26", "103.7631"))))  # fmt: skip
+    story = (STORY_ID, STORY_TITLES[0], "Экономика")
+    save_ticker(db, _row("rbc", "page", "2024-11-25T15:50:00Z"), page(story, others[:4]))
+    save_ticker(db, _row("rbc", "page", "2024-11-25T15:54:00Z"), page((STORY_ID, STORY_TITLES[1], "Экономика"),
+                                                                       others[:4]))  # fmt: skip
+    save_ticker(db, _row("rbc", "page", "2024-11-25T15:58:00Z"), page(others[4], others[:4]))
+    db.close()

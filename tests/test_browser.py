@@ -10,11 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers_front import TITLES, XSS_TITLE, build_history, hid
+from helpers_front import STORY_ID, STORY_TITLES, TITLES, XSS_TITLE, build_history, build_story, hid
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,10 +46,9 @@ def shots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    db_path = tmp_path_factory.mktemp("history") / "ticker.db"
-    build_history(db_path)
+@contextmanager
+def _serving(db_path: Path) -> Iterator[str]:
+    """`ticker serve` on db_path as a real process; yields its base address."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "ticker", "serve", "--db", str(db_path), "--port", str(port)],
@@ -76,6 +77,14 @@ def server(tmp_path_factory):
         process.kill()
         process.wait()
     assert "Warning" not in (process.stderr.read() if process.stderr else "")  # bound to 127.0.0.1
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db_path = tmp_path_factory.mktemp("history") / "ticker.db"
+    build_history(db_path)
+    with _serving(db_path) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +241,28 @@ def test_front_page_search_and_charts(server: str, page, shots: Path) -> None:
         assert box is not None and box["width"] > 50 and box["height"] > 50, chart
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     assert (shots / "dashboard.png").stat().st_size > 5000
+
+
+def test_the_editor_sees_18_57_and_a_reworded_pulled_headline(tmp_path: Path, page, shots: Path) -> None:
+    """The issue's "done when": the ticker at 18:57 on 25 November, then one headline's life."""
+    build_story(tmp_path / "ticker.db")
+    with _serving(tmp_path / "ticker.db") as base:
+        page.goto(f"{base}/")
+        page.click("text=The ticker at a moment")
+        page.select_option("#source", "rbc")
+        page.fill("#at", "2024-11-25T18:57")
+        page.click("input[type=submit]")
+        assert page.locator(".poll-facts strong").inner_text() == "2024-11-25 18:54:00 MSK"
+        story = _items(page)[0]
+        assert (story["id"], story["title"]) == (STORY_ID, STORY_TITLES[1])
+        assert story["marks"] == ["reworded at this poll", "pulled later"]
+        page.screenshot(path=str(shots / "editor_ticker_18_57.png"), full_page=True)
+        page.click(f"li.item[data-id='{STORY_ID}'] a.history")
+        assert [v.strip() for v in page.locator("li.version ins").all_inner_texts()] == [
+            "впервые с 2022 года"
+        ]
+        presence = page.locator("tr.presence")
+        assert presence.count() == 1
+        assert presence.locator(".exit-reason").inner_text() == "pulled"
+        assert "2024-11-25 18:58:00 MSK" in presence.inner_text()  # left then
+        page.screenshot(path=str(shots / "editor_headline_life.png"), full_page=True)
