@@ -50,21 +50,14 @@ class StageClock:
         return timed
 
     def install(self) -> None:
+        import ticker.fetching as fetching_module
         import ticker.poll as poll_module
 
-        poll_module.http.get = self.wrap("fetch", poll_module.http.get)
-        for key, parser in list(poll_module.PARSERS.items()):
-            poll_module.PARSERS[key] = self.wrap("parse", parser)
-        for name in (
-            "last_success",
-            "save_failure",
-            "save_rates",
-            "save_ticker",
-            "save_unchanged",
-            "keep_body",
-        ):
-            if hasattr(poll_module, name):
-                setattr(poll_module, name, self.wrap("store", getattr(poll_module, name)))
+        fetching_module.http.get = self.wrap("fetch", fetching_module.http.get)
+        for name in ("parse_body",):
+            setattr(poll_module, name, self.wrap("parse", getattr(poll_module, name)))
+        for name in ("address_state", "save_attempt"):
+            setattr(poll_module, name, self.wrap("store", getattr(poll_module, name)))
 
     def take(self) -> dict[str, float]:
         taken = dict(self.spent)
@@ -204,7 +197,7 @@ def main() -> None:
         rows = whole_process(server, workdir, process_runs)
         print(common.table(headers, rows, title="Whole process cycle (cold start included)"))
     print(
-        "\nShares are of the mean cycle. Store = last_success lookup + save transaction + body archive;"
+        "\nShares are of the mean cycle. Store = address-state lookup + save transaction (body archive included);"
         " rest = hashing, row building, in-process glue; whole-process rest = interpreter start-up,"
         " imports, opening the database, registering the source."
     )
