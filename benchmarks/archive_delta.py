@@ -400,6 +400,9 @@ def main() -> None:
         took = build_week(week, polls)
         print(f"\nThe database built by poll() (keep = \"all\"): {polls / took:.0f} polls/s in-process, "
               f"{week.stat().st_size / 1024**2:.1f} MB.")  # fmt: skip
+        shown = subprocess.run([common.venv_bin("ticker"), "archive", "stats", "--db", str(week)],
+                               capture_output=True, text=True, check=True)  # fmt: skip
+        print("\n`ticker archive stats` on that database:\n\n```\n" + shown.stdout.rstrip() + "\n```")
         times = reparse_runs(week, args.runs)
         rate = polls / statistics_median(times)
         print(common.table(

@@ -163,7 +163,7 @@ def _decode_one(digest: str, compression: str, data: bytes, size: int, base: byt
     """One link of a chain; raises CorruptBody (naming `digest`) on anything unexpected."""
     try:
         if compression == ZLIB:
-            decoded = zlib.decompress(data)
+            decoded = zlib.decompressobj().decompress(data, size + 1)  # never more than it should be
         elif compression in (ZSTD, ZSTD_DELTA):
             declared = zstd.frame_content_size(data)
             if declared != size:
@@ -287,7 +287,11 @@ def _choose_base(
     ).fetchall()
     for digest, base_size, depth in rows:
         if size / 2 <= base_size <= size * 2:
-            decoded = decoded_body(db, digest)
+            try:
+                decoded = decoded_body(db, digest)
+            except CorruptBody as error:  # a damaged base must not stop archiving: a keyframe
+                log.warning("%s/%s: %s; the next body is a keyframe", source, channel, error)
+                return None
             return (digest, decoded, depth or 0) if decoded is not None else None
     return None
 
@@ -411,7 +415,11 @@ def _delete_bodies(db: Database, doomed: list[str]) -> int:
     for (digest,) in dependents:
         if digest in doomed_set:
             continue
-        body = decoded_body(db, digest)
+        try:
+            body = decoded_body(db, digest)
+        except CorruptBody as error:  # unreadable already: nothing to re-key, nothing more to lose
+            log.warning("archive prune: %s", error)
+            continue
         assert body is not None
         ancestor = db.execute("SELECT base_sha256 FROM bodies WHERE sha256 = ?", [digest]).fetchone()[0]
         while ancestor in doomed_set:
@@ -499,6 +507,7 @@ class Compacted:
     bytes_raw: int = 0
     bytes_before: int = 0
     bytes_after: int = 0
+    unreadable: list[str] = field(default_factory=list)  # corrupt zlib bodies, left as they were
 
     def as_dict(self) -> dict:
         return {
@@ -506,6 +515,7 @@ class Compacted:
             "bytes_raw": self.bytes_raw,
             "bytes_before": self.bytes_before,
             "bytes_after": self.bytes_after,
+            "unreadable": self.unreadable,
         }
 
 
@@ -543,9 +553,14 @@ def compact(db: Database, *, on_body: Callable[[], None] | None = None) -> Compa
                 compression, data, size, _ = _row(db, digest)
                 if compression != ZLIB:
                     continue
-                body = _decode_one(digest, compression, data, size, None)
-                if sha256_hex(body) != digest:
-                    raise CorruptBody(digest, "its decoded bytes have another SHA-256")
+                try:
+                    body = _decode_one(digest, compression, data, size, None)
+                    if sha256_hex(body) != digest:
+                        raise CorruptBody(digest, "its decoded bytes have another SHA-256")
+                except CorruptBody as error:  # left exactly as it is, and said
+                    log.warning("archive compact: %s", error)
+                    result.unreadable.append(digest)
+                    continue
                 has_dependents = db.execute(
                     "SELECT 1 FROM bodies WHERE base_sha256 = ? LIMIT 1", [digest]
                 ).fetchone()

@@ -4,6 +4,7 @@ and a body that shares its fetch's transaction (a full disk rolls both back)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -279,3 +280,35 @@ def test_archive_body_respects_keep_and_the_callers_transaction(db):
                                     content_type=None, at="2025-05-29T06:00:00Z", keep=False) is None  # fmt: skip
         assert db.conn.in_transaction  # it never commits on the caller's behalf
     assert not archive.is_archived(db, sha(b"x"))
+
+
+def _damage(db, digest: str) -> None:
+    data = bytearray(db.execute("SELECT data FROM bodies WHERE sha256 = ?", [digest]).fetchone()[0])
+    data[len(data) // 2] ^= 0xFF
+    with write_transaction(db):
+        db.execute("UPDATE bodies SET data = ? WHERE sha256 = ?", [bytes(data), digest])
+    archive._DECODED = archive._Decoded()
+
+
+def test_a_damaged_latest_body_does_not_stop_archiving(db):
+    """The next body cannot be a delta on a body that no longer decodes: it becomes a keyframe,
+    and its fetch is recorded as usual."""
+    digests = archive_polls(db, 3)
+    _damage(db, digests[-1])
+    after = fetch_and_archive(db, poll_page(3), at=T0 + timedelta(minutes=6))
+    assert _rows(db)[after][:2] == (archive.ZSTD, None)
+    assert fresh_reads(db, [after]) == [poll_page(3)]
+
+
+def test_compact_leaves_a_corrupt_zlib_body_as_it_was_and_does_the_rest(db, cli, tmp_path):
+    digests = [store_zlib(db, poll_page(n)) for n in range(6)]
+    _damage(db, digests[2])
+    result = cli("archive", "compact", "--db", tmp_path / "ticker.db", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["unreadable"] == [digests[2]] and report["bodies"] == 5
+    assert _rows(db)[digests[2]][0] == archive.ZLIB
+    good = [d for d in digests if d != digests[2]]
+    assert fresh_reads(db, good) == [poll_page(n) for n in (0, 1, 3, 4, 5)]
+    with pytest.raises(archive.CorruptBody, match=digests[2]):
+        fresh_reads(db, [digests[2]])

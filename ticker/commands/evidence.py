@@ -224,8 +224,10 @@ def compact(db_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.as_dict()))
         return
+    for digest in result.unreadable:
+        click.echo(f"left as it was (corrupt, cannot be re-encoded): {digest}", err=True)
     if not result.bodies:
-        click.echo("nothing to compact: no body is stored with zlib")
+        click.echo("nothing to compact: no readable body is stored with zlib")
         return
     saved = f" ({result.bytes_before / result.bytes_after:.1f}x smaller)" if result.bytes_after else ""
     click.echo(
