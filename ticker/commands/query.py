@@ -173,7 +173,7 @@ def at(time: str, source: str, as_json: bool, as_csv: bool, db_path: str) -> Non
     if not found["headlines"]:
         click.echo("(no headlines)")
         return
-    lines = [["#", "published (MSK)", "rubric", "title", "marks"]] + [
+    lines = [[" #", "published (MSK)", "rubric", "title", "marks"]] + [
         [f"{item['position']:>2}", _msk_minute(item["published_at"]) or "-", item["rubric"] or "",
          item["title"], _marks(item)]
         for item in found["headlines"]
