@@ -495,14 +495,13 @@ def test_retry_after_is_capped_by_max_backoff_and_the_cap_is_logged():
     assert backoff_delay(10, 30, 45) == 45
 
 
-def test_a_huge_retry_after_waits_max_backoff_then_polls_again(httpserver, tmp_path, start_daemon):
+@pytest.mark.parametrize("asked", ["1000000000", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_huge_retry_after_waits_max_backoff_then_polls_again(httpserver, tmp_path, start_daemon, asked):
     arrivals = Arrivals()
     arrivals.serve(
         httpserver,
         "/polite",
-        lambda request, n: (
-            xml_response(b"busy", 429, {"Retry-After": "1000000000"}) if n == 0 else xml_response()
-        ),
+        lambda request, n: xml_response(b"busy", 429, {"Retry-After": asked}) if n == 0 else xml_response(),
     )
     daemon = start_daemon(
         'db = "ticker.db"\nmax_backoff = 1\n' + source("polite", "cbr", httpserver.url_for("/polite"), 0.25)
