@@ -154,3 +154,27 @@ def test_the_same_records_in_a_renamed_file_are_not_imported_twice(cli, tmp_path
     result = cli("import", "warc", copy, "--db", db_path, "--json")
     assert json.loads(result.stdout)[0]["skipped"] == 1
     assert len(imported(open_db(db_path))) == 1
+
+
+def test_another_outlet_from_the_config(cli, tmp_path, db_path):
+    """Any kind whose channel has an address: an RSS source named in a config file."""
+    config = tmp_path / "ticker.toml"
+    config.write_text('[sources.lenta]\nkind = "rss"\npreset = "lenta"\n', encoding="utf-8")
+    items = "".join(
+        f"<item><title>Новость {n}</title><link>https://lenta.ru/news/2013/11/01/n{n}/</link>"
+        f"<guid>https://lenta.ru/news/2013/11/01/n{n}/</guid>"
+        f"<pubDate>Fri, 01 Nov 2013 {16 - n:02d}:00:05 +0400</pubDate></item>"
+        for n in range(5)
+    )
+    feed = f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Lenta.ru</title>{items}</channel></rss>'
+    path = tmp_path / "lenta.warc.gz"
+    warc = WarcFile(path, gzip=True)
+    warc.response("https://lenta.ru/rss", feed.encode(), datetime(2013, 11, 1, 13, 0, tzinfo=UTC),
+                  content_type="application/rss+xml")  # fmt: skip
+    warc.close()
+    result = cli("import", "warc", path, "--config", config, "--db", db_path, "--json")
+    assert result.exit_code == 0, result.output
+    [summary] = json.loads(result.stdout)
+    assert (summary["source"], summary["outcomes"], summary["items_new"]) == ("lenta", {"ok": 1}, 5)
+    db = open_db(db_path)
+    assert db.execute("SELECT min(first_seen) FROM headlines").fetchone()[0] == "2013-11-01T13:00:00Z"
