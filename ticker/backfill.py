@@ -68,11 +68,13 @@ class _Requester:
     now: Callable[[], datetime]
     report: Report
     failures_in_a_row: int = 0
+    advance: Callable[[], None] = lambda: None  # a progress display's step, once per request
 
     def get(self, channel: str, url: str):
         """GET once through the one request path (marked as a backfill); a failure is recorded
         at once and gives (row, None). Raises TooManyFailures after several in a row."""
         self.report.requests += 1
+        self.advance()
         attempt = request(self.client, self.spec, channel, url=url, origin=ORIGIN, parse=False, now=self.now)
         if attempt.row.outcome != "ok" or attempt.body is None:
             self.fail(attempt.row)
@@ -222,6 +224,7 @@ def backfill_headlines(
     pause_s: float = DEFAULT_PAUSE_S,
     now: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
+    advance: Callable[[], None] | None = None,
 ) -> Report:
     """Record headlines that were published while ticker was not looking.
 
@@ -243,7 +246,7 @@ def backfill_headlines(
             except BadFeedAddress as error:
                 raise BadBackfillInput(str(error)) from None
     report = Report()
-    requester = _Requester(db, client, spec, now, report)
+    requester = _Requester(db, client, spec, now, report, advance=advance or (lambda: None))
     since_iso = to_iso(since) if since is not None else None
     boundary = None if since is not None else live_watermark(db, spec.name)
     try:
@@ -304,6 +307,7 @@ def backfill_rates(
     pause_s: float = DEFAULT_PAUSE_S,
     now: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
+    advance: Callable[[], None] | None = None,
 ) -> Report:
     """Fill `rates` for a Bank of Russia source (default: the built-in `cbr`) from its range
     channel (`XML_dynamic.asp`), one request per currency and window; stops after several
@@ -315,7 +319,7 @@ def backfill_rates(
         raise BadBackfillInput(f"{spec.name} ({spec.kind}) has no rate range channel")
     base = url or spec.url_for(channel)
     report = Report(channel=channel)
-    requester = _Requester(db, client, spec, now, report)
+    requester = _Requester(db, client, spec, now, report, advance=advance or (lambda: None))
     windows = [(currency, *window) for currency in currencies for window in rate_windows(start, end)]
     try:
         for number, (currency, window_start, window_end) in enumerate(windows):

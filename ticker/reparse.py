@@ -173,9 +173,16 @@ class Replayer:
     """Replays an old database's fetches into a fresh one."""
 
     def __init__(
-        self, old: Database, new: Database, *, source: str | None = None, since: str | None = None
+        self,
+        old: Database,
+        new: Database,
+        *,
+        source: str | None = None,
+        since: str | None = None,
+        advance: Callable[[], None] | None = None,
     ) -> None:
         self.old, self.new = old, new
+        self.advance = advance or (lambda: None)
         self.source, self.since = source, since
         self.specs = source_specs(old)
         self.report = Report()
@@ -205,6 +212,7 @@ class Replayer:
                 self._old_previous[(fetch["source"], fetch["channel"])] = fetch["snapshot_id"]
             self.last_id = fetch["id"]
             count += 1
+            self.advance()
         self.report.fetches += count
         return count
 
@@ -395,7 +403,12 @@ def _in_time_order(new: Database, replayer: Replayer) -> None:
 
 
 def reparse_into(
-    db_path: str | Path, target: str | Path, *, source: str | None = None, since: str | None = None
+    db_path: str | Path,
+    target: str | Path,
+    *,
+    source: str | None = None,
+    since: str | None = None,
+    advance: Callable[[], None] | None = None,
 ) -> Report:
     """Re-derive the whole history of `db_path` into a new database file `target`."""
     db_path, target = Path(db_path), Path(target)
@@ -405,7 +418,7 @@ def reparse_into(
         raise ReparseError(f"{target} already exists: remove it or choose another --into")
     old = open_db(db_path)
     new = _fast(open_db(target))
-    replayer = Replayer(old, new, source=source, since=since)
+    replayer = Replayer(old, new, source=source, since=since, advance=advance)
     replayer.run()
     _in_time_order(new, replayer)
     new.execute("ATTACH DATABASE ? AS old", [str(db_path)])
@@ -421,7 +434,12 @@ def reparse_into(
 
 
 def reparse_in_place(
-    db_path: str | Path, *, source: str | None = None, since: str | None = None, max_rounds: int = 20
+    db_path: str | Path,
+    *,
+    source: str | None = None,
+    since: str | None = None,
+    max_rounds: int = 20,
+    advance: Callable[[], None] | None = None,
 ) -> Report:
     """Re-derive history into a scratch file beside the database, then swap the history tables
     in one transaction. Fetches recorded meanwhile (a running daemon) are replayed before the swap."""
@@ -433,7 +451,7 @@ def reparse_in_place(
     old = open_db(db_path)
     new = _fast(open_db(scratch))
     try:
-        replayer = Replayer(old, new, source=source, since=since)
+        replayer = Replayer(old, new, source=source, since=since, advance=advance)
         for _ in range(max_rounds):
             replayer.run()
             _in_time_order(new, replayer)
@@ -468,6 +486,17 @@ def _swap(db: Database, scratch: Path, last_id: int) -> bool:
 def _remove(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def fetch_count(db_path: str | Path) -> int:
+    """How many fetches a re-parse will replay (for its progress display)."""
+    from ticker.db.schema import open_existing
+
+    db = open_existing(db_path)
+    try:
+        return int(db.execute("SELECT count(*) FROM fetches").fetchone()[0])
+    finally:
+        db.conn.close()
 
 
 def extract(db: Database, fetch_id: int) -> tuple[dict, TickerPage | RatesDocument]:

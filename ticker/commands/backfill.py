@@ -73,6 +73,7 @@ def backfill(
     from ticker.backfill import BadBackfillInput, backfill_headlines, headline_backfill_channels
     from ticker.base import parse_user_time
     from ticker.db.schema import open_db
+    from ticker.progress import progress
     from ticker.scraper.http import make_client
     from ticker.sources import builtin_source
 
@@ -93,10 +94,10 @@ def backfill(
             urls.setdefault("rss", rss_url)
         db = open_db(db_path)
         try:
-            with make_client() as client:
+            with make_client() as client, progress(None, f"{spec.name} backfill") as bar:
                 report = backfill_headlines(
                     db, client, spec, since=since_at, channel=channel, max_pages=pages,
-                    limit=per_page, pause_s=pause_s, urls=urls,
+                    limit=per_page, pause_s=pause_s, urls=urls, advance=bar.advance,
                 )  # fmt: skip
         except BadBackfillInput as error:
             raise click.ClickException(str(error)) from None
@@ -119,10 +120,11 @@ def backfill_rates(
 ) -> None:
     """Fill the Bank of Russia's official EUR/USD rates over a date range (XML_dynamic), never
     duplicating what is stored."""
-    from ticker.backfill import BadBackfillInput, check_rate_request
+    from ticker.backfill import BadBackfillInput, check_rate_request, rate_windows
     from ticker.backfill import backfill_rates as run
     from ticker.base import moscow_day, utc_now
     from ticker.db.schema import open_db
+    from ticker.progress import progress
     from ticker.scraper.cbr_xml import DEFAULT_CURRENCIES
     from ticker.scraper.http import make_client
 
@@ -134,9 +136,11 @@ def backfill_rates(
         try:
             check_rate_request(first, last, wanted)
             db = open_db(db_path)
-            with make_client() as client:
+            windows = len(wanted) * len(rate_windows(first, last))
+            with make_client() as client, progress(windows, "cbr backfill") as bar:
                 report = run(
                     db, client, start=first, end=last, currencies=wanted, url=url, pause_s=pause_s,
+                    advance=bar.advance,
                 )  # fmt: skip
         except BadBackfillInput as error:
             raise click.ClickException(str(error)) from None

@@ -280,6 +280,7 @@ def reparse(
     """Replay archived bodies, in fetch order, through today's parser into a fresh history."""
     from ticker import reparse as replay
     from ticker.base import parse_user_time, to_iso
+    from ticker.progress import progress
 
     if into and in_place:
         raise click.ClickException("--into and --in-place exclude each other")
@@ -290,12 +291,15 @@ def reparse(
                 _print_parsed(fetch, parsed)
                 return
             since_iso = to_iso(parse_user_time(since)) if since else None
-            if in_place:
-                report = replay.reparse_in_place(db_path, source=source, since=since_iso)
-            else:
-                path = Path(db_path)
-                target = into or str(path.with_name(f"{path.stem}.reparsed{path.suffix or '.db'}"))
-                report = replay.reparse_into(db_path, target, source=source, since=since_iso)
+            _existing_db(db_path, read_only=True).conn.close()  # refuses foreign and newer files
+            with progress(replay.fetch_count(db_path), "re-parsing", enabled=not as_json) as bar:
+                options = {"source": source, "since": since_iso, "advance": bar.advance}
+                if in_place:
+                    report = replay.reparse_in_place(db_path, **options)
+                else:
+                    path = Path(db_path)
+                    target = into or str(path.with_name(f"{path.stem}.reparsed{path.suffix or '.db'}"))
+                    report = replay.reparse_into(db_path, target, **options)
         except replay.ReparseError as error:
             raise click.ClickException(str(error)) from None
     if as_json:
