@@ -39,7 +39,9 @@ def _finish(what: str, summary: str, report) -> None:
     click.echo(summary, err=True)
 
 
-@click.command()
+@click.command(
+    epilog="\b\nExamples:\n  ticker backfill rbc\n  ticker backfill rbc --since 2024-11-25 --channel rss"
+)
 @click.argument("source")
 @click.option(
     "--since",
@@ -108,7 +110,11 @@ def backfill(
     _finish(f"{spec.name} backfill", summary, report)
 
 
-@click.command("backfill-rates")
+@click.command(
+    "backfill-rates",
+    epilog="\b\nExamples:\n  ticker backfill-rates --from 2024-01-01\n"
+    "  ticker backfill-rates --from 2022-02-01 --to 2022-03-31 --currency EUR",
+)
 @click.option("--from", "start", required=True, help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", help="Last day (YYYY-MM-DD; default: tomorrow, Moscow).")
 @click.option("--currency", "currencies", multiple=True, help="EUR, USD (repeatable; default both).")

@@ -254,7 +254,9 @@ def _print_parsed(fetch: dict, parsed) -> None:
         click.echo(f"rate\t{rate.currency}\t{rate.rate_date}\t{rate.value}\t{rate.change or ''}")
 
 
-@click.command()
+@click.command(
+    epilog="\b\nExamples:\n  ticker reparse\n  ticker reparse --in-place --source rbc\n  ticker reparse --fetch 1234"
+)
 @_db_option
 @click.option("--source", help="Re-parse only this source's fetches (others are replayed as recorded).")
 @click.option("--since", help="Re-parse only fetches from this time on (ISO 8601, Moscow if no zone; 2d).")
@@ -329,7 +331,7 @@ def reparse(
         click.echo("  history unchanged")
 
 
-@click.command()
+@click.command(epilog="\b\nExamples:\n  ticker cite 68385b7b9a7947c6045654e8\n  ticker cite rate:12 --json")
 @click.argument("ident")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
