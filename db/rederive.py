@@ -171,12 +171,12 @@ def _rederive_titles(db: Database, snapshots: _Snapshots, headline_ids: set[str]
     title_extents: dict[int, _Extent] = {}
     latest_title: dict[str, tuple[tuple[str, int], int]] = {}
     changes: list[tuple[str, int, str, int, int]] = []
-    # Backfilled items enter the walk at their backfill fetch, as the live writer met them.
+    # A backfill request (no snapshot) that is an end of a title version stays one: the item
+    # enters the walk there, as the live writer met it (and a second re-derivation keeps it).
     appearances: list[tuple[str, int, str, int]] = []  # (at, fetch id, headline id, title id)
     for headline_id, at, fetch_id, title_id in db.execute(
-        "SELECT s.headline_id, s.first_seen, s.first_fetch_id, t.id FROM sightings s "
-        "JOIN headline_titles t ON t.headline_id = s.headline_id AND t.first_fetch_id = s.first_fetch_id "
-        "WHERE s.channel = 'backfill'"
+        "SELECT t.headline_id, f.started_at, f.id, t.id FROM headline_titles t JOIN fetches f "
+        "ON f.id IN (t.first_fetch_id, t.last_fetch_id) WHERE f.snapshot_id IS NULL"
     ).fetchall():
         if headline_id in headline_ids:
             appearances.append((at, fetch_id, headline_id, title_id))

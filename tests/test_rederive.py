@@ -143,3 +143,19 @@ def test_unordered_channel_gets_no_exit_reason(db_path):
     assert db.execute(
         "SELECT exited_at, exit_reason FROM sightings WHERE exited_at IS NOT NULL"
     ).fetchall() == [(at(2), None)]
+
+
+def test_a_backfilled_item_then_an_older_capture_is_stable_under_rederive(db_path):
+    db = open_db(db_path)
+    backfill = FetchRow("rbc", "feed_json", "https://www.rbc.ru/v10/ajax/x", at(5), "ok")
+    save_backfill_page(db, backfill, [headline("a")])
+    build_live(db, [(10, page(("a", "Новый заголовок a"), "b"))])
+    capture(db, -60, page("a", "c"))
+    rederive(db)
+    once = history(db)
+    rederive(db)
+    assert history(db) == once  # idempotent
+    changes = [(c[1].split("/")[0], c[3][1], c[4][1]) for c in once["title_changes"]]
+    assert changes == [(at(10), "Заголовок a", "Новый заголовок a")]
+    first = db.execute("SELECT first_seen, first_channel FROM headlines WHERE id = ?", [headline("a").id])
+    assert first.fetchone() == (at(-60), "page")
