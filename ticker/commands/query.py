@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ticker.base import DEFAULT_DB
+from ticker.base import DEFAULT_DB, TIME_FORMS
 from ticker.errors import user_errors
 from ticker.terminal import printable
 
@@ -24,10 +24,7 @@ CHANGE_COLUMNS = ["at", "event", "source", "id", "title", "detail", "fetch_id", 
 AT_COLUMNS = ["type", "source", "fetch_id", "shown_at", "position", "id", "title", "rubric", "published_at",
               "url", "new", "reworded_here", "reworded_later", "exit_reason", "exited_at", "rate_id", "currency", "rate_date",
               "value", "change"]  # fmt: skip
-TIME_HELP = (
-    "ISO 8601 (2024-11-25T18:57, zone optional: Moscow time if absent), a date (2024-11-25), "
-    "an age (30m, 2h, 1d) or now"
-)
+TIME_HELP = TIME_FORMS
 
 
 def _output_options(command: Callable) -> Callable:
@@ -130,17 +127,16 @@ def _failed_note(failed: list[dict], asked: str) -> str | None:
 
 @click.command(
     short_help="The ticker as it was at a time.",
+    help="The ticker as it was at TIME: what the last successful poll of the source's ticker at or "
+    "before TIME showed, in on-page order, titles as they read then, with its rates.\n\n"
+    f"TIME: {TIME_FORMS}. Output shows Moscow time.",
     epilog="\b\nExamples:\n  ticker at '2024-11-25 18:57'\n  ticker at 2h --source rbc --json\n  ticker at now",
 )
 @click.argument("time")
 @click.option("--source", default="rbc", show_default=True, help="The source whose ticker to show.")
 @_output_options
 def at(time: str, source: str, as_json: bool, as_csv: bool, db_path: str) -> None:
-    """The ticker as it was at TIME: what the last successful poll of the source's ticker at or
-    before TIME showed, in on-page order, titles as they read then, with its rates.
-
-    TIME: ISO 8601 (2024-11-25T18:57, zone optional: Moscow time if absent), a date (2024-11-25),
-    an age (30m, 2h, 1d) or now. Output shows Moscow time."""
+    """Print the ticker as it was at TIME (the help text above names the time forms of ticker.base)."""
     from ticker.db.queries import ticker_at
 
     _check_format(as_json, as_csv)

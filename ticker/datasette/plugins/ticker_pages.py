@@ -68,6 +68,7 @@ def _ticker_href(datasette, source: str, at: str) -> str:
 
 @hookimpl
 def prepare_jinja2_environment(env, datasette) -> None:
+    """Filters the templates use: moscow, duration, yesno_flag, safe_href, headline_href."""
     env.filters["moscow"] = _moscow_html
     env.filters["duration"] = duration_text
     env.filters["yesno_flag"] = flag_text
@@ -77,6 +78,7 @@ def prepare_jinja2_environment(env, datasette) -> None:
 
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
+    """How a cell reads in HTML (None: Datasette's own rendering)."""
     if value is None or value == "":
         return None
     if column in HEADLINE_ID_COLUMNS or (table == "headlines" and column == "id"):
@@ -100,6 +102,7 @@ def render_cell(row, value, column, table, database, datasette):
 
 @hookimpl
 def extra_template_vars(template, database, request, datasette):
+    """The front page's list of questions: every canned query with its one-line summary."""
     if template != "index.html":
         return {}
 
@@ -179,6 +182,7 @@ def _moscow_input(iso: str) -> str:
 
 
 async def ticker_page(datasette, request) -> Response:
+    """/-/ticker?source=NAME&at=TIME: the ticker at a moment."""
     source = request.args.get("source") or None
     at_text = request.args.get("at") or ""
     context = await _read(datasette, lambda db: _ticker_context(db, source, at_text))
@@ -212,6 +216,7 @@ def _headline_context(db, headline_id: str) -> dict[str, Any] | None:
 
 
 async def headline_page(datasette, request) -> Response:
+    """/-/headline/<id>: one headline's life."""
     headline_id = request.url_vars["id"]
     found = await _read(datasette, lambda db: _headline_context(db, headline_id))
     if found is None:
@@ -235,6 +240,7 @@ async def headline_page(datasette, request) -> Response:
 
 
 async def body_page(datasette, request) -> Response:
+    """/-/body/<sha256 or a unique prefix>: an archived body as plain text, never run as a page."""
     from ticker.db.archive import read_body, resolve_sha
     from ticker.db.front import body_content_type
 
@@ -272,6 +278,7 @@ async def body_page(datasette, request) -> Response:
 
 @hookimpl
 def register_routes():
+    """The pages: /-/ticker, /-/headline/<id>, /-/body/<sha256>."""
     return [
         (r"^/-/ticker$", ticker_page),
         (r"^/-/headline/(?P<id>[^/]+)$", headline_page),
