@@ -210,6 +210,8 @@ def test_bytes_that_fit_no_encoding_are_a_parse_error():
 
 def test_titles_are_text():
     assert clean_title(" <i>Титаник</i>   &laquo;затонул&raquo;\n ") == "Титаник «затонул»"
+    assert clean_title("<div>" * 20_000 + "глубоко" + "</div>" * 20_000) == "глубоко"  # no tree built
+    assert clean_title("<!-- c --><b>жир</b>ный<br/>текст") == "жирный текст"
     assert clean_title("AT&T & Ко < 5") == "AT&T & Ко < 5"
     assert clean_title("a&nbsp;b") == "a b"
 
