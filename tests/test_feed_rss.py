@@ -213,6 +213,7 @@ def test_titles_are_text():
     assert clean_title("<div>" * 20_000 + "глубоко" + "</div>" * 20_000) == "глубоко"  # no tree built
     assert clean_title("<!-- c --><b>жир</b>ный<br/>текст") == "жирный текст"
     assert clean_title("AT&T & Ко < 5") == "AT&T & Ко < 5"
+    assert clean_title("Индекс 1 < 2 > 0, <3") == "Индекс 1 < 2 > 0, <3"
     assert clean_title("a&nbsp;b") == "a b"
 
 
