@@ -39,7 +39,9 @@ from ticker.scraper.ru_dates import feed_instant
 
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z]")
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
-_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])", re.I | re.S)
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])", re.I | re.S
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TAG = re.compile(r"<[/!?]?[A-Za-z!-][^<>]*>")  # a tag or comment; "1 < 2 > 0" is text
 _BREAK = re.compile(r"<(?:br|p|div|li)\b[^<>]*>", re.I)  # a line break between words is a space

@@ -227,6 +227,10 @@ def test_titles_are_text():
         (b"   \n", "empty"),
         (b"<!DOCTYPE html><html><head><title>Lenta.ru</title></head><body>news</body></html>", "HTML page"),
         (b"<html><body><p>moved</p></body></html>", "HTML page"),
+        (
+            b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x.dtd"><html/>',
+            "HTML page",
+        ),
         (b'<?xml version="1.0"?><data><row>1</row></data>', "not an RSS or Atom feed"),
         (b"just text, not XML", "not"),
     ],
