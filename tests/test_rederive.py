@@ -159,3 +159,60 @@ def test_a_backfilled_item_then_an_older_capture_is_stable_under_rederive(db_pat
     assert changes == [(at(10), "Заголовок a", "Новый заголовок a")]
     first = db.execute("SELECT first_seen, first_channel FROM headlines WHERE id = ?", [headline("a").id])
     assert first.fetchone() == (at(-60), "page")
+
+
+def _random_polls(rng, count: int) -> list:
+    """A plausible random history: lists that scroll, items pulled, titles reworded and back,
+    failed polls, long gaps, unchanged polls and rate moves (seeded: the same every run)."""
+    polls, minute, newest, shown = [], 0, 10, list(range(10, 0, -1))
+    titles: dict[int, str] = {}
+    for _ in range(count):
+        minute += rng.choice([2, 2, 2, 3, 30])
+        roll = rng.random()
+        if roll < 0.1:
+            polls.append((minute, None))
+            continue
+        if roll < 0.2 and polls and polls[-1][1] not in (None, "unchanged"):
+            polls.append((minute, "unchanged"))
+            continue
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            newest += 1
+            shown.insert(0, newest)
+        if rng.random() < 0.2:
+            shown.pop(rng.randrange(len(shown)))
+        shown = shown[:8]
+        for key in rng.sample(shown, k=1) if rng.random() < 0.3 else []:
+            titles[key] = rng.choice([f"Версия {key}", f"Заголовок {key}"])
+        entries = [(f"{key:x}", titles.get(key, f"Заголовок {key}")) for key in shown]
+        polls.append((minute, page(*entries, eur=rng.choice(["86.9", "87.1"]))))
+    return polls
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_histories_rederive_unchanged_and_merge_in_any_order(db_path, tmp_path, seed):
+    import random
+
+    rng = random.Random(seed)
+    polls = _random_polls(rng, 40)
+    db = open_db(db_path)
+    build_live(db, polls)
+    before = history(db)
+    rederive(db)
+    assert history(db) == before
+
+    # the first third arrive later, as captures (captures are successes: failed and unchanged
+    # polls among them are left out of both): the same history as if they had been live polls
+    cut = len(polls) // 3
+    while polls[cut][1] == "unchanged":  # an unchanged poll repeats the poll before it: keep them together
+        cut += 1
+    early = [p for p in polls[:cut] if p[1] is not None and p[1] != "unchanged"]
+    reference = open_db(tmp_path / "reference.db")
+    build_live(reference, early + polls[cut:])
+    merged = open_db(tmp_path / "merged.db")
+    build_live(merged, polls[cut:])
+    for minutes, ticker in early:
+        capture(merged, minutes, ticker)
+    rederive(merged)
+    got, want = presence(merged), presence(reference)
+    for table in ("headlines", "headline_titles", "title_changes", "sightings", "rates"):
+        assert got[table] == want[table], table
