@@ -216,3 +216,27 @@ def test_random_histories_rederive_unchanged_and_merge_in_any_order(db_path, tmp
     got, want = presence(merged), presence(reference)
     for table in ("headlines", "headline_titles", "title_changes", "sightings", "rates"):
         assert got[table] == want[table], table
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_captures_between_live_polls_give_the_all_live_history(db_path, tmp_path, seed):
+    import random
+
+    rng = random.Random(1000 + seed)
+    polls = _random_polls(rng, 40)
+    # a random fourth of the successful polls (not one an unchanged poll repeats) came as captures
+    candidates = [
+        i for i, (_, ticker) in enumerate(polls)
+        if ticker not in (None, "unchanged") and (i + 1 == len(polls) or polls[i + 1][1] != "unchanged")
+    ]  # fmt: skip
+    as_captures = set(rng.sample(candidates, k=len(candidates) // 4))
+    reference = open_db(tmp_path / "reference.db")
+    build_live(reference, polls)
+    merged = open_db(db_path)
+    build_live(merged, [p for i, p in enumerate(polls) if i not in as_captures])
+    for i in sorted(as_captures, key=lambda _: rng.random()):  # in any order
+        capture(merged, *polls[i])
+    rederive(merged)
+    got, want = presence(merged), presence(reference)
+    for table in ("headlines", "headline_titles", "title_changes", "sightings", "rates"):
+        assert got[table] == want[table], table
