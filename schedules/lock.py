@@ -84,7 +84,9 @@ class DaemonLock:
         self._fd: int | None = None
 
     def acquire(self) -> DaemonLock:
-        fd = os.open(self.db_path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Read-only is enough for flock; a database SQLite cannot write is then refused by SQLite
+        # with its own message ("attempt to write a readonly database").
+        fd = os.open(self.db_path, os.O_RDONLY | os.O_CREAT, 0o644)
         # `ticker status` takes a shared lock for an instant to look: try a few times.
         for attempt in range(ACQUIRE_ATTEMPTS):
             try:
