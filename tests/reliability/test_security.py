@@ -247,5 +247,7 @@ def test_only_http_links_are_stored_and_never_a_control_character(fault_server, 
         for address in stored.values()
     )
     (warning,) = rows(db, "SELECT warning FROM fetches")[0]
-    assert f"item {items[0].id}: link 'javascript:alert(document.cookie)' is not an http(s) address" in warning
+    assert (
+        f"item {items[0].id}: link 'javascript:alert(document.cookie)' is not an http(s) address" in warning
+    )
     assert "\n" not in warning and "\x1b" not in warning
