@@ -95,11 +95,13 @@ def cases(db, rng: random.Random) -> dict[str, Callable[[], object]]:
     for name, query in canned.items():
         sql = query["sql"]
         if name == "ticker_at":
-            out["q ticker_at"] = lambda sql=sql: conn.execute(sql, {"at": rng.choice(forms)()}).fetchmany(
-                DATASETTE_ROWS
-            )
+            out["q ticker_at"] = lambda sql=sql: conn.execute(
+                sql, {"at": rng.choice(forms)(), "source": ""}
+            ).fetchmany(DATASETTE_ROWS)
         elif name == "headline_history":
-            out["q headline_history"] = lambda sql=sql: conn.execute(sql, {"id": rng.choice(ids)}).fetchall()
+            out["q headline_history"] = lambda sql=sql: conn.execute(
+                sql, {"id": rng.choice(ids), "source": ""}
+            ).fetchall()
         elif name == "rate_series":
             out["q rate_series EUR"] = fetch(sql, {"currency": "EUR"})
         else:

@@ -111,10 +111,16 @@ SELECT at, event, source, id, title, detail, fetch_id, published_at, origin FROM
                        AND p.source = s.source AND p.channel = s.channel AND p.id < s.id
                      ORDER BY p.id DESC LIMIT 1), 'an exit'),
            s.first_fetch_id, h.published_at, NULL
-    FROM sightings s JOIN headlines h ON h.id = s.headline_id
+    FROM (
+        -- a presence that began in the window is still shown, or has left since :since (it left
+        -- after it began): both halves read a partial index, never the whole table
+        SELECT * FROM sightings WHERE exit_fetch_id IS NULL AND first_seen >= :since AND first_seen <= :until
+        UNION ALL
+        SELECT * FROM sightings WHERE exit_fetch_id IS NOT NULL AND exited_at >= :since
+          AND first_seen >= :since AND first_seen <= :until
+    ) s JOIN headlines h ON h.id = s.headline_id
     JOIN sources src ON src.name = s.source AND src.ticker_channel = s.channel
-    WHERE s.first_seen >= :since AND s.first_seen <= :until
-      AND EXISTS (SELECT 1 FROM sightings p WHERE p.headline_id = s.headline_id AND p.source = s.source
+    WHERE EXISTS (SELECT 1 FROM sightings p WHERE p.headline_id = s.headline_id AND p.source = s.source
                     AND p.channel = s.channel AND p.id < s.id)
     UNION ALL
     SELECT first_seen, 'rate', source, NULL, currency || ' ' || rate_date || ': ' || value,
