@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ticker.base import BlockedPage, ParseError
-from ticker.commands.fetch import with_date_param
 from ticker.db.schema import open_db
+from ticker.kinds.cbr import day_address as with_date_param
 from ticker.poll import poll
 from ticker.scraper.cbr_xml import parse_daily, parse_dynamic, per_unit
 from ticker.scraper.http import make_client
