@@ -160,3 +160,38 @@ def test_every_kind_declares_what_the_rest_of_ticker_reads():
         assert all(callable(channel.parse) for channel in kind.channels)
         has_headlines = any(c.headlines and c.ordered for c in kind.channels)
         assert (kind.ticker_channel is not None) == has_headlines
+
+
+def feed_with_numbered_items(title_prefix: str) -> bytes:
+    items = "".join(
+        f'<item><guid isPermaLink="false">{n}</guid><title>{title_prefix} {n}</title>'
+        f"<link>https://{title_prefix}.example/news/{n}</link>"
+        f"<pubDate>Tue, 26 Nov 2024 10:0{n}:00 +0300</pubDate></item>"
+        for n in range(1, 4)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>{items}</channel></rss>'.encode()
+    )
+
+
+def test_two_outlets_numbering_their_items_alike_never_share_a_headline(httpserver, tmp_path, cli):
+    """A bare-number guid is unique within its outlet only: stored as `<source>:<guid>`; an id that
+    is a web address stays as it is (the same story through two channels is one headline)."""
+    for name in ("vedomosti", "interfax"):
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(
+            feed_with_numbered_items(name), content_type="application/rss+xml"
+        )
+    config = tmp_path / "t.toml"
+    config.write_text(
+        "".join(
+            f'[sources.{name}]\nkind = "rss"\nurl = "{httpserver.url_for(f"/{name}.xml")}"\n'
+            for name in ("vedomosti", "interfax")
+        )
+    )
+    for name in ("vedomosti", "interfax"):
+        result = cli("fetch", name, "--config", config, "--db", tmp_path / "t.db")
+        assert result.exit_code == 0, result.output
+    db = open_db(tmp_path / "t.db")
+    rows = db.execute("SELECT id, title FROM headlines ORDER BY id").fetchall()
+    assert len(rows) == 6
+    assert ("interfax:1", "interfax 1") in rows and ("vedomosti:1", "vedomosti 1") in rows

@@ -113,6 +113,7 @@ def parse_body(attempt: Attempt, spec: SourceSpec, channel: str, *, fetched_at: 
         fetched_at=fetched_at,
         min_items=spec.min_items(channel),
         options=spec.options,
+        source=spec.name,
     )
     row.outcome, row.error, row.warning = "ok", None, None
     try:

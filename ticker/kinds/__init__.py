@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ class ParseContext:
     fetched_at: datetime  # aware UTC: the day of a shown "HH:MM" comes from it
     min_items: int
     options: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""  # the configured source's name (scopes ids that are not addresses)
 
 
 Parser = Callable[[bytes, ParseContext], Parsed]
@@ -100,6 +101,20 @@ class Kind:
     def ticker_channel(self) -> str | None:
         """The channel whose list is "the ticker" (`ticker at`), if the kind has one."""
         return next((c.name for c in self.channels if c.ordered and c.headlines), None)
+
+
+def scoped_ids(page: TickerPage, source: str) -> TickerPage:
+    """Item ids that are not web addresses (a feed's bare-number guid, a page's `data-id`) are
+    only unique within their outlet: they are stored as `<source>:<id>`, so two outlets'
+    item 12345 never merge into one headline. An address is an id everywhere."""
+    if not any(_needs_scope(h.id) for h in page.headlines):
+        return page
+    headlines = tuple(replace(h, id=f"{source}:{h.id}") if _needs_scope(h.id) else h for h in page.headlines)
+    return replace(page, headlines=headlines)
+
+
+def _needs_scope(item_id: str) -> bool:
+    return not item_id.lower().startswith(("http://", "https://"))
 
 
 _registry: dict[str, Kind] | None = None

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from ticker.base import RatesDocument, TickerPage
-from ticker.kinds import BadSourceConfig, Channel, Kind, ParseContext
+from ticker.kinds import BadSourceConfig, Channel, Kind, ParseContext, scoped_ids
 
 
 @lru_cache(maxsize=64)
@@ -48,7 +48,7 @@ def parse(body: bytes, context: ParseContext) -> TickerPage | RatesDocument:
     select = context.options.get("select")
     if not select:
         raise ParseError("no selectors configured for this html source")
-    return parse_html_list(
+    page = parse_html_list(
         body,
         selectors=_selectors(tuple(sorted(select.items()))),
         base_url=context.url,
@@ -56,6 +56,7 @@ def parse(body: bytes, context: ParseContext) -> TickerPage | RatesDocument:
         fetched_at=context.fetched_at,
         min_items=context.min_items,
     )
+    return scoped_ids(page, context.source)
 
 
 KIND = Kind(

@@ -32,7 +32,9 @@ def parse_page(body: bytes, context: ParseContext) -> TickerPage | RatesDocument
 def parse_rss(body: bytes, context: ParseContext) -> TickerPage | RatesDocument:
     from ticker.scraper import rbc_rss  # parsers other than the page's load when first used
 
-    return rbc_rss.parse_rbc_rss(body, base_url=context.url, min_items=context.min_items)
+    return rbc_rss.parse_rbc_rss(
+        body, base_url=context.url, min_items=context.min_items, content_type=context.content_type
+    )
 
 
 def parse_feed_json(body: bytes, context: ParseContext) -> TickerPage | RatesDocument:

@@ -7,19 +7,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from ticker.base import RatesDocument, TickerPage
-from ticker.kinds import BadSourceConfig, Channel, Kind, ParseContext
+from ticker.kinds import BadSourceConfig, Channel, Kind, ParseContext, scoped_ids
 
 
 def parse(body: bytes, context: ParseContext) -> TickerPage | RatesDocument:
     from ticker.scraper.feed_rss import parse_feed
 
-    return parse_feed(
+    page = parse_feed(
         body,
         base_url=context.url,
         content_type=context.content_type,
         fetched_at=context.fetched_at,
         min_items=context.min_items,
     )
+    return scoped_ids(page, context.source)
 
 
 def check_preset(value: Any, where: str) -> str:
