@@ -105,6 +105,11 @@ class Attempt:
     replayed_outcome: str | None = None  # a re-parse replaying a fetch keeps the outcome it recorded
 
 
+def address_key(address: str) -> str:
+    """What identifies an exact address in `address_state` (secrets included) without storing it."""
+    return hashlib.sha256(address.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 class NeedsParse(Exception):
     """The body is the same as an earlier one, but that one is no longer what the channel last
     showed (another writer came in between): parse it and save it in full."""
@@ -204,23 +209,6 @@ def save_failure(db: Database, row: FetchRow) -> Saved:
     with write_transaction(db):
         fetch_id = _insert_fetch(db, row)
     return Saved(fetch_id=fetch_id, outcome=row.outcome, row=row)
-
-
-def last_success(db: Database, source: str, channel: str) -> dict | None:
-    """The latest ok/unchanged fetch of a source's channel (for conditional requests and dedup)."""
-    # A 304 row has no body of its own: the body it confirmed is the latest one received.
-    rows = db.execute(
-        "SELECT id, started_at, (SELECT body_sha256 FROM fetches WHERE source = ? AND channel = ? "
-        f"AND outcome IN {SUCCESS_SQL} AND body_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1), "
-        "etag, last_modified, snapshot_id FROM fetches "
-        f"WHERE source = ? AND channel = ? AND outcome IN {SUCCESS_SQL} "
-        "ORDER BY id DESC LIMIT 1",
-        [source, channel, source, channel],
-    ).fetchall()
-    if not rows:
-        return None
-    keys = ("id", "started_at", "body_sha256", "etag", "last_modified", "snapshot_id")
-    return dict(zip(keys, rows[0], strict=True))
 
 
 def _upsert_headline(
@@ -403,7 +391,15 @@ def save_ticker(
     exits (with their reason when the channel is an ordered live list), rates and the on-page
     snapshot, in one transaction."""
     with write_transaction(db):
-        return _save_ticker(db, row, page, gap_limit_s=gap_limit_s, ordered=ordered)
+        saved = _save_ticker(db, row, page, gap_limit_s=gap_limit_s, ordered=ordered)
+        _remember_recorded(db, row, saved)
+    return saved
+
+
+def _remember_recorded(db: Database, row: FetchRow, saved: Saved) -> None:
+    """A success written without an Attempt (replays, tests): its address is the recorded one."""
+    attempt = Attempt(row=row, address_key=address_key(row.url))
+    _remember_address(db, attempt, row.body_sha256, saved.snapshot_id)
 
 
 def _save_ticker(
@@ -474,7 +470,9 @@ def _save_ticker(
 def save_rates(db: Database, row: FetchRow, document: RatesDocument) -> Saved:
     """Store a rates document (Bank of Russia): one row per distinct value, last_seen moved on."""
     with write_transaction(db):
-        return _save_rates(db, row, document)
+        saved = _save_rates(db, row, document)
+        _remember_recorded(db, row, saved)
+    return saved
 
 
 def _save_rates(db: Database, row: FetchRow, document: RatesDocument) -> Saved:
@@ -502,7 +500,9 @@ def save_unchanged(db: Database, row: FetchRow, previous_snapshot_id: int | None
     holds; nothing is copied.
     """
     with write_transaction(db):
-        return _save_unchanged(db, row, previous_snapshot_id)
+        saved = _save_unchanged(db, row, previous_snapshot_id)
+        _remember_recorded(db, row, saved)
+    return saved
 
 
 def _save_unchanged(db: Database, row: FetchRow, previous_snapshot_id: int | None) -> Saved:

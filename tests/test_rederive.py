@@ -10,7 +10,7 @@ from ticker.db.backfill import save_backfill_page
 from ticker.db.imports import save_capture
 from ticker.db.rederive import rederive_source
 from ticker.db.schema import open_db
-from ticker.db.writes import FetchRow, last_success, save_failure, save_ticker, save_unchanged
+from ticker.db.writes import FetchRow, save_failure, save_ticker, save_unchanged
 
 
 def rederive(db):
@@ -19,8 +19,10 @@ def rederive(db):
 
 def live(db, minutes, ticker=None, outcome="ok"):
     if outcome == "unchanged":
-        previous = last_success(db, "rbc", "page")
-        return save_unchanged(db, row(minutes, "unchanged"), previous["snapshot_id"])
+        previous = db.execute(
+            "SELECT snapshot_id FROM fetches WHERE outcome IN ('ok', 'unchanged') ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+        return save_unchanged(db, row(minutes, "unchanged"), previous)
     if ticker is None:
         return save_failure(db, row(minutes, outcome))
     return save_ticker(db, row(minutes), ticker, gap_limit_s=GAP_LIMIT_S)

@@ -16,7 +16,7 @@ from datetime import datetime
 import httpx
 
 from ticker.base import BlockedPage, ParseError, redact_url, to_iso, utc_now
-from ticker.db.writes import AddressState, Attempt, FetchRow
+from ticker.db.writes import AddressState, Attempt, FetchRow, address_key
 from ticker.kinds import ParseContext
 from ticker.scraper import http
 from ticker.sources import SourceSpec
@@ -28,11 +28,6 @@ def one_line(text: str) -> str:
     """A message fit for `fetches.error` and a log line: one line, bounded."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1] + "…"
-
-
-def address_key(address: str) -> str:
-    """What identifies an exact address (secrets included) without storing it."""
-    return hashlib.sha256(address.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def target_address(spec: SourceSpec, channel: str, url: str | None, started: datetime) -> str:

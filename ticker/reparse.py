@@ -36,6 +36,7 @@ from ticker.base import (
 from ticker.db.archive import read_body
 from ticker.db.schema import open_db, write_transaction
 from ticker.db.writes import (
+    DEFAULT_GAP_LIMIT_S,
     Attempt,
     FetchRow,
     NeedsParse,
@@ -250,7 +251,7 @@ class Replayer:
         finds the body is not the same as the channel's latest after all."""
         channel = attempt.row.channel
         ordered = _is_ticker(spec, channel) and spec.channel(channel).ordered
-        options = {"ordered": ordered, "gap_limit_s": spec.gap_limit_s if spec is not None else 300.0}
+        options = {"ordered": ordered, "gap_limit_s": spec.gap_limit_s if spec is not None else DEFAULT_GAP_LIMIT_S}
         try:
             return save_attempt(self.new, attempt, **options)
         except (NeedsParse, NeedsRefetch):
