@@ -59,8 +59,8 @@ class CorruptBody(ValueError):
     """An archived body that does not decode to the bytes its hash names."""
 
     def __init__(self, sha256: str, detail: str) -> None:
-        super().__init__(f"archived body {sha256} is corrupt: {detail} (other bodies are unaffected)")
-        self.sha256 = sha256
+        super().__init__(f"archived body {sha256} is corrupt: {detail} (bodies not built on it still read)")
+        self.sha256, self.detail = sha256, detail
 
 
 def sha256_hex(body: bytes) -> str:
@@ -238,7 +238,7 @@ def decoded_body(db: Database, digest: str) -> bytes | None:
         except CorruptBody as error:
             if link_sha == digest:
                 raise
-            raise CorruptBody(digest, f"its base {error}") from None
+            raise CorruptBody(digest, f"it is built on body {link_sha}, which {error.detail}") from None
     assert base is not None
     if sha256_hex(base) != digest:
         raise CorruptBody(digest, "its decoded bytes have another SHA-256")
