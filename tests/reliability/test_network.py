@@ -146,6 +146,20 @@ FAULTS = [
         200,
     ),
     Fault(
+        "200, the ticker inside 50,000 nested <div>",
+        lambda s: fs.static(page_bytes().replace(b"<body>", b"<body>" + b"<div>" * 50_000, 1)),
+        "parse_error",
+        "markup nested 50008 deep (limit 512): refused before parsing",
+        200,
+    ),
+    Fault(
+        "200, 20,000 <option> in one <select>",
+        lambda s: fs.static(page_bytes().replace(b"<body>", b"<body><select>" + b"<option>x" * 20_000, 1)),
+        "parse_error",
+        "20000 <option>s in one <select>",
+        200,
+    ),
+    Fault(
         "200 MB body, no length",
         lambda s: fs.huge(200 << 20, declare_length=False),
         "network_error",
@@ -318,6 +332,7 @@ DAEMON_FAULTS = {
     "ftp-redirect": (lambda s: fs.redirect("ftp://127.0.0.1/x"), "network_error"),
     "challenge": (lambda s: fs.static(DDOS_GUARD_PAGE), "blocked"),
     "bomb": (lambda s: fs.gzip_bomb(1 << 28), "network_error"),
+    "deep": (lambda s: fs.static(b"<html><body>" + b"<div>" * 100_000 + b"</body></html>"), "parse_error"),
     "good": (lambda s: fs.static(page_bytes()), "ok"),
 }
 
