@@ -85,6 +85,7 @@ def test_kill_9_fifty_times(fault_server, tmp_path):
     report = _kill_cycles(50, fault_server, tmp_path)
     assert "Traceback" not in report["log"]
     _check_final_state(tmp_path / "ticker.db")
+    print(f"\nreliability: {report['kills']} kill -9s, {report['fetches']} fetches written, 0 rows lost")
 
 
 @pytest.mark.slow
