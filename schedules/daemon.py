@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import __version__
 from ticker.base import redact_url, to_iso, utc_now
-from ticker.db.schema import open_db
+from ticker.db.schema import connect, open_db
 from ticker.db.writes import register_source
 from ticker.schedules import hooks
 from ticker.schedules.config import DaemonConfig
@@ -239,11 +239,28 @@ class Daemon:
         file this daemon locked and opened: every later write would go elsewhere or fail."""
         if self._lock is None or self._lock.still_at_path():
             return False
+        return self._fail(f"the database {self.config.db} was deleted or replaced while the daemon ran")
+
+    def _database_emptied(self) -> bool:
+        """After a failed run: True (the daemon stopping) when the file no longer holds ticker's
+        tables (emptied or overwritten in place): every later run would fail the same way."""
+        from ticker.db.schema import database_shape
+
+        try:
+            db = connect(self.config.db, read_only=True)
+            try:
+                shape = database_shape(db)
+            finally:
+                db.conn.close()
+        except Exception:  # unreadable for now (locked, I/O): the runs say why, and go on
+            return False
+        if shape == "current":
+            return False
+        return self._fail(f"the database {self.config.db} no longer holds ticker's tables ({shape} now)")
+
+    def _fail(self, what: str) -> bool:
         if self.failure is None:
-            self.failure = (
-                f"the database {self.config.db} was deleted or replaced while the daemon ran: "
-                "stopping with exit status 1 so that the supervisor restarts it on the file now there"
-            )
+            self.failure = f"{what}: stopping with exit status 1 so that the supervisor restarts it on the file now there"
             log.error(self.failure)
         self._stop = True
         return True
@@ -258,6 +275,8 @@ class Daemon:
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
+        if not result.succeeded and (self._database_gone() or self._database_emptied()):
+            return result.started_at
         self._reschedule(runner.spec, result)
         return result.started_at
 

@@ -584,7 +584,7 @@ def test_a_second_daemon_on_a_symlink_is_refused(httpserver, tmp_path, start_dae
     assert first.stop() == 0
 
 
-@pytest.mark.parametrize("how", ["deleted", "replaced"])
+@pytest.mark.parametrize("how", ["deleted", "replaced", "emptied in place"])
 def test_database_deleted_or_replaced_under_the_daemon_exits_non_zero(
     httpserver, tmp_path, start_daemon, how
 ):
@@ -595,6 +595,11 @@ def test_database_deleted_or_replaced_under_the_daemon_exits_non_zero(
     if how == "deleted":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    elif how == "emptied in place":  # the same file (inode), its tables gone: `: > ticker.db`
+        with open(db_path, "r+b") as file:
+            file.truncate(0)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     else:
         fresh = tmp_path / "fresh.db"
         sqlite3.connect(fresh).close()
@@ -603,9 +608,14 @@ def test_database_deleted_or_replaced_under_the_daemon_exits_non_zero(
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     assert daemon.proc.wait(timeout=30) == 1  # by itself: no signal sent
     log = daemon.log
-    assert "the database" in log and "was deleted or replaced while the daemon ran" in log
-    assert log.count("deleted or replaced") == 1
-    assert "no such table" not in log and "Traceback" not in log
+    if how == "emptied in place":  # seen by the run that failed on it
+        assert "no longer holds ticker's tables (empty now): stopping with exit status 1" in log
+        assert log.count("no longer holds ticker's tables") == 1
+    else:
+        assert "the database" in log and "was deleted or replaced while the daemon ran" in log
+        assert log.count("deleted or replaced") == 1
+        assert "no such table" not in log
+    assert "Traceback" not in log
     # The supervisor's restart carries on, on the file now at that path.
     again = start_daemon('db = "ticker.db"\n' + source("rates", "cbr", httpserver.url_for("/rates"), 0.25))
     try:
