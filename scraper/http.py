@@ -11,6 +11,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -241,7 +242,7 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, tota
         if time.monotonic() > deadline:
             raise FetchFailed(
                 "network_error",
-                f"timeout: body still arriving after {total_s:g}s",
+                f"timeout: body from {response.url.host} still arriving after {total_s:g}s",
                 status=response.status_code,
                 headers=response_headers(response),
             )
@@ -256,26 +257,79 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, tota
         ) from None
 
 
+def _where(error: httpx.HTTPError) -> tuple[str, str]:
+    """The host the failing request went to, and host:port (a redirect's target, if it failed)."""
+    try:
+        url = error.request.url
+    except RuntimeError:  # an error raised without its request
+        return "the server", "the server"
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.host, f"{url.host}:{port}" if port else url.host
+
+
+def _cause(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of `kind` in the chain under `error` (httpx wraps httpcore, which
+    wraps the socket's own error)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _timeout_s(error: httpx.HTTPError, which: str) -> str:
+    try:
+        value = error.request.extensions.get("timeout", {}).get(which)
+    except RuntimeError:
+        value = None
+    return f" within {value:g}s" if isinstance(value, int | float) else ""
+
+
 def _describe(error: httpx.HTTPError) -> str:
+    """One line naming the host and what the failure means (DNS, refused, reset, TLS, timeouts)."""
     name = type(error).__name__
-    detail = str(error).splitlines()[0] if str(error) else ""
+    detail = str(error).splitlines()[0] if str(error) else name
+    host, address = _where(error)
     if isinstance(error, httpx.ConnectTimeout):
-        return f"timeout: could not connect ({detail or name})"
+        return f"timeout: {address} did not accept a connection{_timeout_s(error, 'connect')}"
     if isinstance(error, httpx.ReadTimeout):
-        return "timeout: the server stopped sending (read timeout)"
+        return f"timeout: {host} stopped sending (nothing came{_timeout_s(error, 'read')}: read timeout)"
     if isinstance(error, httpx.TimeoutException):
-        return f"timeout: {detail or name}"
+        return f"timeout: {host}: {detail}"
     if isinstance(error, httpx.TooManyRedirects):
         return f"too many redirects (more than {MAX_REDIRECTS})"
     if isinstance(error, httpx.UnsupportedProtocol):
         return f"redirect or URL to an unsupported scheme: {detail}"
-    if isinstance(error, httpx.RemoteProtocolError):
-        return f"connection broken mid-answer (body cut short?): {detail or name}"
     if isinstance(error, httpx.DecodingError):
-        return f"body could not be decompressed: {detail or name}"
+        return f"body could not be decompressed: {detail}"
+    dns = _cause(error, socket.gaierror)
+    if dns is not None:
+        meaning = (
+            "no answer from the name server (is the network up?)"
+            if dns.errno in (socket.EAI_AGAIN, getattr(socket, "EAI_NODATA", None))
+            else "the name does not resolve"
+        )
+        return f"DNS lookup failed for {host}: {meaning} ({dns})"
+    certificate = _cause(error, ssl.SSLCertVerificationError)
+    if certificate is not None:
+        return f"TLS failed with {address}: its certificate is not trusted ({certificate.verify_message}; {detail})"
+    tls = _cause(error, ssl.SSLError)
+    if tls is not None:
+        return f"TLS failed with {address}: {detail}"
+    if _cause(error, ConnectionRefusedError) is not None:
+        return f"could not connect to {address}: connection refused (nothing listens there, or a firewall refuses)"
+    if _cause(error, ConnectionResetError) is not None:
+        return f"connection reset by {host} (the server, or something between, dropped it): {detail}"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return f"connection broken mid-answer by {host} (body cut short?): {detail}"
     if isinstance(error, httpx.ConnectError):
-        return f"could not connect: {detail or name}"
-    return f"{name}: {detail}" if detail else name
+        return f"could not connect to {address}: {detail}"
+    if isinstance(error, httpx.ReadError | httpx.WriteError):
+        return f"connection to {host} failed mid-answer: {detail}"
+    return f"{name}: {detail}"
 
 
 def classify_answer(url: str, status: int, reason: str, headers: dict[str, str], body: bytes) -> Answer:
@@ -366,7 +420,8 @@ def get(
     except httpx.HTTPError as error:
         if watchdog.fired.is_set():
             raise FetchFailed(
-                "network_error", f"timeout: no complete answer within {total_timeout_s:g}s"
+                "network_error",
+                f"timeout: no complete answer from {_where(error)[0]} within {total_timeout_s:g}s",
             ) from None
         raise FetchFailed("network_error", _describe(error)) from None
     except httpx.InvalidURL as error:

@@ -49,6 +49,9 @@ def test_https_certificates_are_verified(self_signed_https):
     with http.make_client() as client, pytest.raises(http.FetchFailed) as failure:
         http.get(client, self_signed_https)
     assert failure.value.outcome == "network_error"
+    host_port = self_signed_https.removeprefix("https://").rstrip("/")
+    assert failure.value.message.startswith(f"TLS failed with {host_port}: its certificate is not trusted (")
+    assert "self-signed certificate" in failure.value.message
     assert "CERTIFICATE_VERIFY_FAILED" in failure.value.message
 
 

@@ -4,12 +4,15 @@ validators, the markup guard."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
+import struct
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import zstandard
 from selectolax.lexbor import LexborHTMLParser
@@ -528,3 +531,89 @@ def test_guard_depth_covers_the_parsers_on_tag_soup(seed):
         body = "".join(rng.choice(SOUP) for _ in range(rng.randint(20, 200))).encode()
         # -1: a void or empty leaf is a node of its own in the tree, never an open element
         assert markup_guard.measure_markup(body).depth >= _lexbor_depth(body) - 1, body
+
+
+# Network errors name the host and say what they mean ------------------------------------------
+
+
+def _closed_port() -> int:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def _failure(url: str, *, client: httpx.Client | None = None, **kwargs) -> str:
+    used = client or http.make_client(connect_timeout_s=0.5, read_timeout_s=0.5)
+    with used, pytest.raises(http.FetchFailed) as failure:
+        http.get(used, url, **kwargs)
+    assert failure.value.outcome == "network_error" and "\n" not in failure.value.message
+    return failure.value.message
+
+
+def test_refused_connection_names_the_address():
+    port = _closed_port()
+    assert _failure(f"http://127.0.0.1:{port}/") == (
+        f"could not connect to 127.0.0.1:{port}: connection refused (nothing listens there, or a firewall refuses)"
+    )
+
+
+def test_dns_failure_names_the_host():
+    # RFC 2606: .invalid never resolves (the local resolver answers at once)
+    assert _failure("http://www.nonexistent.invalid/").startswith(
+        "DNS lookup failed for www.nonexistent.invalid: the name does not resolve ("
+    )
+
+
+def test_dns_server_unreachable_is_told_apart():
+    def no_resolver(request: httpx.Request) -> httpx.Response:
+        try:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        except socket.gaierror as error:
+            raise httpx.ConnectError(str(error), request=request) from error
+
+    client = http.make_client(transport=httpx.MockTransport(no_resolver))
+    assert _failure("https://www.rbc.ru/", client=client) == (
+        "DNS lookup failed for www.rbc.ru: no answer from the name server (is the network up?)"
+        " ([Errno -3] Temporary failure in name resolution)"
+    )
+
+
+def _reset(conn: socket.socket, request: Request) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # linger 0: an RST instead of a FIN
+
+
+def test_reset_connection_names_the_host(fault_server):
+    message = _failure(fault_server.route("/reset", _reset))
+    assert message.startswith("connection reset by 127.0.0.1 (the server, or something between, dropped it)")
+
+
+def test_connect_timeout_names_the_address():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # never accepted: once the queue is full, new connections wait
+    port = listener.getsockname()[1]
+    waiting = [socket.socket() for _ in range(3)]
+    try:
+        for sock in waiting:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(("127.0.0.1", port))
+        assert _failure(f"http://127.0.0.1:{port}/") == (
+            f"timeout: 127.0.0.1:{port} did not accept a connection within 0.5s"
+        )
+    finally:
+        for sock in [*waiting, listener]:
+            sock.close()
+
+
+def test_read_timeout_names_the_host(fault_server):
+    url = fault_server.route("/silent", fs.never_answer(fault_server))
+    assert _failure(url) == "timeout: 127.0.0.1 stopped sending (nothing came within 0.5s: read timeout)"
+
+
+def test_total_timeout_names_the_host(fault_server):
+    url = fault_server.route("/drip", fs.drip_headers(fault_server, 0.1))
+    assert _failure(url, total_timeout_s=0.5) == "timeout: no complete answer from 127.0.0.1 within 0.5s"

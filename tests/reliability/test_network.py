@@ -54,8 +54,13 @@ def _redirect_loop(server: FaultServer) -> fs.Handler:
 
 
 FAULTS = [
-    Fault("connection refused", _closed_port_url, "network_error", "could not connect"),
-    Fault("DNS failure", lambda s: "http://nonexistent.invalid/", "network_error", "could not connect"),
+    Fault("connection refused", _closed_port_url, "network_error", ": connection refused (nothing listens"),
+    Fault(
+        "DNS failure",
+        lambda s: "http://nonexistent.invalid/",
+        "network_error",
+        "DNS lookup failed for nonexistent.invalid: the name does not resolve",
+    ),
     Fault("accepts, never answers", fs.never_answer, "network_error", "timeout"),
     Fault("headers, then a stalled body", fs.headers_then_stall, "network_error", "timeout"),
     Fault("a body that drips forever", lambda s: fs.drip(s, 0.3), "network_error", "timeout", 200),
