@@ -124,12 +124,19 @@ def rate_pair(db: Database, currency: str, day: str) -> RatePair | None:
     return RatePair(row[0], row[1], row[2], row[3], bool(row[4])) if row else None
 
 
-def is_raised(db: Database, condition: str) -> str | bool | None:
-    """The source of a raised (not cleared) condition; False when it is not raised."""
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """A condition that holds (raised, not cleared)."""
+
+    source: str | None
+
+
+def raised(db: Database, condition: str) -> Raised | None:
+    """The condition's state when it is raised and not cleared; None otherwise."""
     row = db.execute(
         "SELECT source FROM alert_state WHERE condition = ? AND cleared_at IS NULL", [condition]
     ).fetchone()
-    return False if row is None else row[0]
+    return None if row is None else Raised(row[0])
 
 
 def raise_condition(db: Database, condition: str, source: str, at: str, message: str) -> None:

@@ -252,7 +252,7 @@ class Alerter:
     def _raise(
         self, db: Database, condition: str, source: str, at: str, fetch_id: int, message: str
     ) -> list[Event]:
-        if store.is_raised(db, condition) is not False:
+        if store.raised(db, condition) is not None:
             return []  # already raised: one alert per condition until it clears
         store.raise_condition(db, condition, source, at, message)
         alert_id = store.log_alert(
@@ -264,9 +264,10 @@ class Alerter:
     def _clear(
         self, db: Database, condition: str, at: str, fetch_id: int, message: str, *, send: bool
     ) -> list[Event]:
-        source = store.is_raised(db, condition)
-        if source is False:
+        state = store.raised(db, condition)
+        if state is None:
             return []
+        source = state.source
         store.clear_condition(db, condition, at)
         due_at = to_iso(self.now()) if send else None
         alert_id = store.log_alert(db, condition, source, "cleared", at, fetch_id, message, due_at=due_at)
