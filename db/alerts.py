@@ -183,6 +183,16 @@ def release_interrupted(db: Database, now: str) -> int:
     return cursor.rowcount
 
 
+def any_due(db: Database, now: str) -> bool:
+    """Whether an alert is due at `now` (a read: no write lock when there is nothing to send)."""
+    return (
+        db.execute(
+            "SELECT 1 FROM alerts WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? LIMIT 1", [now]
+        ).fetchone()
+        is not None
+    )
+
+
 def claim_due(db: Database, now: str, lease_until: str, limit: int = 20) -> list[Due]:
     """Take the alerts due at `now` (call inside a write transaction): each gets one more
     attempt and is not due again before `lease_until`, so two jobs never send the same one."""

@@ -148,6 +148,8 @@ class Alerter:
     def deliver_due(self, db: Database) -> int:
         """Send the alerts due now (this poll's and earlier failed ones); returns how many were sent."""
         now = self.now()
+        if not store.any_due(db, to_iso(now)):
+            return 0
         with write_transaction(db):
             due = store.claim_due(db, to_iso(now), to_iso(now + timedelta(seconds=LEASE_S)))
         sent = 0
