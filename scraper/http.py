@@ -106,7 +106,8 @@ WATCHDOG_GRACE_S = 1.0  # past the total timeout, the body's own deadline check 
 class _Watchdog:
     """Bounds a whole request. The read timeout is per read, so a server that drips its headers
     a byte at a time never trips it; past the deadline this shuts the request's sockets down,
-    which ends the read in progress. (A kept-alive connection opens no socket: it was healthy.)"""
+    which ends the read in progress. Every request asks for `Connection: close`, so none runs on a
+    reused connection the watchdog never saw opened."""
 
     def __init__(self, seconds: float) -> None:
         self.fired = threading.Event()
@@ -379,7 +380,10 @@ def get(
 ) -> Answer:
     """GET `url`; returns a 2xx/304 Answer or raises FetchFailed (network, HTTP status, size)."""
     total_timeout_s = total_timeout_s or timeout_setting("TICKER_TOTAL_TIMEOUT", TOTAL_TIMEOUT_S)
-    headers: dict[str, str] = {}
+    # A fresh connection each time: the watchdog can only shut sockets it saw opened, and a
+    # kept-alive one reused from an earlier, healthy answer would be bounded by the read timeout
+    # only (one dripped byte at a time holds it for ever).
+    headers: dict[str, str] = {"Connection": "close"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:

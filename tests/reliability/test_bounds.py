@@ -8,6 +8,7 @@ import contextlib
 import random
 import socket
 import struct
+import threading
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -617,3 +618,42 @@ def test_read_timeout_names_the_host(fault_server):
 def test_total_timeout_names_the_host(fault_server):
     url = fault_server.route("/drip", fs.drip_headers(fault_server, 0.1))
     assert _failure(url, total_timeout_s=0.5) == "timeout: no complete answer from 127.0.0.1 within 0.5s"
+
+
+# No request runs on a reused connection the watchdog never saw opened -------------------------
+
+
+def _healthy_then_dripping(server: FaultServer, connections: list[int]) -> fs.Handler:
+    """A healthy kept-alive answer; a second request on the same connection gets headers that
+    drip a byte every 0.1 s for ever (each byte inside the read timeout)."""
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        connections.append(id(conn))
+        fs.respond(conn, "200 OK", b"fine", extra={"Connection": "keep-alive"})
+        if fs._read_request(conn) is None:
+            return  # the client closed the connection: nothing to hold
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not server.stopping.wait(0.1):
+            conn.sendall(b"X")
+
+    return handler
+
+
+def test_a_second_request_never_rides_a_kept_alive_connection(fault_server):
+    seen: list[int] = []
+    url = fault_server.route("/keep", _healthy_then_dripping(fault_server, seen))
+    results: list[object] = []
+    with http.make_client(read_timeout_s=1) as client:
+        assert http.get(client, url, total_timeout_s=1).body == b"fine"
+
+        def second() -> None:
+            try:
+                results.append(http.get(client, url, total_timeout_s=1).body)
+            except http.FetchFailed as failure:
+                results.append(failure.message)
+
+        worker = threading.Thread(target=second, daemon=True)
+        worker.start()
+        worker.join(timeout=30)  # the old code stays in the dripping read for ever
+        assert not worker.is_alive(), "the second request is held by a reused connection"
+    assert results == [b"fine"] and len(seen) == 2  # a new connection, answered healthily
