@@ -651,14 +651,17 @@ def _zlib_estimate(db: Database, result: ArchiveStats) -> None:
     ).fetchone()
     estimate = zlib_packed
     if others[0]:
-        step = max(1, others[0] // ZLIB_SAMPLE)
-        sample = db.execute(
-            "SELECT sha256 FROM (SELECT sha256, row_number() OVER (ORDER BY rowid) AS n FROM bodies "
-            "WHERE compression != ?) WHERE n % ? = 0 LIMIT ?",
-            [ZLIB, step, ZLIB_SAMPLE],
-        ).fetchall()
+        low, high = db.execute("SELECT min(rowid), max(rowid) FROM bodies").fetchone()
+        sample: list[str] = []
+        for k in range(ZLIB_SAMPLE):  # evenly spread over the archive, found through the rowid
+            found = db.execute(
+                "SELECT sha256 FROM bodies WHERE rowid >= ? AND compression != ? ORDER BY rowid LIMIT 1",
+                [low + (high - low) * k // ZLIB_SAMPLE, ZLIB],
+            ).fetchone()
+            if found and found[0] not in sample:
+                sample.append(found[0])
         raw = packed = 0
-        for (digest,) in sample:
+        for digest in sample:
             try:
                 body = decoded_body(db, digest)
             except CorruptBody:
