@@ -4,8 +4,10 @@ and a body that shares its fetch's transaction (a full disk rolls both back)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +16,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from conftest import run_ticker
 from helpers_archive import (
     T0,
     add_fetch,
@@ -312,3 +315,41 @@ def test_compact_leaves_a_corrupt_zlib_body_as_it_was_and_does_the_rest(db, cli,
     assert fresh_reads(db, good) == [poll_page(n) for n in (0, 1, 3, 4, 5)]
     with pytest.raises(archive.CorruptBody, match=digests[2]):
         fresh_reads(db, [digests[2]])
+
+
+def _fsize_limit(limit: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    return apply
+
+
+def test_a_full_disk_under_ticker_fetch_never_leaves_a_fetch_without_its_body(httpserver, tmp_path):
+    """The issue's case, whole process: the fetch that first shows a page must not be recorded
+    without its body (the next identical answer would be `unchanged` and never archived)."""
+    path = tmp_path / "ticker.db"
+    httpserver.expect_request("/").respond_with_data(poll_page(0), content_type="text/html; charset=utf-8")
+    assert run_ticker("fetch", "rbc", "--url", httpserver.url_for("/"), "--db", path).returncode == 0
+    noise = base64.b64encode(os.urandom(450_000))  # ~600 KB that no compressor shrinks much
+    big = poll_page(1).replace(b"</body>", b"<!-- " + noise + b" --></body>")
+    httpserver.expect_request("/big").respond_with_data(big, content_type="text/html; charset=utf-8")
+    url = httpserver.url_for("/big")
+    size = sum(p.stat().st_size for p in tmp_path.glob("ticker.db*"))
+    full = subprocess.run(
+        [sys.executable, "-m", "ticker", "fetch", "rbc", "--url", url, "--db", str(path)],
+        capture_output=True, text=True, timeout=60, preexec_fn=_fsize_limit(size + 64 * 1024),
+    )  # fmt: skip
+    assert full.returncode == 1 and full.stderr.startswith("Error: ") and "Traceback" not in full.stderr
+    again = run_ticker("fetch", "rbc", "--url", url, "--db", path)  # space again: the same answer
+    assert again.returncode == 0, again.stderr
+    conn = sqlite3.connect(path)
+    try:
+        missing = conn.execute(
+            "SELECT f.id, f.outcome FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256 "
+            "WHERE f.body_sha256 IS NOT NULL AND b.sha256 IS NULL"
+        ).fetchall()
+        outcomes = [row[0] for row in conn.execute("SELECT outcome FROM fetches ORDER BY id")]
+    finally:
+        conn.close()
+    assert missing == []
+    assert outcomes == ["ok", "ok"]
