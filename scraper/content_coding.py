@@ -90,7 +90,7 @@ def _zstd_layer(chunks: Iterable[bytes], coding: str) -> Iterator[bytes]:
         while out := reader.read(DECODE_STEP):
             yield out
     except zstandard.ZstdError as error:
-        raise CodingError(f"zstd stream is corrupt ({error})") from None
+        raise CodingError(f"zstd stream cannot be decoded ({error})") from None  # corrupt, or window > 8 MB
 
 
 DECODERS: dict[str, Callable[[Iterable[bytes], str], Iterator[bytes]]] = {

@@ -657,3 +657,15 @@ def test_a_second_request_never_rides_a_kept_alive_connection(fault_server):
         worker.join(timeout=30)  # the old code stays in the dripping read for ever
         assert not worker.is_alive(), "the second request is held by a reused connection"
     assert results == [b"fine"] and len(seen) == 2  # a new connection, answered healthily
+
+
+def test_zstd_window_over_8_mb_is_refused(fault_server):
+    """RFC 9659 caps HTTP zstd windows at 8 MB; a 128 MB one would reserve 128 MB before any cap."""
+    params = zstandard.ZstdCompressionParameters.from_level(19, window_log=27)
+    compressor = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    wire = compressor.compress(PAGE) + compressor.flush()
+    assert zstandard.get_frame_parameters(wire).window_size == 128 << 20
+    failure = _refused(fault_server, _encoded(wire, ["zstd"]))
+    assert (
+        failure.message.startswith("zstd stream cannot be decoded (") and "too much memory" in failure.message
+    )
