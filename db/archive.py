@@ -81,11 +81,6 @@ def wants_body(settings: ArchiveSettings, outcome: str, changed: bool, suspiciou
     return problem or changed
 
 
-def wanted(settings: ArchiveSettings, outcome: str, changed: bool, suspicious: bool = False) -> bool:
-    """The former name of `wants_body`."""
-    return wants_body(settings, outcome, changed, suspicious)
-
-
 # ---- decoded bodies: a small cache keyed by hash (a hash names its bytes, so it never goes stale)
 
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import run_ticker
 from helpers_archive import archive_polls, poll_page, store_zlib
 
+from ticker.db import archive
 from ticker.db.schema import open_db
 
 
@@ -109,3 +110,22 @@ def test_stats_and_show_read_an_archive_from_before_delta_chains_without_migrati
     shown = run_ticker("archive", "show", digest, "--db", path)
     assert shown.stdout.encode() == b"<html>kept before delta chains</html>" * 30
     assert path.read_bytes() == before
+
+
+async def test_the_body_page_names_a_corrupt_body_instead_of_serving_it(tmp_path):
+    from ticker.commands.serve import make_datasette
+    from ticker.db.schema import write_transaction
+
+    path = tmp_path / "ticker.db"
+    db = open_db(path)
+    digests = archive_polls(db, 3)
+    with write_transaction(db):
+        db.execute("UPDATE bodies SET data = zeroblob(length(data)) WHERE sha256 = ?", [digests[1]])
+    db.conn.close()
+    archive._DECODED = archive._Decoded()  # as in the server's own process: nothing decoded yet
+    ds = make_datasette(path)
+    response = await ds.client.get(f"/-/body/{digests[1]}")
+    assert response.status_code == 500
+    assert response.text.startswith(f"archived body {digests[1]} is corrupt: ")  # one plain line, no page
+    assert response.headers["content-type"].startswith("text/plain")
+    assert (await ds.client.get(f"/-/body/{digests[0]}")).content == poll_page(0)

@@ -254,10 +254,14 @@ async def body_page(datasette, request) -> Response:
             return None, None
         return read_body(db, digest), body_content_type(db, digest)
 
+    from ticker.db.archive import CorruptBody
+
     try:
         body, content_type = await _read(datasette, read)
     except LookupError as error:  # an ambiguous prefix
         return Response.text(str(error), status=400)
+    except CorruptBody as error:  # never wrong bytes: the body is named instead
+        return Response.text(str(error), status=500)
     if body is None:
         return Response.text(f"no archived body {sha}", status=404)
     charset = "utf-8"
