@@ -1,7 +1,9 @@
 """A thin, bounded HTTP GET: timeouts, a size cap while streaming, conditional requests.
 
 The client is injected (tests and the daemon build their own); every failure becomes a
-`FetchFailed` with the outcome to record and a one-line message.
+`FetchFailed` with the outcome to record and a one-line message naming the host. Bounds: a
+watchdog on the whole request (every request on a fresh connection it can shut), the decoded
+size of every content-coding layer (`content_coding`), Retry-After read as 0..10 years.
 """
 
 from __future__ import annotations

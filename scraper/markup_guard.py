@@ -4,12 +4,16 @@ Lexbor (selectolax) builds the tree as the HTML standard says, and some of its s
 stack of open elements or a list on every tag: parsing time grows with the square of the nesting
 depth (50,000 nested `<div>` take 7.5 s, 100,000 take 50 s), of the number of formatting
 elements left open (`<b class=1><b class=2>…`), of the `<option>`s directly in one `<select>`,
-and of the attributes of one tag. `check_markup` runs a small model of tree construction over
-the bytes (tags only: text is skipped at C speed), tracking what those steps cost, and raises a
-ParseError naming the shape before the parser sees it. It over-estimates depth rather than
-under-estimates (misnested formatting, `</b>` over a block), so a page cannot hide depth from it.
+and of the attributes of one tag. `check_markup` runs a model of tree construction over the
+bytes (tags only: text is skipped at C speed): the stack with namespaces and scopes, implied end
+tags, the active formatting elements (markers, reconstruction, the adoption agency as far as
+depth goes), tables and foster parenting, foreign content. It counts the steps those walks cost
+and raises a ParseError naming the shape before the parser sees it. Where it is unsure it keeps
+an element open rather than closing it, so a page cannot hide depth from it; tests check its
+depth against Lexbor's own tree on random tag soup.
 
-Call it at the top of every HTML parser: `check_markup(body)` (bytes or str).
+Call it at the top of every HTML parser: `check_markup(body)` (bytes or str; a real page costs
+8-18 ms). It raises ParseError, which the fetch records as a `parse_error`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ MAX_TAGS = 100_000  # "<" in the body; real pages have 1,000-4,000 (and the scan
 # Relative cost of one step, measured: a walk down the stack 1, an <option> walk 4, an attribute 2.
 OPTION_STEP, ATTRIBUTE_STEP = 4, 2
 
-_SPACE = b"\t\n\f\r "
 _TOKEN = re.compile(
     rb"<(?:(!--)|([!?]|/(?![A-Za-z]))|(/?)([A-Za-z][^\t\n\f\r />]*+)"
     rb"((?:[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+"
