@@ -12,7 +12,7 @@ from conftest import run_ticker
 from helpers_archive import archive_polls, poll_page, store_zlib
 
 from ticker.db import archive
-from ticker.db.schema import open_db
+from ticker.db.schema import open_db, write_transaction
 
 
 @pytest.fixture
@@ -114,7 +114,6 @@ def test_stats_and_show_read_an_archive_from_before_delta_chains_without_migrati
 
 async def test_the_body_page_names_a_corrupt_body_instead_of_serving_it(tmp_path):
     from ticker.commands.serve import make_datasette
-    from ticker.db.schema import write_transaction
 
     path = tmp_path / "ticker.db"
     db = open_db(path)
@@ -129,3 +128,26 @@ async def test_the_body_page_names_a_corrupt_body_instead_of_serving_it(tmp_path
     assert response.text.startswith(f"archived body {digests[1]} is corrupt: ")  # one plain line, no page
     assert response.headers["content-type"].startswith("text/plain")
     assert (await ds.client.get(f"/-/body/{digests[0]}")).content == poll_page(0)
+
+
+def test_reparse_never_parses_a_corrupt_body(httpserver, tmp_path, cli):
+    """A body that no longer decodes is replayed as recorded and listed, never parsed as wrong bytes."""
+    path = tmp_path / "ticker.db"
+    for n in range(3):
+        httpserver.clear_all_handlers()
+        httpserver.expect_request("/").respond_with_data(
+            poll_page(2 * n), content_type="text/html; charset=utf-8"
+        )
+        assert cli("fetch", "rbc", "--url", httpserver.url_for("/"), "--db", path).exit_code == 0
+    db = open_db(path)
+    victim = db.execute("SELECT body_sha256 FROM fetches WHERE id = 2").fetchone()[0]
+    with write_transaction(db):
+        db.execute("UPDATE bodies SET data = zeroblob(length(data)) WHERE sha256 = ?", [victim])
+    db.conn.close()
+    archive._DECODED = archive._Decoded()
+    result = cli("reparse", "--db", path, "--into", tmp_path / "new.db", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["not_archived"] == [2, 3] and report["reparsed"] == 1  # body 3 is a delta on body 2
+    shown = cli("reparse", "--fetch", "2", "--db", path)
+    assert shown.exit_code == 1 and victim in shown.output and shown.output.count("\n") == 1

@@ -33,7 +33,7 @@ from ticker.base import (
     TickerPage,
     from_iso,
 )
-from ticker.db.archive import read_body
+from ticker.db.archive import CorruptBody, read_body
 from ticker.db.schema import open_db, write_transaction
 from ticker.db.writes import (
     DEFAULT_GAP_LIMIT_S,
@@ -237,7 +237,10 @@ class Replayer:
         status = fetch["status"]
         parsed_once = status is not None and 200 <= status < 300 and fetch["body_sha256"] is not None
         if parsed_once and spec is not None and self.selected(fetch):
-            body = read_body(self.old, fetch["body_sha256"])
+            try:
+                body = read_body(self.old, fetch["body_sha256"])
+            except CorruptBody:  # never parsed from wrong bytes: replayed as recorded, listed
+                body = None
             if body is not None:
                 self.report.reparsed += 1
                 return self._reparse(spec, fetch, body)
@@ -507,7 +510,10 @@ def extract(db: Database, fetch_id: int) -> tuple[dict, TickerPage | RatesDocume
         raise ReparseError(f"no fetch {fetch_id}")
     if not fetch["body_sha256"]:
         raise ReparseError(f"fetch {fetch_id} ({fetch['outcome']}) received no body")
-    body = read_body(db, fetch["body_sha256"])
+    try:
+        body = read_body(db, fetch["body_sha256"])
+    except CorruptBody as error:
+        raise ReparseError(str(error)) from None
     if body is None:
         raise ReparseError(f"the body of fetch {fetch_id} ({fetch['body_sha256'][:12]}) is not archived")
     spec = _spec_for(source_specs(db), fetch["source"])
