@@ -261,8 +261,13 @@ def delta_archive(path: Path, polls: int) -> dict:
         archive.read_body(db, digest)
     sequential_ms = (time.perf_counter() - started) * 1000 / polls
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    in_file = db.execute(
+        "SELECT coalesce(sum(d.pgsize), 0) FROM dbstat d JOIN sqlite_master m ON m.name = d.name "
+        "WHERE m.tbl_name = 'bodies'"
+    ).fetchone()[0]
     db.conn.close()
     return {
+        "in_file": in_file,
         "stored": stored, "raw": raw, "keyframes": keyframes, "deepest": deepest, "call_ms": call_ms, "cpu_ms": cpu_ms,
         "transaction_ms": transaction_ms, "decode_ms": decode_ms, "sequential_ms": sequential_ms,
         "file": path.stat().st_size,
@@ -395,7 +400,9 @@ def main() -> None:
             f"\nMean archive_body time {mean_write:.2f} ms/poll (keyframes included). Chains: "
             f"{delta['keyframes']} keyframes, deepest {delta['deepest']} (at most {archive.KEYFRAME_EVERY} "
             f"steps to decode). Raw {delta['raw'] / 1024**2:.0f} MB stored in {delta['stored'] / 1024**2:.2f} MB "
-            f"({delta['raw'] / delta['stored']:.0f}x); the SQLite file of bodies alone: "
+            f"({delta['raw'] / delta['stored']:.0f}x). In the SQLite file (dbstat: pages of `bodies` and "
+            f"its indexes, page slack included) {delta['in_file'] / 1024**2:.2f} MB, "
+            f"{delta['in_file'] / polls / 1024:.2f} KB per poll; the whole file with the fetch rows "
             f"{delta['file'] / 1024**2:.2f} MB."
         )
         goal = per_poll <= GOAL_BYTES_PER_POLL and zlib_per_poll / per_poll >= 10
