@@ -27,6 +27,11 @@ from ticker.base import (
 from ticker.db.schema import write_transaction
 
 DEFAULT_GAP_LIMIT_S = 300.0
+# A success that started less than this before the channel's latest one was in flight beside it
+# (another writer's poll committed first: the request path bounds a request to about a minute):
+# it is merged where it belongs in time. An earlier start is the host clock stepping back: the
+# poll is the newest observation, kept in arrival (id) order.
+RACE_WINDOW_S = 120.0
 
 
 @dataclass(slots=True)
@@ -618,9 +623,12 @@ def save_attempt(
 
 
 def _latest_success_at(db: Database, source: str, channel: str) -> str | None:
-    return db.execute(
-        "SELECT max(started_at) FROM address_state WHERE source = ? AND channel = ?", [source, channel]
-    ).fetchone()[0]
+    """When the channel's latest recorded success (in arrival order) started."""
+    found = db.execute(
+        "SELECT started_at FROM address_state WHERE source = ? AND channel = ? ORDER BY fetch_id DESC LIMIT 1",
+        [source, channel],
+    ).fetchone()
+    return found[0] if found else None
 
 
 def _save_out_of_order(db: Database, attempt: Attempt, *, ordered: bool, gap_limit_s: float) -> Saved:
@@ -652,7 +660,9 @@ def _save_success(db: Database, attempt: Attempt, *, ordered: bool, gap_limit_s:
     row = attempt.row
     latest_at = _latest_success_at(db, row.source, row.channel)
     if latest_at is not None and row.started_at < latest_at:
-        return _save_out_of_order(db, attempt, ordered=ordered, gap_limit_s=gap_limit_s)
+        behind_s = (from_iso(latest_at) - from_iso(row.started_at)).total_seconds()
+        if behind_s < RACE_WINDOW_S:
+            return _save_out_of_order(db, attempt, ordered=ordered, gap_limit_s=gap_limit_s)
     state = address_state(db, row.source, row.channel, attempt.address_key)
     current = state is not None and state.fetch_id == _latest_success_id(db, row.source, row.channel)
     if attempt.not_modified:
