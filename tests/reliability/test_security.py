@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -40,13 +41,17 @@ def _free_port() -> int:
 
 def _serve(db, *args: str):
     port = _free_port()
+    # The server's output goes to a file, never an unread pipe: a pipe that fills (a logged error
+    # per refused request) would block the server mid-request.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed with the process, in _stop)
     process = subprocess.Popen(
         [sys.executable, "-m", "ticker", "serve", "--db", str(db), "--port", str(port), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
         env=ticker_env(),
     )
+    process.log = log
 
     def up() -> bool:
         try:
@@ -54,14 +59,19 @@ def _serve(db, *args: str):
         except httpx.HTTPError:
             return False
 
-    assert wait_for(up, timeout=30), process.stderr.read() if process.poll() is not None else "not up"
+    assert wait_for(up, timeout=30), _output(process) if process.poll() is not None else "not up"
     return process, f"http://127.0.0.1:{port}"
+
+
+def _output(process) -> str:
+    process.log.seek(0)
+    return process.log.read()
 
 
 def _stop(process) -> str:
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=30)
-    return err
+    process.wait(timeout=30)
+    return _output(process)
 
 
 @pytest.fixture(scope="module")
