@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,10 +51,12 @@ def shots(tmp_path_factory) -> Path:
 def _serving(db_path: Path) -> Iterator[str]:
     """`ticker serve` on db_path as a real process; yields its base address."""
     port = _free_port()
+    # Output to a file, never an unread pipe: a pipe that fills would block the server.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed below, with the server)
     process = subprocess.Popen(
         [sys.executable, "-m", "ticker", "serve", "--db", str(db_path), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -66,8 +69,9 @@ def _serving(db_path: Path) -> Iterator[str]:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            _out, err = process.communicate()
-            pytest.fail(f"ticker serve did not start: {err}")
+            process.wait()
+            log.seek(0)
+            pytest.fail(f"ticker serve did not start: {log.read()}")
         time.sleep(0.1)
     yield base
     process.terminate()
@@ -76,7 +80,10 @@ def _serving(db_path: Path) -> Iterator[str]:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    assert "Warning" not in (process.stderr.read() if process.stderr else "")  # bound to 127.0.0.1
+    log.seek(0)
+    output = log.read()
+    log.close()
+    assert "Warning" not in output and "Serving" in output  # bound to 127.0.0.1
 
 
 @pytest.fixture(scope="module")
