@@ -444,3 +444,14 @@ async def test_pages_and_queries_work_for_a_feed_source(db_path: Path) -> None:
     chart = load_metadata("ticker")["plugins"]["datasette-dashboards"]["ticker"]["charts"]["per_hour"]
     hours = (await ds.client.get("/ticker.json", params={"sql": chart["query"], "_shape": "array"})).json()
     assert {(r["source"], r["headlines"]) for r in hours} == {("rbc", 6), ("tass", 4)}
+
+
+async def test_client_errors_print_nothing(ds, capsys) -> None:
+    """A bad query or a missing page is an answer to the browser, not a traceback (with local
+    variables) on the server's stdout, which fills an unread pipe and stops the server."""
+    for path, params in (("/ticker.json", {"sql": "delete from headlines"}), ("/ticker/nope", {}),
+                         ("/ticker.json", {"sql": "select * from nowhere"})):  # fmt: skip
+        response = await ds.client.get(path, params=params)
+        assert 400 <= response.status_code < 500
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err

@@ -45,8 +45,17 @@ def load_metadata(database_name: str) -> dict[str, Any]:
 def make_datasette(db_path: str | Path) -> Datasette:
     """A Datasette instance on the database file: opened read-only (never immutable, so new rows
     show at once), with ticker's metadata, canned queries, SQL functions and dashboards."""
+    import importlib
+
     from datasette.app import Datasette
 
+    # With `rich` installed (ticker's progress bars use it) Datasette prints every 4xx as a
+    # traceback with its local variables to stdout: screens of text, query values included, per
+    # mistyped address, and a server whose stdout nobody reads stops answering once the pipe is
+    # full. Without it Datasette prints only real (500) errors, to stderr.
+    # (Imported after datasette.app, which registers Datasette's own plugins: imported first, the
+    # module would be registered half-initialised, without its handler.)
+    importlib.import_module("datasette.handle_exception").rich = None
     path = Path(db_path).resolve()
     return Datasette(
         [str(path)],
