@@ -5,7 +5,8 @@
 - the last 24 hours: `fetch_hours` (attempts per source and hour).
 
 Only a history older than migration 0007 (no `address_state` row yet for a source) falls back to
-one indexed lookup of the latest success in `fetches`.
+one indexed lookup of the latest success in `fetches`. Backfills and imports (`fetches.origin`
+set) are never polls: none of this counts them.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def last_success(db: Database, source: str, channels: list[str]) -> dict | None:
     ).fetchone()[0]
     if fetch_id is None and not _has_address_state(db, source):
         found = db.execute(
-            f"SELECT id FROM fetches WHERE source = ?{where} AND outcome IN {SUCCESS_SQL} ORDER BY id DESC LIMIT 1",
+            f"SELECT id FROM fetches WHERE source = ?{where} AND outcome IN {SUCCESS_SQL} AND origin IS NULL "
+            "ORDER BY id DESC LIMIT 1",
             [source, *params],
         ).fetchone()
         fetch_id = found[0] if found else None
@@ -100,7 +102,7 @@ def failures_since(db: Database, source: str, channels: list[str], success_id: i
             total += failures
         else:
             total += db.execute(
-                f"SELECT count(*) FROM fetches WHERE id > ? AND id <= ? AND source = ? AND channel = ? "
+                f"SELECT count(*) FROM fetches WHERE id > ? AND id <= ? AND source = ? AND channel = ? AND origin IS NULL "
                 f"AND outcome NOT IN {SUCCESS_SQL}",
                 [success_id, last_id, source, channel],
             ).fetchone()[0]
@@ -146,13 +148,14 @@ def on_channel_since(db: Database, source: str, channel: str, channels: list[str
         )
         if other_id == 0 and not _has_address_state(db, source):
             found = db.execute(
-                f"SELECT id FROM fetches WHERE source = ? AND channel IN ({', '.join('?' for _ in others)}) "
+                f"SELECT id FROM fetches WHERE source = ? AND origin IS NULL AND channel IN ({', '.join('?' for _ in others)}) "
                 f"AND outcome IN {SUCCESS_SQL} ORDER BY id DESC LIMIT 1",
                 [source, *others],
             ).fetchone()
             other_id = found[0] if found else 0
     first = db.execute(  # in id order from there: stops at the first match
         f"SELECT started_at FROM fetches WHERE id > ? AND source = ? AND channel = ? AND outcome IN {SUCCESS_SQL} "
+        "AND origin IS NULL "
         "ORDER BY id LIMIT 1",
         [other_id, source, channel],
     ).fetchone()

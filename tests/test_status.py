@@ -235,3 +235,20 @@ def test_status_of_an_older_database_is_one_line_and_changes_nothing(cli, db_pat
 def test_help_has_an_example(cli, command):
     output = cli(command, "--help").output
     assert "Examples:" in output and f"ticker {command}" in output
+
+
+def test_imported_captures_are_not_polls(cli, db_path):
+    """A Wayback capture of the page, imported today (a higher fetch id than every poll), and a
+    failed backfill request are not the source's last success, channel or failures."""
+    times = build(db_path)
+    db = open_db(db_path)
+    save_failure(db, FetchRow("rbc", "page", "https://web.archive.org/x", at(3500), "ok", origin="wayback"))
+    save_failure(
+        db, FetchRow("cbr", "xml_daily", "https://x.test/", at(0), "network_error", origin="backfill")
+    )
+    db.conn.close()
+    output = cli("status", "--db", db_path).output
+    rbc, cbr = block(output, "rbc"), block(output, "cbr")
+    assert f"last success:     {to_moscow_text(times['rss2'])} on rss (unchanged)" in rbc
+    assert f"channel:          rss (fallback) since {to_moscow_text(times['rss1'])}" in rbc
+    assert "failures in a row: 2" in cbr and "timeout: read timeout" in cbr
