@@ -246,6 +246,12 @@ def test_front_page_search_and_charts(server: str, page, shots: Path) -> None:
         element = page.wait_for_selector(f"#chart-{chart} canvas, #chart-{chart} svg", timeout=15000)
         box = element.bounding_box()
         assert box is not None and box["width"] > 50 and box["height"] > 50, chart
+        page.wait_for_selector(f"#chart-{chart} svg .role-axis-label text")
+        labels = page.eval_on_selector_all(
+            f"#chart-{chart} svg .role-axis-label text",
+            "texts => texts.map(t => t.textContent).filter(t => t)",
+        )
+        assert labels and len(labels) == len(set(labels)), (chart, labels)  # no repeated tick label
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     assert (shots / "dashboard.png").stat().st_size > 5000
 
