@@ -84,6 +84,7 @@ def ticker_at(db: Database, at: str, source: str = "rbc") -> dict | None:
         "shown_at": poll["started_at"],
         "outcome": poll["outcome"],
         "body_sha256": poll["body_sha256"],
+        "snapshot_id": poll["snapshot_id"],
         "failed_since": failed_between(db, source, channel, poll["started_at"], at),
         "rates": snapshot_rates(db, poll["snapshot_id"]),
         "headlines": ticker_items(db, poll),

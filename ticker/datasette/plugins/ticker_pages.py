@@ -122,53 +122,38 @@ def extra_template_vars(template, database, request, datasette):
 
 
 def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
+    """What /-/ticker shows: the same answer as `ticker at` (db.queries.ticker_at), its steps."""
     from ticker.db.archive import is_archived
-    from ticker.db.front import (
-        failed_between,
-        first_poll,
-        poll_at,
-        poll_steps,
-        snapshot_rates,
-        sources,
-        ticker_items,
-    )
+    from ticker.db.front import first_poll, poll_steps, sources
+    from ticker.db.queries import BadQuestion, ticker_at, ticker_channel
 
-    known = sources(db)
-    with_ticker = [s for s in known if s["ticker_channel"]]
-    context: dict[str, Any] = {"sources": with_ticker, "at_text": at_text, "error": None, "poll": None}
-    names = [s["name"] for s in with_ticker]
-    if source is None:
-        source = names[0] if names else None
-    context["source"] = source
+    with_ticker = [s for s in sources(db) if s["ticker_channel"]]
+    source = source or (with_ticker[0]["name"] if with_ticker else None)
+    context: dict[str, Any] = {"sources": with_ticker, "source": source, "error": None, "poll": None}
     if source is None:
         context["error"] = "no source with a ticker is recorded in this database yet"
         return context
-    info = next((s for s in known if s["name"] == source), None)
-    if info is None:
-        context["error"] = f"unknown source {source!r} (known: {', '.join(names) or 'none'})"
-        return context
-    if info["ticker_channel"] is None:
-        context["error"] = f"source {source} has no ticker (it publishes rates only)"
-        return context
     try:
+        channel = ticker_channel(db, source)
         asked = to_iso(parse_user_time(at_text)) if at_text.strip() else to_iso(utc_now())
-    except BadTime as error:
+    except (BadQuestion, BadTime) as error:
         context["error"] = str(error)
         return context
     context["asked"] = asked
-    channel = info["ticker_channel"]
-    poll = poll_at(db, source, channel, asked)
-    if poll is None:
-        first = first_poll(db, source, channel)
+    found = ticker_at(db, asked, source)
+    if found is None:
         context["error"] = f"no successful poll of {source} at or before {to_moscow_text(asked)}"
-        context["first"] = first
+        context["first"] = first_poll(db, source, channel)
         return context
+    poll = {"source": source, "channel": channel, "started_at": found["shown_at"]} | {
+        key: found[key] for key in ("fetch_id", "outcome", "body_sha256", "snapshot_id")
+    }
     context.update(
         poll=poll,
         steps=poll_steps(db, poll),
-        failed=failed_between(db, source, channel, poll["started_at"], asked),
-        rates=snapshot_rates(db, poll["snapshot_id"]),
-        items=ticker_items(db, poll),
+        failed=found["failed_since"],
+        rates=found["rates"],
+        items=found["headlines"],
         body_archived=is_archived(db, poll["body_sha256"]),
     )
     return context
