@@ -195,3 +195,14 @@ def test_two_outlets_numbering_their_items_alike_never_share_a_headline(httpserv
     rows = db.execute("SELECT id, title FROM headlines ORDER BY id").fetchall()
     assert len(rows) == 6
     assert ("interfax:1", "interfax 1") in rows and ("vedomosti:1", "vedomosti 1") in rows
+
+
+def test_sources_presets_lists_every_kind_and_preset(cli):
+    from ticker.scraper.presets import PRESETS
+
+    result = cli("sources", "--presets", "--json")
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert {p["preset"]: p["url"] for p in listed["presets"]} == {k: v[0] for k, v in PRESETS.items()}
+    assert {k["kind"] for k in listed["kinds"]} == set(kinds())
+    assert "tass.ru/rss/v2.xml" in cli("sources", "--presets").output

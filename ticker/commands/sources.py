@@ -12,7 +12,8 @@ import click
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
 @click.option("--db", "db_path", help="SQLite database file (overrides the config's db).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-def sources(config_path: Path | None, db_path: str | None, as_json: bool) -> None:
+@click.option("--presets", is_flag=True, help="List the source kinds and the ready-made feeds instead.")
+def sources(config_path: Path | None, db_path: str | None, as_json: bool, presets: bool) -> None:
     """List the sources `ticker run` would poll (after validating the config). Addresses are
     shown redacted (no passwords, no token-like query values).
 
@@ -20,7 +21,11 @@ def sources(config_path: Path | None, db_path: str | None, as_json: bool) -> Non
     Examples:
       ticker sources --config /etc/ticker/ticker.toml
       ticker sources --json | jq '.sources[] | {source, every_s}'
+      ticker sources --presets
     """
+    if presets:
+        _print_presets(as_json)
+        return
     from ticker.base import redact_url
     from ticker.commands.run import load
     from ticker.schedules.daemon import jitter_for
@@ -80,3 +85,26 @@ def sources(config_path: Path | None, db_path: str | None, as_json: bool) -> Non
         + (f", {archive.keep_days:g} days" if archive.keep_days else ", forever")
         + f"; alerts: {len(alerts.urls)} url(s), after {alerts.fail_after} failures"
     )
+
+
+def _print_presets(as_json: bool) -> None:
+    """The kinds a config may name, and the presets of `kind = "rss"` (`preset = "tass"`)."""
+    from ticker.kinds import kinds
+    from ticker.scraper.presets import PRESETS
+
+    known = [
+        {"kind": kind.name, "description": kind.description, "channels": list(kind.channel_names)}
+        for kind in kinds().values()
+    ]
+    listed = [{"preset": name, "url": url, "description": text} for name, (url, text) in PRESETS.items()]
+    if as_json:
+        click.echo(json.dumps({"kinds": known, "presets": listed}, ensure_ascii=False, indent=2))
+        return
+    click.echo("# kinds (kind = ...)")
+    width = max(len(kind["kind"]) for kind in known)
+    for kind in known:
+        click.echo(f"{kind['kind'].ljust(width)}  {', '.join(kind['channels'])}: {kind['description']}")
+    click.echo('# presets (kind = "rss", preset = ...)')
+    width = max(len(preset["preset"]) for preset in listed)
+    for preset in listed:
+        click.echo(f"{preset['preset'].ljust(width)}  {preset['url']}  {preset['description']}")
