@@ -455,3 +455,11 @@ async def test_client_errors_print_nothing(ds, capsys) -> None:
         assert 400 <= response.status_code < 500
     captured = capsys.readouterr()
     assert captured.out == "" and "Traceback" not in captured.err
+
+
+async def test_time_shaped_text_that_is_no_time_is_shown_as_it_is(ds) -> None:
+    sql = "select '2024-02-30T10:00:00Z' as seen, '2024-13-01 10:00:00' as seen_msk, '2024-11-25T10:00:00Z' as ok"
+    response = await ds.client.get("/ticker", params={"sql": sql})
+    assert response.status_code == 200
+    assert "2024-02-30T10:00:00Z" in response.text and "2024-13-01 10:00:00" in response.text
+    assert "2024-11-25 13:00:00 MSK" in response.text

@@ -42,9 +42,15 @@ async def _read(datasette, fn: Callable[..., Any]) -> Any:
 
 
 def _moscow_html(iso: str | None) -> Markup:
+    """A stored UTC instant as Moscow time with its zone, the UTC value in the tooltip; text that
+    is no instant is shown as it is."""
     if not iso:
         return Markup("")
-    return Markup('<time datetime="{0}" title="UTC {0}">{1}</time>').format(iso, to_moscow_text(iso))
+    try:
+        shown = to_moscow_text(iso)
+    except (TypeError, ValueError):
+        return Markup("{}").format(iso)
+    return Markup('<time datetime="{0}" title="UTC {0}">{1}</time>').format(iso, shown)
 
 
 def _moscow_text_html(text: str) -> Markup:
@@ -89,10 +95,13 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, value), value)
     if table == "headlines" and column == "title":  # the id cell links to the row: the title to its life
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
-    if isinstance(value, str) and _UTC_INSTANT.match(value):
-        return _moscow_html(value)
-    if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
-        return _moscow_text_html(value)
+    try:
+        if isinstance(value, str) and _UTC_INSTANT.match(value):
+            return _moscow_html(value)
+        if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
+            return _moscow_text_html(value)
+    except ValueError:  # shaped like a time but no such day (`2024-02-30`): shown as it is
+        return None
     if column in DURATION_COLUMNS and isinstance(value, int | float):
         return Markup('<span title="{} s">{}</span>').format(value, duration_text(value))
     if column in FLAG_COLUMNS and value in (0, 1):
