@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ticker.base import DEFAULT_DB
+from ticker.base import DEFAULT_DB, BadInput, check_http_url
 from ticker.kinds import BadSourceConfig, kinds
 from ticker.schedules.backoff import MAX_BACKOFF_S
 from ticker.settings import (
@@ -111,23 +111,10 @@ def _table(value: Any, key: str) -> dict:
 
 def _check_url(value: Any, key: str) -> str:
     """An http(s) address with a host, a valid port and no whitespace or control character."""
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} = {value!r}: must be a string")
     try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    try:
-        port_ok = parts is None or parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{key} = {value!r}: must be an http:// or https:// address")
-    if not port_ok:
-        raise ConfigError(f"{key} = {value!r}: bad port")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ConfigError(f"{key} = {value!r}: an address cannot contain spaces or control characters")
-    return value
+        return check_http_url(value, key)
+    except BadInput as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_floor(spec: SourceSpec, every_key: str) -> None:

@@ -217,3 +217,30 @@ def redact_url(url: str) -> str:
         for piece in parts.query.split("&")
     ]
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pieces), parts.fragment))
+
+
+class BadInput(ValueError):
+    """A value typed by a user or written in a config that cannot be used (one line)."""
+
+
+def check_http_url(value: object, what: str) -> str:
+    """An http(s) address with a host, a valid port and no white space or control character;
+    else BadInput naming `what` (an option or a config key)."""
+    if not isinstance(value, str):
+        raise BadInput(f"{what} = {value!r}: must be a string")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    try:
+        port_ok = parts is None or parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput(f"{what} = {value!r}: must be an http:// or https:// address")
+    if not port_ok:
+        raise BadInput(f"{what} = {value!r}: bad port")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise BadInput(f"{what} = {value!r}: an address cannot contain spaces or control characters")
+    return value
+
