@@ -266,6 +266,7 @@ def test_the_editor_sees_18_57_and_a_reworded_pulled_headline(tmp_path: Path, pa
         page.fill("#at", "2024-11-25T18:57")
         page.click("input[type=submit]")
         assert page.locator(".poll-facts strong").inner_text() == "2024-11-25 18:54:00 MSK"
+        assert page.title() == "The ticker at a moment: rbc, 2024-11-25 18:54:00 MSK"  # the tab, too
         story = _items(page)[0]
         assert (story["id"], story["title"]) == (STORY_ID, STORY_TITLES[1])
         assert story["marks"] == ["reworded at this poll", "pulled later"]

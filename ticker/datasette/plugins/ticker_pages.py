@@ -74,8 +74,9 @@ def _ticker_href(datasette, source: str, at: str) -> str:
 
 @hookimpl
 def prepare_jinja2_environment(env, datasette) -> None:
-    """Filters the templates use: moscow, duration, yesno_flag, safe_href, headline_href."""
+    """Filters the templates use: moscow, moscow_text, duration, yesno_flag, safe_href, headline_href."""
     env.filters["moscow"] = _moscow_html
+    env.filters["moscow_text"] = to_moscow_text
     env.filters["duration"] = duration_text
     env.filters["yesno_flag"] = flag_text
     env.filters["safe_href"] = safe_href
