@@ -162,7 +162,7 @@ FROM headlines h LEFT JOIN fetches f ON f.id = h.first_fetch_id WHERE h.id = :id
 # Each title in the order it was shown: the first title, then one row per rewording (a title
 # that comes back is shown again), each with the poll that first showed it.
 TITLE_VERSIONS_SQL = """
-SELECT title, shown_at, fetch_id, body_sha256 FROM (
+SELECT title, shown_at, fetch_id, f.source, body_sha256 FROM (
     SELECT t.title, t.first_seen AS shown_at, t.first_fetch_id AS fetch_id, 0 AS ord, 0 AS change_id
     FROM headline_titles t
     WHERE t.headline_id = :id AND t.id = coalesce(

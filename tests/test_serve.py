@@ -328,6 +328,7 @@ async def test_headline_page_diff_timeline_and_citation(ds) -> None:
     page = (await ds.client.get(f"/-/headline/{hid(1)}")).text
     assert "Путин провел совещание<ins> с Совбезом</ins>" in page.replace("<ins> </ins>", " ")
     assert "first shown" in page and "2024-11-25 13:02:00 MSK" in page
+    assert 'class="ticker-then" href="/-/ticker?source=rbc&amp;at=2024-11-25T10%3A02%3A00Z"' in page
     pulled = (await ds.client.get(f"/-/headline/{hid(2)}")).text
     assert pulled.count('class="presence"') == 2
     assert ">pulled<" in pulled and "unknown (failed polls or a gap)" in pulled

@@ -221,6 +221,9 @@ async def headline_page(datasette, request) -> Response:
         return Response.html(html, status=404)
     for presence in found["presences"]:
         presence["during_href"] = _ticker_href(datasette, presence["source"], presence["first_seen"])
+    for version in found["versions"]:
+        shown_by = version["source"] or found["headline"]["source"]
+        version["ticker_href"] = _ticker_href(datasette, shown_by, version["shown_at"])
     database = _database(datasette)
     db_name = database.name
     found["db_arg"] = f" --db {shlex.quote(str(database.path))}" if database.path else ""
