@@ -151,8 +151,14 @@ BAD_INPUTS = {
     "not a date": (["fetch", "cbr", "--date", "yesterday"], "bad --date 'yesterday'"),
     "--date for rbc": (["fetch", "rbc", "--date", "2024-11-26"], "--date: rbc/page has no documents by day"),
     "unknown channel": (["fetch", "cbr", "--channel", "rss"], "cbr has no channel 'rss'"),
-    "url without scheme": (["fetch", "rbc", "--url", "www.rbc.ru"], "bad --url 'www.rbc.ru'"),
-    "url of another scheme": (["fetch", "cbr", "--url", "ftp://cbr.ru/x"], "bad --url 'ftp://cbr.ru/x'"),
+    "url without scheme": (
+        ["fetch", "rbc", "--url", "www.rbc.ru"],
+        "--url = 'www.rbc.ru': must be an http:// or https:// address",
+    ),
+    "url of another scheme": (
+        ["fetch", "cbr", "--url", "ftp://cbr.ru/x"],
+        "--url = 'ftp://cbr.ru/x': must be an http:// or https:// address",
+    ),
 }
 
 

@@ -288,3 +288,38 @@ def test_unchanged_polls_keep_sightings_and_snapshots_in_step(httpserver, db_pat
                 for m in range(3)]  # fmt: skip
     assert outcomes == ["ok", "unchanged", "unchanged"]
     assert_snapshots_match_sightings(db_path)
+
+
+def test_a_one_off_fetch_leaves_the_configured_source_as_recorded(httpserver, cli, tmp_path):
+    httpserver.expect_request("/").respond_with_data(page(0), content_type=HTML)
+    config = tmp_path / "t.toml"
+    config.write_text(
+        f'db = "t.db"\n[sources.rbc]\nkind = "rbc"\nurl = "{httpserver.url_for("/")}"\nevery = "10m"\n'
+    )
+    assert cli("fetch", "rbc", "--config", config).exit_code == 0
+    result = cli("fetch", "rbc", "--url", "http://127.0.0.1:9/", "--db", tmp_path / "t.db")
+    assert result.exit_code == 1  # nothing listens there: recorded as a failure
+    row = open_db(tmp_path / "t.db").execute("SELECT every_s, url FROM sources WHERE name = 'rbc'").fetchone()
+    assert row == (600.0, httpserver.url_for("/"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("fetch", "rbc", "--url", "http://[::1"), "--url"),
+        (("fetch", "rbc", "--url", "http://127.0.0.1:99999/"), "bad port"),
+        (("fetch", "cbr", "--date", "0001-01-01"), "outside the years"),
+        (("backfill", "rbc", "--pause", "inf"), "--pause"),
+        (("backfill", "rbc", "--pause", "nan"), "--pause"),
+        (("backfill", "rbc", "--max-pages", "1e309"), "--max-pages"),
+        (("backfill-rates", "--from", "2024-01-01", "--pause", "1e20"), "--pause"),
+        (("backfill-rates", "--from", "2024-01-01", "--url", "http://[::1"), "--url"),
+        (("backfill-rates", "--from", "9999-01-01"), "outside the years"),
+    ],
+)
+def test_bad_numbers_days_and_addresses_are_one_error_line_before_any_request(cli, db_path, args, message):
+    result = cli(*args, "--db", db_path)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
+    assert not db_path.exists()  # refused before the database is opened or any request is made

@@ -184,6 +184,10 @@ def parse_user_time(text: str, *, now: datetime | None = None) -> datetime:
         if age > MAX_AGE.total_seconds():
             raise BadTime(f"age {text.strip()!r} is more than 50 years: give a date instead")
         return current - timedelta(seconds=age)
+    if raw.upper().endswith(" MSK"):  # the form ticker prints: Moscow time, said explicitly
+        raw = raw[:-4].rstrip()
+        if re.search(r"(Z|[+-]\d{2}:?\d{2})$", raw):
+            raise BadTime(f"cannot read time {text!r}: two zones")
     candidate = raw.replace(" ", "T", 1) if re.match(r"^\d{4}-\d{2}-\d{2} \d", raw) else raw
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"
@@ -196,6 +200,30 @@ def parse_user_time(text: str, *, now: datetime | None = None) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=MOSCOW)
     return parsed.astimezone(UTC)
+
+
+def parse_day(text: str, what: str) -> date:
+    """A calendar day typed by a user (`YYYY-MM-DD`), within the years every time must lie in."""
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise BadTime(f"bad {what} {text!r}: use YYYY-MM-DD, e.g. 2024-11-26") from None
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise BadTime(f"bad {what} {text!r}: outside the years {EARLIEST_YEAR}..{LATEST_YEAR}")
+    return day
+
+
+def parse_number(text: str, what: str, kind: type, minimum: float, maximum: float) -> int | float:
+    """A number typed by a user, finite and within [minimum, maximum]; else BadInput."""
+    try:
+        value = kind(text.strip())
+    except (ValueError, OverflowError):
+        raise BadInput(
+            f"bad {what} {text!r}: expected {'a whole number' if kind is int else 'a number'}"
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")) or not minimum <= value <= maximum:
+        raise BadInput(f"bad {what} {text!r}: must be from {minimum:g} to {maximum:g}")
+    return value
 
 
 # ---- addresses
@@ -243,4 +271,3 @@ def check_http_url(value: object, what: str) -> str:
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise BadInput(f"{what} = {value!r}: an address cannot contain spaces or control characters")
     return value
-

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from ticker.base import BadTime
+from ticker.base import BadInput, BadTime
 from ticker.db.schema import DatabaseRefused
 from ticker.kinds import BadSourceConfig
 from ticker.sources import UnknownSource
@@ -19,7 +19,7 @@ def user_errors(db_path: str | None = None) -> Iterator[None]:
     """Report bad input and unusable databases as `Error: …` (exit 1), never a traceback."""
     try:
         yield
-    except (UnknownSource, BadSourceConfig, BadTime, DatabaseRefused) as error:
+    except (UnknownSource, BadSourceConfig, BadTime, BadInput, DatabaseRefused) as error:
         raise click.ClickException(str(error)) from None
     except sqlite3.DatabaseError as error:
         where = f" {db_path}" if db_path else ""

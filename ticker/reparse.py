@@ -47,7 +47,7 @@ from ticker.db.writes import (
     save_failure,
 )
 from ticker.fetching import address_key, parse_body
-from ticker.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source
+from ticker.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source, spec_from_record
 
 # Derived history, rebuilt by a re-parse (and swapped in by --in-place).
 HISTORY_TABLES = (
@@ -110,25 +110,6 @@ def source_specs(db: Database) -> dict[str, SourceSpec | None]:
         except (UnknownSource, ValueError):
             specs[recorded["name"]] = None
     return specs
-
-
-def spec_from_record(recorded: dict) -> SourceSpec:
-    """A SourceSpec from its `sources` row (the kind's options checked again)."""
-    from ticker.kinds import get_kind
-
-    kind = get_kind(recorded["kind"])
-    options = dict(recorded.get("options") or {})
-    min_items = options.pop("min_items", None)
-    where = f"sources.{recorded['name']}"
-    checked = {
-        key: kind.options[key](value, f"{where}.{key}")
-        for key, value in options.items()
-        if key in kind.options
-    }
-    return SourceSpec(
-        name=recorded["name"], kind=kind.name, every_s=recorded.get("every_s"), options=checked,
-        min_items_override=min_items,
-    )  # fmt: skip
 
 
 def _spec_for(specs: dict[str, SourceSpec | None], name: str) -> SourceSpec | None:
@@ -254,7 +235,10 @@ class Replayer:
         finds the body is not the same as the channel's latest after all."""
         channel = attempt.row.channel
         ordered = _is_ticker(spec, channel) and spec.channel(channel).ordered
-        options = {"ordered": ordered, "gap_limit_s": spec.gap_limit_s if spec is not None else DEFAULT_GAP_LIMIT_S}
+        options = {
+            "ordered": ordered,
+            "gap_limit_s": spec.gap_limit_s if spec is not None else DEFAULT_GAP_LIMIT_S,
+        }
         try:
             return save_attempt(self.new, attempt, **options)
         except (NeedsParse, NeedsRefetch):

@@ -113,5 +113,26 @@ def builtin_source(name: str) -> SourceSpec:
     return SourceSpec(name=name, kind=name, every_s=kind.every_s)
 
 
+def spec_from_record(recorded: dict) -> SourceSpec:
+    """A SourceSpec from its `sources` row (ticker.db.writes.recorded_sources), the kind's
+    options checked again; addresses are the kind's (a recorded one is redacted)."""
+    kind = get_kind(recorded["kind"])
+    options = dict(recorded.get("options") or {})
+    min_items = options.pop("min_items", None)
+    where = f"sources.{recorded['name']}"
+    checked = {
+        key: kind.options[key](value, f"{where}.{key}")
+        for key, value in options.items()
+        if key in kind.options
+    }
+    channels = tuple(
+        c for c in recorded.get("channels") or () if c in kind.channel_names and kind.channel(c).live
+    )
+    return SourceSpec(
+        name=recorded["name"], kind=kind.name, every_s=recorded.get("every_s"), channels=channels,
+        options=checked, min_items_override=min_items,
+    )  # fmt: skip
+
+
 def known_kinds() -> tuple[str, ...]:
     return tuple(kinds())

@@ -3,30 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 import click
 
-from ticker.base import DEFAULT_DB
+from ticker.base import DEFAULT_DB, check_http_url, parse_day, parse_number
 from ticker.errors import user_errors
 
-
-def _number(text: str, option: str, kind: type, minimum: float) -> int | float:
-    """An option's number; bad input is one `Error:` line (Click's usage block would be four)."""
-    try:
-        value = kind(text)
-    except ValueError:
-        raise click.ClickException(f"bad {option} {text!r}: expected a number") from None
-    if value < minimum:
-        raise click.ClickException(f"bad {option} {text!r}: must be at least {minimum:g}")
-    return value
-
-
-def _day(text: str, option: str) -> date:
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
-        raise click.ClickException(f"bad {option} {text!r}: use YYYY-MM-DD, e.g. 2024-01-01") from None
+MAX_PAUSE_S = 3600.0
+MAX_PAGES = 10000
 
 
 def _finish(what: str, summary: str, report) -> None:
@@ -86,9 +71,12 @@ def backfill(
             raise click.ClickException(f"{source} has no headlines to backfill; for rates use backfill-rates")
         if channel not in (None, *usable):
             raise click.ClickException(f"bad --channel {channel!r}: use {' or '.join(usable)}")
-        pages = int(_number(max_pages, "--max-pages", int, 1))
-        per_page = int(_number(limit, "--limit", int, 1))
-        pause_s = float(_number(pause, "--pause", float, 0))
+        pages = int(parse_number(max_pages, "--max-pages", int, 1, MAX_PAGES))
+        per_page = int(parse_number(limit, "--limit", int, 1, 1000))
+        pause_s = float(parse_number(pause, "--pause", float, 0, MAX_PAUSE_S))
+        for option, address in (("--url", url), ("--rss-url", rss_url)):
+            if address is not None:
+                check_http_url(address, option)
         since_at = parse_user_time(since) if since else None
         first = channel or usable[0]
         urls = {first: url} if url else {}
@@ -135,9 +123,11 @@ def backfill_rates(
     from ticker.scraper.http import make_client
 
     with user_errors(db_path):
-        first = _day(start, "--from")
-        last = _day(end, "--to") if end else moscow_day(utc_now()) + timedelta(days=1)
-        pause_s = float(_number(pause, "--pause", float, 0))
+        first = parse_day(start, "--from")
+        last = parse_day(end, "--to") if end else moscow_day(utc_now()) + timedelta(days=1)
+        pause_s = float(parse_number(pause, "--pause", float, 0, MAX_PAUSE_S))
+        if url is not None:
+            check_http_url(url, "--url")
         wanted = tuple(dict.fromkeys(c.strip().upper() for c in currencies)) or DEFAULT_CURRENCIES
         try:
             check_rate_request(first, last, wanted)

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 
-from ticker.base import DEFAULT_DB, SUCCESS_OUTCOMES
+from ticker.base import DEFAULT_DB, SUCCESS_OUTCOMES, check_http_url, parse_day
 from ticker.errors import user_errors
-
-
-def parse_day(text: str) -> date:
-    """A `--date` value; bad input is one `Error:` line (Click's usage block would be four)."""
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
-        raise click.ClickException(f"bad --date {text!r}: use YYYY-MM-DD, e.g. 2024-11-26") from None
 
 
 @click.command()
@@ -56,14 +46,15 @@ def fetch(
     from ticker.base import to_iso, utc_now
     from ticker.commands.run import load
     from ticker.db.schema import open_db
-    from ticker.db.writes import register_source
+    from ticker.db.writes import recorded_sources, register_source
     from ticker.poll import poll
     from ticker.scraper.http import make_client
+    from ticker.sources import spec_from_record
 
     config = load(config_path, db_path)
     with user_errors(str(config.db)):
         spec = _configured(config, source)
-        requested = parse_day(day) if day is not None else None
+        requested = parse_day(day, "--date") if day is not None else None
         channel = channel or spec.channels[0]
         if channel not in spec.kind_def.channel_names:
             known = ", ".join(spec.kind_def.channel_names)
@@ -73,17 +64,23 @@ def fetch(
             raise click.ClickException(
                 f"--date: {spec.name}/{channel} has no documents by day (a Bank of Russia source has)"
             )
-        if url is not None and urlsplit(url).scheme not in ("http", "https"):
-            raise click.ClickException(f"bad --url {url!r}: give a full http:// or https:// address")
+        if url is not None:
+            check_http_url(url, "--url")
         target = url or spec.url_for(channel)
         if requested is not None and for_day is not None:
             target = for_day(target, requested)
         db = open_db(config.db)
-        register_source(
-            db, spec.name, spec.kind, spec.url_for(spec.main_channel), spec.every_s, list(spec.channels),
-            to_iso(utc_now()), ticker_channel=spec.ticker_channel,
-            options=spec.recorded_options(),
-        )  # fmt: skip
+        recorded = {source["name"]: source for source in recorded_sources(db)}
+        if config.path is None and spec.name in recorded:
+            # The database knows this source as its daemon runs it (interval, options): a one-off
+            # fetch without --config polls it as recorded and leaves its row alone.
+            spec = spec_from_record(recorded[spec.name])
+        else:
+            register_source(
+                db, spec.name, spec.kind, spec.url_for(spec.main_channel), spec.every_s,
+                list(spec.channels), to_iso(utc_now()), ticker_channel=spec.ticker_channel,
+                options=spec.recorded_options(),
+            )  # fmt: skip
         with make_client() as client:
             saved = poll(db, client, spec, channel=channel, url=target, archive=config.settings.archive)
     row = saved.row
