@@ -322,6 +322,8 @@ def _fetch_origin_address_state(db: Database) -> None:
         "UPDATE fetches SET origin = 'backfill' WHERE channel = 'xml_dynamic' "
         "OR (snapshot_id IS NULL AND outcome IN ('ok', 'unchanged'))"
     )
+    # Sources recorded before it: the kinds of that time, whose ticker was RBC's page.
+    db.execute("UPDATE sources SET ticker_channel = 'page' WHERE kind = 'rbc'")
     from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs
 
     rebuild_outage_runs(db)

@@ -154,7 +154,8 @@ def build_long_ticker(path: Path, items: int = 600) -> None:
 
 
 def tass_id(n: int) -> str:
-    return f"2276{n:04d}"  # TASS's ids are bare numbers, not RBC's 24 hex digits
+    # TASS's guids are bare numbers, stored scoped by source (ticker.kinds.scoped_ids)
+    return f"tass:2276{n:04d}"
 
 
 def add_feed_source(path: Path) -> None:

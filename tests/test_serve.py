@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import socket
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from conftest import run_ticker
@@ -440,7 +441,8 @@ async def test_pages_and_queries_work_for_a_feed_source(db_path: Path) -> None:
     page = (await ds.client.get("/-/ticker", params={"source": "tass", "at": "2024-11-25T13:04"})).text
     assert '<option value="tass" selected>' in page and page.count("pulled later") == 1
     assert '<option value="cbr"' not in page  # only sources with a ticker
-    life = (await ds.client.get(f"/-/headline/{tass_id(1)}")).text
+    assert f'href="/-/headline/{quote(tass_id(1), safe="")}"' in page  # the id quoted whole
+    life = (await ds.client.get(f"/-/headline/{quote(tass_id(1), safe='')}")).text
     assert "<ins> с Ваном</ins>" in life and "rss (ticker)" in life
     chart = load_metadata("ticker")["plugins"]["datasette-dashboards"]["ticker"]["charts"]["per_hour"]
     hours = (await ds.client.get("/ticker.json", params={"sql": chart["query"], "_shape": "array"})).json()

@@ -13,7 +13,7 @@ import re
 import shlex
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -212,7 +212,8 @@ def _headline_context(db, headline_id: str) -> dict[str, Any] | None:
 
 async def headline_page(datasette, request) -> Response:
     """/-/headline/<id>: one headline's life."""
-    headline_id = request.url_vars["id"]
+    # Links quote the id whole (`tass:2276`, a URL-shaped id with `/`): the route sees it quoted.
+    headline_id = unquote(request.url_vars["id"])
     found = await _read(datasette, lambda db: _headline_context(db, headline_id))
     if found is None:
         html = await datasette.render_template(
