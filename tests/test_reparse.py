@@ -203,3 +203,29 @@ def test_in_place_keeps_fetches_recorded_during_the_rebuild(recorded, monkeypatc
     after = history(broken)
     assert after["fetches"][-1][:2] == (5, "network_error")
     assert after["headlines"] == history(control)["headlines"]
+
+
+def test_a_change_in_how_presences_end_is_a_change(httpserver, tmp_path):
+    """Polls 8 minutes apart by a source polled every 10 minutes: an item missing from the next
+    poll was pulled. Re-derived with a 2-minute schedule the same gap is too long to tell: the
+    report says the exits changed (it used to say "history unchanged")."""
+    db_path = tmp_path / "t.db"
+    db = open_db(db_path)
+    spec = SourceSpec("rbc", "rbc", every_s=600)
+    from ticker.db.writes import register_source
+
+    register_source(db, "rbc", "rbc", None, 600, ["page"], "2024-11-25T16:00:00Z", ticker_channel="page")
+    items = standard_items(8, newest=T0)
+    with make_client(read_timeout_s=5) as client:
+        for minutes, shown in ((0, items), (8, [items[0], *items[2:]])):  # items[1] pulled
+            httpserver.clear()
+            httpserver.expect_request("/").respond_with_data(render_page(shown), content_type="text/html")
+            poll(db, client, spec, url=httpserver.url_for("/"), now=lambda m=minutes: T0 + timedelta(minutes=m),
+                 archive=ArchiveSettings(keep="all"))  # fmt: skip
+    assert db.execute("SELECT exit_reason FROM sightings WHERE exit_reason IS NOT NULL").fetchall() == [
+        ("pulled",)
+    ]
+    db.execute("UPDATE sources SET every_s = 120")
+    report = reparse_into(db_path, tmp_path / "new.db")
+    assert report.exits_changed == {"pulled -> unknown": 1}
+    assert report.changed

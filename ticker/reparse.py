@@ -82,6 +82,8 @@ class Report:
     titles_corrected: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     rates_new: list[str] = field(default_factory=list)
     rates_lost: list[str] = field(default_factory=list)
+    # How many presences changed how they ended: "pulled -> unknown": count (and ones added/gone).
+    exits_changed: dict[str, int] = field(default_factory=dict)
     target: str = ""
 
     @property
@@ -93,6 +95,7 @@ class Report:
             or self.titles_corrected
             or self.rates_new
             or self.rates_lost
+            or self.exits_changed
         )
 
     def as_dict(self) -> dict:
@@ -368,6 +371,24 @@ def compare(old: Database, new: Database, report: Report) -> None:
     old_rates, new_rates = ids(old, rate_sql), ids(new, rate_sql)
     report.rates_new = sorted("/".join(map(str, r)) for r in new_rates - old_rates)
     report.rates_lost = sorted("/".join(map(str, r)) for r in old_rates - new_rates)
+    report.exits_changed = _exit_changes(old, new)
+
+
+def _exit_changes(old: Database, new: Database) -> dict[str, int]:
+    """Presences (by headline, source, channel and first sighting) whose end differs: how they
+    ended before -> now ("open" while shown, "none" when the presence is not there)."""
+    sql = (
+        "SELECT headline_id, source, channel, first_seen, "
+        "CASE WHEN exit_fetch_id IS NULL THEN 'open' ELSE coalesce(exit_reason, 'exit') END FROM sightings"
+    )
+    before = {tuple(row[:4]): row[4] for row in old.execute(sql).fetchall()}
+    after = {tuple(row[:4]): row[4] for row in new.execute(sql).fetchall()}
+    changes: dict[str, int] = {}
+    for key in before.keys() | after.keys():
+        was, now = before.get(key, "none"), after.get(key, "none")
+        if was != now:
+            changes[f"{was} -> {now}"] = changes.get(f"{was} -> {now}", 0) + 1
+    return dict(sorted(changes.items()))
 
 
 def _fast(db: Database) -> Database:

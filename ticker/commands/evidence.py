@@ -327,6 +327,8 @@ def reparse(
     for headline_id, titles in list(report.titles_corrected.items())[:50]:
         click.echo(f"    {headline_id}: {titles['old']} -> {titles['new']}")
     click.echo(f"  rates new: {len(report.rates_new)}, rates lost: {len(report.rates_lost)}")
+    for change, count in report.exits_changed.items():
+        click.echo(f"  presences ending {change}: {count}")
     if not report.changed:
         click.echo("  history unchanged")
 
