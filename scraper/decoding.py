@@ -141,3 +141,20 @@ def _mostly_not_utf8(body: bytes) -> bool:
     text = body.decode("utf-8", errors="replace")
     broken = text.count("\ufffd")
     return broken > len(_NON_ASCII.findall(text)) - broken
+
+
+REPLACEMENT = "\ufffd"
+
+
+def refuse_garbled_titles(body: bytes, texts) -> None:
+    """A title or rubric holding U+FFFD that the page itself does not contain came from bytes no
+    encoding reads: storing it would invent a title version (and a rewording at the next clean
+    poll). Raise ParseError naming how many; a page that really shows U+FFFD is left alone."""
+    if REPLACEMENT.encode("utf-8") in body:
+        return
+    garbled = sum(1 for text in texts if text and REPLACEMENT in text)
+    if garbled:
+        raise ParseError(
+            f"undecodable bytes in {garbled} title(s) or rubric(s): not stored (a garbled title is never "
+            "a title version)"
+        )

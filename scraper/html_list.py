@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from ticker.base import MOSCOW, BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
-from ticker.scraper.decoding import charset_from_content_type, decode_html
+from ticker.scraper.decoding import charset_from_content_type, decode_html, refuse_garbled_titles
 from ticker.scraper.links import safe_link
 from ticker.scraper.markup_guard import check_markup
 from ticker.scraper.rbc_page import clean_text, looks_like_challenge, node_text
@@ -236,4 +236,5 @@ def parse_html_list(
             f"{len(nodes)} element(s) match {selectors.item!r} but {len(found.headlines)} usable item(s), "
             f"fewer than the {max(min_items, 1)} expected"
         )
+    refuse_garbled_titles(body, (*(h.title for h in found.headlines), *(h.rubric for h in found.headlines)))
     return TickerPage(headlines=tuple(found.headlines), warnings=tuple(found.warnings))

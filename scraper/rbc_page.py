@@ -27,7 +27,7 @@ from ticker.base import (
     to_iso,
     unix_to_iso,
 )
-from ticker.scraper.decoding import decode_html, meta_charset
+from ticker.scraper.decoding import decode_html, meta_charset, refuse_garbled_titles
 from ticker.scraper.links import safe_link
 from ticker.scraper.markup_guard import check_markup
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
@@ -411,7 +411,7 @@ def parse_rbc_page(
         except _Garbled:
             pass
     text, warnings = decode_html(body, charset)
-    return _parse_tree(
+    page = _parse_tree(
         LexborHTMLParser(text),
         head=text[:20000],
         tail=text[-4096:],
@@ -419,6 +419,8 @@ def parse_rbc_page(
         strict_utf8=False,
         **options,
     )
+    refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
+    return page
 
 
 def parse_item_markup(

@@ -368,3 +368,11 @@ def test_damaged_page_gives_records_or_a_parse_error(at, cut, junk):
     for headline in page.headlines:
         assert headline.id and headline.title
         assert headline.url is None or headline.url.startswith(("http://", "https://"))
+
+
+def test_undecodable_bytes_in_a_title_are_a_parse_error(fixture_bytes):
+    body = fixture_bytes("html_lenta_2022_1640.html")
+    start = body.index(b'card-mini__title">') + len(b'card-mini__title">')
+    damaged = body[:start] + b"\xff\xfe" + body[start:]
+    with pytest.raises(ParseError, match="undecodable bytes in 1 title"):
+        lenta(damaged)

@@ -310,18 +310,25 @@ def test_wrong_or_missing_charset_keeps_titles(body, content_type, warning, faul
         assert warning in (row["warning"] or ""), row["warning"]
 
 
-def test_invalid_utf8_bytes_are_replaced_and_said(fault_server, seeded):
+def test_invalid_utf8_bytes_in_a_title_are_refused_not_stored(fault_server, seeded):
+    """Bytes no encoding reads, inside a title: storing "Заголовок новости \ufffd\ufffd 3" would
+    invent a title version, and a rewording at the next clean poll. The poll is a parse_error and
+    the history is as it was."""
+    before = rows(seeded, "SELECT count(*) FROM headline_titles")
     body = page_bytes().replace("номер 3".encode(), b"\xff\xfe 3", 1)
     url = fault_server.route("/bad-bytes", fs.static(body))
     result = run_ticker("fetch", "rbc", "--url", url, "--db", seeded)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1
     row = last_fetch(seeded)
-    assert row["outcome"] == "ok" and "undecodable bytes replaced" in row["warning"]
-    # Every other title decoded as before; the damaged one is stored as text, marked U+FFFD.
-    changed = rows(
-        seeded, "SELECT t.title FROM title_changes c JOIN headline_titles t ON t.id = c.new_title_id"
-    )
-    assert changed == [("Заголовок новости \ufffd\ufffd 3",)]
+    assert row["outcome"] == "parse_error" and "undecodable bytes in 1 title" in row["error"]
+    assert rows(seeded, "SELECT count(*) FROM headline_titles") == before
+    assert rows(seeded, "SELECT count(*) FROM title_changes") == [(0,)]
+    # Undecodable bytes outside the titles (a script, a counter) leave the poll ok.
+    elsewhere = page_bytes().replace(b"</body>", b"<p>\xff\xfe</p></body>", 1)
+    url = fault_server.route("/bad-bytes-elsewhere", fs.static(elsewhere))
+    assert run_ticker("fetch", "rbc", "--url", url, "--db", seeded).returncode == 0
+    row = last_fetch(seeded)
+    assert row["outcome"] == "ok" and row["items_found"] == 14
 
 
 DAEMON_FAULTS = {
