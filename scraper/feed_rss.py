@@ -43,7 +43,9 @@ _HTML_START = re.compile(
     rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])", re.I | re.S
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_TAG = re.compile(r"<[/!?]?[A-Za-z!-][^<>]*>")  # a tag or comment; "1 < 2 > 0" is text
+# A tag (a name, then white space, "/" or ">"), a comment or a declaration; "1 < 2 > 0" and
+# "a<b, c>d" are text.
+_TAG = re.compile(r"<(?:/?[A-Za-z][A-Za-z0-9:-]*(?:[\s/][^<>]*)?|!--.*?--|[!?][A-Za-z][^<>]*)>", re.S)
 _BREAK = re.compile(r"<(?:br|p|div|li)\b[^<>]*>", re.I)  # a line break between words is a space
 _MAX_ID = 512  # characters: longer "ids" are not ids
 _UTF8_XML = {"content-type": "application/xml; charset=utf-8"}

@@ -353,3 +353,20 @@ def test_damaged_feed_gives_records_or_a_parse_error(at, cut, junk):
     for headline in page.headlines:
         assert headline.id and headline.title
         assert headline.url is None or headline.url.startswith(("http://", "https://"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "title"),
+    [
+        ("Индекс a<b, c>d", "Индекс a<b, c>d"),  # text that looks like a tag but names none
+        ("1 < 2 > 0", "1 < 2 > 0"),
+        ("<b>Жирный</b> текст", "Жирный текст"),
+        ('<a href="x">Ссылка</a>', "Ссылка"),
+        ("до<br/>после", "до после"),
+        ("x<!-- комментарий -->y", "xy"),
+    ],
+)
+def test_only_real_tags_are_stripped_from_titles(raw, title):
+    from ticker.scraper.feed_rss import clean_title
+
+    assert clean_title(raw) == title
