@@ -85,8 +85,9 @@ def _quiet_stdout() -> None:
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="ticker")
 def main() -> None:
-    """ticker remembers what RBC's headline ticker and rate widgets showed, and when,
-    and the Bank of Russia's official rates, in a SQLite database.
+    """ticker remembers what news sites put in their headline tickers and when (RBC built
+    in; any RSS feed or "лента" page by configuration), RBC's rate widgets and the Bank of
+    Russia's official rates, in a SQLite database.
 
     Times you type are ISO 8601; a time without a zone is Moscow time.
     """

@@ -55,8 +55,8 @@ def backfill(
     pause: str,
     db_path: str,
 ) -> None:
-    """Record headlines SOURCE (rbc) published while ticker was not looking (downtime, blocked
-    page), marked as backfilled: never as seen on the page."""
+    """Record headlines SOURCE published while ticker was not looking (downtime, blocked page),
+    marked as backfilled: never as seen on the page."""
     from ticker.backfill import BadBackfillInput, backfill_headlines, headline_backfill_channels
     from ticker.base import parse_user_time
     from ticker.db.schema import open_db
