@@ -328,7 +328,7 @@ def test_new_body_with_nothing_new_is_ok_and_only_adds_a_fetch(site):
         0,
         {},
     )
-    assert all_counts(site.db) == before_counts | {"fetches": 2}
+    assert all_counts(site.db) == before_counts | {"fetches": 2, "bodies": 2}  # keep = "all": its body too
     after = dump(site.db)
     assert after["snapshots"] == before["snapshots"] and after["title_changes"] == []
     assert site.db.execute("SELECT snapshot_id FROM fetches ORDER BY id").fetchall() == [(1,), (1,)]
