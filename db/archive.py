@@ -52,6 +52,7 @@ DELTA_MAX_SHARE_OF_FULL = 0.5
 PRUNE_BATCH = 500  # bodies deleted per transaction
 COMPACT_BATCH = 50  # bodies re-encoded per transaction
 RECENT_FETCHES = 101  # the retention clock: median start of the latest fetches (see reference_now)
+MAX_DECODED_BYTES = 256 * 1024 * 1024  # far above the fetch path's cap: a bound on one decode's memory
 ZLIB_SAMPLE = 64  # bodies compressed with zlib by `stats` to estimate today's zlib size
 
 
@@ -156,6 +157,8 @@ def encode(body: bytes, base: tuple[str, bytes, int] | None) -> Encoded:
 
 def _decode_one(digest: str, compression: str, data: bytes, size: int, base: bytes | None) -> bytes:
     """One link of a chain; raises CorruptBody (naming `digest`) on anything unexpected."""
+    if not 0 <= size <= MAX_DECODED_BYTES:
+        raise CorruptBody(digest, f"its recorded size {size} is beyond any body ticker accepts")
     try:
         if compression == ZLIB:
             decoded = zlib.decompressobj().decompress(data, size + 1)  # never more than it should be

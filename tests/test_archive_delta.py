@@ -353,3 +353,13 @@ def test_a_full_disk_under_ticker_fetch_never_leaves_a_fetch_without_its_body(ht
         conn.close()
     assert missing == []
     assert outcomes == ["ok", "ok"]
+
+
+def test_an_absurd_recorded_size_is_refused_before_any_allocation(db):
+    digests = archive_polls(db, 2)
+    with write_transaction(db):
+        db.execute("UPDATE bodies SET bytes = ? WHERE sha256 = ?", [10**12, digests[0]])
+    with pytest.raises(archive.CorruptBody, match="beyond any body"):
+        fresh_reads(db, [digests[0]])
+    with pytest.raises(archive.CorruptBody, match=digests[1]):  # built on it: named, never guessed
+        fresh_reads(db, [digests[1]])
