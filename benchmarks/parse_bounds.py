@@ -38,6 +38,19 @@ SHAPES = {
     "passes: 500-deep <div> + 99,000 <p> (each closes a <p> in scope)": b"<div>" * 500 + b"<p>" * 99_000,
     "passes: 511-deep <span> + 49,000 <div></div>": b"<span>" * 511 + b"<div></div>" * 24_500,
 }
+# The worst shapes a body may have and still skip the model (`refuse_costly_markup`): at most
+# SMALL_DOCUMENT_TAGS "<" and no tag of LONG_TAG_BYTES or more.
+_N = markup_guard.SMALL_DOCUMENT_TAGS
+SMALL_SHAPES = {
+    f"{_N:,} nested <div>": b"<div>" * _N,
+    f"{_N // 2:,} nested <ul><li>": b"<ul><li>" * (_N // 2),
+    f"{_N:,} <option> in one <select>": b"<select>" + b"<option>x" * (_N - 1),
+    f"{_N:,} nested <a href>": b"<a href=x>" * _N,
+    "200 open <b>, then <p>x": b"<b>" * 200 + b"<p>x" * (_N - 200),
+    "one tag with 10,000 attributes (under 64 KB)": b"<div "
+    + b" ".join(b"a%d" % i for i in range(10_000))
+    + b">",
+}
 
 
 def seconds(function, *args) -> float:
@@ -62,6 +75,11 @@ def main() -> None:
         parse = seconds(LexborHTMLParser, body) if verdict == "passes" or args.unguarded else None
         shown = f"{parse:7.3f}s" if parse is not None else "       -"
         print(f"{name:62} {len(body) // 1024:>6} {guard:7.3f}s {shown}  {verdict[:90]}")
+    print(f"\nBodies that skip the model (<= {_N:,} '<', no tag over {markup_guard.LONG_TAG_BYTES} bytes):")
+    for name, body in SMALL_SHAPES.items():
+        skips = body.count(b"<") <= _N and markup_guard._LONG_TAG.search(body) is None
+        parse = sorted(seconds(LexborHTMLParser, body) for _ in range(5))[2]
+        print(f"{name:62} {len(body) // 1024:>6} skips model: {skips}  parse median {parse * 1000:7.1f} ms")
     print()
     for path in sorted(
         glob.glob("/work/shared/reference/pages/*.html") + glob.glob("/work/shared/reference/outlets/*.html")
@@ -69,10 +87,12 @@ def main() -> None:
         with open(path, "rb") as file:
             body = file.read()
         guard = min(seconds(markup_guard.check_markup, body) for _ in range(5))
+        first_step = min(seconds(markup_guard.refuse_costly_markup, body) for _ in range(5))
         shape = markup_guard.measure_markup(body)
         print(
             f"{path.rsplit('/', 1)[1][:50]:50} {len(body) // 1024:>5} KB depth {shape.depth:>3}"
-            f" work {shape.work:>7} tags {shape.tags:>5} guard {guard * 1000:5.1f} ms"
+            f" work {shape.work:>7} tags {shape.tags:>5} model {guard * 1000:5.1f} ms"
+            f" parsers' first step {first_step * 1000:5.2f} ms"
             f" parse {min(seconds(LexborHTMLParser, body) for _ in range(5)) * 1000:5.1f} ms"
         )
 

@@ -22,7 +22,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from ticker.base import MOSCOW, BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
 from ticker.scraper.decoding import charset_from_content_type, decode_html, refuse_garbled_titles
 from ticker.scraper.links import safe_link
-from ticker.scraper.markup_guard import check_markup
+from ticker.scraper.markup_guard import refuse_costly_markup
 from ticker.scraper.rbc_page import clean_text, looks_like_challenge, node_text
 from ticker.scraper.ru_dates import shown_instant_text
 
@@ -214,7 +214,7 @@ def parse_html_list(
     if not body.strip():
         raise ParseError("empty answer instead of a page")
     text, warnings = decode_html(body, charset_from_content_type(content_type))
-    check_markup(text)  # markup that would hold the parser for minutes is refused first
+    refuse_costly_markup(text)  # markup that would hold the parser for minutes is refused first
     tree = LexborHTMLParser(text)
     nodes = tree.css(selectors.item)
     if not nodes:

@@ -29,7 +29,7 @@ from ticker.base import (
 )
 from ticker.scraper.decoding import decode_html, meta_charset, refuse_garbled_titles
 from ticker.scraper.links import safe_link
-from ticker.scraper.markup_guard import check_markup
+from ticker.scraper.markup_guard import refuse_costly_markup
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 
 DEFAULT_URL = "https://www.rbc.ru/"
@@ -386,7 +386,7 @@ def parse_rbc_page(
     A body labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded; should the
     ticker's text come out garbled, the body is decoded by its labels instead.
     """
-    check_markup(body)  # before any parse: markup that would hold the parser for minutes is refused
+    refuse_costly_markup(body)  # before any parse: markup that would hold the parser for minutes is refused
     options = {"fetched_at": fetched_at, "base_url": base_url, "min_items": min_items}
     if isinstance(body, str):
         return _parse_tree(
@@ -427,7 +427,7 @@ def parse_item_markup(
     markup: str, *, reference: datetime, base_url: str = DEFAULT_URL, position: int = 1
 ) -> tuple[Headline | None, list[str]]:
     """One item's `<a class="news-feed__item">` markup (the feed JSON's `html`) into a Headline."""
-    check_markup(markup)
+    refuse_costly_markup(markup)
     tree = LexborHTMLParser(markup)
     node = tree.css_first("a.news-feed__item") or tree.css_first("a")
     if node is None:
