@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import resource
 import signal
 import sqlite3
@@ -363,3 +364,46 @@ def test_an_absurd_recorded_size_is_refused_before_any_allocation(db):
         fresh_reads(db, [digests[0]])
     with pytest.raises(archive.CorruptBody, match=digests[1]):  # built on it: named, never guessed
         fresh_reads(db, [digests[1]])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_archives_and_prunes_keep_every_kept_body_exact(db, seed):
+    """Bodies of every kind in random order (pages, repeats, challenge pages, noise, two channels),
+    pruned at random by mode and by age, compacted after some zlib bodies: what stays reads back."""
+    rng = random.Random(seed)
+    expected: dict[str, bytes] = {}
+    when = T0
+    for step in range(120):
+        when += timedelta(minutes=2)
+        kind = rng.random()
+        if kind < 0.6:
+            body = poll_page(rng.randrange(60))
+        elif kind < 0.7:
+            body = challenge_page(rng.randrange(3))
+        elif kind < 0.75:
+            body = os.urandom(rng.randrange(100, 5000))
+        elif kind < 0.85:
+            body = store_zlib_body(db, poll_page(rng.randrange(60)), when, expected)
+            continue
+        else:
+            body = poll_page(rng.randrange(60)) + b"<!-- rss -->"
+        channel = "rss" if body.endswith(b"<!-- rss -->") else "page"
+        outcome = rng.choice(["ok", "ok", "ok", "parse_error", "blocked"])
+        expected[fetch_and_archive(db, body, channel=channel, at=when, outcome=outcome)] = body
+        if step % 40 == 39:
+            mode = rng.choice(["failed", "changed", "all"])
+            archive.prune(db, ArchiveSettings(keep=mode, keep_days=rng.choice([0, 0.05])), now=when)
+            if rng.random() < 0.5:
+                archive.compact(db)
+    kept = [d for d in expected if archive.is_archived(db, d)]
+    assert kept, "the test should keep something"
+    assert fresh_reads(db, kept) == [expected[d] for d in kept]
+    rows = _rows(db)
+    assert all(base is None or base in rows for _, base, _ in rows.values())
+    assert archive.stats(db).longest_chain <= archive.KEYFRAME_EVERY
+
+
+def store_zlib_body(db, body: bytes, when, expected: dict[str, bytes]) -> bytes:
+    if not archive.is_archived(db, sha(body)):
+        expected[store_zlib(db, body, at=when)] = body
+    return body
