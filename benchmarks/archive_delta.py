@@ -307,6 +307,26 @@ def build_week(path: Path, polls: int) -> float:
     return took
 
 
+def show_runs(path: Path, runs: int = 7) -> list[list[object]]:
+    """`ticker archive show` of a keyframe and of the deepest delta, as whole processes."""
+    db = open_db(path)
+    picks, depths = {}, {}
+    for name, order in (("a keyframe", "ASC"), ("the deepest delta", "DESC")):
+        digest, depth = db.execute(
+            f"SELECT sha256, chain_depth FROM bodies ORDER BY chain_depth {order} LIMIT 1"
+        ).fetchone()
+        picks[name], depths[name] = digest, depth + 1
+    db.conn.close()
+    times: dict[str, list[float]] = {name: [] for name in picks}
+    for _ in range(runs):
+        for name, digest in picks.items():
+            started = time.perf_counter()
+            subprocess.run([common.venv_bin("ticker"), "archive", "show", digest, "--db", str(path)],
+                           stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+            times[name].append(time.perf_counter() - started)
+    return [[name, depths[name], f"{statistics_median(values):.3f}"] for name, values in times.items()]
+
+
 def reparse_runs(path: Path, runs: int) -> list[float]:
     """Whole-process `ticker reparse --into` times (a fresh target each run)."""
     times = []
@@ -414,6 +434,8 @@ def main() -> None:
         shown = subprocess.run([common.venv_bin("ticker"), "archive", "stats", "--db", str(week)],
                                capture_output=True, text=True, check=True)  # fmt: skip
         print("\n`ticker archive stats` on that database:\n\n```\n" + shown.stdout.rstrip() + "\n```")
+        print(common.table(["body", "chain steps", "`ticker archive show`, median of 7 (s)"], show_runs(week),
+                           "Whole process: `ticker archive show` (start-up included), interleaved runs"))  # fmt: skip
         times = reparse_runs(week, args.runs)
         rate = polls / statistics_median(times)
         print(common.table(
