@@ -131,3 +131,14 @@ def test_unknown_ids_are_one_line_errors(recorded, cli, ident, message):
         and result.output.startswith(f"Error: {message}")
         and result.output.count("\n") == 1
     )
+
+
+@pytest.mark.parametrize("ident", ["rate:9223372036854775808", "rate:" + "9" * 5000, "rate:²"])
+def test_a_rate_id_sqlite_cannot_hold_is_one_error_line(cli, tmp_path, ident):
+    """Was: `OverflowError: Python int too large to convert to SQLite INTEGER`."""
+    db_path = tmp_path / "ticker.db"
+    open_db(db_path)
+    result = cli("cite", ident, "--db", db_path)
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and len(line) < 200

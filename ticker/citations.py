@@ -11,6 +11,8 @@ from sqlite_utils import Database
 
 from ticker.base import to_moscow_text
 
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER, so the largest rowid
+
 
 class NotFound(LookupError):
     """No headline or rate with that id."""
@@ -211,8 +213,11 @@ def cite(db: Database, ident: str, db_arg: str = "") -> dict[str, Any]:
     ident = ident.strip()
     if ident.lower().startswith("rate:"):
         number = ident[5:].strip()
-        if not number.isdigit():
+        if not (number.isascii() and number.isdigit()):
             raise NotFound(f"bad rate id {ident!r}: use rate:<number> (rates.id)")
+        if len(number.lstrip("0")) > 19 or int(number) > MAX_ROW_ID:  # SQLite cannot be asked
+            shown = number if len(number) <= 25 else f"{number[:20]}... ({len(number)} digits)"
+            raise NotFound(f"no rate with id {shown} (rates.id is at most {MAX_ROW_ID})")
         return cite_rate(db, int(number), db_arg)
     return cite_headline(db, ident, db_arg)
 
