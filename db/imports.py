@@ -115,10 +115,15 @@ def save_capture(
     *,
     origin: str,
     origin_ref: str,
-) -> CaptureSaved:
+) -> CaptureSaved | None:
     """Store one capture as a fetch (its outcome as classified: ok, blocked, parse_error, ...),
     with what it showed and its body (imported bodies are always kept), in one transaction.
-    History extents are not moved here: call `rederive_source` once the captures are in."""
+    History extents are not moved here: call `rederive_source` once the captures are in.
+
+    Returns None, storing nothing, when the same capture is already stored: a fetch of this
+    origin for the source's channel at the same instant (the same `origin_ref` always is: a
+    memento's or a WARC record's instant is its own). The check is made inside the write
+    transaction, so imports of the same captures running at once store each one once."""
     if origin not in IMPORT_ORIGINS:
         raise ValueError(f"unknown capture origin {origin!r}")
     if parsed is not None:
@@ -127,6 +132,13 @@ def save_capture(
         if isinstance(parsed, TickerPage) and row.edition is None:
             row.edition = parsed.edition
     with write_transaction(db):
+        stored = db.execute(
+            "SELECT 1 FROM fetches WHERE source = ? AND started_at = ? AND channel = ? AND origin = ? "
+            "LIMIT 1",
+            [row.source, row.started_at, row.channel, origin],
+        ).fetchone()  # through fetches_source_started; one instant holds one origin_ref
+        if stored is not None:
+            return None
         row.origin, row.origin_ref = origin, origin_ref
         saved = store_observation(db, row, parsed)
         if body is not None:

@@ -92,9 +92,15 @@ def ticker_at(db: Database, at: str, source: str = "rbc") -> dict | None:
 
 
 # `origin`: NULL for an item first seen live, else how it was learned of after the fact
-# (`backfill`, or the importing fetch's origin: `wayback`, `warc`).
+# (`backfill`, or the importing fetch's origin: `wayback`, `warc`); `seen_live`, for those: whether
+# a live poll showed it too (1/0; NULL for every other event).
 CHANGES_SQL = f"""
-SELECT at, event, source, id, title, detail, fetch_id, published_at, origin FROM (
+SELECT at, event, source, id, title, detail, fetch_id, published_at, origin,
+       -- learned of after the fact, then also shown to a live poll (at an end of a presence run)
+       CASE WHEN event = 'new' AND origin IS NOT NULL THEN EXISTS (
+           SELECT 1 FROM sightings p JOIN fetches lf ON lf.id IN (p.first_fetch_id, p.last_fetch_id)
+           WHERE p.headline_id = e.id AND lf.origin IS NULL) END AS seen_live
+FROM (
     SELECT h.first_seen AS at, 'new' AS event, h.source, h.id,
            coalesce((SELECT t.title FROM headline_titles t WHERE t.headline_id = h.id ORDER BY t.id LIMIT 1),
                     h.title) AS title,
@@ -136,7 +142,7 @@ SELECT at, event, source, id, title, detail, fetch_id, published_at, origin FROM
     UNION ALL
     SELECT started_at, 'failure', source, NULL, channel || ': ' || outcome, error, id, NULL, NULL
     FROM fetches WHERE outcome NOT IN {SUCCESS_SQL} AND started_at >= :since AND started_at <= :until
-) WHERE :source IS NULL OR source = :source
+) e WHERE :source IS NULL OR source = :source
 ORDER BY at, event, coalesce(id, ''), fetch_id
 """
 

@@ -8,12 +8,18 @@ record; a revisit has no body of its own and takes the payload of the record it 
 (by WARC-Refers-To-Target-URI + WARC-Refers-To-Date, else by payload digest), looked up among the
 responses of wanted addresses read so far by the same Reader (earlier files included). A revisit whose payload was
 not read has `body = None` and says why in `problem`.
+
+A file cut short (a crawl interrupted, a partial download) is not read as captures where it is
+cut: a record whose payload is shorter than its declared length, or whose gzip member ends early,
+has `body = None` and `truncated = True`; a file that ends inside a record's headers is named in
+`Reader.truncated` (one line per file), as is any file holding a cut-short record.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +48,7 @@ class WarcResponse:
     body: bytes | None = None
     revisit: bool = False
     problem: str | None = None
+    truncated: bool = False  # cut short: the file ends inside this record
 
 
 def warc_date(text: str) -> datetime:
@@ -72,6 +79,7 @@ class Reader:
         self.max_bytes = max_bytes
         self._by_digest: dict[str, _Payload] = {}
         self._by_target: dict[tuple[str, str], _Payload] = {}
+        self.truncated: list[str] = []  # "<file>: <where it is cut>", one per truncated file
 
     def _remember(self, digest: str | None, target: str, date: str, body: _Payload) -> None:
         if len(self._by_target) >= MAX_KEPT_PAYLOADS:
@@ -86,24 +94,46 @@ class Reader:
         """The response and revisit records of one file whose target address is `wanted`, in
         file order. Other records are skipped unread (a crawl holds images and videos too)."""
         records = 0
+        cut: str | None = None
+        last = member = None
         try:
             with open(path, "rb") as stream:
-                for record in ArchiveIterator(stream):
+                size = os.fstat(stream.fileno()).st_size
+                iterator = ArchiveIterator(stream)
+                for record in iterator:
                     records += 1
+                    last, member = record, iterator.reader.decompressor
                     if record.rec_type not in ("response", "revisit") or record.http_headers is None:
                         continue
                     if not wanted(_strip(record.rec_headers.get_header("WARC-Target-URI"))):
                         continue
-                    found = self._read(record)
+                    found = self._read(record, iterator)
+                    if found is not None and found.truncated:
+                        cut = cut or f"{found.record_id} ({found.target_uri}) is cut short: {found.problem}"
                     if found is not None:
                         yield found
+                if cut is None and last is not None:
+                    cut = _cut_at_end(last, member, size - iterator.offset)
         except ArchiveLoadFailed as error:
             detail = " ".join(str(error).split())  # warcio's advice spans lines: one line here
             raise WarcError(f"{path}: not a readable WARC file ({detail})") from None
         if records == 0:
             raise WarcError(f"{path}: not a WARC file (no WARC record in it)")
+        if cut is not None:
+            self.truncated.append(f"{path}: the file is truncated: {cut}")
 
-    def _read(self, record) -> WarcResponse | None:
+    def _read(self, record, iterator: ArchiveIterator) -> WarcResponse | None:
+        found = self._parse(record)
+        if found is None:
+            return None
+        short = _cut_short(record, iterator)
+        if short is not None:
+            return replace(found, body=None, problem=short, truncated=True)
+        if found.body is not None and not found.revisit:
+            self._remember(*self._pending)
+        return found
+
+    def _parse(self, record) -> WarcResponse | None:
         headers = record.rec_headers
         target = _strip(headers.get_header("WARC-Target-URI"))
         date_text = headers.get_header("WARC-Date") or ""
@@ -123,7 +153,7 @@ class Reader:
                     record_id, target, date, status, reason, http_headers, None, False,
                     f"body larger than {self.max_bytes} bytes (the cap of a live fetch): not read",
                 )  # fmt: skip
-            self._remember(digest, target, date_text, (body, status, reason, http_headers))
+            self._pending = (digest, target, date_text, (body, status, reason, http_headers))
             return WarcResponse(record_id, target, date, status, reason, http_headers, body)
         refers_uri = _strip(headers.get_header("WARC-Refers-To-Target-URI")) or target
         refers_date = headers.get_header("WARC-Refers-To-Date") or ""
@@ -140,3 +170,33 @@ class Reader:
         if status == 304:  # "server-not-modified": the answer is the one it confirmed
             status, reason, http_headers = original_status, original_reason, original_headers
         return WarcResponse(record_id, target, date, status, reason, http_headers, body, True)
+
+
+def _cut_short(record, iterator: ArchiveIterator) -> str | None:
+    """Why this record is not whole (the file ends inside it), or None: read to its end, its
+    payload must be as long as its Content-Length says and (in a .warc.gz) its gzip member end."""
+    while record.raw_stream.read(1 << 16):
+        pass
+    missing = getattr(record.raw_stream, "limit", 0)
+    if missing > 0:
+        return f"{record.length - missing} of its {record.length} bytes are in the file"
+    iterator.read_to_end()  # the blank lines after it, and the end of its gzip member
+    member = iterator.reader.decompressor
+    if member is not None and not member.eof:
+        return "its gzip member ends early"
+    return None
+
+
+def _cut_at_end(last, member, left_over: int) -> str | None:
+    """Whether a file's end is cut: the last record (even one not read) is not whole, or bytes
+    after the last whole record are the start of one that ends early (its headers cut)."""
+    if last.rec_type is None:  # warcio's reading of the first bytes of a record's headers
+        return "it ends inside a record's headers"
+    missing = getattr(last.raw_stream, "limit", 0)
+    if missing > 0:
+        return f"its last record has {last.length - missing} of its {last.length} bytes"
+    if member is not None and not member.eof:
+        return "its last gzip member ends early"
+    if left_over > 0:
+        return f"it ends inside a record's headers ({left_over} bytes after the last whole record)"
+    return None

@@ -29,6 +29,10 @@ DEFAULT_CDX_URL = "https://web.archive.org/cdx/search/cdx"
 DEFAULT_REPLAY_URL = "https://web.archive.org/web/"
 CDX_FIELDS = ("timestamp", "original", "statuscode", "mimetype", "digest")
 CDX_PAGE_ROWS = 5000
+# The most CDX pages one import asks for (5000 rows each: a million captures, far more than a
+# source has in any range; a narrower --from/--to asks for fewer). A server that never stops
+# paging, or repeats its resumption key, ends the query with a CdxError instead of asking forever.
+MAX_CDX_PAGES = 200
 TRANSIENT_STATUSES = (500, 502, 503, 504)  # the CDX server's "try again" (504 on heavy queries)
 REDIRECT_WINDOW_S = 900.0  # a 302 to a capture further than this from the asked one is not followed
 _TIMESTAMP = re.compile(r"^\d{14}$")
@@ -245,10 +249,15 @@ def query_cdx(
 
     `before_request` runs before each request (the import's rate limiter). A 429 calls
     `on_throttle`, a 5xx or no answer `on_transient(message)` (each pauses, or raises to stop),
-    and the same page is asked again; other refusals raise CdxError.
+    and the same page is asked again; a refused connection (nothing listens at `cdx_url`: a
+    local mistake, asking again cannot help) and other refusals raise CdxError. So do a
+    resumption key the server already gave (it would page for ever) and more than
+    `MAX_CDX_PAGES` pages.
     """
     captures: list[Capture] = []
     resume_key: str | None = None
+    keys_seen: set[str] = set()
+    pages = 0
     while True:
         query = cdx_query_url(
             cdx_url, address, start=start, end=end, resume_key=resume_key, page_rows=page_rows
@@ -260,6 +269,8 @@ def query_cdx(
             if failure.status == 429 and on_throttle is not None:
                 on_throttle()
                 continue
+            if failure.status is None and _refused(failure):
+                raise CdxError(f"CDX query failed: {failure.message}: check --cdx-url") from None
             if (failure.status is None or failure.status in TRANSIENT_STATUSES) and on_transient is not None:
                 on_transient(f"CDX query: {failure.message}")
                 continue
@@ -270,5 +281,29 @@ def query_cdx(
             ) from None
         page, resume_key = parse_cdx(answer.body)
         captures.extend(page)
+        pages += 1
         if not resume_key or not page:
             return captures
+        if resume_key in keys_seen:
+            raise CdxError(
+                f"CDX query stopped: the server gave the resumption key {resume_key!r} twice "
+                f"(it would page for ever); {len(captures)} captures listed, none imported"
+            )
+        if pages >= MAX_CDX_PAGES:
+            raise CdxError(
+                f"CDX query stopped: more than {MAX_CDX_PAGES} pages of {page_rows} captures; "
+                "ask for a shorter range (--from, --to)"
+            )
+        keys_seen.add(resume_key)
+
+
+def _refused(failure: BaseException) -> bool:
+    """Whether a failed request was a refused connection (the cause is kept as its context)."""
+    error: BaseException | None = failure
+    for _ in range(10):
+        if error is None:
+            return False
+        if isinstance(error, ConnectionRefusedError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

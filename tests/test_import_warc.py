@@ -178,3 +178,119 @@ def test_another_outlet_from_the_config(cli, tmp_path, db_path):
     assert (summary["source"], summary["outcomes"], summary["items_new"]) == ("lenta", {"ok": 1}, 5)
     db = open_db(db_path)
     assert db.execute("SELECT min(first_seen) FROM headlines").fetchone()[0] == "2013-11-01T13:00:00Z"
+
+
+def test_records_dated_outside_the_time_bounds_are_skipped_and_said(cli, tmp_path, db_path):
+    """Was: WARC-Dates of 9999-12-31T23:59:59Z and 1970 were stored, and `status`, `cite` and
+    `serve` failed on them for good (OverflowError showing them in Moscow time)."""
+    path = tmp_path / "crawl.warc.gz"
+    warc = WarcFile(path, gzip=True)
+    warc.response("https://www.rbc.ru/", page(0), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    warc.response("https://www.rbc.ru/", page(1), datetime(1970, 1, 1, tzinfo=UTC))
+    warc.response("https://www.rbc.ru/", page(2), T)
+    warc.close()
+    result = cli("import", "warc", path, "--db", db_path)
+    assert result.exit_code == 0, result.output
+    assert (
+        "1 fetched (1 ok)" in result.output
+        and "not captures (nothing stored): 2 out of range" in result.output
+    )
+    warnings = [
+        line for line in result.output.splitlines() if line.startswith("warning: skipped WARC record")
+    ]
+    assert len(warnings) == 2
+    assert "dated 9999-12-31T23:59:59Z, outside the years 1990..2100" in warnings[0]
+    assert [r[0] for r in imported(open_db(db_path))] == ["2022-03-02T09:15:00Z"]
+    assert cli("status", "--db", db_path).exit_code == 0
+    assert cli("cite", item_id(2), "--db", db_path).exit_code == 0
+    [summary] = json.loads(cli("import", "warc", path, "--db", db_path, "--json").stdout)
+    assert (summary["skipped"], summary["not_captures"]) == (1, {"out_of_range": 2})
+
+
+def _two_pages(path, *, gzip: bool) -> None:
+    import os
+
+    warc = WarcFile(path, gzip=gzip)
+    warc.response("https://www.rbc.ru/", page(0), T)
+    noise = os.urandom(6000).hex().encode()  # a body that gzip cannot shrink to nothing
+    warc.response("https://www.rbc.ru/", page(1) + b"<!--" + noise + b"-->", T + timedelta(hours=1))
+    warc.close()
+
+
+@pytest.mark.parametrize("gzip", [True, False], ids=["warc.gz", "warc"])
+def test_a_truncated_file_imports_its_whole_records_and_says_it_is_truncated(cli, tmp_path, db_path, gzip):
+    """Was: the record cut short was stored as the site's answer (parse_error "page truncated"),
+    exit 0 and no warning."""
+    whole = tmp_path / ("whole.warc.gz" if gzip else "whole.warc")
+    _two_pages(whole, gzip=gzip)
+    cut = tmp_path / ("cut.warc.gz" if gzip else "cut.warc")
+    cut.write_bytes(whole.read_bytes()[:-3000])
+    result = cli("import", "warc", cut, "--db", db_path)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert any(line.startswith("rbc/page: 2 captures found") and "1 fetched (1 ok)" in line for line in lines)
+    assert "not captures (nothing stored): 1 truncated" in result.output
+    assert any(line.startswith(f"warning: {cut}: the file is truncated: record ") for line in lines)
+    assert lines[-1].startswith(f"Error: {cut}: the file is truncated: ")
+    assert lines[-1].endswith("the whole records before the cut were imported")
+    assert [(r[0], r[2]) for r in imported(open_db(db_path))] == [("2022-03-02T09:15:00Z", "ok")]
+
+
+@pytest.mark.parametrize(
+    "gzip, cut_bytes, expected",
+    [
+        (True, 4, "its gzip member ends early"),  # the gzip trailer cut: every payload byte is there
+        (True, 3000, "bytes are in the file"),
+        (False, 3000, "bytes are in the file"),
+    ],
+)
+def test_the_reader_never_yields_a_cut_record_as_whole(tmp_path, gzip, cut_bytes, expected):
+    from ticker.scraper.warc_reader import Reader
+
+    whole = tmp_path / "whole.warc"
+    _two_pages(whole, gzip=gzip)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.warc"
+    cut.write_bytes(data[:-cut_bytes])
+    reader = Reader()
+    first, second = reader.records(cut)
+    assert (first.body, first.truncated) == (page(0), False)
+    assert (second.body, second.truncated) == (None, True) and expected in second.problem
+    [line] = reader.truncated
+    assert line.startswith(f"{cut}: the file is truncated: ")
+    # cut inside the second record's headers: the first is whole, the file is still said truncated
+    if not gzip:
+        start = data.index(b"WARC/1", data.index(b"WARC-Type: response") + 1)
+        for extra in (10, 200):  # warcio reads the first as a record of no type, the second not at all
+            header_cut = tmp_path / f"header-cut-{extra}.warc"
+            header_cut.write_bytes(data[: start + extra])
+            reader = Reader()
+            assert [r.truncated for r in reader.records(header_cut)] == [False]
+            assert "ends inside a record's headers" in reader.truncated[0]
+    whole_reader = Reader()
+    assert [r.truncated for r in whole_reader.records(whole)] == [False, False]
+    assert whole_reader.truncated == []
+
+
+def test_a_file_that_fails_creates_no_database(cli, tmp_path, db_path):
+    """Was: `import warc text.warc` created a full ticker database, then said "not a readable WARC"."""
+    text = tmp_path / "text.warc"
+    text.write_text("just some text\n" * 20, encoding="utf-8")
+    result = cli("import", "warc", text, "--db", db_path)
+    assert result.exit_code == 1 and "not a" in result.output
+    assert not db_path.exists()
+    other = tmp_path / "other.warc"
+    warc = WarcFile(other, gzip=False)
+    warc.response("https://example.org/", b"<html></html>", T)
+    warc.close()
+    assert cli("import", "warc", other, "--db", db_path).exit_code == 1
+    assert not db_path.exists()
+
+
+def test_help_of_import_has_examples_and_whole_summaries(cli):
+    group = cli("import", "--help").output
+    assert "ticker import warc crawl.warc.gz" in group
+    summaries = [line for line in group.splitlines() if line.startswith(("  warc ", "  wayback "))]
+    assert len(summaries) == 2 and not any(line.endswith("...") for line in summaries)
+    for command in ("wayback", "warc"):
+        assert f"ticker import {command} " in cli("import", command, "--help").output

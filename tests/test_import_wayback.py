@@ -246,8 +246,190 @@ def test_bad_input_is_one_error_line(cli, db_path):
     assert runner_result.output.startswith("Error: bad --every")
     bad_url = cli("import", "wayback", "rbc", "--cdx-url", "ftp://x", "--db", db_path)
     assert bad_url.output.strip().splitlines() == [
-        "Error: bad --cdx-url 'ftp://x': give a full http:// or https:// address"
+        "Error: --cdx-url = 'ftp://x': must be an http:// or https:// address"
     ]
+    assert not db_path.exists()
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--cdx-url", "http://127.0.0.1:99999/"), ("--cdx-url", "http://[::1"), ("--replay-url", "http://[::1")],
+)
+def test_bad_addresses_are_one_error_line_before_any_request(db_path, option, value):
+    """Was: a port out of range retried for 75 s; an unclosed IPv6 bracket was a traceback."""
+    result = run_ticker(
+        "import", "wayback", "rbc", option, value, "--pause", "0", "--db", db_path, timeout=20
+    )
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {option} = {value!r}: ")
+    assert result.stdout == "" and not db_path.exists()
+
+
+def test_a_refused_cdx_server_stops_at_once_says_it_once_and_creates_no_database(db_path):
+    """Nothing listens at --cdx-url (a local mistake): was 75 s of retries (5+10+20+40 s), the
+    reason printed twice and a new empty database left behind."""
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    began = time.monotonic()
+    result = run_ticker(
+        "import", "wayback", "rbc", "--cdx-url", f"http://127.0.0.1:{port}/cdx", "--replay-url",
+        f"http://127.0.0.1:{port}/web/", "--db", db_path, timeout=30,
+    )  # fmt: skip
+    assert time.monotonic() - began < 15
+    assert result.returncode == 1
+    assert result.stderr.count("connection refused") == 1, result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"Error: CDX query failed: could not connect to 127.0.0.1:{port}: connection refused")
+    )
+    assert not db_path.exists()
+
+
+def _cdx_page(*timestamps: str, key: str | None) -> str:
+    rows = [["timestamp", "original", "statuscode", "mimetype", "digest"]]
+    rows += [[ts, RBC, "200", "text/html", "D" + ts] for ts in timestamps]
+    return json.dumps(rows + ([[], [key]] if key else []))
+
+
+def test_a_cdx_server_repeating_its_resumption_key_stops(httpserver, db_path):
+    """Was: 67,409 CDX requests in 150 s, never ending (the same key each time)."""
+    asked: list[dict] = []
+
+    def answer(request):
+        from werkzeug import Response
+
+        asked.append(dict(request.args))
+        if len(asked) > 50:  # only so that the code before the fix ends
+            return Response("[]", content_type="application/json")
+        return Response(_cdx_page(stamp(T), key="ru,rbc)/ 20220224030006"), content_type="application/json")
+
+    httpserver.expect_request("/cdx/search/cdx").respond_with_handler(answer)
+    db = open_db(db_path)
+    with make_client() as client:
+        summary = import_wayback(
+            db, client, builtin_source("rbc"), start=None, end=None, every_s=0,
+            cdx_url=httpserver.url_for("/cdx/search/cdx"), replay_url=httpserver.url_for("/web/"),
+            politeness=Politeness(0, 0),
+        )  # fmt: skip
+    assert len(asked) == 2 and asked[1]["resumeKey"] == "ru,rbc)/ 20220224030006"
+    assert summary.stopped.startswith("CDX query stopped: the server gave the resumption key")
+    assert summary.fetched == 0
+
+
+def test_cdx_paging_is_capped(httpserver, db_path, monkeypatch):
+    asked: list[int] = []
+
+    def answer(request):
+        from werkzeug import Response
+
+        asked.append(1)
+        key = None if len(asked) > 50 else f"ru,rbc)/ {len(asked)}"  # a new key each page
+        return Response(
+            _cdx_page(stamp(T + timedelta(minutes=len(asked))), key=key), content_type="application/json"
+        )
+
+    httpserver.expect_request("/cdx/search/cdx").respond_with_handler(answer)
+    monkeypatch.setattr(wb, "MAX_CDX_PAGES", 3)
+    db = open_db(db_path)
+    with make_client() as client:
+        summary = import_wayback(
+            db, client, builtin_source("rbc"), start=None, end=None, every_s=0,
+            cdx_url=httpserver.url_for("/cdx/search/cdx"), replay_url=httpserver.url_for("/web/"),
+            politeness=Politeness(0, 0),
+        )  # fmt: skip
+    assert len(asked) == 3
+    assert summary.stopped == (
+        "CDX query stopped: more than 3 pages of 5000 captures; ask for a shorter range (--from, --to)"
+    )
+    assert wb.MAX_CDX_PAGES == 3 and summary.fetched == 0
+
+
+def test_captures_dated_outside_the_time_bounds_are_skipped_and_said(cli, archive, db_path):
+    """Was: a CDX row of 9999-12-31T23:59:59Z was stored, and `status`, `cite` and `serve` failed
+    on it for good (OverflowError showing it in Moscow time)."""
+    archive.add(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), rbc_page(0))
+    archive.add(datetime(1970, 1, 1, tzinfo=UTC), rbc_page(0))
+    archive.add(T, rbc_page(0))
+    lying = T + timedelta(hours=1)  # a memento whose Memento-Datetime is out of bounds
+    archive.add(lying, archive.memento(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), rbc_page(1)))
+    result = run_import(cli, archive, db_path)
+    summary = summary_of(result)
+    assert (summary["found"], summary["fetched"], summary["not_captures"]) == (4, 1, {"out_of_range": 3})
+    assert stamp(datetime(1970, 1, 1, tzinfo=UTC)) not in archive.memento_requests  # never asked for
+    assert any("dated 9999-12-31T23:59:59Z, outside the years 1990..2100" in w for w in summary["warnings"])
+    db = open_db(db_path)
+    assert [r[0] for r in fetches(db)] == ["2022-02-24T03:00:05Z"]
+    text = cli(
+        "import", "wayback", "rbc", "--cdx-url", archive.cdx_url, "--replay-url", archive.replay_url,
+        "--pause", "0", "--db", db_path,
+    ).output  # fmt: skip
+    assert "warning: skipped CDX row 99991231235959 https://www.rbc.ru/: dated 9999-12-31T23:59:59Z" in text
+    assert "3 out of range" in text
+    assert cli("cite", item_id(0), "--db", db_path).exit_code == 0
+    assert cli("status", "--db", db_path).exit_code == 0
+
+
+def test_a_capture_stored_meanwhile_by_another_import_is_stored_once(archive, db_path):
+    """Three imports of the same captures at once stored each one three times: the "already
+    imported" check was made before the request, outside the write transaction."""
+    archive.add(T, rbc_page(0))
+    archive.add(T + timedelta(hours=1), rbc_page(1))
+    spec = builtin_source("rbc")
+    options = dict(start=None, end=None, every_s=0, cdx_url=archive.cdx_url, replay_url=archive.replay_url)
+
+    class Racing(Politeness):
+        def before_request(self) -> None:
+            super().before_request()
+            if self.requests == 2:  # this import has listed the captures: another one stores them all
+                with make_client() as other_client:
+                    other_client.follow_redirects = False
+                    other = import_wayback(
+                        open_db(db_path), other_client, spec, politeness=Politeness(0, 0), **options
+                    )
+                assert other.fetched == 2
+
+    with make_client() as client:
+        client.follow_redirects = False
+        summary = import_wayback(open_db(db_path), client, spec, politeness=Racing(0, 0), **options)
+    assert (summary.fetched, summary.skipped) == (0, 2)
+    stored = (
+        open_db(db_path)
+        .execute("SELECT origin_ref, count(*) FROM fetches GROUP BY origin_ref ORDER BY 1")
+        .fetchall()
+    )
+    assert [n for _, n in stored] == [1, 1]
+
+
+def test_changes_does_not_say_not_seen_live_of_an_item_a_live_poll_showed(cli, archive, httpserver, db_path):
+    """An item first seen in a capture and then on the live page was labelled
+    "imported (wayback): not seen live"."""
+    earlier = T - timedelta(hours=2)
+    archive.add(earlier, rbc_page(0))  # items 0..13
+    run_import(cli, archive, db_path)
+    httpserver.expect_request(f"/live/{stamp(T)}").respond_with_data(
+        rbc_page(3), content_type="text/html; charset=utf-8"
+    )  # items 3..16: 3..13 seen live too
+    with make_client() as client:
+        _live_poll(open_db(db_path), client, httpserver, T)
+    since, until = (earlier - timedelta(minutes=1)).isoformat(), (T + timedelta(minutes=1)).isoformat()
+    events = json.loads(cli("changes", "--since", since, "--until", until, "--json", "--db", db_path).stdout)
+    new = {e["id"]: e for e in events if e["event"] == "new"}
+    assert (new[item_id(0)]["origin"], new[item_id(0)]["seen_live"]) == ("wayback", 0)
+    assert (new[item_id(5)]["origin"], new[item_id(5)]["seen_live"]) == ("wayback", 1)
+    assert new[item_id(16)]["origin"] is None
+    text = cli("changes", "--since", since, "--until", until, "--db", db_path).output
+
+    def line_of(number: int) -> str:
+        return next(line for line in text.splitlines() if re.search(rf"номер {number}(?!\d)", line))
+
+    assert "imported (wayback): not seen live" in line_of(0)
+    assert "imported (wayback): later also seen live" in line_of(5)
 
 
 def test_bank_of_russia_daily_xml_and_rbc_rss_captures(cli, archive, db_path, fixture_bytes):

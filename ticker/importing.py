@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 from sqlite_utils import Database
 
-from ticker.base import to_iso, utc_now
+from ticker.base import EARLIEST_YEAR, LATEST_YEAR, to_iso, utc_now
 from ticker.db.imports import CaptureSaved, imported_channels, imported_instants, imported_refs, save_capture
 from ticker.db.rederive import rederive_source
 from ticker.db.writes import register_source
@@ -34,6 +34,35 @@ MAX_CONSECUTIVE_FAILURES = 5
 MAX_THROTTLE_DOUBLINGS = 3  # a 429 pause grows 1x, 2x, 4x, 8x
 MAX_REDIRECTS = 3
 TRANSIENT_PAUSE_S = 5.0  # after a 5xx or no answer, before asking again
+
+
+MAX_WARNINGS = 10  # warning lines kept in a summary (the count of each kind is always whole)
+OUT_OF_BOUNDS = f"outside the years {EARLIEST_YEAR}..{LATEST_YEAR} that ticker's times may take"
+Opener = Database | Callable[[], Database]  # the database, or how to open it when first needed
+
+
+def in_time_bounds(moment: datetime) -> bool:
+    """Whether an instant lies in the years every ticker time does (`ticker.base`'s bounds for a
+    typed time): a capture dated 9999-12-31 or 1970 could not be shown, compared or cited."""
+    return EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR
+
+
+class _Lazy:
+    """The database of an import, opened (and so created) only when something is to be stored
+    or read: an import that fails before its first answer leaves no file behind."""
+
+    def __init__(self, db: Opener) -> None:
+        self._db = db if isinstance(db, Database) else None
+        self._open = db
+
+    @property
+    def opened(self) -> bool:
+        return self._db is not None
+
+    def __call__(self) -> Database:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
 
 
 class ImportStopped(Exception):
@@ -121,6 +150,7 @@ class Summary:
     stopped: str | None = None
     interrupted: bool = False
     messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # printed: dates out of bounds, truncated files
 
     def stored(self, saved: CaptureSaved) -> None:
         self.fetched += 1
@@ -133,10 +163,21 @@ class Summary:
         if len(self.messages) < 20:
             self.messages.append(message)
 
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+
+    def out_of_bounds(self, what: str, moment: datetime) -> None:
+        """A capture dated where no ticker time can be: skipped, counted and said."""
+        self.not_a_capture("out_of_range", f"{what}: dated {to_iso(moment)}, {OUT_OF_BOUNDS}")
+        self.warn(f"skipped {what}: dated {to_iso(moment)}, {OUT_OF_BOUNDS}")
+
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}
 
-    def lines(self) -> list[str]:
+    def lines(self, *, stop: bool = True) -> list[str]:
+        """The closing lines; `stop=False` leaves out why the import stopped (the caller says
+        it once, as its `Error:` line)."""
         outcomes = ", ".join(f"{n} {o}" for o, n in sorted(self.outcomes.items())) or "none"
         lines = [
             f"{self.source}/{self.channel}: {self.found} captures found, {self.kept} kept, "
@@ -146,11 +187,12 @@ class Summary:
         if self.not_captures:
             what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.not_captures.items()))
             lines.append(f"not captures (nothing stored): {what}")
+        lines += [f"warning: {message}" for message in self.warnings]
         if self.throttled:
             lines.append(f"rate limited {self.throttled} times (paused each time)")
         if self.interrupted:
             lines.append("interrupted: what was stored stays; run the same command again to resume")
-        if self.stopped:
+        if self.stopped and stop:
             lines.append(self.stopped)
         return lines
 
@@ -212,6 +254,9 @@ def _fetch_memento(
             politeness.throttled()
         if replay.kind == "capture":
             politeness.succeeded()
+            if not in_time_bounds(replay.captured_at):
+                summary.out_of_bounds(f"{address} (its Memento-Datetime)", replay.captured_at)
+                return None
             attempt.row.started_at = to_iso(replay.captured_at)
             if attempt.row.started_at in known:  # its Memento-Datetime names a capture stored before
                 summary.skipped += 1
@@ -229,6 +274,9 @@ def _fetch_memento(
             summary.not_a_capture(replay.kind, f"{address}: {replay.message}")
             return None
         target = wayback.redirect_within(replay.location, asked)
+        if target is not None and not in_time_bounds(target):
+            summary.out_of_bounds(f"{address} (redirected to {replay.location})", target)
+            return None
         if target is None:
             summary.not_a_capture(
                 "redirect_far", f"{address}: the nearest capture is too far: {replay.location}"
@@ -243,7 +291,7 @@ def _fetch_memento(
 
 
 def import_wayback(
-    db: Database,
+    db: Opener,
     client: httpx.Client,
     spec: SourceSpec,
     *,
@@ -258,12 +306,15 @@ def import_wayback(
 ) -> Summary:
     """Import the Wayback Machine's captures of a source's channel address (default: its main
     channel) between two instants, at most one per `every_s`. `client` must not follow
-    redirects (they are judged here)."""
+    redirects (they are judged here). `db` may be a function opening the database: it is called
+    once the CDX server has answered, so a refused query creates no file. CDX rows dated outside
+    the years ticker's times take are skipped, counted and said."""
     politeness = politeness or Politeness()
     bar = bar or Bar("importing", None)
     channel = channel or spec.main_channel
     summary = Summary(spec.name, channel)
-    _register(db, spec)
+    database = _Lazy(db)
+    registered = False
 
     def cdx_throttled() -> None:
         summary.throttled += 1
@@ -280,7 +331,16 @@ def import_wayback(
             summary.stopped = str(error)
             return summary
         summary.found = len(captures)
-        kept = wayback.collapse(captures, every_s)
+        in_bounds = []
+        for capture in captures:
+            if in_time_bounds(capture.instant):
+                in_bounds.append(capture)
+            else:
+                summary.out_of_bounds(f"CDX row {capture.timestamp} {capture.original}", capture.instant)
+        db = database()
+        _register(db, spec)
+        registered = True
+        kept = wayback.collapse(in_bounds, every_s)
         summary.kept = len(kept)
         bar.set_total(len(kept))
         known = imported_instants(db, spec.name, channel, "wayback")
@@ -299,14 +359,18 @@ def import_wayback(
                         db, row, attempt.parsed, attempt.body, origin="wayback", origin_ref=row.url
                     )
                     known.add(row.started_at)
-                    summary.stored(saved)
+                    if saved is None:  # another import stored it meanwhile
+                        summary.skipped += 1
+                    else:
+                        summary.stored(saved)
             bar.advance()
     except ImportStopped as stop:
         summary.stopped = str(stop)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
-        finish(db, spec, channel)
+        if registered:
+            finish(db, spec, channel)
     return summary
 
 
@@ -322,21 +386,27 @@ class WarcTarget:
 
 
 def import_warc(
-    db: Database,
+    db: Opener,
     paths: Iterable[Path],
     match: Callable[[str], WarcTarget | None],
     *,
     bar: Bar | None = None,
+    reader=None,
 ) -> list[Summary]:
     """Import the response (and revisit) records of WARC files whose address `match` maps to a
-    source's channel; one summary per source and channel found."""
+    source's channel; one summary per source and channel found. `db` may be a function opening
+    the database: it is called at the first record of a source, so a file that is not a WARC,
+    or holds no source's record, creates no database. Records dated outside the years ticker's
+    times take, and records cut short (a truncated file: `reader.truncated` names it), are
+    skipped, counted and said."""
     from ticker.scraper import warc_reader
 
     bar = bar or Bar("importing", None)
+    database = _Lazy(db)
     summaries: dict[tuple[str, str], Summary] = {}
     specs: dict[tuple[str, str], WarcTarget] = {}
     known: dict[tuple[str, str], set[str]] = {}
-    reader = warc_reader.Reader()
+    reader = reader or warc_reader.Reader()
     interrupted = False
     try:
         for path in paths:
@@ -346,6 +416,7 @@ def import_warc(
                     continue
                 key = (target.spec.name, target.channel)
                 if key not in summaries:
+                    db = database()
                     summaries[key] = Summary(*key)
                     specs[key] = target
                     known[key] = imported_refs(db, *key, "warc") | imported_instants(db, *key, "warc")
@@ -354,8 +425,14 @@ def import_warc(
                 summary.found += 1
                 summary.kept += 1
                 ref = f"{path.name}#{record.record_id}"
+                if record.truncated:
+                    summary.not_a_capture("truncated", f"{ref}: cut short: {record.problem}")
+                    summary.warn(f"{path}: the file is truncated: record {record.record_id} is cut short "
+                                 f"({record.problem}): not imported")  # fmt: skip
+                elif not in_time_bounds(record.date):
+                    summary.out_of_bounds(f"WARC record {ref}", record.date)
                 # the same record again, or a copy of it (the file renamed, another crawl's copy)
-                if ref in known[key] or to_iso(record.date) in known[key]:
+                elif ref in known[key] or to_iso(record.date) in known[key]:
                     summary.skipped += 1
                 elif record.body is None:
                     kind = "revisit_unresolved" if record.revisit else "too_large"
@@ -369,14 +446,17 @@ def import_warc(
                     row = attempt.row
                     saved = save_capture(db, row, attempt.parsed, attempt.body, origin="warc", origin_ref=ref)
                     known[key].update((ref, row.started_at))
-                    summary.stored(saved)
+                    if saved is None:  # another import stored it meanwhile
+                        summary.skipped += 1
+                    else:
+                        summary.stored(saved)
                 bar.advance()
     except KeyboardInterrupt:
         interrupted = True
     finally:
         for key, target in specs.items():
             summaries[key].interrupted = interrupted
-            finish(db, target.spec, target.channel)
+            finish(database(), target.spec, target.channel)
     return list(summaries.values())
 
 

@@ -6,11 +6,10 @@ import json
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 
-from ticker.base import DEFAULT_DB, BadTime, parse_user_time
+from ticker.base import DEFAULT_DB, BadInput, BadTime, check_http_url, parse_user_time
 from ticker.errors import user_errors
 
 _DATE_ONLY = 10  # len("2022-02-25")
@@ -49,10 +48,12 @@ def _every(text: str) -> float:
 
 
 def _http_url(value: str, option: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.ClickException(f"bad {option} {value!r}: give a full http:// or https:// address")
-    return value
+    """An address option, checked before anything is asked or created (ticker.base's checker:
+    scheme, host, a port in range, no white space)."""
+    try:
+        return check_http_url(value, option)
+    except BadInput as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _report(summaries, as_json: bool) -> None:
@@ -60,7 +61,7 @@ def _report(summaries, as_json: bool) -> None:
         click.echo(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=2))
     else:
         for summary in summaries:
-            for line in summary.lines():
+            for line in summary.lines(stop=False):  # the stop reason is the Error line below
                 click.echo(line)
     for summary in summaries:
         if summary.stopped:
@@ -75,7 +76,11 @@ def _source(config, name: str):
     return _configured(config, name)
 
 
-@click.group("import")
+@click.group(
+    "import",
+    epilog="\b\nExamples:\n  ticker import wayback rbc --from 2022-02-23 --to 2022-02-25\n"
+    "  ticker import warc crawl.warc.gz",
+)
 def import_group() -> None:
     """History from before ticker ran: the Wayback Machine's captures and WARC files.
 
@@ -84,7 +89,13 @@ def import_group() -> None:
     """
 
 
-@import_group.command("wayback")
+@import_group.command(
+    "wayback",
+    short_help="Import the Wayback Machine's captures of a source.",
+    epilog="\b\nExamples:\n  ticker import wayback rbc --from 2022-02-23 --to 2022-02-25\n"
+    "  ticker import wayback rbc --channel rss --from 2022-02-24 --to 2022-02-24\n"
+    "  ticker import wayback cbr --from 2022-03-01 --to 2022-03-31 --every 1d",
+)
 @click.argument("source")
 @click.option("--from", "start", metavar="TIME", help="Earliest capture (a date is Moscow midnight).")
 @click.option("--to", "end", metavar="TIME", help="Latest capture (a bare date includes that whole day).")
@@ -124,13 +135,8 @@ def wayback(
 
     Each memento is fetched in its original form, parsed as a live poll would be and stored as
     a fetch at the capture's instant. Polite: one request per --pause seconds, a --throttle-pause
-    after a 429; a re-run skips what is already imported.
-
-    \b
-    Examples:
-      ticker import wayback rbc --from 2022-02-23 --to 2022-02-25
-      ticker import wayback rbc --channel rss --from 2022-02-24 --to 2022-02-24
-      ticker import wayback cbr --from 2022-03-01 --to 2022-03-31 --every 1d
+    after a 429; a re-run skips what is already imported. The database is created only once
+    the CDX server has answered.
     """
     from ticker.commands.run import load
     from ticker.db.schema import open_db
@@ -157,18 +163,21 @@ def wayback(
         address = spec.url_for(channel)
         if "{" in address:
             raise click.ClickException(f"{spec.name}/{channel} has no single address to look up (a template)")
-        db = open_db(config.db)
         with make_client() as client, progress(None, f"{spec.name}: importing captures") as bar:
             client.follow_redirects = False  # a redirect is judged: nearest capture or the site's own
             politeness = Politeness(pause, throttle_pause, note=bar.note)
             summary = import_wayback(
-                db, client, spec, start=first, end=last, every_s=every_s, cdx_url=cdx, replay_url=replay,
+                lambda: open_db(config.db), client, spec, start=first, end=last, every_s=every_s, cdx_url=cdx, replay_url=replay,
                 politeness=politeness, bar=bar, channel=channel,
             )  # fmt: skip
     _report([summary], as_json)
 
 
-@import_group.command("warc")
+@import_group.command(
+    "warc",
+    short_help="Import the HTTP responses recorded in WARC files.",
+    epilog="\b\nExamples:\n  ticker import warc crawl.warc.gz\n  ticker import warc a.warc b.warc.gz --source rbc",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--source", "source_name", help="Take records for this source only (when several match).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
@@ -184,16 +193,16 @@ def warc(
     """Import the HTTP responses recorded in WARC FILEs (.warc or .warc.gz) whose address is a
     source's (exactly, or the same page with other query parameters).
 
-    \b
-    Examples:
-      ticker import warc crawl.warc.gz
-      ticker import warc a.warc b.warc.gz --source rbc
+    Records dated outside the years ticker's times take are skipped and counted. A truncated
+    file (a record cut short, a gzip member ending early) has its whole records imported, the
+    cut one not: the summary says so and the command exits 1. The database is created only
+    when a record of a source is found.
     """
     from ticker.commands.run import load
     from ticker.db.schema import open_db
     from ticker.importing import address_matcher, import_warc
     from ticker.progress import progress
-    from ticker.scraper.warc_reader import WarcError
+    from ticker.scraper.warc_reader import Reader, WarcError
 
     for path in files:
         if not path.is_file():
@@ -201,13 +210,20 @@ def warc(
     config = load(config_path, db_path)
     with user_errors(str(config.db)):
         specs = [_source(config, source_name)] if source_name else list(config.sources)
-        db = open_db(config.db)
+        reader = Reader()
         with progress(None, "importing WARC records") as bar:
             try:
-                summaries = import_warc(db, files, address_matcher(specs), bar=bar)
+                summaries = import_warc(
+                    lambda: open_db(config.db), files, address_matcher(specs), bar=bar, reader=reader
+                )
             except WarcError as error:
                 raise click.ClickException(str(error)) from None
+    truncated = "; ".join(reader.truncated)
     if not summaries:
         names = ", ".join(spec.name for spec in specs)
+        if truncated:
+            raise click.ClickException(f"{truncated} (and no whole record is an address of {names})")
         raise click.ClickException(f"no record in {len(files)} file(s) is an address of {names}")
     _report(summaries, as_json)
+    if truncated:
+        raise click.ClickException(f"{truncated}; the whole records before the cut were imported")

@@ -182,7 +182,8 @@ def _change_detail(event: dict) -> str:
     if event["event"] == "new" and event["origin"]:
         published = _msk(event["published_at"]) or "unknown"
         how = "backfilled" if event["origin"] == "backfill" else f"imported ({event['origin']})"
-        learned = f"{how}: not seen live, published {published}"
+        seen = "later also seen live" if event.get("seen_live") else "not seen live"
+        learned = f"{how}: {seen}, published {published}"
         detail = f"{detail}; {learned}" if detail else learned
     return f"({detail})" if detail else ""
 
