@@ -54,7 +54,10 @@ class WarcResponse:
 def warc_date(text: str) -> datetime:
     """A WARC-Date (`2017-03-06T04:02:06Z`, WARC/1.1 adds fractions) as an aware UTC datetime."""
     parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00: no such instant in UTC
+        raise ValueError(f"WARC-Date {text!r} is not an instant datetime can hold") from None
 
 
 def _headers(http_headers) -> dict[str, str]:

@@ -294,3 +294,25 @@ def test_help_of_import_has_examples_and_whole_summaries(cli):
     assert len(summaries) == 2 and not any(line.endswith("...") for line in summaries)
     for command in ("wayback", "warc"):
         assert f"ticker import {command} " in cli("import", command, "--help").output
+
+
+def test_a_warc_date_no_datetime_can_hold_is_skipped_not_a_traceback(cli, tmp_path, db_path):
+    """`9999-12-31T23:59:59-05:00` is past year 9999 in UTC: was an OverflowError traceback."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+
+    path = tmp_path / "crawl.warc.gz"
+    warc = WarcFile(path, gzip=True)
+    for date in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"):
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        record = warc.writer.create_warc_record(
+            "https://www.rbc.ru/", "response", payload=BytesIO(page(0)), http_headers=headers,
+            warc_headers_dict={"WARC-Date": date},
+        )  # fmt: skip
+        warc.writer.write_record(record)
+    warc.response("https://www.rbc.ru/", page(1), T)
+    warc.close()
+    result = cli("import", "warc", path, "--db", db_path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["fetched"] == 1

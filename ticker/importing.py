@@ -55,10 +55,6 @@ class _Lazy:
         self._db = db if isinstance(db, Database) else None
         self._open = db
 
-    @property
-    def opened(self) -> bool:
-        return self._db is not None
-
     def __call__(self) -> Database:
         if self._db is None:
             self._db = self._open()
