@@ -613,3 +613,9 @@ def test_cdx_5xx_is_retried_then_a_lasting_one_stops(httpserver, db_path):
     assert summary.stopped == "stopped after 3 failures in a row; last: CDX query: HTTP 504 GATEWAY TIMEOUT"
     assert slept == [5.0, 10.0]
     assert len(httpserver.log) == 3
+
+
+def test_a_cdx_answer_listing_nothing_creates_no_database(cli, archive, db_path):
+    result = run_import(cli, archive, db_path, "--from", "2022-02-24", "--to", "2022-02-24")
+    assert result.exit_code == 0 and summary_of(result)["found"] == 0
+    assert not db_path.exists()

@@ -303,7 +303,8 @@ def import_wayback(
     """Import the Wayback Machine's captures of a source's channel address (default: its main
     channel) between two instants, at most one per `every_s`. `client` must not follow
     redirects (they are judged here). `db` may be a function opening the database: it is called
-    once the CDX server has answered, so a refused query creates no file. CDX rows dated outside
+    once the CDX server has listed captures, so a refused query, or one listing none, creates no
+    file. CDX rows dated outside
     the years ticker's times take are skipped, counted and said."""
     politeness = politeness or Politeness()
     bar = bar or Bar("importing", None)
@@ -333,11 +334,13 @@ def import_wayback(
                 in_bounds.append(capture)
             else:
                 summary.out_of_bounds(f"CDX row {capture.timestamp} {capture.original}", capture.instant)
+        kept = wayback.collapse(in_bounds, every_s)
+        summary.kept = len(kept)
+        if not kept:  # nothing to store: no database is created for it
+            return summary
         db = database()
         _register(db, spec)
         registered = True
-        kept = wayback.collapse(in_bounds, every_s)
-        summary.kept = len(kept)
         bar.set_total(len(kept))
         known = imported_instants(db, spec.name, channel, "wayback")
         refs = imported_refs(db, spec.name, channel, "wayback")

@@ -136,7 +136,7 @@ def wayback(
     Each memento is fetched in its original form, parsed as a live poll would be and stored as
     a fetch at the capture's instant. Polite: one request per --pause seconds, a --throttle-pause
     after a 429; a re-run skips what is already imported. The database is created only once
-    the CDX server has answered.
+    the CDX server has listed captures.
     """
     from ticker.commands.run import load
     from ticker.db.schema import open_db
