@@ -57,6 +57,18 @@ def imported_instants(db: Database, source: str, channel: str, origin: str) -> s
     }
 
 
+def capture_stored(db: Database, source: str, channel: str, origin: str, started_at: str) -> bool:
+    """Whether a capture of this origin is stored for the source's channel at that instant (one
+    instant holds one `origin_ref`); through the (source, started_at) index."""
+    return (
+        db.execute(
+            "SELECT 1 FROM fetches WHERE source = ? AND started_at = ? AND channel = ? AND origin = ? LIMIT 1",
+            [source, started_at, channel, origin],
+        ).fetchone()
+        is not None
+    )
+
+
 def _ensure_headline(db: Database, row: FetchRow, fetch_id: int, headline) -> tuple[int, bool]:
     """The title id of what this capture showed; inserts the headline / title row when new.
     Known rows are left as they are: their extents are re-derived in time order afterwards."""
@@ -132,12 +144,7 @@ def save_capture(
         if isinstance(parsed, TickerPage) and row.edition is None:
             row.edition = parsed.edition
     with write_transaction(db):
-        stored = db.execute(
-            "SELECT 1 FROM fetches WHERE source = ? AND started_at = ? AND channel = ? AND origin = ? "
-            "LIMIT 1",
-            [row.source, row.started_at, row.channel, origin],
-        ).fetchone()  # through fetches_source_started; one instant holds one origin_ref
-        if stored is not None:
+        if capture_stored(db, row.source, row.channel, origin, row.started_at):
             return None
         row.origin, row.origin_ref = origin, origin_ref
         saved = store_observation(db, row, parsed)

@@ -398,6 +398,8 @@ def test_a_capture_stored_meanwhile_by_another_import_is_stored_once(archive, db
         client.follow_redirects = False
         summary = import_wayback(open_db(db_path), client, spec, politeness=Racing(0, 0), **options)
     assert (summary.fetched, summary.skipped) == (0, 2)
+    # the memento in flight when the other import stored it was asked for again; the next was not
+    assert sorted(archive.memento_requests) == [stamp(T), stamp(T), stamp(T + timedelta(hours=1))]
     stored = (
         open_db(db_path)
         .execute("SELECT origin_ref, count(*) FROM fetches GROUP BY origin_ref ORDER BY 1")

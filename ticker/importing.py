@@ -20,7 +20,14 @@ import httpx
 from sqlite_utils import Database
 
 from ticker.base import EARLIEST_YEAR, LATEST_YEAR, to_iso, utc_now
-from ticker.db.imports import CaptureSaved, imported_channels, imported_instants, imported_refs, save_capture
+from ticker.db.imports import (
+    CaptureSaved,
+    capture_stored,
+    imported_channels,
+    imported_instants,
+    imported_refs,
+    save_capture,
+)
 from ticker.db.rederive import rederive_source
 from ticker.db.writes import register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
@@ -346,7 +353,11 @@ def import_wayback(
         refs = imported_refs(db, spec.name, channel, "wayback")
         for capture in kept:
             memento = wayback.memento_url(replay_url, capture.timestamp, capture.original)
-            if to_iso(capture.instant) in known or memento in refs:
+            if (
+                to_iso(capture.instant) in known
+                or memento in refs
+                or capture_stored(db, spec.name, channel, "wayback", to_iso(capture.instant))
+            ):  # the last: stored meanwhile by another import of the same captures (no request)
                 summary.skipped += 1
             else:
                 attempt = _fetch_memento(
