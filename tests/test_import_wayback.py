@@ -621,3 +621,25 @@ def test_a_cdx_answer_listing_nothing_creates_no_database(cli, archive, db_path)
     result = run_import(cli, archive, db_path, "--from", "2022-02-24", "--to", "2022-02-24")
     assert result.exit_code == 0 and summary_of(result)["found"] == 0
     assert not db_path.exists()
+
+
+def test_a_refused_replay_server_stops_at_the_first_memento(archive, db_path):
+    """Was: 5 tries with pauses of 5+10+20+40 s before stopping."""
+    import socket
+
+    archive.add(T, rbc_page(0))
+    archive.add(T + timedelta(hours=1), rbc_page(1))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    slept: list[float] = []
+    with make_client() as client:
+        client.follow_redirects = False
+        summary = import_wayback(
+            open_db(db_path), client, builtin_source("rbc"), start=None, end=None, every_s=0,
+            cdx_url=archive.cdx_url, replay_url=f"http://127.0.0.1:{port}/web/",
+            politeness=Politeness(0, 60, sleep=slept.append),
+        )  # fmt: skip
+    assert summary.stopped.startswith(f"memento http://127.0.0.1:{port}/web/{stamp(T)}id_/{RBC}: could not")
+    assert "connection refused" in summary.stopped and summary.stopped.endswith("check --replay-url")
+    assert (summary.failed, summary.fetched, slept) == (1, 0, [])

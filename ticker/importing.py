@@ -41,6 +41,7 @@ MAX_CONSECUTIVE_FAILURES = 5
 MAX_THROTTLE_DOUBLINGS = 3  # a 429 pause grows 1x, 2x, 4x, 8x
 MAX_REDIRECTS = 3
 TRANSIENT_PAUSE_S = 5.0  # after a 5xx or no answer, before asking again
+REFUSED = "connection refused"  # how ticker.scraper.http describes a refused connection
 
 
 MAX_WARNINGS = 10  # warning lines kept in a summary (the count of each kind is always whole)
@@ -270,6 +271,9 @@ def _fetch_memento(
             return attempt
         if attempt.row.status is None or replay.kind == "unavailable":
             summary.failed += 1  # nothing stored: a re-run asks for it again
+            if attempt.row.status is None and REFUSED in (attempt.row.error or ""):
+                # nothing listens at the replay address: asking again cannot help
+                raise ImportStopped(f"memento {address}: {attempt.row.error}: check --replay-url")
             politeness.transient(attempt.row.error or replay.message)
             return None
         politeness.succeeded()
