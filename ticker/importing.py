@@ -42,8 +42,6 @@ MAX_THROTTLE_DOUBLINGS = 3  # a 429 pause grows 1x, 2x, 4x, 8x
 MAX_REDIRECTS = 3
 TRANSIENT_PAUSE_S = 5.0  # after a 5xx or no answer, before asking again
 REFUSED = "connection refused"  # how ticker.scraper.http describes a refused connection
-
-
 MAX_WARNINGS = 10  # warning lines kept in a summary (the count of each kind is always whole)
 OUT_OF_BOUNDS = f"outside the years {EARLIEST_YEAR}..{LATEST_YEAR} that ticker's times may take"
 Opener = Database | Callable[[], Database]  # the database, or how to open it when first needed
