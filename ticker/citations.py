@@ -178,12 +178,18 @@ def cite_rate(db: Database, rate_id: int, db_arg: str = "") -> dict[str, Any]:
             db, rate["source"], rate["channel"], rate["first_fetch_id"], rate["last_fetch_id"],
             "rates", {"rid": rate_id},
         )  # fmt: skip
+    # The official publishers' documents: channels that carry rates and no headlines (the kinds
+    # declare them; the Bank of Russia's XML).
+    from ticker.kinds import kinds
+
+    documents = sorted({c.name for k in kinds().values() for c in k.channels if c.rates and not c.headlines})
+    marks = ", ".join("?" for _ in documents)
     official = [
         {"rate": f"rate:{r[0]}", "source": r[1], "value": r[2]}
         for r in db.execute(
             "SELECT id, source, value FROM rates WHERE currency = ? AND rate_date = ? AND id != ? "
-            "AND (source IN (SELECT name FROM sources WHERE kind = 'cbr') OR source = 'cbr') ORDER BY id",
-            [rate["currency"], rate["rate_date"], rate_id],
+            f"AND channel IN ({marks}) ORDER BY id",
+            [rate["currency"], rate["rate_date"], rate_id, *documents],
         ).fetchall()
     ]
     return {
