@@ -5,6 +5,7 @@ one-line `Error:` on stderr, and no change to the history a good fetch stored be
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -184,13 +186,24 @@ FAULTS = [
 ]
 
 
+_SEEDED: dict[str, Path] = {}
+
+
 @pytest.fixture
-def seeded(fault_server, tmp_path):
-    """A database holding one good fetch of a 14-item page (the history faults must not touch)."""
+def seeded(fault_server, tmp_path, tmp_path_factory):
+    """A database holding one good fetch of a 14-item page (the history faults must not touch):
+    recorded once by a real `ticker fetch`, then copied for each test (the suite's time)."""
+    if "db" not in _SEEDED:
+        template = tmp_path_factory.mktemp("seeded") / "ticker.db"
+        good = fault_server.route("/good", fs.static(page_bytes()))
+        result = run_ticker("fetch", "rbc", "--url", good, "--db", template)
+        assert result.returncode == 0, result.stderr
+        _SEEDED["db"] = template
     db = tmp_path / "ticker.db"
-    good = fault_server.route("/good", fs.static(page_bytes()))
-    result = run_ticker("fetch", "rbc", "--url", good, "--db", db)
-    assert result.returncode == 0, result.stderr
+    for suffix in ("", "-wal"):
+        source = Path(f"{_SEEDED['db']}{suffix}")
+        if source.exists():
+            shutil.copyfile(source, f"{db}{suffix}")
     return db
 
 
