@@ -386,12 +386,13 @@ def _reencode(db: Database, digest: str, body: bytes, base_sha: str | None) -> N
 
 
 def reference_now(db: Database, host_now: datetime | None = None) -> datetime:
-    """The instant retention measures ages from: the median start of the latest fetches, never
-    later than the host clock. One poll with the clock a year ahead moves neither."""
+    """The instant retention measures ages from: the median start of the latest live polls,
+    never later than the host clock. One poll with the clock a year ahead moves neither, nor do
+    imported captures (their instants are years old)."""
     host = host_now or utc_now()
     starts = []
     for (started_at,) in db.execute(
-        "SELECT started_at FROM fetches ORDER BY id DESC LIMIT ?", [RECENT_FETCHES]
+        "SELECT started_at FROM fetches WHERE origin IS NULL ORDER BY id DESC LIMIT ?", [RECENT_FETCHES]
     ).fetchall():
         try:
             starts.append(from_iso(started_at))

@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import run_ticker
@@ -407,3 +407,18 @@ def store_zlib_body(db, body: bytes, when, expected: dict[str, bytes]) -> bytes:
     if not archive.is_archived(db, sha(body)):
         expected[store_zlib(db, body, at=when)] = body
     return body
+
+
+def test_the_retention_clock_reads_live_polls_not_imported_captures(tmp_path):
+    from ticker.db.archive import reference_now
+    from ticker.db.schema import open_db
+    from ticker.db.writes import FetchRow, save_failure
+
+    db = open_db(tmp_path / "clock.db")
+    live_at = datetime(2024, 11, 25, 12, 0, tzinfo=UTC)
+    for minute in range(20):
+        save_failure(db, FetchRow("rbc", "page", "u", f"2024-11-25T12:{minute:02d}:00Z", "network_error"))
+    for day in range(1, 29):  # an import of February 2022, stored after the live polls
+        row = FetchRow("rbc", "page", "m", f"2022-02-{day:02d}T08:00:00Z", "parse_error", origin="wayback")
+        save_failure(db, row)
+    assert reference_now(db, host_now=live_at + timedelta(hours=1)) == live_at + timedelta(minutes=9)
