@@ -55,12 +55,17 @@ def _keep_days(ctx: click.Context, param: click.Parameter, value: str) -> float:
         ) from None
 
 
-@click.group()
+@click.group(
+    epilog="\b\nExamples:\n  ticker archive stats\n  ticker archive show 3f2a9c1e > page.html\n  ticker archive compact"
+)
 def archive() -> None:
     """The raw archive: every kept response body, once, by SHA-256, delta-compressed (docs/evidence.md)."""
 
 
-@archive.command()
+@archive.command(
+    short_help="Bytes per body, ratio to raw and zlib, keyframes, longest chain.",
+    epilog="\b\nExamples:\n  ticker archive stats\n  ticker archive stats --json",
+)
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(db_path: str, as_json: bool) -> None:
@@ -117,7 +122,10 @@ def stats(db_path: str, as_json: bool) -> None:
         )
 
 
-@archive.command()
+@archive.command(
+    short_help="Write one archived body (by SHA-256 or an 8+ digit prefix) to stdout.",
+    epilog="\b\nExamples:\n  ticker archive show 3f2a9c1e > page.html",
+)
 @click.argument("sha256")
 @_db_option
 def show(sha256: str, db_path: str) -> None:
@@ -145,7 +153,7 @@ def show(sha256: str, db_path: str) -> None:
     sys.stdout.buffer.flush()
 
 
-@archive.command()
+@archive.command(short_help="Delete bodies retention would not keep (keep mode, keep days).")
 @_db_option
 @click.option(
     "--keep",
@@ -196,7 +204,10 @@ def prune(db_path: str, keep: str, keep_days: float, as_json: bool) -> None:
     )
 
 
-@archive.command()
+@archive.command(
+    short_help="Re-encode zlib bodies into delta chains (crash-safe).",
+    epilog="\b\nExamples:\n  ticker archive compact",
+)
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary (no progress lines).")
 def compact(db_path: str, as_json: bool) -> None:
