@@ -229,3 +229,17 @@ def test_a_change_in_how_presences_end_is_a_change(httpserver, tmp_path):
     report = reparse_into(db_path, tmp_path / "new.db")
     assert report.exits_changed == {"pulled -> unknown": 1}
     assert report.changed
+
+
+def test_parsing_ahead_in_processes_gives_the_same_history(recorded, tmp_path, monkeypatch):
+    """Bodies parsed ahead by a pool of processes, the history written in order: the same
+    history and report as parsing each body in turn."""
+    broken, _ = recorded
+    monkeypatch.setattr(reparse, "PARALLEL_FROM", 10**9)
+    serial = reparse_into(broken, tmp_path / "serial.db")
+    monkeypatch.setattr(reparse, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(reparse, "PARSE_BATCH", 2)  # several batches, the pool kept across them
+    pooled = reparse_into(broken, tmp_path / "pooled.db")
+    assert history(tmp_path / "pooled.db") == history(tmp_path / "serial.db")
+    assert {**pooled.as_dict(), "target": ""} == {**serial.as_dict(), "target": ""}
+    assert pooled.reparsed == serial.reparsed > 0

@@ -132,6 +132,68 @@ def _archived_attempt(fetch: dict, row: FetchRow, body: bytes | None = None) -> 
     return Attempt(row=row, address_key=address_key(fetch["url"]), body=body, final_url=fetch["url"])
 
 
+PARSE_BATCH = 256  # fetches read ahead at a time (their bodies are in memory together)
+PARALLEL_FROM = 64  # bodies to parse in a batch before a pool of processes is worth starting
+
+
+def _fresh_row(fetch: dict) -> FetchRow:
+    """The recorded row, with what a parse decides cleared."""
+    row = _row(fetch)
+    row.error = row.warning = row.edition = None
+    row.items_found = row.rates_found = None
+    row.outcome = "ok"
+    return row
+
+
+def _parse_one(job: tuple) -> tuple[int, tuple]:
+    """In a worker: today's parser on one archived body -> (fetch id, (outcome, error, warning),
+    parsed or None), as parse_body classifies it."""
+    spec, fetch, body = job
+    attempt = parse_body(
+        _archived_attempt(fetch, _fresh_row(fetch), body), spec, fetch["channel"],
+        fetched_at=from_iso(fetch["started_at"]),
+    )  # fmt: skip
+    row = attempt.row
+    return fetch["id"], ((row.outcome, row.error, row.warning), attempt.parsed)
+
+
+class _ParsePool:
+    """Processes that parse bodies ahead (one per core, started on the first large batch);
+    parsing serially when there is one core or too little to parse."""
+
+    def __init__(self) -> None:
+        self._pool = None
+        self._workers = min(os.cpu_count() or 1, 4)
+
+    def parse(self, jobs: list[tuple]) -> dict[int, tuple]:
+        if self._workers < 2 or len(jobs) < PARALLEL_FROM:
+            return {}  # parsed on demand, in order
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(self._workers)
+        return dict(self._pool.imap(_parse_one, jobs, chunksize=8))
+
+    def __enter__(self) -> _ParsePool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate() if exc_info[0] is not None else self._pool.close()
+            self._pool.join()
+
+
+def _batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def parse_archived(spec: SourceSpec, fetch: dict, body: bytes) -> TickerPage | RatesDocument:
     """Today's parser on an archived body, as a poll would have called it (raises ParseError or
     BlockedPage with the message a poll records)."""
@@ -180,26 +242,57 @@ class Replayer:
         return self.since is None or fetch["started_at"] >= self.since
 
     def run(self) -> int:
-        """Replay every fetch after the last one replayed; returns how many."""
+        """Replay every fetch after the last one replayed; returns how many. Bodies are read
+        in order here and parsed ahead, in batches, by a pool of processes (parsing is pure and
+        most of the time); the history is written here, in fetch order, as a live poll would."""
         count = 0
-        for fetch in _fetches(self.old, self.last_id):
-            gap = self._align_id(fetch["id"])
-            saved = self._replay(fetch)
-            if gap is not None:
-                with write_transaction(self.new):
-                    self.new.execute("DELETE FROM fetches WHERE id = ?", [gap])
-            if saved.fetch_id != fetch["id"]:
-                raise RuntimeError(f"fetch {fetch['id']} was replayed as {saved.fetch_id}")
-            if saved.outcome != fetch["outcome"]:
-                key = f"{fetch['outcome']} -> {saved.outcome}"
-                self.report.outcome_changes.setdefault(key, []).append(fetch["id"])
-            if fetch["outcome"] in SUCCESS_OUTCOMES:
-                self._old_previous[(fetch["source"], fetch["channel"])] = fetch["snapshot_id"]
-            self.last_id = fetch["id"]
-            count += 1
-            self.advance()
+        with _ParsePool() as pool:
+            for batch in _batches(_fetches(self.old, self.last_id), PARSE_BATCH):
+                ahead = self._parse_ahead(batch, pool)
+                for fetch in batch:
+                    self._replay_one(fetch, ahead)
+                    count += 1
         self.report.fetches += count
         return count
+
+    def _parse_ahead(self, batch: list[dict], pool: _ParsePool) -> dict[int, tuple]:
+        """fetch id -> (body, parse result or None) for the batch's fetches to re-parse."""
+        bodies: dict[int, bytes | None] = {}
+        jobs = []
+        for fetch in batch:
+            spec = _spec_for(self.specs, fetch["source"])
+            if not self._to_reparse(spec, fetch):
+                continue
+            try:
+                body = read_body(self.old, fetch["body_sha256"])
+            except CorruptBody:  # never parsed from wrong bytes: replayed as recorded, listed
+                body = None
+            bodies[fetch["id"]] = body
+            if body is not None:
+                jobs.append((spec, fetch, body))
+        results = pool.parse(jobs)
+        return {fid: (body, results.get(fid)) for fid, body in bodies.items()}
+
+    def _to_reparse(self, spec: SourceSpec | None, fetch: dict) -> bool:
+        status = fetch["status"]
+        parsed_once = status is not None and 200 <= status < 300 and fetch["body_sha256"] is not None
+        return parsed_once and spec is not None and self.selected(fetch)
+
+    def _replay_one(self, fetch: dict, ahead: dict[int, tuple]) -> None:
+        gap = self._align_id(fetch["id"])
+        saved = self._replay(fetch, ahead)
+        if gap is not None:
+            with write_transaction(self.new):
+                self.new.execute("DELETE FROM fetches WHERE id = ?", [gap])
+        if saved.fetch_id != fetch["id"]:
+            raise RuntimeError(f"fetch {fetch['id']} was replayed as {saved.fetch_id}")
+        if saved.outcome != fetch["outcome"]:
+            key = f"{fetch['outcome']} -> {saved.outcome}"
+            self.report.outcome_changes.setdefault(key, []).append(fetch["id"])
+        if fetch["outcome"] in SUCCESS_OUTCOMES:
+            self._old_previous[(fetch["source"], fetch["channel"])] = fetch["snapshot_id"]
+        self.last_id = fetch["id"]
+        self.advance()
 
     def _align_id(self, wanted_id: int) -> int | None:
         """Keep ids equal across a gap in the old ids: a placeholder row, deleted right after."""
@@ -216,18 +309,13 @@ class Replayer:
             )
         return wanted_id - 1
 
-    def _replay(self, fetch: dict) -> Saved:
+    def _replay(self, fetch: dict, ahead: dict[int, tuple]) -> Saved:
         spec = _spec_for(self.specs, fetch["source"])
-        status = fetch["status"]
-        parsed_once = status is not None and 200 <= status < 300 and fetch["body_sha256"] is not None
-        if parsed_once and spec is not None and self.selected(fetch):
-            try:
-                body = read_body(self.old, fetch["body_sha256"])
-            except CorruptBody:  # never parsed from wrong bytes: replayed as recorded, listed
-                body = None
+        if fetch["id"] in ahead:
+            body, parsed = ahead[fetch["id"]]
             if body is not None:
                 self.report.reparsed += 1
-                return self._reparse(spec, fetch, body)
+                return self._reparse(spec, fetch, body, parsed)
             if fetch["outcome"] != "unchanged":
                 self.report.not_archived.append(fetch["id"])
         self.report.replayed += 1
@@ -251,16 +339,16 @@ class Replayer:
                 return save_failure(self.new, attempt.row)
             return save_attempt(self.new, attempt, **options)
 
-    def _reparse(self, spec: SourceSpec, fetch: dict, body: bytes) -> Saved:
-        row = _row(fetch)
-        row.error = row.warning = row.edition = None
-        row.items_found = row.rates_found = None
-        row.outcome = "ok"
-        attempt = _archived_attempt(fetch, row, body)
-        started = from_iso(fetch["started_at"])
-        return self._write(
-            spec, attempt, lambda: parse_body(attempt, spec, fetch["channel"], fetched_at=started)
-        )
+    def _reparse(self, spec: SourceSpec, fetch: dict, body: bytes, parsed: tuple | None) -> Saved:
+        attempt = _archived_attempt(fetch, _fresh_row(fetch), body)
+
+        def fill() -> None:
+            if parsed is None:  # not parsed ahead (a small batch): here
+                parse_body(attempt, spec, fetch["channel"], fetched_at=from_iso(fetch["started_at"]))
+                return
+            (attempt.row.outcome, attempt.row.error, attempt.row.warning), attempt.parsed = parsed
+
+        return self._write(spec, attempt, fill)
 
     def _as_recorded(self, spec: SourceSpec | None, fetch: dict) -> Saved:
         row = _row(fetch)
