@@ -165,14 +165,16 @@ class _ParsePool:
         self._pool = None
         self._workers = min(os.cpu_count() or 1, 4)
 
-    def parse(self, jobs: list[tuple]) -> dict[int, tuple]:
+    def parse(self, jobs: list[tuple]) -> Callable[[], dict[int, tuple]]:
+        """Start parsing `jobs`; the returned call waits for fetch id -> result."""
         if self._workers < 2 or len(jobs) < PARALLEL_FROM:
-            return {}  # parsed on demand, in order
+            return dict  # nothing ahead: parsed on demand, in order
         if self._pool is None:
             import multiprocessing
 
             self._pool = multiprocessing.get_context("fork").Pool(self._workers)
-        return dict(self._pool.imap(_parse_one, jobs, chunksize=8))
+        pending = self._pool.map_async(_parse_one, jobs, chunksize=8)
+        return lambda: dict(pending.get())
 
     def __enter__(self) -> _ParsePool:
         return self
@@ -247,16 +249,27 @@ class Replayer:
         most of the time); the history is written here, in fetch order, as a live poll would."""
         count = 0
         with _ParsePool() as pool:
+            waiting = None  # the batch being parsed while the one before it is written
             for batch in _batches(_fetches(self.old, self.last_id), PARSE_BATCH):
-                ahead = self._parse_ahead(batch, pool)
-                for fetch in batch:
-                    self._replay_one(fetch, ahead)
-                    count += 1
+                started = (batch, *self._parse_ahead(batch, pool))
+                if waiting is not None:
+                    count += self._write_batch(*waiting)
+                waiting = started
+            if waiting is not None:
+                count += self._write_batch(*waiting)
         self.report.fetches += count
         return count
 
-    def _parse_ahead(self, batch: list[dict], pool: _ParsePool) -> dict[int, tuple]:
-        """fetch id -> (body, parse result or None) for the batch's fetches to re-parse."""
+    def _write_batch(self, batch: list[dict], bodies: dict, results: Callable[[], dict]) -> int:
+        parsed = results()
+        ahead = {fetch_id: (body, parsed.get(fetch_id)) for fetch_id, body in bodies.items()}
+        for fetch in batch:
+            self._replay_one(fetch, ahead)
+        return len(batch)
+
+    def _parse_ahead(self, batch: list[dict], pool: _ParsePool) -> tuple[dict, Callable[[], dict]]:
+        """The batch's bodies to re-parse (fetch id -> body, None when unreadable), and a call
+        that gives their parse results (started in the pool at once)."""
         bodies: dict[int, bytes | None] = {}
         jobs = []
         for fetch in batch:
@@ -270,8 +283,7 @@ class Replayer:
             bodies[fetch["id"]] = body
             if body is not None:
                 jobs.append((spec, fetch, body))
-        results = pool.parse(jobs)
-        return {fid: (body, results.get(fid)) for fid, body in bodies.items()}
+        return bodies, pool.parse(jobs)
 
     def _to_reparse(self, spec: SourceSpec | None, fetch: dict) -> bool:
         status = fetch["status"]
