@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import statistics
 import threading
 import zlib
@@ -337,35 +336,6 @@ def store_body(
     digest = archive_body(db, fetch_id=fetch_id, source=source, channel=channel, body=body,
                           content_type=content_type, at=at, keep=True)  # fmt: skip
     return digest or "", not known
-
-
-def keep_body(
-    db: Database,
-    fetch_id: int,
-    body: bytes,
-    content_type: str | None,
-    outcome: str,
-    changed: bool,
-    settings: ArchiveSettings,
-    *,
-    now: datetime | None = None,
-) -> bool:
-    """Archive a fetch's body after the fact, in its own transaction (the former path: the fetch
-    path now calls `archive_body` inside the fetch's own transaction). Errors are logged."""
-    try:
-        row = db.execute("SELECT warning, source, channel FROM fetches WHERE id = ?", [fetch_id]).fetchone()
-        if row is None:
-            return False
-        keep = wants_body(settings, outcome, changed, bool(row[0]))
-        if not keep:
-            return False
-        with write_transaction(db):
-            archive_body(db, fetch_id=fetch_id, source=row[1], channel=row[2], body=body,
-                         content_type=content_type, at=to_iso(now or utc_now()), keep=True)  # fmt: skip
-        return True
-    except (sqlite3.Error, OSError, CorruptBody) as error:
-        log.warning("fetch %s: body not archived: %s", fetch_id, error)
-        return False
 
 
 def _reencode(db: Database, digest: str, body: bytes, base_sha: str | None) -> None:
