@@ -9,6 +9,10 @@ from ticker.base import Headline, Rate, RatesDocument, TickerPage
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, register_source, save_failure, save_rates, save_ticker, save_unchanged
 
+# Headline links point at reserved names (RFC 2606): the pages and the browser render them, and
+# nothing could ever reach a real site through them.
+RBC_SITE = "https://rbc.example"
+TASS_SITE = "https://tass.example"
 XSS_TITLE = "<script>window.__pwned = 1</script> Суд оштрафовал Telegram на 7 млн рублей"
 
 
@@ -42,7 +46,7 @@ def _page(entries: list[tuple[int, str | None]], rates: tuple[Rate, ...]) -> Tic
     headlines = tuple(
         Headline(
             id=hid(n),
-            url=URLS.get(n, f"https://www.rbc.ru/rbcfreenews/{hid(n)}"),
+            url=URLS.get(n, f"{RBC_SITE}/rbcfreenews/{hid(n)}"),
             title=title or TITLES[n],
             rubric=RUBRICS[n],
             kind="news",
@@ -128,10 +132,10 @@ def add_backfill_and_import(path: Path) -> None:
     from ticker.db.backfill import save_backfill_page
 
     db = open_db(path)
-    late = Headline(id=BACKFILLED, url=f"https://www.rbc.ru/rbcfreenews/{BACKFILLED}", title="Сбер снизил ставки",
+    late = Headline(id=BACKFILLED, url=f"{RBC_SITE}/rbcfreenews/{BACKFILLED}", title="Сбер снизил ставки",
                     rubric="Финансы", kind="news", published_at="2024-11-26T09:58:00Z", position=1)  # fmt: skip
     save_backfill_page(db, _fetch_row("rbc", "feed_json", "2024-11-26T10:30:00Z", "backfill"), [late])
-    archived = Headline(id=IMPORTED, url=f"https://www.rbc.ru/rbcfreenews/{IMPORTED}", title="Из архива",
+    archived = Headline(id=IMPORTED, url=f"{RBC_SITE}/rbcfreenews/{IMPORTED}", title="Из архива",
                         rubric="Общество", kind="news", published_at="2024-11-26T10:50:00Z", position=1)  # fmt: skip
     saved = save_ticker(db, _fetch_row("rbc", "rss", "2024-11-26T11:00:00Z", "wayback"),
                         TickerPage(headlines=(archived,)))  # fmt: skip
@@ -145,7 +149,7 @@ def build_long_ticker(path: Path, items: int = 600) -> None:
     db = open_db(path)
     add_source(db, "rbc", "rbc", ["page"], "page")
     headlines = tuple(
-        Headline(id=f"{n:024x}", url=f"https://www.rbc.ru/rbcfreenews/{n:024x}", title=f"Заголовок {n} " * 4,
+        Headline(id=f"{n:024x}", url=f"{RBC_SITE}/rbcfreenews/{n:024x}", title=f"Заголовок {n} " * 4,
                  rubric="Общество", kind="news", published_at="2024-11-25T09:00:00Z", position=n + 1)
         for n in range(items)
     )  # fmt: skip
@@ -166,7 +170,7 @@ def add_feed_source(path: Path) -> None:
 
     def feed(entries: list[tuple[int, str]]) -> TickerPage:
         return TickerPage(headlines=tuple(
-            Headline(id=tass_id(n), url=f"https://tass.ru/politika/{tass_id(n)}", title=title, rubric="Политика",
+            Headline(id=tass_id(n), url=f"{TASS_SITE}/politika/{tass_id(n)}", title=title, rubric="Политика",
                      kind=None, published_at="2024-11-25T09:50:00Z", position=position)
             for position, (n, title) in enumerate(entries, start=1)
         ))  # fmt: skip
@@ -203,7 +207,7 @@ def build_story(path: Path) -> None:
 
     def page(first: tuple[str, str, str], rest: list[tuple[str, str, str]]) -> TickerPage:
         return TickerPage(headlines=tuple(
-            Headline(id=hid_, url=f"https://www.rbc.ru/economics/25/11/2024/{hid_}", title=title, rubric=rubric,
+            Headline(id=hid_, url=f"{RBC_SITE}/economics/25/11/2024/{hid_}", title=title, rubric=rubric,
                      kind="news", published_at=f"2024-11-25T15:{45 - n:02d}:00Z", position=n + 1)
             for n, (hid_, title, rubric) in enumerate([first, *rest])
         ), rates=(Rate("EUR", "2024-11-26", "108.87", "+1.45"), Rate("USD", "2024-11-26", "103.79", "+1.21")))  # fmt: skip

@@ -234,7 +234,10 @@ def test_nothing_answers(httpserver, cli, db_path):
     ],
 )
 def test_bad_backfill_input_is_one_line(cli, db_path, args):
-    result = cli("backfill", "rbc", *args, "--pause", "0", "--db", db_path)
+    nowhere = (
+        [] if "--url" in args else ["--url", "http://127.0.0.1:9/feed/lastDate/{last_date}/limit/{limit}"]
+    )
+    result = cli("backfill", "rbc", *args, *nowhere, "--pause", "0", "--db", db_path)
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.startswith("Error: ")

@@ -20,6 +20,8 @@ from ticker.sources import SourceSpec, builtin_source
 HTML = "text/html; charset=utf-8"
 T0 = datetime(2024, 11, 26, 7, 0, tzinfo=UTC)
 
+CLOSED = "http://127.0.0.1:9/"  # nothing listens: a check that let a value through reaches no site
+
 
 def serve(httpserver, body: bytes | str, *, status=200, content_type=HTML, path="/"):
     httpserver.clear()
@@ -147,10 +149,13 @@ def test_cli_failed_fetch_is_recorded_and_exits_non_zero(
 
 BAD_INPUTS = {
     "unknown source": (["fetch", "nosuch"], "unknown source 'nosuch'"),
-    "bad --date": (["fetch", "cbr", "--date", "2024-13-01"], "bad --date '2024-13-01'"),
-    "not a date": (["fetch", "cbr", "--date", "yesterday"], "bad --date 'yesterday'"),
-    "--date for rbc": (["fetch", "rbc", "--date", "2024-11-26"], "--date: rbc/page has no documents by day"),
-    "unknown channel": (["fetch", "cbr", "--channel", "rss"], "cbr has no channel 'rss'"),
+    "bad --date": (["fetch", "cbr", "--date", "2024-13-01", "--url", CLOSED], "bad --date '2024-13-01'"),
+    "not a date": (["fetch", "cbr", "--date", "yesterday", "--url", CLOSED], "bad --date 'yesterday'"),
+    "--date for rbc": (
+        ["fetch", "rbc", "--date", "2024-11-26", "--url", CLOSED],
+        "--date: rbc/page has no documents by day",
+    ),
+    "unknown channel": (["fetch", "cbr", "--channel", "rss", "--url", CLOSED], "cbr has no channel 'rss'"),
     "url without scheme": (
         ["fetch", "rbc", "--url", "www.rbc.ru"],
         "--url = 'www.rbc.ru': must be an http:// or https:// address",
@@ -194,7 +199,7 @@ def test_cli_unusable_database_is_one_error_line(tmp_path, cli, where):
 def test_bad_input_as_a_real_process(tmp_path):
     for args, message in [
         (["fetch", "nosuch"], "Error: unknown source"),
-        (["fetch", "cbr", "--date", "26.11.2024"], "Error: bad --date"),
+        (["fetch", "cbr", "--date", "26.11.2024", "--url", CLOSED], "Error: bad --date"),
         (
             ["fetch", "cbr", "--db", str(tmp_path / "no" / "t.db"), "--url", "http://127.0.0.1:9/"],
             "Error: cannot use database",

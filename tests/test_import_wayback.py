@@ -240,8 +240,12 @@ def test_progress_goes_to_stderr_and_json_stays_clean_through_a_pipe(archive, db
     assert "\x1b[" not in result.stderr  # not a terminal: plain lines, no control sequences
 
 
+# Loopback addresses nothing listens on: were a check to let a bad value through, no site is reached.
+NOWHERE = ("--cdx-url", "http://127.0.0.1:9/cdx", "--replay-url", "http://127.0.0.1:9/web/")
+
+
 def test_bad_input_is_one_error_line(cli, db_path):
-    runner_result = cli("import", "wayback", "rbc", "--every", "soon", "--db", db_path)
+    runner_result = cli("import", "wayback", "rbc", "--every", "soon", *NOWHERE, "--db", db_path)
     assert runner_result.exit_code == 1
     assert runner_result.output.startswith("Error: bad --every")
     bad_url = cli("import", "wayback", "rbc", "--cdx-url", "ftp://x", "--db", db_path)
@@ -571,7 +575,7 @@ def test_a_blocked_site_at_the_cdx_api_is_one_error_line(cli, httpserver, db_pat
     "option, value", [("--pause", "1e300"), ("--throttle-pause", "inf"), ("--from", "1990-01-01")]
 )
 def test_numbers_and_dates_are_checked_at_the_edge(cli, db_path, option, value):
-    result = cli("import", "wayback", "rbc", option, value, "--db", db_path)
+    result = cli("import", "wayback", "rbc", option, value, *NOWHERE, "--db", db_path)
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: bad {option}") and len(result.output.strip().splitlines()) == 1
 

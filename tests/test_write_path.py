@@ -303,18 +303,22 @@ def test_a_one_off_fetch_leaves_the_configured_source_as_recorded(httpserver, cl
     assert row == (600.0, httpserver.url_for("/"))
 
 
+CLOSED = "http://127.0.0.1:9/"  # nothing listens: were a check to let a value through, no site is reached
+CLOSED_FEED = "http://127.0.0.1:9/feed/lastDate/{last_date}/limit/{limit}"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("fetch", "rbc", "--url", "http://[::1"), "--url"),
         (("fetch", "rbc", "--url", "http://127.0.0.1:99999/"), "bad port"),
-        (("fetch", "cbr", "--date", "0001-01-01"), "outside the years"),
-        (("backfill", "rbc", "--pause", "inf"), "--pause"),
-        (("backfill", "rbc", "--pause", "nan"), "--pause"),
-        (("backfill", "rbc", "--max-pages", "1e309"), "--max-pages"),
-        (("backfill-rates", "--from", "2024-01-01", "--pause", "1e20"), "--pause"),
+        (("fetch", "cbr", "--date", "0001-01-01", "--url", CLOSED), "outside the years"),
+        (("backfill", "rbc", "--pause", "inf", "--url", CLOSED_FEED), "--pause"),
+        (("backfill", "rbc", "--pause", "nan", "--url", CLOSED_FEED), "--pause"),
+        (("backfill", "rbc", "--max-pages", "1e309", "--url", CLOSED_FEED), "--max-pages"),
+        (("backfill-rates", "--from", "2024-01-01", "--pause", "1e20", "--url", CLOSED), "--pause"),
         (("backfill-rates", "--from", "2024-01-01", "--url", "http://[::1"), "--url"),
-        (("backfill-rates", "--from", "9999-01-01"), "outside the years"),
+        (("backfill-rates", "--from", "9999-01-01", "--url", CLOSED), "outside the years"),
     ],
 )
 def test_bad_numbers_days_and_addresses_are_one_error_line_before_any_request(cli, db_path, args, message):
