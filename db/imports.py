@@ -10,28 +10,15 @@ source's history in time order, whatever order the captures arrived in.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlite_utils import Database
 
 from ticker.base import RatesDocument, TickerPage, to_iso, utc_now
 from ticker.db.archive import archive_body
 from ticker.db.schema import write_transaction
-from ticker.db.writes import FetchRow, insert_fetch, store_snapshot
+from ticker.db.writes import FetchRow, Saved, insert_fetch, store_snapshot
 
 IMPORT_ORIGINS = ("wayback", "warc")
-
-
-@dataclass(slots=True)
-class CaptureSaved:
-    """What storing one capture added."""
-
-    fetch_id: int
-    outcome: str
-    items_found: int = 0
-    items_new: int = 0
-    rates_new: int = 0
-    snapshot_id: int | None = None
 
 
 def imported_refs(db: Database, source: str, channel: str, origin: str) -> set[str]:
@@ -127,7 +114,7 @@ def save_capture(
     *,
     origin: str,
     origin_ref: str,
-) -> CaptureSaved | None:
+) -> Saved | None:
     """Store one capture as a fetch (its outcome as classified: ok, blocked, parse_error, ...),
     with what it showed and its body (imported bodies are always kept), in one transaction.
     History extents are not moved here: call `rederive_source` once the captures are in.
@@ -157,13 +144,14 @@ def save_capture(
     return saved
 
 
-def store_observation(db: Database, row: FetchRow, parsed: TickerPage | RatesDocument | None) -> CaptureSaved:
+def store_observation(db: Database, row: FetchRow, parsed: TickerPage | RatesDocument | None) -> Saved:
     """Inside the caller's transaction: the fetch row, the rows its snapshot points at (created
     when new, extents untouched) and the snapshot. History is put in time order afterwards by
     `ticker.db.rederive`."""
     fetch_id = insert_fetch(db, row)
-    saved = CaptureSaved(fetch_id, row.outcome)
+    saved = Saved(fetch_id, row.outcome, row=row)
     if parsed is not None:
+        saved.rates_found = len(parsed.rates)
         items = []
         for headline in parsed.headlines if isinstance(parsed, TickerPage) else ():
             title_id, is_new = _ensure_headline(db, row, fetch_id, headline)

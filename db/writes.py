@@ -561,11 +561,14 @@ def address_state(db: Database, source: str, channel: str, key: str) -> AddressS
     return AddressState(*found) if found else None
 
 
-def _latest_success_id(db: Database, source: str, channel: str) -> int | None:
-    """The channel's latest success as the writers recorded it, from whichever address."""
+def _channel_latest(db: Database, source: str, channel: str) -> tuple[int, str] | None:
+    """The channel's latest success as the writers recorded it (in arrival order, from whichever
+    address): (fetch id, started_at)."""
     return db.execute(
-        "SELECT max(fetch_id) FROM address_state WHERE source = ? AND channel = ?", [source, channel]
-    ).fetchone()[0]
+        "SELECT fetch_id, started_at FROM address_state WHERE source = ? AND channel = ? "
+        "ORDER BY fetch_id DESC LIMIT 1",
+        [source, channel],
+    ).fetchone()
 
 
 def _remember_address(
@@ -622,15 +625,6 @@ def save_attempt(
     return saved
 
 
-def _latest_success_at(db: Database, source: str, channel: str) -> str | None:
-    """When the channel's latest recorded success (in arrival order) started."""
-    found = db.execute(
-        "SELECT started_at FROM address_state WHERE source = ? AND channel = ? ORDER BY fetch_id DESC LIMIT 1",
-        [source, channel],
-    ).fetchone()
-    return found[0] if found else None
-
-
 def _save_out_of_order(db: Database, attempt: Attempt, *, ordered: bool, gap_limit_s: float) -> Saved:
     """A success that started before the channel's latest recorded one (another writer's poll
     committed first): stored where it belongs in time, by re-deriving the channel's history."""
@@ -644,27 +638,20 @@ def _save_out_of_order(db: Database, attempt: Attempt, *, ordered: bool, gap_lim
         raise NeedsParse(f"{row.source}/{row.channel}: an answer older than the channel's latest poll")
     if isinstance(attempt.parsed, TickerPage) and row.edition is None:
         row.edition = attempt.parsed.edition
-    stored = store_observation(db, row, attempt.parsed)
+    stored = store_observation(db, row, attempt.parsed)  # its counts, as the live writer gives them
     rederive_in_transaction(db, row.source, row.channel, gap_limit_s=gap_limit_s, ordered=ordered)
-    saved = Saved(stored.fetch_id, row.outcome, items_found=stored.items_found, row=row)
-    saved.items_new, saved.rates_new, saved.snapshot_id = (
-        stored.items_new,
-        stored.rates_new,
-        stored.snapshot_id,
-    )
-    saved.rates_found = len(attempt.parsed.rates)
-    return saved
+    return stored
 
 
 def _save_success(db: Database, attempt: Attempt, *, ordered: bool, gap_limit_s: float) -> Saved:
     row = attempt.row
-    latest_at = _latest_success_at(db, row.source, row.channel)
-    if latest_at is not None and row.started_at < latest_at:
-        behind_s = (from_iso(latest_at) - from_iso(row.started_at)).total_seconds()
+    latest = _channel_latest(db, row.source, row.channel)
+    if latest is not None and row.started_at < latest[1]:
+        behind_s = (from_iso(latest[1]) - from_iso(row.started_at)).total_seconds()
         if behind_s < RACE_WINDOW_S:
             return _save_out_of_order(db, attempt, ordered=ordered, gap_limit_s=gap_limit_s)
     state = address_state(db, row.source, row.channel, attempt.address_key)
-    current = state is not None and state.fetch_id == _latest_success_id(db, row.source, row.channel)
+    current = state is not None and latest is not None and state.fetch_id == latest[0]
     if attempt.not_modified:
         if state is None or not current or state.fetch_id != attempt.based_on:
             raise NeedsRefetch(

@@ -71,7 +71,7 @@ def _record_failure(attempt: Attempt, failure: http.FetchFailed) -> Attempt:
     row.status = failure.status
     row.retry_after_s = failure.retry_after_s
     row.error = one_line(_blocked_message(failure) if failure.outcome == "blocked" else failure.message)
-    attempt.headers = dict(getattr(failure, "headers", {}) or {})
+    attempt.headers = dict(failure.headers)
     if failure.body is not None:
         attempt.body = failure.body
         row.bytes = len(failure.body)

@@ -21,7 +21,6 @@ from sqlite_utils import Database
 
 from ticker.base import EARLIEST_YEAR, LATEST_YEAR, to_iso, utc_now
 from ticker.db.imports import (
-    CaptureSaved,
     capture_stored,
     imported_channels,
     imported_instants,
@@ -29,7 +28,7 @@ from ticker.db.imports import (
     save_capture,
 )
 from ticker.db.rederive import rederive_source
-from ticker.db.writes import register_source
+from ticker.db.writes import Saved, register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
 from ticker.progress import Bar
 from ticker.scraper import wayback
@@ -154,7 +153,7 @@ class Summary:
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # printed: dates out of bounds, truncated files
 
-    def stored(self, saved: CaptureSaved) -> None:
+    def stored(self, saved: Saved) -> None:
         self.fetched += 1
         self.outcomes[saved.outcome] = self.outcomes.get(saved.outcome, 0) + 1
         self.items_new += saved.items_new
