@@ -264,19 +264,22 @@ def test_a_failed_backfill_stops_early_and_leaves_the_live_health_alone(cli, db_
     assert db.execute("SELECT coalesce(sum(attempts), 0) FROM fetch_hours").fetchone()[0] == 0
 
 
-def test_a_live_poll_after_a_backfill_is_judged_on_its_own(httpserver, fixture_bytes, db_path, client):
-    """A backfill's request to the same address as the live channel never becomes the live
-    channel's "same body as before"."""
-    body = fixture_bytes("cbr_daily_2024-11-26.xml")
-    httpserver.expect_request("/daily").respond_with_data(body, content_type=XML)
+def test_a_live_poll_after_a_backfill_is_judged_on_its_own(httpserver, fixture_bytes, cli, db_path, client):
+    """A backfill that read RBC's RSS records the body it got, but never as the live channel's
+    "same body as before": the live poll of the same address right after is parsed and leaves a
+    snapshot (an `unchanged` would point at none)."""
+    httpserver.expect_request("/rss").respond_with_data(
+        fixture_bytes("rss_rbc_https.xml"), content_type="application/rss+xml"
+    )
+    url = httpserver.url_for("/rss")
+    backfilled = cli("backfill", "rbc", "--channel", "rss", "--url", url, "--pause", "0", "--db", db_path)
+    assert backfilled.exit_code == 0, backfilled.output
     db = open_db(db_path)
-    cbr = builtin_source("cbr")
-    from ticker.fetching import request
-
-    backfilled = request(client, cbr, "xml_daily", url=httpserver.url_for("/daily"), origin="backfill")
-    assert backfilled.row.origin == "backfill"
-    live = poll(db, client, cbr, url=httpserver.url_for("/daily"), now=lambda: T0)
-    assert live.outcome == "ok" and live.rates_new == 2
+    assert db.execute("SELECT origin, body_sha256 IS NOT NULL FROM fetches").fetchall() == [("backfill", 1)]
+    assert db.execute("SELECT count(*) FROM address_state").fetchone() == (0,)
+    live = poll(db, client, builtin_source("rbc"), channel="rss", url=url, now=lambda: T0)
+    assert live.outcome == "ok" and live.snapshot_id is not None and live.items_found > 0
+    assert_snapshots_match_sightings(db_path)
 
 
 def test_unchanged_polls_keep_sightings_and_snapshots_in_step(httpserver, db_path, client):
