@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "backfill": "ticker.commands.backfill:backfill",
     "backfill-rates": "ticker.commands.backfill:backfill_rates",
     "import": "ticker.commands.importing:import_group",
+    "stories": "ticker.commands.stories:stories",
 }
 
 
