@@ -26,6 +26,8 @@ from helpers_front import (
 )
 from rbc_markup import render_page, standard_items
 
+from ticker.db.queries import short_id
+
 
 @pytest.fixture
 def history(db_path: Path) -> Path:
@@ -40,12 +42,13 @@ def test_at_text_shows_the_ticker_in_moscow_time(cli, history: Path) -> None:
     assert lines[0] == (
         "rbc ticker as of 2024-11-25 13:04:00 MSK (fetch 4, ok; asked for 2024-11-25 13:05:00 MSK)"
     )
-    assert lines[1] == "EUR for 2024-11-26: 108.87 (+1.45)"
-    assert lines[2] == "USD for 2024-11-26: 103.79 (+1.21)"
-    assert lines[3].split()[:3] == ["#", "published", "(MSK)"]
-    # each item's shown date and time, not a bare HH:MM
+    assert lines[1] == "EUR for 2024-11-26: 108.87 (+1.45)  [rate:3]"
+    assert lines[2] == "USD for 2024-11-26: 103.79 (+1.21)  [rate:4]"
+    assert lines[3].split()[:4] == ["#", "id", "published", "(MSK)"]
+    # each item's short id to cite, its shown date and time (not a bare HH:MM)
     assert lines[4].split() == [
         "1",
+        short_id(hid(5)),
         "2024-11-25",
         "12:55",
         "Экономика",
@@ -90,18 +93,18 @@ def test_at_csv(cli, history: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert [r["type"] for r in rows] == ["rate", "rate"] + ["headline"] * 5
     assert rows[2]["title"] == XSS_TITLE
-    assert rows[2]["id"] == hid(6)
+    assert rows[2]["headline_id"] == hid(6)
     assert rows[0]["value"] == "108.87"
     assert {r["shown_at"] for r in rows} == {"2024-11-25T10:10:00Z"}
     assert {r["fetch_id"] for r in rows} == {"7"}
-    assert rows[2]["new"] == "True" and rows[3]["new"] == "False"
+    assert rows[2]["new"] == "true" and rows[3]["new"] == "false"
 
 
 def test_at_unchanged_poll_shows_the_same_snapshot(cli, history: Path) -> None:
     result = cli("at", "2024-11-25T10:13:00Z", "--json", "--db", history)
     data = json.loads(result.output)
     assert data["outcome"] == "unchanged"
-    assert [h["id"] for h in data["headlines"]] == [hid(6), hid(5), hid(1), hid(2), hid(3)]
+    assert [h["headline_id"] for h in data["headlines"]] == [hid(6), hid(5), hid(1), hid(2), hid(3)]
 
 
 @pytest.mark.parametrize(
@@ -182,16 +185,17 @@ def test_changes_in_a_window(cli, history: Path) -> None:
         "changes", "--since", "2024-11-25T13:01", "--until", "2024-11-25T13:09", "--json", "--db", history
     )
     events = json.loads(result.output)
-    assert [(e["at"], e["event"], e["id"], e["fetch_id"]) for e in events] == [
-        ("2024-11-25T10:02:00Z", "exit", hid(4), 3),
+    assert [(e["at"], e["event"], e["headline_id"], e["fetch_id"]) for e in events] == [
         ("2024-11-25T10:02:00Z", "new", hid(5), 3),
-        ("2024-11-25T10:02:00Z", "rewrite", hid(1), 3),
-        ("2024-11-25T10:04:00Z", "exit", hid(2), 4),
-        ("2024-11-25T10:06:00Z", "failure", None, 5),
-        ("2024-11-25T10:08:00Z", "failure", None, 6),
+        ("2024-11-25T10:02:00Z", "reworded", hid(1), 3),
+        ("2024-11-25T10:02:00Z", "scrolled_off", hid(4), 3),
+        ("2024-11-25T10:04:00Z", "pulled", hid(2), 4),
+        ("2024-11-25T10:06:00Z", "failed", None, 5),
+        ("2024-11-25T10:08:00Z", "failed", None, 6),
     ]
-    assert events[0]["detail"] == "scrolled_off from position 4"
-    assert events[2]["detail"] == "was: Путин провел совещание"
+    assert events[2]["detail"] == "scrolled_off from position 4"
+    assert events[2]["exit_reason"] == "scrolled_off"
+    assert events[1]["detail"] == "was: Путин провел совещание"
     assert events[3]["detail"] == "pulled from position 3"
     assert events[4]["title"] == "page: network_error"
     text = cli("changes", "--since", "2024-11-26", "--until", "2024-11-27", "--db", history).output
@@ -205,17 +209,17 @@ def test_changes_shows_an_item_coming_back_after_a_pull(cli, history: Path) -> N
     events = json.loads(cli("changes", "--since", "2024-11-25T13:09", "--until", "2024-11-25T13:11",
                             "--json", "--db", history).output)  # fmt: skip
     back = [e for e in events if e["event"] == "back"]
-    assert [(e["id"], e["at"], e["detail"]) for e in back] == [
+    assert [(e["headline_id"], e["at"], e["detail"]) for e in back] == [
         (hid(2), "2024-11-25T10:10:00Z", "back at position 4 after pulled")
     ]
-    assert [e["id"] for e in events if e["event"] == "new"] == [hid(6)]  # not "new" again
+    assert [e["headline_id"] for e in events if e["event"] == "new"] == [hid(6)]  # not "new" again
 
 
 def test_changes_marks_backfilled_and_imported_items(cli, history: Path) -> None:
     add_backfill_and_import(history)
     events = json.loads(cli("changes", "--since", "2024-11-26T13:10", "--until", "2024-11-27",
                             "--source", "rbc", "--json", "--db", history).output)  # fmt: skip
-    new = {e["id"]: e for e in events if e["event"] == "new"}
+    new = {e["headline_id"]: e for e in events if e["event"] == "new"}
     assert (new[BACKFILLED]["origin"], new[BACKFILLED]["published_at"]) == (
         "backfill",
         "2024-11-26T09:58:00Z",
@@ -239,20 +243,15 @@ def test_changes_of_one_source(cli, history: Path) -> None:
 def test_changes_csv(cli, history: Path) -> None:
     result = cli("changes", "--since", "2024-11-25", "--until", "2024-11-27", "--csv", "--db", history)
     rows = list(csv.DictReader(io.StringIO(result.output)))
-    assert list(rows[0]) == [
-        "at",
-        "event",
-        "source",
-        "id",
-        "title",
-        "detail",
-        "fetch_id",
-        "published_at",
-        "origin",
-    ]
+    from ticker.commands.query import CHANGE_COLUMNS
+
+    assert list(rows[0]) == CHANGE_COLUMNS
+    assert {"headline_id", "exit_reason", "first_poll", "seen_live"} <= set(rows[0])
     kinds = [r["event"] for r in rows]
-    assert kinds.count("new") == 6 and kinds.count("exit") == 5 and kinds.count("failure") == 2
-    assert kinds.count("rate") == 7 and kinds.count("rewrite") == 1 and kinds.count("back") == 1
+    exits = kinds.count("pulled") + kinds.count("scrolled_off") + kinds.count("exit")
+    assert kinds.count("new") == 6 and exits == 5 and kinds.count("failed") == 2
+    assert {r["first_poll"] for r in rows} == {"true", "false"}  # booleans as in JSON
+    assert kinds.count("rate") == 7 and kinds.count("reworded") == 1 and kinds.count("back") == 1
 
 
 def test_now_is_a_time_everywhere(cli, history: Path) -> None:
@@ -268,8 +267,8 @@ def test_same_keys_for_the_same_things(cli, history: Path) -> None:
                              "--db", history).output)  # fmt: skip
     rates = json.loads(cli("rates", "--json", "--db", history).output)
     item = at["headlines"][0]
-    new = next(e for e in changed if e["event"] == "new" and e["id"] == item["id"])
-    assert {"id", "title", "published_at"} <= set(item) & set(new)
+    new = next(e for e in changed if e["event"] == "new" and e["headline_id"] == item["headline_id"])
+    assert {"headline_id", "short_id", "title", "published_at"} <= set(item) & set(new)
     assert item["published_at"] == new["published_at"]
     assert {"source", "fetch_id"} <= set(at) & set(new)
     assert {"rate_id", "source", "currency", "rate_date", "value", "change"} <= set(rates[0])
@@ -290,8 +289,8 @@ def test_rates_filters_and_formats(cli, history: Path) -> None:
     )
     assert [(r["currency"], r["value"]) for r in until] == [("EUR", "108.8652"), ("USD", "103.7631")]
     table = cli("rates", "--currency", "USD", "--db", history).output.splitlines()
-    assert table[0].split()[:4] == ["date", "source", "currency", "value"]
-    assert table[1].split()[:4] == ["2024-11-26", "cbr", "USD", "103.7631"]
+    assert table[0].split()[:5] == ["id", "date", "source", "currency", "value"]
+    assert table[1].split()[:5] == ["rate:2", "2024-11-26", "cbr", "USD", "103.7631"]
     rows = list(
         csv.DictReader(io.StringIO(cli("rates", "--csv", "--currency", "eur", "--db", history).output))
     )
@@ -401,11 +400,11 @@ def test_every_question_works_for_a_feed_source(cli, history: Path) -> None:
     data = json.loads(cli("at", "2024-11-25T13:04", "--source", "tass", "--json", "--db", history).output)
     assert (data["channel"], data["shown_at"]) == ("rss", "2024-11-25T10:03:00Z")
     items = data["headlines"]
-    assert [i["id"] for i in items] == [tass_id(4), tass_id(1), tass_id(2), tass_id(3)]
+    assert [i["headline_id"] for i in items] == [tass_id(4), tass_id(1), tass_id(2), tass_id(3)]
     assert items[1]["title"] == "Лавров провел переговоры с Ваном" and items[1]["reworded_here"]
     assert items[2]["exit_reason"] == "pulled"
     events = json.loads(cli("changes", "--since", "2024-11-25T13:04", "--until", "2024-11-25T13:06",
                             "--source", "tass", "--json", "--db", history).output)  # fmt: skip
-    assert [(e["event"], e["id"], e["detail"]) for e in events] == [
-        ("exit", tass_id(2), "pulled from position 3")
+    assert [(e["event"], e["headline_id"], e["detail"]) for e in events] == [
+        ("pulled", tass_id(2), "pulled from position 3")
     ]

@@ -5,106 +5,33 @@ JSON and CSV use the key names of docs/queries.md ("Keys") and keep stored UTC t
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import click
 
-from ticker.base import DEFAULT_DB, TIME_FORMS
-from ticker.errors import user_errors
-from ticker.terminal import printable
+from ticker.base import TIME_FORMS
+from ticker.commands.output import (
+    check_format,
+    check_window,
+    history,
+    msk,
+    msk_minute,
+    output_options,
+    table,
+    utc,
+    write_csv,
+    write_json,
+)
 
-RATE_COLUMNS = ["rate_id", "rate_date", "source", "currency", "value", "change", "move", "previous_value",
-                "first_seen", "last_seen"]  # fmt: skip
-CHANGE_COLUMNS = ["at", "event", "source", "id", "title", "detail", "fetch_id", "published_at", "origin"]
-AT_COLUMNS = ["type", "source", "fetch_id", "shown_at", "position", "id", "title", "rubric", "published_at",
-              "url", "new", "reworded_here", "reworded_later", "exit_reason", "exited_at", "rate_id", "currency", "rate_date",
-              "value", "change"]  # fmt: skip
+RATE_COLUMNS = ["rate_id", "short_id", "rate_date", "source", "currency", "value", "change", "move",
+                "previous_value", "official_value", "mismatch", "first_seen", "last_seen"]  # fmt: skip
+CHANGE_COLUMNS = ["at", "event", "source", "channel", "headline_id", "short_id", "rate_id", "title", "detail",
+                  "exit_reason", "fetch_id", "published_at", "origin", "seen_live", "first_poll"]  # fmt: skip
+AT_COLUMNS = ["type", "asked_at", "source", "channel", "ticker_channel", "fallback", "ticker_poll_at", "fetch_id",
+              "shown_at", "outcome", "body_sha256", "snapshot_id", "last_attempt_at", "stale", "silent_s",
+              "position", "headline_id", "short_id", "title", "rubric", "kind", "paid", "published_at", "url",
+              "new", "reworded_here", "reworded_later", "exit_reason", "exited_at", "on_ticker_since",
+              "rate_id", "currency", "rate_date", "value", "change"]  # fmt: skip
 TIME_HELP = TIME_FORMS
-
-
-def _output_options(command: Callable) -> Callable:
-    command = click.option(
-        "--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file."
-    )(command)
-    command = click.option("--csv", "as_csv", is_flag=True, help="CSV rows instead of text (times in UTC).")(
-        command
-    )
-    command = click.option("--json", "as_json", is_flag=True, help="JSON instead of text (times in UTC).")(
-        command
-    )
-    return command
-
-
-@contextmanager
-def _history(db_path: str) -> Iterator[Any]:
-    from ticker.db.queries import BadQuestion, NotReady, open_history
-
-    with user_errors(db_path):
-        try:
-            db = open_history(db_path)
-        except NotReady as error:
-            raise click.ClickException(str(error)) from None
-        try:
-            yield db
-        except BadQuestion as error:
-            raise click.ClickException(str(error)) from None
-        finally:
-            db.close()
-
-
-def _utc(text: str | None, default: str | None = None) -> str | None:
-    from ticker.base import BadTime, parse_user_time, to_iso
-
-    if text is None:
-        return default
-    try:
-        return to_iso(parse_user_time(text))
-    except BadTime as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _msk(iso: str | None) -> str:
-    from ticker.base import to_moscow_text
-
-    return to_moscow_text(iso) or ""
-
-
-def _msk_minute(iso: str | None) -> str:
-    """`YYYY-MM-DD HH:MM` Moscow time (the zone is named in the header), or empty."""
-    return _msk(iso)[:16]
-
-
-def _window(since: str | None, until: str | None) -> None:
-    if since is not None and until is not None and since > until:
-        raise click.ClickException(f"--since ({_msk(since)}) is after --until ({_msk(until)})")
-
-
-def _check_format(as_json: bool, as_csv: bool) -> None:
-    if as_json and as_csv:
-        raise click.UsageError("choose one of --json and --csv")
-
-
-def _write_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _write_csv(rows: list[dict], columns: list[str]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-
-
-def _table(rows: list[list[str]]) -> str:
-    rows = [[printable(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+EVENT_HELP = "new, back, reworded, pulled, scrolled_off, exit (every exit), rate, failed"
 
 
 def _marks(item: dict) -> str:
@@ -122,65 +49,87 @@ def _failed_note(failed: list[dict], asked: str) -> str | None:
     if not failed:
         return None
     counts = ", ".join(f"{f['polls']} {f['outcome']}" for f in failed)
-    return f"note: failed polls between that poll and {_msk(asked)}: {counts}"
+    return f"note: failed polls between that poll and {msk(asked)}: {counts}"
+
+
+def _stale_note(found: dict) -> str | None:
+    """`last poll 3 h 12 min ago at 11:02 MSK; none since` when polling had stopped by the time asked."""
+    from ticker.base import from_iso, utc_now
+    from ticker.display import duration_text
+
+    if not found["stale"]:
+        return None
+    if found["last_attempt_at"] is None:
+        return f"note: no poll of {found['source']} at all by {msk(found['asked_at'])}"
+    silent = duration_text(found["silent_s"])
+    asked_now = abs((utc_now() - from_iso(found["asked_at"])).total_seconds()) < 120
+    when = f"{silent} ago" if asked_now else f"{silent} before the time asked"
+    return f"note: last poll {when}, at {msk(found['last_attempt_at'])}; none since (is the daemon running?)"
 
 
 @click.command(
     short_help="The ticker as it was at a time.",
     help="The ticker as it was at TIME: what the last successful poll of the source's ticker at or "
-    "before TIME showed, in on-page order, titles as they read then, with its rates.\n\n"
-    f"TIME: {TIME_FORMS}. Output shows Moscow time.",
+    "before TIME showed, in on-page order, titles as they read then, with its rates. While the "
+    "ticker's own list (RBC's page) was failing and a fallback list (its RSS) answered, the answer "
+    "is the fallback's, marked as such.\n\n"
+    f"TIME: {TIME_FORMS}. Output shows Moscow time; each item has a short id to paste into "
+    "`ticker cite`.",
     epilog="\b\nExamples:\n  ticker at '2024-11-25 18:57'\n  ticker at 2h --source rbc --json\n  ticker at now",
 )
 @click.argument("time")
 @click.option("--source", default="rbc", show_default=True, help="The source whose ticker to show.")
-@_output_options
-def at(time: str, source: str, as_json: bool, as_csv: bool, db_path: str) -> None:
+@output_options
+def at(
+    time: str, source: str, as_json: bool, as_csv: bool, config_path: str | None, db_path: str | None
+) -> None:
     """Print the ticker as it was at TIME (the help text above names the time forms of ticker.base)."""
-    from ticker.db.queries import ticker_at
+    from ticker.db.queries import fallback_note, ticker_at
 
-    _check_format(as_json, as_csv)
-    moment = _utc(time)
-    with _history(db_path) as db:
+    check_format(as_json, as_csv)
+    moment = utc(time)
+    with history(config_path, db_path) as (db, _target):
         found = ticker_at(db, moment, source)
     if found is None:
-        raise click.ClickException(f"no successful poll of {source!r} at or before {_msk(moment)}")
+        raise click.ClickException(f"no successful poll of {source!r} at or before {msk(moment)}")
     if as_json:
-        _write_json(found)
+        write_json(found)
         return
     if as_csv:
-        common = {"source": source, "fetch_id": found["fetch_id"], "shown_at": found["shown_at"]}
-        _write_csv(
-            [{"type": "rate", **common, **rate} for rate in found["rates"]]
-            + [{"type": "headline", **common, **item} for item in found["headlines"]],
+        common = {key: value for key, value in found.items() if not isinstance(value, list)}
+        write_csv(
+            [{**common, "type": "rate", **rate} for rate in found["rates"]]
+            + [{**common, "type": "headline", **item} for item in found["headlines"]],
             AT_COLUMNS,
         )
         return
     click.echo(
-        f"{source} ticker as of {_msk(found['shown_at'])} (fetch {found['fetch_id']}, {found['outcome']}; "
-        f"asked for {_msk(moment)})"
+        f"{source} ticker as of {msk(found['shown_at'])} (fetch {found['fetch_id']}, {found['outcome']}; "
+        f"asked for {msk(moment)})"
     )
-    note = _failed_note(found["failed_since"], moment)
-    if note:
-        click.echo(note)
+    for note in (fallback_note(found), _stale_note(found), _failed_note(found["failed_since"], moment)):
+        if note:
+            click.echo(note if note.startswith("note: ") else f"note: {note}")
     for rate in found["rates"]:
         change = f" ({rate['change']})" if rate["change"] else ""
-        click.echo(f"{rate['currency']} for {rate['rate_date']}: {rate['value']}{change}")
+        click.echo(
+            f"{rate['currency']} for {rate['rate_date']}: {rate['value']}{change}  [rate:{rate['rate_id']}]"
+        )
     if not found["headlines"]:
         click.echo("(no headlines)")
         return
-    lines = [[" #", "published (MSK)", "rubric", "title", "marks"]] + [
-        [f"{item['position']:>2}", _msk_minute(item["published_at"]) or "-", item["rubric"] or "",
-         item["title"], _marks(item)]
+    lines = [[" #", "id", "published (MSK)", "rubric", "title", "marks"]] + [
+        [f"{item['position']:>2}", item["short_id"], msk_minute(item["published_at"]) or "-",
+         item["rubric"] or "", item["title"], _marks(item)]
         for item in found["headlines"]
     ]  # fmt: skip
-    click.echo(_table(lines))
+    click.echo(table(lines))
 
 
 def _change_detail(event: dict) -> str:
     detail = event["detail"] or ""
     if event["event"] == "new" and event["origin"]:
-        published = _msk(event["published_at"]) or "unknown"
+        published = msk(event["published_at"]) or "unknown"
         how = "backfilled" if event["origin"] == "backfill" else f"imported ({event['origin']})"
         seen = "later also seen live" if event.get("seen_live") else "not seen live"
         learned = f"{how}: {seen}, published {published}"
@@ -188,39 +137,85 @@ def _change_detail(event: dict) -> str:
     return f"({detail})" if detail else ""
 
 
+def _change_lines(events: list[dict]) -> list[list[str]]:
+    """One line per event; the items of a list's first poll as one line (they are not news)."""
+    lines: list[list[str]] = []
+    firsts: dict[tuple, list[str]] = {}
+    counts: dict[tuple, int] = {}
+    for event in events:
+        ident = event["short_id"] or (f"rate:{event['rate_id']}" if event["rate_id"] else "")
+        if not event["first_poll"]:
+            lines.append([msk(event["at"]), event["event"], event["source"], ident, event["title"] or "",
+                          _change_detail(event)])  # fmt: skip
+            continue
+        key = (event["source"], event["channel"], event["fetch_id"])
+        counts[key] = counts.get(key, 0) + 1
+        if key not in firsts:
+            firsts[key] = [msk(event["at"]), "new", event["source"], "", "", f"(fetch {event['fetch_id']})"]
+            lines.append(firsts[key])
+    for (source, channel, _fetch), line in firsts.items():
+        count = counts[(source, channel, _fetch)]
+        line[4] = f"first poll of {source} ({channel}): {count} item{'s' if count != 1 else ''}"
+    return lines
+
+
 @click.command(
     short_help="What changed in a window.",
     epilog="\b\nExamples:\n  ticker changes --since 1h\n"
+    "  ticker changes --since 6h --event pulled,reworded --source rbc\n"
+    "  ticker changes --grep 'ключевую ставку' --json\n"
     "  ticker changes --since '2024-11-25 18:00' --until '2024-11-25 19:00' --source rbc --csv",
 )
 @click.option("--since", default="1d", show_default=True, help=f"Start of the window: {TIME_HELP}.")
 @click.option("--until", default="now", show_default=True, help="End of the window, same forms as --since.")
-@click.option("--source", help="Only this source (default: all).")
-@_output_options
-def changes(since: str, until: str, source: str | None, as_json: bool, as_csv: bool, db_path: str) -> None:
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable; default: all).")
+@click.option(
+    "--event", "events", multiple=True, help=f"Only these events (repeatable or comma list): {EVENT_HELP}."
+)
+@click.option("--grep", help="Only events whose title or detail contains this text (any case, Cyrillic too).")
+@output_options
+def changes(
+    since: str,
+    until: str,
+    sources: tuple[str, ...],
+    events: tuple[str, ...],
+    grep: str | None,
+    as_json: bool,
+    as_csv: bool,
+    config_path: str | None,
+    db_path: str | None,
+) -> None:
     """What changed in a window: new headlines (those learned of after the fact marked as
-    backfill or import, with their publication time), rewrites, returns after an exit, new
-    rates, exits, failed fetches.
+    backfill or import, with their publication time), rewordings, returns after an exit, exits
+    (pulled, scrolled off, or `exit` when the reason cannot be known), new rates, failed fetches.
+    The items of a list's first poll are one line ("first poll of lenta (feed): 42 items").
 
-    Times without a zone are Moscow time; output shows Moscow time."""
+    Times without a zone are Moscow time; output shows Moscow time and a short id per headline
+    (rate:N per rate) to paste into `ticker cite`."""
     from ticker.db.queries import changes as find_changes
 
-    _check_format(as_json, as_csv)
-    start, end = _utc(since), _utc(until)
-    _window(start, end)
-    with _history(db_path) as db:
-        events = find_changes(db, start, end, source)
+    check_format(as_json, as_csv)
+    start, end = utc(since), utc(until)
+    check_window(start, end)
+    with history(config_path, db_path) as (db, _target):
+        found = find_changes(db, start, end, sources=sources, events=events, grep=grep)
     if as_json:
-        _write_json(events)
+        write_json(found)
         return
     if as_csv:
-        _write_csv(events, CHANGE_COLUMNS)
+        write_csv(found, CHANGE_COLUMNS)
         return
-    if not events:
-        click.echo(f"nothing recorded between {_msk(start)} and {_msk(end)}")
+    if not found:
+        click.echo(f"nothing recorded between {msk(start)} and {msk(end)}")
         return
-    lines = [[_msk(e["at"]), e["event"], e["source"], e["title"] or "", _change_detail(e)] for e in events]
-    click.echo(_table(lines))
+    click.echo(table(_change_lines(found)))
+
+
+def _official(rate: dict) -> str:
+    if rate["official_value"] is None:
+        return ""
+    verdict = "DIFFERS" if rate["mismatch"] else "agrees"
+    return f"{verdict}: {rate['official_value']}"
 
 
 @click.command(
@@ -231,7 +226,7 @@ def changes(since: str, until: str, source: str | None, as_json: bool, as_csv: b
 @click.option("--source", help="A source name or kind: rbc (shown on RBC), cbr (Bank of Russia official).")
 @click.option("--since", help=f"First day (by the date the rate is for): {TIME_HELP}.")
 @click.option("--until", help="Last day, same forms as --since.")
-@_output_options
+@output_options
 def rates(
     currency: str | None,
     source: str | None,
@@ -239,18 +234,21 @@ def rates(
     until: str | None,
     as_json: bool,
     as_csv: bool,
-    db_path: str,
+    config_path: str | None,
+    db_path: str | None,
 ) -> None:
-    """Rate history: each distinct rate per source and currency, with its move.
+    """Rate history: each distinct rate per source and currency, with its move; a rate a site
+    showed (RBC's widget) says whether it agrees with the Bank of Russia's official value of its
+    day, by the rule of the `rate_comparison` view and the rate-mismatch alert.
 
     Times without a zone are Moscow time; a rate's day is a Moscow day."""
     from ticker.base import from_iso, moscow_day
     from ticker.db.queries import rates as find_rates
 
-    _check_format(as_json, as_csv)
-    start, end = _utc(since), _utc(until)
-    _window(start, end)
-    with _history(db_path) as db:
+    check_format(as_json, as_csv)
+    start, end = utc(since), utc(until)
+    check_window(start, end)
+    with history(config_path, db_path) as (db, _target):
         found = find_rates(
             db,
             currency=currency,
@@ -259,17 +257,18 @@ def rates(
             until_day=moscow_day(from_iso(end)).isoformat() if end else None,
         )
     if as_json:
-        _write_json(found)
+        write_json(found)
         return
     if as_csv:
-        _write_csv(found, RATE_COLUMNS)
+        write_csv(found, RATE_COLUMNS)
         return
     if not found:
         click.echo("no rates recorded for that choice")
         return
-    lines = [["date", "source", "currency", "value", "shown change", "move", "first seen"]] + [
-        [r["rate_date"], r["source"], r["currency"], r["value"], r["change"] or "", r["move"] or "",
-         _msk(r["first_seen"])]
+    lines = [["id", "date", "source", "currency", "value", "shown change", "move", "official (Bank of Russia)",
+              "first seen"]] + [
+        [r["short_id"], r["rate_date"], r["source"], r["currency"], r["value"], r["change"] or "",
+         r["move"] or "", _official(r), msk(r["first_seen"])]
         for r in found
     ]  # fmt: skip
-    click.echo(_table(lines))
+    click.echo(table(lines))

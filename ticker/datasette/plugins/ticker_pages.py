@@ -135,7 +135,7 @@ def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
     """What /-/ticker shows: the same answer as `ticker at` (db.queries.ticker_at), its steps."""
     from ticker.db.archive import is_archived
     from ticker.db.front import first_poll, poll_steps, sources
-    from ticker.db.queries import BadQuestion, ticker_at, ticker_channel
+    from ticker.db.queries import BadQuestion, fallback_note, ticker_at, ticker_channel
 
     with_ticker = [s for s in sources(db) if s["ticker_channel"]]
     source = source or (with_ticker[0]["name"] if with_ticker else None)
@@ -155,11 +155,12 @@ def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
         context["error"] = f"no successful poll of {source} at or before {to_moscow_text(asked)}"
         context["first"] = first_poll(db, source, channel)
         return context
-    poll = {"source": source, "channel": channel, "started_at": found["shown_at"]} | {
+    poll = {"source": source, "channel": found["channel"], "started_at": found["shown_at"]} | {
         key: found[key] for key in ("fetch_id", "outcome", "body_sha256", "snapshot_id")
     }
     context.update(
         poll=poll,
+        fallback_note=fallback_note(found),
         steps=poll_steps(db, poll),
         failed=found["failed_since"],
         rates=found["rates"],
