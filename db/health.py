@@ -80,12 +80,12 @@ def _has_address_state(db: Database, source: str) -> bool:
 
 
 def last_failure(db: Database, source: str, channels: list[str]) -> dict | None:
-    """id, started_at, channel, outcome, error of the source's latest failed fetch."""
+    """id, started_at, channel, outcome, error, retry_after_s of the source's latest failed fetch."""
     where, params = _scope(channels)
     fetch_id = db.execute(
         f"SELECT max(last_fetch_id) FROM outage_runs WHERE source = ?{where}", [source, *params]
     ).fetchone()[0]
-    return _fetch(db, fetch_id, "id, started_at, channel, outcome, error")
+    return _fetch(db, fetch_id, "id, started_at, channel, outcome, error, retry_after_s")
 
 
 def failures_since(db: Database, source: str, channels: list[str], success_id: int) -> int:

@@ -102,8 +102,10 @@ def fallback_note(found: dict) -> str | None:
         return None
     channel = "RSS" if found["channel"] == "rss" else found["channel"]
     since = to_moscow_text(found["ticker_poll_at"]) if found["ticker_poll_at"] else None
-    where = f"no successful poll of the {found['ticker_channel']} since {since}" if since else (
-        f"no successful poll of the {found['ticker_channel']} by then"
+    where = (
+        f"no successful poll of the {found['ticker_channel']} since {since}"
+        if since
+        else (f"no successful poll of the {found['ticker_channel']} by then")
     )
     return f"from the {channel} fallback: the feed's items, not the page's order ({where})"
 

@@ -12,7 +12,7 @@ from rbc_markup import Item, item_id, render_page, standard_items
 
 from ticker.base import Rate, RatesDocument
 from ticker.db.schema import open_db
-from ticker.db.writes import FetchRow, save_rates
+from ticker.db.writes import FetchRow, register_source, save_rates
 from ticker.poll import poll
 from ticker.scraper.http import make_client
 from ticker.settings import ArchiveSettings
@@ -29,6 +29,9 @@ def recorded(httpserver, tmp_path):
     db_path = tmp_path / "cite.db"
     db = open_db(db_path)
     spec = SourceSpec(name="rbc", kind="rbc", url=httpserver.url_for("/"))
+    # as `ticker fetch` and the daemon do: which source shows rates on a ticker, which is official
+    register_source(db, "rbc", "rbc", spec.url, 120, ["page"], "2024-11-25T15:00:00Z", ticker_channel="page")
+    register_source(db, "cbr", "cbr", "http://cbr.test/daily", 3600, ["xml_daily"], "2024-11-25T15:00:00Z")
     pages = [
         render_page([Item(id=HID, title=OLD_TITLE), *standard_items(6)]),
         render_page([Item(id=HID, title=NEW_TITLE), *standard_items(6)]),
@@ -71,7 +74,7 @@ def test_headline_citation_matches_stored_rows(recorded, cli):
         "WHERE headline_id = ? ORDER BY first_seen",
         [HID],
     ).fetchall()
-    assert [(t["title"], t["first_seen"]["utc"], t["last_seen"]["utc"], t["first_fetch"]["id"], t["last_fetch"]["id"])
+    assert [(t["title"], t["first_seen"], t["last_seen"], t["first_fetch"]["fetch_id"], t["last_fetch"]["fetch_id"])
             for t in cited["titles"]] == [tuple(t) for t in titles]  # fmt: skip
     assert titles[0][0] == OLD_TITLE and titles[1][:3] == (
         NEW_TITLE,
@@ -79,12 +82,12 @@ def test_headline_citation_matches_stored_rows(recorded, cli):
         "2024-11-25T16:04:00Z",
     )
     first = cited["titles"][0]
-    assert first["first_seen"]["moscow"] == "2024-11-25 19:00:00 MSK"
+    assert first["first_seen"] == "2024-11-25T16:00:00Z"
     assert first["first_fetch"]["body_sha256"] == shas[0] and first["first_fetch"]["body_archived"]
     assert cited["url"] == f"https://www.rbc.ru/rbcfreenews/{HID}"
     # The third body changed nothing and was not kept; the evidence points at kept ones.
     last = cited["titles"][1]["last_fetch"]
-    assert last["id"] == 3 and last["body_sha256"] == shas[2] and not last["body_archived"]
+    assert last["fetch_id"] == 3 and last["body_sha256"] == shas[2] and not last["body_archived"]
     assert cited["titles"][1]["archived_fetches_showing_it"] == [2]
     assert cited["sightings"][0]["exit_fetch_id"] is None
 
@@ -112,11 +115,18 @@ def test_rate_citation(recorded, cli):
     ).fetchone()
     cited = json.loads(cli("cite", f"rate:{rate_id}", "--db", db_path, "--json").output)
     assert (cited["value"], cited["rate_date"], cited["change"]) == (value, "2024-11-26", "+1.45")
-    assert (cited["first_fetch"]["id"], cited["last_fetch"]["id"]) == (first_fetch, last_fetch) == (1, 3)
+    assert (
+        (cited["first_fetch"]["fetch_id"], cited["last_fetch"]["fetch_id"])
+        == (first_fetch, last_fetch)
+        == (1, 3)
+    )
     assert cited["archived_fetches_showing_it"] == [1, 2]
-    assert cited["official_same_day"][0]["value"] == "108.8716"
+    assert cited["rate_id"] == rate_id and cited["short_id"] == f"rate:{rate_id}"
+    official = cited["compared_with"][0]
+    assert (official["value"], official["official"], official["mismatch"]) == ("108.8716", True, False)
     text = cli("cite", f"rate:{rate_id}", "--db", db_path).output
     assert "EUR 108.87 for 2024-11-26" in text and "Bank of Russia (cbr) for that day: 108.8716" in text
+    assert "rbc's 108.87 agrees with it" in text
 
 
 @pytest.mark.parametrize(

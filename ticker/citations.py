@@ -10,6 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ticker.base import to_moscow_text
+from ticker.db.queries import MIN_PREFIX, find_headlines, rate_comparisons, short_id
 
 MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER, so the largest rowid
 
@@ -22,8 +23,8 @@ SIGHTING_KEYS = ("channel", "first_fetch_id", "last_fetch_id", "first_seen", "la
                  "exit_fetch_id", "exited_at", "exit_reason")  # fmt: skip
 
 
-def _when(iso: str | None) -> dict[str, str | None]:
-    return {"utc": iso, "moscow": to_moscow_text(iso)}
+def _msk(iso: str | None) -> str:
+    return to_moscow_text(iso) or ""
 
 
 def _fetch(db: Database, fetch_id: int | None, db_arg: str) -> dict[str, Any] | None:
@@ -36,11 +37,11 @@ def _fetch(db: Database, fetch_id: int | None, db_arg: str) -> dict[str, Any] | 
         [fetch_id],
     ).fetchone()
     if row is None:
-        return {"id": fetch_id, "missing": True}
+        return {"fetch_id": fetch_id, "missing": True}
     fetch = dict(
-        zip(("id", "source", "channel", "url", "started_at", "outcome", "status"), row[:7], strict=True)
+        zip(("fetch_id", "source", "channel", "url", "started_at", "outcome", "status"), row[:7], strict=True)
     )
-    fetch["at"] = _when(row[4])
+    fetch["missing"] = False
     fetch["body_sha256"] = row[7]
     fetch["body_archived"] = bool(row[8])
     fetch["origin"], fetch["origin_ref"] = row[9], row[10]
@@ -56,14 +57,14 @@ def _fetch(db: Database, fetch_id: int | None, db_arg: str) -> dict[str, Any] | 
 def _capture(origin: str | None, ref: str | None, started_at: str) -> dict[str, Any] | None:
     """Where an imported fetch's capture can be opened again: the memento, or the WARC record."""
     if origin == "wayback" and ref:
-        return {"from": "wayback", "memento": ref, "captured_at": _when(started_at)}
+        return {"from": "wayback", "memento": ref, "captured_at": started_at}
     if origin == "warc" and ref:
         file_name, _, record_id = ref.partition("#")
         return {
             "from": "warc",
             "warc_file": file_name,
             "record_id": record_id,
-            "warc_date": _when(started_at),
+            "warc_date": started_at,
         }
     return None
 
@@ -122,8 +123,8 @@ def cite_headline(db: Database, headline_id: str, db_arg: str = "") -> dict[str,
             {
                 "title_id": title_id,
                 "title": title,
-                "first_seen": _when(first_seen),
-                "last_seen": _when(last_seen),
+                "first_seen": first_seen,
+                "last_seen": last_seen,
                 "first_fetch": first,
                 "last_fetch": _fetch(db, last_fetch, db_arg),
                 "archived_fetches_showing_it": evidence,
@@ -137,22 +138,20 @@ def cite_headline(db: Database, headline_id: str, db_arg: str = "") -> dict[str,
             [headline_id],
         ).fetchall()
     ]
-    for sighting in sightings:
-        for name in ("first_seen", "last_seen", "exited_at"):
-            sighting[name] = _when(sighting[name])
     evidence_fetches = sorted({i for t in titles for i in t["archived_fetches_showing_it"]})
     commands = [
         f"ticker reparse --fetch {i}{db_arg} | grep -F {shlex.quote(headline_id)}" for i in evidence_fetches
     ]
     return {
         "kind": "headline",
-        "id": headline_id,
+        "headline_id": headline_id,
+        "short_id": short_id(headline_id),
         "url": headline["url"],
         "source": headline["source"],
         "rubric": headline["rubric"],
-        "published_at": _when(headline["published_at"]),
-        "first_seen": _when(headline["first_seen"]),
-        "last_seen": _when(headline["last_seen"]),
+        "published_at": headline["published_at"],
+        "first_seen": headline["first_seen"],
+        "last_seen": headline["last_seen"],
         "titles": titles,
         "sightings": sightings,
         "reextract": commands,
@@ -178,23 +177,24 @@ def cite_rate(db: Database, rate_id: int, db_arg: str = "") -> dict[str, Any]:
             db, rate["source"], rate["channel"], rate["first_fetch_id"], rate["last_fetch_id"],
             "rates", {"rid": rate_id},
         )  # fmt: skip
-    # The official publishers' documents: channels that carry rates and no headlines (the kinds
-    # declare them; the Bank of Russia's XML).
-    from ticker.kinds import kinds
-
-    documents = sorted({c.name for k in kinds().values() for c in k.channels if c.rates and not c.headlines})
-    marks = ", ".join("?" for _ in documents)
-    official = [
-        {"rate": f"rate:{r[0]}", "source": r[1], "value": r[2]}
-        for r in db.execute(
-            "SELECT id, source, value FROM rates WHERE currency = ? AND rate_date = ? AND id != ? "
-            f"AND channel IN ({marks}) ORDER BY id",
-            [rate["currency"], rate["rate_date"], rate_id, *documents],
-        ).fetchall()
+    # The rate against the other side of the `rate_comparison` view (db/rate_rule.py's rule):
+    # a shown rate against the official one of its day, an official one against those shown.
+    pairs = rate_comparisons(db, rate_id)
+    shown = any(pair["rbc_rate_id"] == rate_id for pair in pairs)
+    compared = [
+        {
+            "rate_id": pair["cbr_rate_id"] if shown else pair["rbc_rate_id"],
+            "source": pair["cbr_source"] if shown else pair["rbc_source"],
+            "value": pair["cbr_value"] if shown else pair["rbc_value"],
+            "official": shown,
+            "mismatch": pair["mismatch"],
+        }
+        for pair in pairs
     ]
     return {
         "kind": "rate",
-        "id": f"rate:{rate_id}",
+        "rate_id": rate_id,
+        "short_id": f"rate:{rate_id}",
         "source": rate["source"],
         "currency": rate["currency"],
         "rate_date": rate["rate_date"],
@@ -202,20 +202,21 @@ def cite_rate(db: Database, rate_id: int, db_arg: str = "") -> dict[str, Any]:
         "change": rate["change"],
         "nominal": rate["nominal"],
         "raw_value": rate["raw_value"],
-        "published_at": _when(rate["published_at"]),
-        "first_seen": _when(rate["first_seen"]),
-        "last_seen": _when(rate["last_seen"]),
+        "published_at": rate["published_at"],
+        "first_seen": rate["first_seen"],
+        "last_seen": rate["last_seen"],
         "first_fetch": first,
         "last_fetch": _fetch(db, rate["last_fetch_id"], db_arg),
         "url": first.get("url") if first else None,
         "archived_fetches_showing_it": evidence,
-        "official_same_day": official,
+        "compared_with": compared,
         "reextract": [f"ticker reparse --fetch {i}{db_arg} | grep {rate['currency']}" for i in evidence],
     }
 
 
 def cite(db: Database, ident: str, db_arg: str = "") -> dict[str, Any]:
-    """A headline id, or `rate:<rates.id>`."""
+    """A headline id (or the short id `ticker at`/`changes` print: a unique prefix of 6+ hex
+    digits), or `rate:<rates.id>`."""
     ident = ident.strip()
     if ident.lower().startswith("rate:"):
         number = ident[5:].strip()
@@ -225,23 +226,34 @@ def cite(db: Database, ident: str, db_arg: str = "") -> dict[str, Any]:
             shown = number if len(number) <= 25 else f"{number[:20]}... ({len(number)} digits)"
             raise NotFound(f"no rate with id {shown} (rates.id is at most {MAX_ROW_ID})")
         return cite_rate(db, int(number), db_arg)
-    return cite_headline(db, ident, db_arg)
+    found = find_headlines(db, ident)
+    if len(found) > 1:
+        names = "; ".join(f"{row['id']} ({row['source']}: {row['title'][:40]})" for row in found[:10])
+        raise NotFound(f"{ident!r} is ambiguous: {len(found)} headlines match: {names}; give more of the id")
+    if not found:
+        hint = f" (a short id has {MIN_PREFIX}+ hex digits)" if len(ident) < MIN_PREFIX else ""
+        raise NotFound(f"no headline with id {ident!r}{hint}")
+    return cite_headline(db, found[0]["id"], db_arg)
+
+
+def _at(iso: str | None) -> str:
+    """`2024-11-25 19:00:00 MSK (2024-11-25T16:00:00Z)`."""
+    return f"{_msk(iso)} ({iso})"
 
 
 def _fetch_line(label: str, fetch: dict | None) -> list[str]:
     if not fetch or fetch.get("missing"):
-        return [f"  {label}: fetch {fetch['id'] if fetch else '?'} (not recorded)"]
-    at = fetch["at"]
+        return [f"  {label}: fetch {fetch['fetch_id'] if fetch else '?'} (not recorded)"]
     lines = [
-        f"  {label}: fetch {fetch['id']} at {at['moscow']} ({at['utc']}), {fetch['source']}/{fetch['channel']}"
+        f"  {label}: fetch {fetch['fetch_id']} at {_at(fetch['started_at'])}, {fetch['source']}/{fetch['channel']}"
         f" {fetch['outcome']}, {fetch['url']}",
     ]
     capture = fetch.get("capture")
     if capture and capture["from"] == "wayback":
-        lines.append(f"    Wayback Machine capture of {capture['captured_at']['utc']}: {capture['memento']}")
+        lines.append(f"    Wayback Machine capture of {capture['captured_at']}: {capture['memento']}")
     elif capture:
         lines.append(
-            f"    WARC record {capture['record_id']} in {capture['warc_file']} (WARC-Date {capture['warc_date']['utc']})"
+            f"    WARC record {capture['record_id']} in {capture['warc_file']} (WARC-Date {capture['warc_date']})"
         )
     if fetch["body_sha256"]:
         kept = "archived" if fetch["body_archived"] else "not archived"
@@ -251,20 +263,39 @@ def _fetch_line(label: str, fetch: dict | None) -> list[str]:
     return lines
 
 
+def _comparison_lines(citation: dict[str, Any]) -> list[str]:
+    """Whether the shown and the official value of the day agree, by db/rate_rule.py's rule."""
+    lines = []
+    for other in citation["compared_with"]:
+        verdict = "DIFFERS from" if other["mismatch"] else "agrees with"
+        if other["official"]:
+            lines.append(
+                f"  Bank of Russia ({other['source']}) for that day: {other['value']} (rate:{other['rate_id']}): "
+                f"{citation['source']}'s {citation['value']} {verdict} it"
+            )
+        else:
+            lines.append(
+                f"  shown by {other['source']} for that day: {other['value']} (rate:{other['rate_id']}): "
+                f"{verdict} this official value"
+            )
+    return lines
+
+
 def render_text(citation: dict[str, Any]) -> str:
     """The citation as a reader-facing text block."""
     lines: list[str] = []
     if citation["kind"] == "headline":
-        lines.append(f"Headline {citation['id']} ({citation['source']}, {citation['rubric'] or 'no rubric'})")
+        lines.append(
+            f"Headline {citation['headline_id']} [{citation['short_id']}] ({citation['source']}, "
+            f"{citation['rubric'] or 'no rubric'})"
+        )
         lines.append(f"  URL: {citation['url']}")
-        if citation["published_at"]["utc"]:
-            published = citation["published_at"]
-            lines.append(f"  published: {published['moscow']} ({published['utc']})")
+        if citation["published_at"]:
+            lines.append(f"  published: {_at(citation['published_at'])}")
         for number, version in enumerate(citation["titles"], start=1):
             lines.append(f"Title {number}: {version['title']}")
-            first, last = version["first_seen"], version["last_seen"]
-            lines.append(f"  first seen {first['moscow']} ({first['utc']})")
-            lines.append(f"  last seen  {last['moscow']} ({last['utc']})")
+            lines.append(f"  first seen {_at(version['first_seen'])}")
+            lines.append(f"  last seen  {_at(version['last_seen'])}")
             lines += _fetch_line("first", version["first_fetch"])
             lines += _fetch_line("last", version["last_fetch"])
             shown = version["archived_fetches_showing_it"]
@@ -276,32 +307,26 @@ def render_text(citation: dict[str, Any]) -> str:
             exit_text = "still shown at last poll"
             if sighting["exit_fetch_id"] is not None:
                 reason = sighting["exit_reason"] or "exit"
-                exit_text = (
-                    f"{reason} at fetch {sighting['exit_fetch_id']}, {sighting['exited_at']['moscow']}"
-                )
+                exit_text = f"{reason} at fetch {sighting['exit_fetch_id']}, {_msk(sighting['exited_at'])}"
             lines.append(
-                f"Shown on {sighting['channel']}: {sighting['first_seen']['moscow']} .. "
-                f"{sighting['last_seen']['moscow']} (fetches {sighting['first_fetch_id']}..{sighting['last_fetch_id']}); "
+                f"Shown on {sighting['channel']}: {_msk(sighting['first_seen'])} .. "
+                f"{_msk(sighting['last_seen'])} (fetches {sighting['first_fetch_id']}..{sighting['last_fetch_id']}); "
                 f"{exit_text}"
             )
     else:
         lines.append(
-            f"Rate {citation['id']}: {citation['currency']} {citation['value']} for {citation['rate_date']}"
+            f"Rate {citation['short_id']}: {citation['currency']} {citation['value']} for {citation['rate_date']}"
             f" ({citation['source']}{', change ' + citation['change'] if citation['change'] else ''})"
         )
         if citation["raw_value"]:
             lines.append(f"  as published: {citation['raw_value']} per {citation['nominal']}")
         if citation["url"]:
             lines.append(f"  URL: {citation['url']}")
-        first, last = citation["first_seen"], citation["last_seen"]
-        lines.append(f"  first seen {first['moscow']} ({first['utc']})")
-        lines.append(f"  last seen  {last['moscow']} ({last['utc']})")
+        lines.append(f"  first seen {_at(citation['first_seen'])}")
+        lines.append(f"  last seen  {_at(citation['last_seen'])}")
         lines += _fetch_line("first", citation["first_fetch"])
         lines += _fetch_line("last", citation["last_fetch"])
-        for official in citation["official_same_day"]:
-            lines.append(
-                f"  Bank of Russia ({official['source']}) for that day: {official['value']} ({official['rate']})"
-            )
+        lines += _comparison_lines(citation)
     if citation["reextract"]:
         lines.append("Re-extract from the archived body:")
         lines += [f"  $ {command}" for command in citation["reextract"]]

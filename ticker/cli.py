@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "at": "ticker.commands.query:at",
     "changes": "ticker.commands.query:changes",
     "rates": "ticker.commands.query:rates",
+    "search": "ticker.commands.search:search",
+    "outages": "ticker.commands.outages:outages",
     "serve": "ticker.commands.serve:serve",
     "backfill": "ticker.commands.backfill:backfill",
     "backfill-rates": "ticker.commands.backfill:backfill_rates",

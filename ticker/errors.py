@@ -24,6 +24,8 @@ def user_errors(db_path: str | None = None) -> Iterator[None]:
     except sqlite3.DatabaseError as error:
         where = f" {db_path}" if db_path else ""
         raise click.ClickException(f"cannot use database{where}: {error}") from None
+    except BrokenPipeError:
+        raise  # a reader that stopped reading: the command group ends quietly (ticker/cli.py)
     except OSError as error:
         raise click.ClickException(
             f"{error.strerror or error}: {error.filename or db_path or ''}".rstrip(": ")

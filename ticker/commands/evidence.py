@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from pathlib import Path
 
 import click
 
-from ticker.base import DEFAULT_DB
 from ticker.errors import user_errors
+from ticker.locate import config_options, database
 from ticker.settings import ARCHIVE_KEEP_CHOICES, MAX_KEEP_DAYS, ArchiveSettings
 from ticker.terminal import printable
 
-_db_option = click.option(
-    "--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file."
-)
+_db_option = config_options
+
+
+def _where(config_path: str | None, db_path: str | None) -> str:
+    """The database file the options (or the found config) name."""
+    return str(database(config_path, db_path).db)
 
 
 def _existing_db(db_path: str, *, read_only: bool = False):
@@ -29,10 +31,6 @@ def _existing_db(db_path: str, *, read_only: bool = False):
     if not Path(db_path).exists():
         raise click.ClickException(f"no database at {db_path}")
     return open_db(db_path)
-
-
-def _db_arg(db_path: str) -> str:
-    return "" if db_path == DEFAULT_DB else f" --db {shlex.quote(db_path)}"
 
 
 def _size(count: int) -> str:
@@ -64,21 +62,19 @@ def archive() -> None:
 
 @archive.command(
     short_help="Bytes per body, ratio to raw and zlib, keyframes, longest chain.",
-    epilog="\b\nExamples:\n  ticker archive stats\n  ticker archive stats --json",
+    epilog="\b\nExamples:\n  ticker archive stats\n  ticker archive stats --db ticker.db --json",
 )
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def stats(db_path: str, as_json: bool) -> None:
+def stats(config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """How big the archive is: bytes per body, ratio to raw and to zlib, keyframes, longest chain.
 
-    \b
-    Example:
-      ticker archive stats --db ticker.db --json
 
     The zlib figure is what the same bodies take compressed one at a time with zlib (the
     encoding before delta chains): measured for zlib bodies, estimated for the others by
     compressing an evenly spread sample of them.
     """
+    db_path = _where(config_path, db_path)
     from ticker.db.archive import CorruptBody
     from ticker.db.archive import stats as archive_stats
 
@@ -124,19 +120,17 @@ def stats(db_path: str, as_json: bool) -> None:
 
 @archive.command(
     short_help="Write one archived body (by SHA-256 or an 8+ digit prefix) to stdout.",
-    epilog="\b\nExamples:\n  ticker archive show 3f2a9c1e > page.html",
+    epilog="\b\nExamples:\n  ticker archive show 3f2a9c1e > page.html\n  ticker archive show 7557a0c1 > fetch-1.html",
 )
 @click.argument("sha256")
 @_db_option
-def show(sha256: str, db_path: str) -> None:
+def show(sha256: str, config_path: str | None, db_path: str | None) -> None:
     """Write the archived body SHA256 (or a unique prefix of 8+ digits) to stdout, as received.
 
-    \b
-    Example:
-      ticker archive show 7557a0c1 > fetch-1.html
 
     The body is decoded through its delta chain and checked against its SHA-256.
     """
+    db_path = _where(config_path, db_path)
     from ticker.db.archive import CorruptBody, read_body
 
     digest = sha256.strip().lower()
@@ -170,7 +164,7 @@ def show(sha256: str, db_path: str) -> None:
     help=f"Delete bodies older than this many days (0: forever; at most {MAX_KEEP_DAYS}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def prune(db_path: str, keep: str, keep_days: float, as_json: bool) -> None:
+def prune(config_path: str | None, db_path: str | None, keep: str, keep_days: float, as_json: bool) -> None:
     """Delete archived bodies that retention would not keep (fetch rows keep their hash).
 
     \b
@@ -182,6 +176,7 @@ def prune(db_path: str, keep: str, keep_days: float, as_json: bool) -> None:
     than this machine's clock), and the newest body of each source and channel always stays.
     Bodies built on a deleted one are re-encoded first, so every kept body still reads.
     """
+    db_path = _where(config_path, db_path)
     from ticker.db.archive import CorruptBody
     from ticker.db.archive import prune as archive_prune
     from ticker.progress import progress
@@ -210,16 +205,14 @@ def prune(db_path: str, keep: str, keep_days: float, as_json: bool) -> None:
 )
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary (no progress lines).")
-def compact(db_path: str, as_json: bool) -> None:
+def compact(config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """Re-encode bodies archived with zlib (before delta chains) into zstd delta chains.
 
-    \b
-    Example:
-      ticker archive compact --db ticker.db
 
     Works a few bodies per transaction, each replaced only by bytes that decode back exactly:
     stopped at any point (even kill -9), every body still reads, and running it again goes on.
     """
+    db_path = _where(config_path, db_path)
     from ticker.db.archive import CorruptBody, zlib_bodies
     from ticker.db.archive import compact as archive_compact
     from ticker.progress import progress
@@ -282,7 +275,8 @@ def _print_parsed(fetch: dict, parsed) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 def reparse(
-    db_path: str,
+    config_path: str | None,
+    db_path: str | None,
     source: str | None,
     since: str | None,
     into: str | None,
@@ -297,12 +291,11 @@ def reparse(
 
     if into and in_place:
         raise click.ClickException("--into and --in-place exclude each other")
+    db_path = _where(config_path, db_path)
     with user_errors(db_path):
         try:
             if fetch_id is not None:
                 fetch, parsed = replay.extract(_existing_db(db_path), fetch_id)
-                _print_parsed(fetch, parsed)
-                return
             since_iso = to_iso(parse_user_time(since)) if since else None
             _existing_db(db_path, read_only=True).conn.close()  # refuses foreign and newer files
             with progress(replay.fetch_count(db_path), "re-parsing", enabled=not as_json) as bar:
@@ -315,6 +308,9 @@ def reparse(
                     report = replay.reparse_into(db_path, target, **options)
         except replay.ReparseError as error:
             raise click.ClickException(str(error)) from None
+    if fetch_id is not None:  # printed outside user_errors: a closed pipe is no database error
+        _print_parsed(fetch, parsed)
+        return
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
@@ -344,18 +340,25 @@ def reparse(
         click.echo("  history unchanged")
 
 
-@click.command(epilog="\b\nExamples:\n  ticker cite 68385b7b9a7947c6045654e8\n  ticker cite rate:12 --json")
+@click.command(
+    epilog="\b\nExamples:\n  ticker cite 68385b7b9a7947c6045654e8\n  ticker cite 3f2a9c1e   "
+    "# the short id `ticker at` and `ticker changes` print\n  ticker cite rate:12 --json"
+)
 @click.argument("ident")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def cite(ident: str, db_path: str, as_json: bool) -> None:
-    """What a reader needs to check IDENT: a headline id, or rate:<rates.id>."""
+def cite(ident: str, config_path: str | None, db_path: str | None, as_json: bool) -> None:
+    """What a reader needs to check IDENT: a headline id, or its short id (`ticker at`,
+    `changes` and `search` print it; any unique prefix of 6+ hex digits), or rate:<rates.id>.
+    A rate says whether the value shown and the Bank of Russia's official one agree."""
     from ticker.citations import NotFound, render_json, render_text
     from ticker.citations import cite as build
 
+    target = database(config_path, db_path)
+    db_path = str(target.db)
     with user_errors(db_path):
         try:
-            citation = build(_existing_db(db_path), ident, _db_arg(db_path))
+            citation = build(_existing_db(db_path), ident, target.reach_again())
         except NotFound as error:
             raise click.ClickException(str(error)) from None
     click.echo(render_json(citation) if as_json else printable(render_text(citation)))

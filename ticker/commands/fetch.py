@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from ticker.base import DEFAULT_DB, SUCCESS_OUTCOMES, check_http_url, parse_day
+from ticker.base import SUCCESS_OUTCOMES, check_http_url, parse_day
 from ticker.errors import user_errors
+from ticker.locate import config_options
 
 
 @click.command()
 @click.argument("source")
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), help="TOML config file naming SOURCE."
-)
 @click.option("--url", help="Full address to GET instead of the source's (mirrors, tests).")
 @click.option("--channel", help="Which of the source's channels to poll once (default: its first).")
 @click.option(
@@ -23,10 +19,10 @@ from ticker.errors import user_errors
     metavar="YYYY-MM-DD",
     help="Bank of Russia sources only: the day to ask for; the answer says which day it is for.",
 )
-@click.option("--db", "db_path", help=f"SQLite database file (default: the config's db, else {DEFAULT_DB}).")
+@config_options
 def fetch(
     source: str,
-    config_path: Path | None,
+    config_path: str | None,
     url: str | None,
     channel: str | None,
     day: str | None,

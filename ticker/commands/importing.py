@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from ticker.base import DEFAULT_DB, BadInput, BadTime, check_http_url, parse_user_time
+from ticker.base import BadInput, BadTime, check_http_url, parse_user_time
 from ticker.errors import user_errors
+from ticker.locate import config_options
 
 _DATE_ONLY = 10  # len("2022-02-25")
 
@@ -111,10 +112,7 @@ def import_group() -> None:
 @click.option(
     "--throttle-pause", type=float, default=60.0, show_default=True, help="Seconds to pause after a 429."
 )
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), help="TOML config file naming SOURCE."
-)
-@click.option("--db", "db_path", help=f"SQLite database file (default: the config's db, else {DEFAULT_DB}).")
+@config_options
 @click.option("--json", "as_json", is_flag=True, help="The summary as JSON on stdout.")
 def wayback(
     source: str,
@@ -126,7 +124,7 @@ def wayback(
     replay_url: str | None,
     pause: float,
     throttle_pause: float,
-    config_path: Path | None,
+    config_path: str | None,
     db_path: str | None,
     as_json: bool,
 ) -> None:
@@ -180,13 +178,12 @@ def wayback(
 )
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--source", "source_name", help="Take records for this source only (when several match).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
-@click.option("--db", "db_path", help=f"SQLite database file (default: the config's db, else {DEFAULT_DB}).")
+@config_options
 @click.option("--json", "as_json", is_flag=True, help="The summary as JSON on stdout.")
 def warc(
     files: tuple[Path, ...],
     source_name: str | None,
-    config_path: Path | None,
+    config_path: str | None,
     db_path: str | None,
     as_json: bool,
 ) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import click
 
+from ticker import locate
 from ticker.errors import user_errors
+from ticker.locate import config_options
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -29,21 +31,14 @@ def setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
-def load(config_path: Path | None, db_path: str | None):
-    """The validated configuration (file or embedded default), `--db` winning over `db`."""
-    from ticker.schedules.config import ConfigError, default_config, load_config
-
-    try:
-        if config_path is None:
-            return default_config(db_path)
-        return load_config(config_path, db_override=db_path)
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
+def load(config_path: Path | str | None, db_path: str | None):
+    """The validated configuration: --config, $TICKER_CONFIG or ./ticker.toml (ticker/locate.py),
+    else the embedded default; `--db` winning over `db`."""
+    return locate.load(config_path, db_path)
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
-@click.option("--db", "db_path", help="SQLite database file (overrides the config's db).")
+@config_options
 @click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
@@ -51,10 +46,11 @@ def load(config_path: Path | None, db_path: str | None):
     show_default=True,
     help="How much to log on stderr (one line per fetch at info).",
 )
-def run(config_path: Path | None, db_path: str | None, log_level: str) -> None:
+def run(config_path: str | None, db_path: str | None, log_level: str) -> None:
     """Poll the configured sources on schedule until stopped (SIGTERM or Ctrl-C).
 
-    Without --config: RBC every 2 minutes and the Bank of Russia every hour, into ticker.db.
+    Without --config, $TICKER_CONFIG or ./ticker.toml: RBC every 2 minutes and the Bank of Russia
+    every hour, into ticker.db.
     Exits 1 (for the supervisor to restart it) when the database file is deleted or replaced
     under it; see docs/deployment.md.
 

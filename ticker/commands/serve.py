@@ -3,6 +3,7 @@ queries, SQL time functions and charts (ticker/datasette/)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -11,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ticker.base import DEFAULT_DB
+from ticker import locate
 from ticker.errors import user_errors
+from ticker.locate import config_options
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -100,10 +102,10 @@ def _exposed(host: str) -> bool:
 
 
 @click.command(
-    epilog="\b\nExamples:\n  ticker serve --db ticker.db\n  ticker serve --port 8002   "
+    epilog="\b\nExamples:\n  ticker serve                # the database of ./ticker.toml, or ticker.db\n  ticker serve --db ticker.db\n  ticker serve --port 8002   "
     "# then open http://127.0.0.1:8002/-/ticker?source=rbc&at=2024-11-25T18:57"
 )
-@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
+@config_options
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -113,13 +115,14 @@ def _exposed(host: str) -> bool:
 @click.option(
     "--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
 )
-def serve(db_path: str, host: str, port: int) -> None:
+def serve(config_path: str | None, db_path: str | None, host: str, port: int) -> None:
     """Browse and query the history in Datasette (read-only): the ticker at a moment
     (/-/ticker), each headline's life (/-/headline/ID), canned queries, full-text search of
     every title, charts at /-/dashboards/ticker. Times typed are ISO 8601, Moscow time when no
-    zone is given."""
+    zone is given. Ctrl-C (or SIGTERM) stops it, exit status 0, as `ticker run`."""
     from ticker.db.queries import NotReady, open_history
 
+    db_path = str(locate.database(config_path, db_path).db)
     with user_errors(db_path):
         try:
             open_history(db_path).close()
@@ -140,4 +143,6 @@ def serve(db_path: str, host: str, port: int) -> None:
         err=True,
     )
     config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
-    uvicorn.Server(config).run(sockets=[listening])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully, then raises SIGINT again
+        uvicorn.Server(config).run(sockets=[listening])
+    click.echo("Stopped.", err=True)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
+from ticker.locate import config_options
+
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
-@click.option("--db", "db_path", help="SQLite database file (overrides the config's db).")
+@config_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.option("--presets", is_flag=True, help="List the source kinds and the ready-made feeds instead.")
-def sources(config_path: Path | None, db_path: str | None, as_json: bool, presets: bool) -> None:
+def sources(config_path: str | None, db_path: str | None, as_json: bool, presets: bool) -> None:
     """List the sources `ticker run` would poll (after validating the config). Addresses are
     shown redacted (no passwords, no token-like query values).
 
