@@ -143,7 +143,7 @@ def cite_headline(db: Database, headline_id: str, db_arg: str = "") -> dict[str,
         f"ticker reparse --fetch {i}{db_arg} | grep -F {shlex.quote(headline_id)}" for i in evidence_fetches
     ]
     return {
-        "kind": "headline",
+        "type": "headline",
         "headline_id": headline_id,
         "short_id": short_id(headline_id),
         "url": headline["url"],
@@ -192,7 +192,7 @@ def cite_rate(db: Database, rate_id: int, db_arg: str = "") -> dict[str, Any]:
         for pair in pairs
     ]
     return {
-        "kind": "rate",
+        "type": "rate",
         "rate_id": rate_id,
         "short_id": f"rate:{rate_id}",
         "source": rate["source"],
@@ -284,7 +284,7 @@ def _comparison_lines(citation: dict[str, Any]) -> list[str]:
 def render_text(citation: dict[str, Any]) -> str:
     """The citation as a reader-facing text block."""
     lines: list[str] = []
-    if citation["kind"] == "headline":
+    if citation["type"] == "headline":
         lines.append(
             f"Headline {citation['headline_id']} [{citation['short_id']}] ({citation['source']}, "
             f"{citation['rubric'] or 'no rubric'})"

@@ -92,6 +92,25 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _serve(db_path: str, host: str, port: int) -> None:
+    import uvicorn  # lazy: only `ticker serve` pays for the server
+
+    listening = bind_socket(host, port)
+    ds = make_datasette(db_path)
+    if _exposed(host):
+        click.echo(
+            f"Warning: listening on {host}: anyone who can reach this machine can read the database "
+            "and run SQL on it. Use --host 127.0.0.1 to keep it local.",
+            err=True,
+        )
+    click.echo(
+        f"Serving {db_path} at http://{host}:{listening.getsockname()[1]}/ (charts: /-/dashboards/ticker); Ctrl-C stops.",
+        err=True,
+    )
+    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[listening])
+
+
 def _exposed(host: str) -> bool:
     if host == "localhost":
         return False
@@ -128,21 +147,8 @@ def serve(config_path: str | None, db_path: str | None, host: str, port: int) ->
             open_history(db_path).close()
         except NotReady as error:
             raise click.ClickException(str(error)) from None
-    import uvicorn
-
-    listening = bind_socket(host, port)
-    ds = make_datasette(db_path)
-    if _exposed(host):
-        click.echo(
-            f"Warning: listening on {host}: anyone who can reach this machine can read the database "
-            "and run SQL on it. Use --host 127.0.0.1 to keep it local.",
-            err=True,
-        )
-    click.echo(
-        f"Serving {db_path} at http://{host}:{listening.getsockname()[1]}/ (charts: /-/dashboards/ticker); Ctrl-C stops.",
-        err=True,
-    )
-    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully, then raises SIGINT again
-        uvicorn.Server(config).run(sockets=[listening])
+    # Ctrl-C at any point from here (starting up, serving; uvicorn stops gracefully, then raises
+    # SIGINT again) ends the command quietly with status 0, as `ticker run`.
+    with contextlib.suppress(KeyboardInterrupt):
+        _serve(db_path, host, port)
     click.echo("Stopped.", err=True)

@@ -165,7 +165,12 @@ def status(config_path: str | None, db_path: str | None, as_json_output: bool) -
             "config_found_by": found.how,
             "db": str(db_path),
             "daemon": daemon,
-            "sources": [as_json(h) | estimates[h.name] | {"outages_24h": runs[h.name]} for h in sources],
+            "sources": [
+                as_json(h)
+                | estimates[h.name]
+                | {"outages_24h": runs[h.name], "ongoing_outages": [r for r in runs[h.name] if r["ongoing"]]}
+                for h in sources
+            ],
         }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
