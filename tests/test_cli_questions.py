@@ -336,7 +336,7 @@ def test_reparse_into_a_closed_pipe_ends_quietly(httpserver, tmp_path: Path) -> 
     httpserver.expect_request("/").respond_with_data(
         render_page(standard_items(400)), content_type="text/html"
     )
-    assert run_ticker("fetch", "rbc", "--url", httpserver.url_for("/"), "--db", db_path).returncode == 0
+    assert invoke("fetch", "rbc", "--url", httpserver.url_for("/"), "--db", db_path).exit_code == 0
     process = subprocess.Popen([sys.executable, "-m", "ticker", "reparse", "--fetch", "1", "--db", str(db_path)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     first = process.stdout.readline()

@@ -108,3 +108,48 @@ def test_every_command_the_readme_shows_exists():
     shown = set(re.findall(r"(?:^|&& |\.venv/bin/)ticker ([a-z][a-z-]+)", code, flags=re.M))
     assert {"fetch", "run", "serve"} <= shown
     assert shown <= set(main.list_commands(None)), sorted(shown - set(main.list_commands(None)))
+
+
+def _mentions(text: str) -> list[str]:
+    """Every `ticker ...` command line the text shows: in code blocks, and in `backticks`."""
+    lines, fence = [], None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = None if fence is not None else line[3:].strip()
+        elif fence in ("", "sh", "bash", "console"):
+            lines.append(line.split("#")[0])
+    spans = re.findall(r"`(ticker [^`\n]+)`", text)
+    return [
+        m.group(0) for line in lines + spans for m in re.finditer(r"(?<![\w/-])ticker [a-z][^|;&]*", line)
+    ]
+
+
+def _command(words: list[str]):
+    """The Click command a `ticker a b ...` line names, and the rest of its words."""
+    import click
+
+    command = main
+    rest = list(words)
+    while rest and isinstance(command, click.Group):
+        found = command.get_command(None, rest[0])
+        if found is None:
+            return None, rest
+        command, rest = found, rest[1:]
+    return command, rest
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/queries.md", "docs/evidence.md", "docs/deployment.md"])
+def test_every_command_and_option_the_docs_name_exists(doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    problems = []
+    for line in _mentions(text):
+        words = line.split()[1:]
+        command, rest = _command(words)
+        if command is None:
+            problems.append(f"{line!r}: no command {rest[0]!r}")
+            continue
+        options = {opt for param in command.params for opt in param.opts + param.secondary_opts} | {"--help"}
+        for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", " ".join(rest)):
+            if option not in options:
+                problems.append(f"{line!r}: {' '.join(words[: len(words) - len(rest)])} has no {option}")
+    assert not problems, "\n".join(problems)

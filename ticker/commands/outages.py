@@ -17,7 +17,7 @@ from ticker.commands.output import (
     write_json,
 )
 
-OUTAGE_COLUMNS = ["outage_id", "source", "channel", "started_at", "ended_at", "ongoing", "duration_s", "failures",
+OUTAGE_COLUMNS = ["outage_id", "source", "channel", "started_at", "ended_at", "last_failure_at", "ongoing", "duration_s", "failures",
                   "outcomes", "causes", "first_fetch_id", "last_fetch_id", "end_fetch_id"]  # fmt: skip
 
 
