@@ -94,8 +94,8 @@ def test_cite_finds_an_imported_capture_older_than_the_polls_before_it(cli, db_p
 
     cited = json.loads(cli("cite", item_id(0), "--db", db_path, "--json").stdout)
     [title] = cited["titles"]
-    assert (title["first_fetch"]["id"], title["last_fetch"]["id"]) == (3, 2)
-    assert title["first_seen"]["utc"] == "2024-11-25T14:57:00Z"
+    assert (title["first_fetch"]["fetch_id"], title["last_fetch"]["fetch_id"]) == (3, 2)
+    assert title["first_seen"] == "2024-11-25T14:57:00Z"
     # the same body was archived once (the capture's): the earliest and the latest fetch showing
     # it, in time order (by id, 3..2 would be an empty range)
     assert title["archived_fetches_showing_it"] == [3, 2]

@@ -220,7 +220,7 @@ def test_imported_item_is_cited_with_its_memento_and_shown_by_at(cli, archive, d
     as_json = json.loads(cli("cite", item_id(0), "--db", db_path, "--json").stdout)
     capture = as_json["titles"][0]["first_fetch"]["capture"]
     assert capture == {"from": "wayback", "memento": memento, "captured_at": capture["captured_at"]}
-    assert capture["captured_at"]["utc"] == "2022-02-24T03:00:05Z"
+    assert capture["captured_at"] == "2022-02-24T03:00:05Z"
     assert as_json["titles"][0]["archived_fetches_showing_it"] == [1]
     shown = cli("at", "2022-02-24 06:30", "--db", db_path)
     assert shown.exit_code == 0, shown.output
@@ -425,7 +425,7 @@ def test_changes_does_not_say_not_seen_live_of_an_item_a_live_poll_showed(cli, a
         _live_poll(open_db(db_path), client, httpserver, T)
     since, until = (earlier - timedelta(minutes=1)).isoformat(), (T + timedelta(minutes=1)).isoformat()
     events = json.loads(cli("changes", "--since", since, "--until", until, "--json", "--db", db_path).stdout)
-    new = {e["id"]: e for e in events if e["event"] == "new"}
+    new = {e["headline_id"]: e for e in events if e["event"] == "new"}
     assert (new[item_id(0)]["origin"], new[item_id(0)]["seen_live"]) == ("wayback", 0)
     assert (new[item_id(5)]["origin"], new[item_id(5)]["seen_live"]) == ("wayback", 1)
     assert new[item_id(16)]["origin"] is None

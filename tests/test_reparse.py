@@ -168,7 +168,7 @@ def test_cli_fetch_extract_and_errors(recorded, cli, tmp_path):
     taken = cli("reparse", "--db", broken, "--into", tmp_path / "taken.db")
     assert taken.exit_code == 1 and "already exists" in taken.output
     default = cli("reparse", "--db", broken)
-    assert default.exit_code == 0 and (tmp_path / "broken.reparsed.db").exists()
+    assert default.exit_code == 0 and (tmp_path / "broken.reparsed.db").exists(), default.output
     bad_since = cli("reparse", "--db", broken, "--since", "yesterday-ish", "--into", tmp_path / "x.db")
     assert bad_since.exit_code == 1 and bad_since.output.startswith("Error: cannot read time")
 

@@ -240,6 +240,24 @@ def compact(config_path: str | None, db_path: str | None, as_json: bool) -> None
     )
 
 
+def _replay(db_path: str, *, source: str | None, since: str | None, into: str | None, in_place: bool,
+            as_json: bool):  # fmt: skip
+    """Re-derive the whole history (aside, or swapped in place) and return the report."""
+    from ticker import reparse as replay
+    from ticker.base import parse_user_time, to_iso
+    from ticker.progress import progress
+
+    since_iso = to_iso(parse_user_time(since)) if since else None
+    _existing_db(db_path, read_only=True).conn.close()  # refuses foreign and newer files
+    with progress(replay.fetch_count(db_path), "re-parsing", enabled=not as_json) as bar:
+        options = {"source": source, "since": since_iso, "advance": bar.advance}
+        if in_place:
+            return replay.reparse_in_place(db_path, **options)
+        path = Path(db_path)
+        target = into or str(path.with_name(f"{path.stem}.reparsed{path.suffix or '.db'}"))
+        return replay.reparse_into(db_path, target, **options)
+
+
 def _print_parsed(fetch: dict, parsed) -> None:
     from ticker.base import TickerPage
 
@@ -286,8 +304,6 @@ def reparse(
 ) -> None:
     """Replay archived bodies, in fetch order, through today's parser into a fresh history."""
     from ticker import reparse as replay
-    from ticker.base import parse_user_time, to_iso
-    from ticker.progress import progress
 
     if into and in_place:
         raise click.ClickException("--into and --in-place exclude each other")
@@ -296,16 +312,9 @@ def reparse(
         try:
             if fetch_id is not None:
                 fetch, parsed = replay.extract(_existing_db(db_path), fetch_id)
-            since_iso = to_iso(parse_user_time(since)) if since else None
-            _existing_db(db_path, read_only=True).conn.close()  # refuses foreign and newer files
-            with progress(replay.fetch_count(db_path), "re-parsing", enabled=not as_json) as bar:
-                options = {"source": source, "since": since_iso, "advance": bar.advance}
-                if in_place:
-                    report = replay.reparse_in_place(db_path, **options)
-                else:
-                    path = Path(db_path)
-                    target = into or str(path.with_name(f"{path.stem}.reparsed{path.suffix or '.db'}"))
-                    report = replay.reparse_into(db_path, target, **options)
+            else:
+                report = _replay(db_path, source=source, since=since, into=into, in_place=in_place,
+                                 as_json=as_json)  # fmt: skip
         except replay.ReparseError as error:
             raise click.ClickException(str(error)) from None
     if fetch_id is not None:  # printed outside user_errors: a closed pipe is no database error
