@@ -55,7 +55,7 @@ def test_every_command_finds_the_config_in_the_current_folder(newsroom: Path) ->
     status = run_ticker("status", cwd=newsroom, env={"TICKER_CONFIG": ""})
     assert status.returncode == 0, status.stderr
     assert "database: data/news.db" in status.stdout.replace(str(newsroom) + "/", "")
-    assert "config ticker.toml (from the current folder)" in status.stdout
+    assert "(config ticker.toml, found in the current folder)" in status.stdout
     for args in (["at", "2024-11-25T13:05"], ["changes", "--since", "2024-11-25"], ["rates"],
                  ["search", "снег"], ["outages", "--since", "2024-11-01"], ["cite", hid(3)],
                  ["archive", "stats"]):  # fmt: skip

@@ -36,15 +36,15 @@ class Found:
     how: str  # "--config", "$TICKER_CONFIG", "./ticker.toml" or "default"
 
     def describe(self) -> str:
-        """`config ticker.toml (found in the current folder)`, for a header line."""
+        """`config ticker.toml, found in the current folder`, for a header line."""
         if self.path is None:
-            return f"no config (no --config, ${CONFIG_ENV} or ./{CONFIG_NAME}: the embedded default)"
+            return f"no config: no --config, ${CONFIG_ENV} or ./{CONFIG_NAME}, so the embedded default"
         where = {
-            "--config": "--config",
-            "$TICKER_CONFIG": f"${CONFIG_ENV}",
-            "./ticker.toml": "the current folder",
+            "--config": "given by --config",
+            "$TICKER_CONFIG": f"named by ${CONFIG_ENV}",
+            "./ticker.toml": "found in the current folder",
         }
-        return f"config {self.path} (from {where[self.how]})"
+        return f"config {self.path}, {where[self.how]}"
 
 
 def find_config(option: str | Path | None) -> Found:
