@@ -71,6 +71,11 @@ WHERE f.source = :source AND f.channel != :channel AND f.outcome IN {SUCCESS_SQL
 ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
 
+TICKER_FAILED_SQL = f"""
+SELECT 1 FROM fetches WHERE source = :source AND channel = :channel AND outcome NOT IN {SUCCESS_SQL}
+  AND origin IS NULL AND started_at > :after AND started_at <= :at LIMIT 1
+"""
+
 LAST_ATTEMPT_SQL = """
 SELECT f.id AS fetch_id, f.channel, f.started_at, f.outcome FROM fetches f
 WHERE f.source = :source AND f.origin IS NULL AND f.started_at <= :at
@@ -82,14 +87,16 @@ SOURCE_EVERY_SQL = "SELECT every_s FROM sources WHERE name = :source"
 
 def answering_poll(db: Database, source: str, channel: str, at: str) -> dict | None:
     """The poll that answers "what did `source`'s ticker show at `at`": the last successful poll
-    of its ticker channel at or before `at`, unless a live poll of another of its lists (the RSS
-    fallback the daemon reads while the page is blocked) succeeded after it: then that one, with
-    `fallback` true. None when neither exists. `ticker at` and `/-/ticker` both ask this."""
+    of its ticker channel at or before `at`, unless that channel failed since and a live poll of
+    another of its lists (the RSS fallback the daemon reads while the page is blocked) succeeded
+    after it: then that one, with `fallback` true. None when neither exists. `ticker at` and
+    `/-/ticker` both ask this."""
     from ticker.db.front import poll_at
 
     poll = poll_at(db, source, channel, at)
     params = {"source": source, "channel": channel, "at": at, "after": poll["started_at"] if poll else ""}
-    rows = _rows(db, FALLBACK_POLL_SQL, params)
+    failing = poll is None or db.execute(TICKER_FAILED_SQL, params).fetchone() is not None
+    rows = _rows(db, FALLBACK_POLL_SQL, params) if failing else []
     ticker_poll_at = poll["started_at"] if poll else None
     if rows:
         return rows[0] | {"fallback": True, "ticker_poll_at": ticker_poll_at}

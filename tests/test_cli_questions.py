@@ -320,6 +320,11 @@ def test_at_answers_from_the_rss_fallback_while_the_page_is_blocked(newsroom: Pa
     assert "note: from the RSS fallback: the feed's items, not the page's order" in text
     before = json.loads(invoke("at", "2024-11-26T10:01Z", "--json").output)
     assert (before["fallback"], before["channel"]) == (False, "page")
+    db = open_db(newsroom / "data" / "news.db")  # a later RSS poll while the page works: the page's list
+    save_ticker(db, _row("rbc", "rss", "2024-11-25T10:05:00Z"), _page([(4, None)], ()))
+    db.close()
+    working = json.loads(invoke("at", "2024-11-25T10:05:30Z", "--json").output)
+    assert (working["fallback"], working["channel"], working["fetch_id"]) == (False, "page", 4)
 
     ds = make_datasette(newsroom / "data" / "news.db")
     page = asyncio.run(ds.client.get("/-/ticker?source=rbc&at=2024-11-26T10:03Z"))
