@@ -93,4 +93,8 @@ def main() -> None:
     Russia's official rates, in a SQLite database.
 
     Times you type are ISO 8601; a time without a zone is Moscow time.
+
+    Every command uses the config file --config names, else the one $TICKER_CONFIG names, else
+    ./ticker.toml if there is one; and the database --db names, else the config's db, else
+    ticker.db.
     """
