@@ -45,11 +45,14 @@ def _marks(item: dict) -> str:
     return ", ".join(marks)
 
 
-def _failed_note(failed: list[dict], asked: str) -> str | None:
+def _failed_note(found: dict) -> str | None:
+    failed = found["failed_since"]
     if not failed:
         return None
     counts = ", ".join(f"{f['polls']} {f['outcome']}" for f in failed)
-    return f"note: failed polls between that poll and {msk(asked)}: {counts}"
+    if found["fallback"]:
+        return f"note: failed polls of the {found['ticker_channel']} since its last success, by {msk(found['asked_at'])}: {counts}"
+    return f"note: failed polls between that poll and {msk(found['asked_at'])}: {counts}"
 
 
 def _stale_note(found: dict) -> str | None:
@@ -107,7 +110,7 @@ def at(
         f"{source} ticker as of {msk(found['shown_at'])} (fetch {found['fetch_id']}, {found['outcome']}; "
         f"asked for {msk(moment)})"
     )
-    for note in (fallback_note(found), _stale_note(found), _failed_note(found["failed_since"], moment)):
+    for note in (fallback_note(found), _stale_note(found), _failed_note(found)):
         if note:
             click.echo(note if note.startswith("note: ") else f"note: {note}")
     for rate in found["rates"]:

@@ -204,7 +204,7 @@ def status(config_path: str | None, db_path: str | None, as_json_output: bool) -
         for run in runs[health.name]:
             if run["ongoing"]:
                 causes = "; ".join(cause_text(cause) for cause in run["causes"])
-                text = (f"{run['channel']} since {to_moscow_text(run['started_at'])}, {run['failures']} failures "
+                text = (f"{run['channel']} since {to_moscow_text(run['started_at'])}, {run['failures']} failure{'s' if run['failures'] != 1 else ''} "
                         f"({', '.join(run['outcomes'])}): {causes}")  # fmt: skip
                 click.echo(f"  failing:          {printable(text)}")
             else:
