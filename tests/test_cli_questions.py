@@ -61,6 +61,8 @@ def test_every_command_finds_the_config_in_the_current_folder(newsroom: Path) ->
                  ["archive", "stats"]):  # fmt: skip
         result = invoke(*args)
         assert result.exit_code == 0, (args, result.output)
+    listed = invoke("sources").output  # what `run`, `fetch` and `import` load too
+    assert listed.startswith(f"# config ticker.toml; database {newsroom / 'data' / 'news.db'}")
     assert not (newsroom / "ticker.db").exists()  # nothing went to the default
 
 
