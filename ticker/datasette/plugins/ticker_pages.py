@@ -123,10 +123,10 @@ def extra_template_vars(template, database, request, datasette):
                 continue
             queries = await datasette.get_canned_queries(name, request.actor if request else None)
             for query_name, query in queries.items():
-                found.append({"href": datasette.urls.query(name, query_name),
+                found.append({"name": query_name, "href": datasette.urls.query(name, query_name),
                               "title": query.get("title") or query_name,
                               "summary": query.get("summary") or ""})  # fmt: skip
-        return {"ticker_questions": found}
+        return {"ticker_questions": found, "ticker_database": _database(datasette).name}
 
     return questions
 
@@ -134,11 +134,11 @@ def extra_template_vars(template, database, request, datasette):
 def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
     """What /-/ticker shows: the same answer as `ticker at` (db.queries.ticker_at), its steps."""
     from ticker.db.archive import is_archived
-    from ticker.db.front import first_poll, poll_steps, sources
+    from ticker.db.front import default_source, first_poll, poll_steps, sources
     from ticker.db.queries import BadQuestion, ticker_at, ticker_channel
 
     with_ticker = [s for s in sources(db) if s["ticker_channel"]]
-    source = source or (with_ticker[0]["name"] if with_ticker else None)
+    source = source or default_source(db)
     context: dict[str, Any] = {"sources": with_ticker, "source": source, "error": None, "poll": None}
     if source is None:
         context["error"] = "no source with a ticker is recorded in this database yet"
@@ -169,6 +169,19 @@ def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
     return context
 
 
+def _failed_fetches(db, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The failed fetches of the shown source's ticker after the poll shown (or, when there is
+    none, before the asked time), newest first: each links to its archived body (a block page)."""
+    from ticker.db.front import MAX_FAILED_SHOWN, failed_fetches, sources
+
+    asked = context.get("asked")
+    channel = next((s["ticker_channel"] for s in sources(db) if s["name"] == context.get("source")), None)
+    if not asked or not channel:
+        return []
+    after = context["poll"]["started_at"] if context.get("poll") else ""
+    return failed_fetches(db, context["source"], channel, after, asked, MAX_FAILED_SHOWN)
+
+
 def _moscow_input(iso: str) -> str:
     """The value of a datetime-local field showing `iso` in Moscow time."""
     from ticker.base import MOSCOW, from_iso
@@ -193,6 +206,10 @@ async def ticker_page(datasette, request) -> Response:
     context["first_href"] = _ticker_href(datasette, first["source"], first["started_at"]) if first else None
     if context.get("poll") and context.get("body_archived"):
         context["body_href"] = datasette.urls.path(f"/-/body/{context['poll']['body_sha256']}")
+    context["failed_fetches"] = await _read(datasette, lambda db: _failed_fetches(db, context))
+    for fetch in context["failed_fetches"]:
+        if fetch["archived"]:
+            fetch["body_href"] = datasette.urls.path(f"/-/body/{fetch['body_sha256']}")
     status = 400 if context["error"] and not context.get("first") and context.get("source") else 200
     html = await datasette.render_template("ticker_at.html", context, request=request)
     return Response.html(html, status=status)
