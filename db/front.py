@@ -328,9 +328,8 @@ def search_titles(
     db: Database, text: str, *, source: str | None = None, before: int | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Title versions containing every word of `text` (any case; substrings), the latest recorded
-    first, each
-    with its outlet (`source`) and when it was first and last shown. `before`: a title_id, for
-    the next page. BadSearch when the text is too short to search."""
+    first, each with its outlet (`source`) and when it was first and last shown. `before`: a
+    title_id, for the next page. BadSearch when the text is too short to search."""
     match, short_words = fts_query(text)
     params = {"match": match, "before": before if before is not None else 2**63 - 1, "source": source}
     cursor = db.execute(SEARCH_SQL, params)
