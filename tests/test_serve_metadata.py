@@ -6,6 +6,7 @@ holds every outlet never speaks of RBC's alone."""
 from __future__ import annotations
 
 import re
+
 import pytest
 
 from ticker.commands.serve import load_metadata, make_datasette
