@@ -238,9 +238,8 @@ def atom_feed(
         add(entry, "category", term=change["event"])
         add(entry, "category", term=change["source"], label=f"outlet {change['source']}")
         add(entry, "summary", summary, type="text")
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
-        feed, encoding="utf-8", xml_declaration=False
-    )
+    ET.indent(feed)  # one element a line: readable when opened in a browser
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8")
 
 
 async def changes_feed(datasette, request) -> Response:
