@@ -94,7 +94,7 @@ async def test_search_refuses_what_it_cannot_answer(ds) -> None:
         assert response.status_code == 400, params
         assert says in html.unescape(response.text), params
     empty = await ds.client.get("/-/search")
-    assert empty.status_code == 200 and 'id="search-q"' in empty.text and "search-hits" not in empty.text
+    assert empty.status_code == 200 and 'id="search-q"' in empty.text and '<table class="search-hits">' not in empty.text
 
 
 async def test_today_counts_and_lists_per_outlet(ds) -> None:
@@ -160,6 +160,10 @@ async def test_ticker_links_each_failed_fetch_to_what_the_site_answered(ds, db_p
 
     db = connect(db_path)
     blocked_id = db.execute("SELECT id FROM fetches WHERE outcome = 'blocked'").fetchone()[0]
+    db.execute(
+        "UPDATE fetches SET error = ? WHERE id = ?",
+        ["HTTP 403: bot challenge <script>window.__pwned = 5</script>", blocked_id],
+    )
     challenge = b"<html><script>window.__pwned = 4</script>Checking your browser</html>"
     with write_transaction(db):
         digest, _new = store_body(db, challenge, "text/html", blocked_id, "2024-11-25T10:08:00Z")
@@ -169,15 +173,23 @@ async def test_ticker_links_each_failed_fetch_to_what_the_site_answered(ds, db_p
     failed = re.findall(r'<li class="failed-fetch" data-fetch="(\d+)">(.*?)</li>', page, re.S)
     assert [int(fetch_id) for fetch_id, _text in failed] == [blocked_id, blocked_id - 1]  # newest first
     assert f'<a class="failed-body" href="/-/body/{digest}">' in failed[0][1]
-    assert "HTTP 403: bot challenge" in failed[0][1] and "connect timeout" in failed[1][1]
+    assert "HTTP 403: bot challenge &lt;script&gt;" in failed[0][1] and "connect timeout" in failed[1][1]
+    assert "<script>window.__pwned = 5" not in page
     assert "failed-body" not in failed[1][1]  # nothing was archived for the timeout
     body = await ds.client.get(f"/-/body/{digest}")
     assert body.headers["content-type"].startswith("text/plain")
     assert body.headers["x-content-type-options"] == "nosniff"
     assert body.content == challenge
+    # the outages list links the same body (what the site answered at the run's last failure)
+    outages = (await ds.client.get("/ticker/outages", params={"_search": ""})).text
+    assert f'<a class="body-link" href="/-/body/{digest}"' in outages
+    rows = (await ds.client.get("/ticker/outages.json", params={"_shape": "array"})).json()
+    assert [(r["source"], r["first_body"], r["last_body"]) for r in rows if r["source"] == "rbc"] == [
+        ("rbc", None, digest)
+    ]
     # polls after the outage: nothing failed since the poll shown, nothing listed
     later = (await ds.client.get("/-/ticker", params={"source": "rbc", "at": "2024-11-25T10:11:00Z"})).text
-    assert "failed-fetch" not in later
+    assert '<li class="failed-fetch"' not in later
 
 
 async def test_front_page_searches_and_offers_the_feed(ds) -> None:

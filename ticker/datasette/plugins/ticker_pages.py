@@ -28,6 +28,7 @@ _SHA = re.compile(r"^[0-9a-fA-F]{8,64}$")
 HEADLINE_ID_COLUMNS = {"headline_id"}
 FLAG_COLUMNS = {"paid", "ongoing", "mismatch", "new", "reworded_later"}
 DURATION_COLUMNS = {"duration_s", "shown_s", "every_s", "retry_after_s"}
+BODY_COLUMNS = {"first_body", "last_body", "body_sha256"}  # an archived body's SHA-256: a link to it
 
 
 def _database(datasette):
@@ -94,6 +95,11 @@ def render_cell(row, value, column, table, database, datasette):
                 _headline_href(datasette, value["value"]), value["value"], value.get("label") or ""
             )
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, value), value)
+    if column in BODY_COLUMNS and isinstance(value, str) and _SHA.match(value):
+        href = datasette.urls.path(f"/-/body/{value}")
+        return Markup('<a class="body-link" href="{}" title="SHA-256 {}">{}</a>').format(
+            href, value, value[:12]
+        )
     if table == "headlines" and column == "title":  # the id cell links to the row: the title to its life
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
     try:
