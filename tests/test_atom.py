@@ -26,6 +26,15 @@ def ds(db_path: Path):
     return make_datasette(db_path)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """The same history for the tests that only read it (built once)."""
+    path = tmp_path_factory.mktemp("history") / "ticker.db"
+    build_history(path)
+    add_feed_source(path)
+    return make_datasette(path)
+
+
 async def _feed(ds, **params) -> feedparser.FeedParserDict:
     response = await ds.client.get("/-/changes.atom", params=params)
     assert response.status_code == 200, response.text
@@ -37,8 +46,8 @@ async def _feed(ds, **params) -> feedparser.FeedParserDict:
     return parsed
 
 
-async def test_default_feed_is_pulled_and_reworded_headlines(ds) -> None:
-    feed = await _feed(ds)
+async def test_default_feed_is_pulled_and_reworded_headlines(shared) -> None:
+    feed = await _feed(shared)
     assert feed.feed.id == "tag:ticker,2024:ticker/changes"
     assert feed.feed.updated == "2024-11-25T10:05:00Z"  # the newest entry
     assert [(e.tags[0].term, e.tags[1].term, e.link) for e in feed.entries] == [
@@ -56,32 +65,32 @@ async def test_default_feed_is_pulled_and_reworded_headlines(ds) -> None:
     assert feed.entries[1].summary == (
         "Pulled on rbc at 2024-11-25 13:04:00 MSK: «Курс евро превысил 108 рублей» (from position 3)"
     )
-    again = await _feed(ds)
+    again = await _feed(shared)
     assert [e.id for e in again.entries] == [e.id for e in feed.entries]  # a reader sees each change once
     assert len({e.id for e in feed.entries}) == 4
 
 
-async def test_filters_like_the_changes_command(ds) -> None:
-    new_on_tass = await _feed(ds, event="new", source="tass")
+async def test_filters_like_the_changes_command(shared) -> None:
+    new_on_tass = await _feed(shared, event="new", source="tass")
     assert [e.title for e in new_on_tass.entries] == [
         "[tass] new: Мишустин подписал указ",  # 10:03
         "[tass] new: Курс юаня вырос",  # the three of 10:01
         "[tass] new: В Казани открыли мост",
         "[tass] new: Лавров провел переговоры",  # the title it was first shown with
     ]
-    by_text = await _feed(ds, event="new,reworded,pulled", q="лавров")  # any version, any case
+    by_text = await _feed(shared, event="new,reworded,pulled", q="лавров")  # any version, any case
     assert [(e.tags[0].term, e.title) for e in by_text.entries] == [
         ("reworded", "[tass] reworded: Лавров провел переговоры с Ваном"),
         ("new", "[tass] new: Лавров провел переговоры"),
     ]
-    since = await _feed(ds, event="pulled,reworded", since="2024-11-25T13:03")  # Moscow time
+    since = await _feed(shared, event="pulled,reworded", since="2024-11-25T13:03")  # Moscow time
     assert [e.tags[1].term + " " + e.tags[0].term for e in since.entries] == [
         "tass pulled",
         "rbc pulled",
     ]
-    back = await _feed(ds, event="back,scrolled_off", source="rbc")
+    back = await _feed(shared, event="back,scrolled_off", source="rbc")
     assert [e.tags[0].term for e in back.entries] == ["back", "scrolled_off"]
-    limited = await _feed(ds, event="new", limit="2")
+    limited = await _feed(shared, event="new", limit="2")
     assert len(limited.entries) == 2
 
 
@@ -111,9 +120,9 @@ BAD = [
 ]
 
 
-async def test_bad_parameters_are_a_400_saying_why(ds) -> None:
+async def test_bad_parameters_are_a_400_saying_why(shared) -> None:
     for params, says in BAD:
-        response = await ds.client.get("/-/changes.atom", params=params)
+        response = await shared.client.get("/-/changes.atom", params=params)
         assert response.status_code == 400, params
         assert response.text.startswith("Error: ") and says in response.text, params
         assert response.text.count("\n") == 1, params  # one line

@@ -27,6 +27,15 @@ def ds(db_path: Path):
     return make_datasette(db_path)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """The same history for the tests that only read it (built once)."""
+    path = tmp_path_factory.mktemp("history") / "ticker.db"
+    build_history(path)
+    add_feed_source(path)
+    return make_datasette(path)
+
+
 def _hits(page: str) -> list[tuple[str, str, str]]:
     """(outlet, headline id, title version) of each search hit, in page order."""
     rows = re.findall(
@@ -36,8 +45,8 @@ def _hits(page: str) -> list[tuple[str, str, str]]:
     return [(outlet, headline_id, html.unescape(title)) for headline_id, outlet, title in rows]
 
 
-async def test_search_lists_each_title_version_with_its_outlet(ds) -> None:
-    response = await ds.client.get("/-/search", params={"q": "провел"})
+async def test_search_lists_each_title_version_with_its_outlet(shared) -> None:
+    response = await shared.client.get("/-/search", params={"q": "провел"})
     assert response.status_code == 200
     assert _hits(
         response.text
@@ -55,33 +64,33 @@ async def test_search_lists_each_title_version_with_its_outlet(ds) -> None:
         in page
     )
     assert "now reads: Путин провел совещание с Совбезом" in page  # an older version says what it became
-    only_tass = (await ds.client.get("/-/search", params={"q": "ПРОВЕЛ", "source": "tass"})).text
+    only_tass = (await shared.client.get("/-/search", params={"q": "ПРОВЕЛ", "source": "tass"})).text
     assert [outlet for outlet, _id, _title in _hits(only_tass)] == ["tass", "tass"]
 
 
-async def test_search_words_in_any_order_short_words_and_any_text(ds) -> None:
-    both = (await ds.client.get("/-/search", params={"q": "совбезом путин"})).text
+async def test_search_words_in_any_order_short_words_and_any_text(shared) -> None:
+    both = (await shared.client.get("/-/search", params={"q": "совбезом путин"})).text
     assert [title for *_rest, title in _hits(both)] == ["Путин провел совещание с Совбезом"]
-    short = (await ds.client.get("/-/search", params={"q": "ЦБ ставку"})).text  # "ЦБ": under 3 letters
+    short = (await shared.client.get("/-/search", params={"q": "ЦБ ставку"})).text  # "ЦБ": under 3 letters
     assert [title for *_rest, title in _hits(short)] == ["ЦБ сохранил ключевую ставку"]
-    assert _hits((await ds.client.get("/-/search", params={"q": "Минфин ЦБ"})).text) == []
+    assert _hits((await shared.client.get("/-/search", params={"q": "Минфин ЦБ"})).text) == []
     for text in ('""""', 'ставку" OR "снег', "NEAR(путин совещание)", "*провел", "title:снег", "(a) AND -b"):
-        response = await ds.client.get("/-/search", params={"q": text})
+        response = await shared.client.get("/-/search", params={"q": text})
         assert response.status_code == 200, text  # FTS syntax in user text is only text
         assert "message-error" not in response.text
-    assert len(_hits((await ds.client.get("/-/search", params={"q": 'ставку" OR "снег'})).text)) == 0
+    assert len(_hits((await shared.client.get("/-/search", params={"q": 'ставку" OR "снег'})).text)) == 0
 
 
-async def test_search_pages_through_older_titles(ds) -> None:
-    first = (await ds.client.get("/-/search", params={"q": "провел", "limit": "3"})).text
+async def test_search_pages_through_older_titles(shared) -> None:
+    first = (await shared.client.get("/-/search", params={"q": "провел", "limit": "3"})).text
     assert len(_hits(first)) == 3
     more = html.unescape(re.search(r'<a class="more" href="([^"]+)"', first).group(1))
-    rest = (await ds.client.get(more)).text
+    rest = (await shared.client.get(more)).text
     assert _hits(rest) == [("rbc", hid(1), "Путин провел совещание")]
     assert 'class="more"' not in rest
 
 
-async def test_search_refuses_what_it_cannot_answer(ds) -> None:
+async def test_search_refuses_what_it_cannot_answer(shared) -> None:
     for params, says in [
         ({"q": "ЦБ"}, "at least 3 characters"),
         ({"q": "снег", "source": "nosuch"}, "unknown source 'nosuch'"),
@@ -90,15 +99,19 @@ async def test_search_refuses_what_it_cannot_answer(ds) -> None:
         ({"q": "снег", "before": "x"}, "before = 'x'"),
         ({"q": "снег" * 100}, "at most 200 characters"),
     ]:
-        response = await ds.client.get("/-/search", params=params)
+        response = await shared.client.get("/-/search", params=params)
         assert response.status_code == 400, params
         assert says in html.unescape(response.text), params
-    empty = await ds.client.get("/-/search")
-    assert empty.status_code == 200 and 'id="search-q"' in empty.text and '<table class="search-hits">' not in empty.text
+    empty = await shared.client.get("/-/search")
+    assert (
+        empty.status_code == 200
+        and 'id="search-q"' in empty.text
+        and '<table class="search-hits">' not in empty.text
+    )
 
 
-async def test_today_counts_and_lists_per_outlet(ds) -> None:
-    response = await ds.client.get("/-/today", params={"until": "2024-11-25T14:00"})  # Moscow
+async def test_today_counts_and_lists_per_outlet(shared) -> None:
+    response = await shared.client.get("/-/today", params={"until": "2024-11-25T14:00"})  # Moscow
     assert response.status_code == 200
     page = response.text
     counts = dict(
@@ -113,21 +126,21 @@ async def test_today_counts_and_lists_per_outlet(ds) -> None:
     assert "2024-11-24 14:00:00 MSK" in page and "2024-11-25 14:00:00 MSK" in page  # the window, labelled
     assert f'href="/-/headline/{hid(2)}"' in page  # the pulled one links to its life
     assert "<del>Лавров провел переговоры</del>" in page  # a rewording shows the old title
-    later = (await ds.client.get("/-/today", params={"until": "2024-11-26T14:00"})).text
+    later = (await shared.client.get("/-/today", params={"until": "2024-11-26T14:00"})).text
     assert 'data-outlet="rbc"><td><a href="#outlet-rbc">rbc</a></td><td class="added">0</td>' in later
 
 
-async def test_today_refuses_a_bad_time(ds) -> None:
-    response = await ds.client.get("/-/today", params={"until": "yesterday-ish"})
+async def test_today_refuses_a_bad_time(shared) -> None:
+    response = await shared.client.get("/-/today", params={"until": "yesterday-ish"})
     assert response.status_code == 400
     assert "until: cannot read time" in response.text
 
 
-async def test_every_new_page_shows_a_hostile_title_as_text(ds) -> None:
+async def test_every_new_page_shows_a_hostile_title_as_text(shared) -> None:
     pages = [
-        await ds.client.get("/-/search", params={"q": "оштрафовал"}),
-        await ds.client.get("/-/today", params={"until": "2024-11-25T14:00"}),
-        await ds.client.get("/-/search", params={"q": "<script>window"}),  # the echo of the query too
+        await shared.client.get("/-/search", params={"q": "оштрафовал"}),
+        await shared.client.get("/-/today", params={"until": "2024-11-25T14:00"}),
+        await shared.client.get("/-/search", params={"q": "<script>window"}),  # the echo of the query too
     ]
     for response in pages:
         assert response.status_code == 200
@@ -192,8 +205,8 @@ async def test_ticker_links_each_failed_fetch_to_what_the_site_answered(ds, db_p
     assert '<li class="failed-fetch"' not in later
 
 
-async def test_front_page_searches_and_offers_the_feed(ds) -> None:
-    page = (await ds.client.get("/")).text
+async def test_front_page_searches_and_offers_the_feed(shared) -> None:
+    page = (await shared.client.get("/")).text
     assert '<form class="ticker-search" action="/-/search"' in page
     assert '<option value="tass">tass</option>' in page and '<option value="cbr">' not in page  # outlets only
     assert '<link rel="alternate" type="application/atom+xml"' in page and 'href="/-/changes.atom"' in page
