@@ -2,7 +2,9 @@
 FTS5 MATCH on quoted words, read backwards by rowid, first page only) against what Datasette's
 search box on `headline_titles` runs (the same MATCH, every match sorted by first_seen, plus a
 count of them) and a LIKE scan. Median and p95 in ms per variant, interleaved (each round runs
-every variant once, in a shuffled order) with the ratio to the LIKE scan per round.
+every variant once, in a shuffled order) with the ratio to the LIKE scan per round. Then the
+`/-/changes.atom` feed's query (db.front.feed_changes, 100 entries) per event and filter, and
+the `/-/today` page's (db.front.day_of_changes, the last 24 hours).
 
     python benchmarks/search.py                        # 365 days (generated, ~1 min)
     python benchmarks/search.py --days 30 365 --repeat 11 --dir /tmp/ticker-bench
@@ -17,12 +19,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synthetic_history
 
+from ticker.base import from_iso, to_iso
 from ticker.db import front
 from ticker.db.schema import connect
 
@@ -83,6 +87,45 @@ def measure(
     return out
 
 
+def feed_cases(db) -> dict[str, Callable[[], object]]:
+    last = db.execute("SELECT max(started_at) FROM fetches").fetchone()[0]
+    since = to_iso(from_iso(last) - timedelta(hours=24))
+    common = synthetic_history.WORDS[0]
+    cases: dict[str, Callable[[], object]] = {
+        "feed default (pulled, reworded)": lambda: front.feed_changes(db)
+    }
+    for event in front.CHANGE_EVENTS:
+        cases[f"feed {event}"] = lambda event=event: front.feed_changes(db, (event,))
+    cases["feed every event"] = lambda: front.feed_changes(db, front.CHANGE_EVENTS)
+    cases["feed default, q=Набиуллина (no match)"] = lambda: front.feed_changes(db, text="Набиуллина")
+    cases[f"feed default, q={common} (~20% of titles)"] = lambda: front.feed_changes(db, text=common)
+    cases[f"feed new, q={common}"] = lambda: front.feed_changes(db, ("new",), text=common)
+    cases["today (last 24 h)"] = lambda: front.day_of_changes(db, since, last)
+    return cases
+
+
+def measure_feed(path: Path, repeat: int) -> dict[str, list[float]]:
+    db = connect(path, read_only=True)
+    times: dict[str, list[float]] = {}
+    for name, run in feed_cases(db).items():
+        run()
+        times[name] = []
+        for _ in range(repeat):
+            began = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - began) * 1000)
+    db.close()
+    return times
+
+
+def _with_ticker_channel(path: Path) -> None:
+    """The synthetic history records rbc without `sources.ticker_channel` (it predates the
+    column): set it as `ticker fetch` does, so exits and returns count as the ticker's."""
+    db = connect(path)
+    db.execute("UPDATE sources SET ticker_channel = 'page' WHERE name = 'rbc' AND ticker_channel IS NULL")
+    db.close()
+
+
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -110,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             began = time.monotonic()
             facts = synthetic_history.generate(path, days)
             print(f"generated {days} d in {time.monotonic() - began:.0f} s: {facts}", file=sys.stderr)
+        _with_ticker_channel(path)
         db = connect(path, read_only=True)
         titles = db.execute("SELECT count(*) FROM headline_titles").fetchone()[0]
         db.close()
@@ -124,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
                 ratio = statistics.median(v / base for v, base in zip(values, like, strict=True))
                 median, p95 = statistics.median(values), _p95(values)
                 print(f"| {label} | {name} | {rows} | {median:.1f} | {p95:.1f} | {ratio:.2f}x |")
+        print(f"\n| {days} days: feed and today | median ms | p95 ms |\n|---|---|---|")
+        for name, values in measure_feed(path, args.repeat).items():
+            print(f"| {name} | {statistics.median(values):.1f} | {_p95(values):.1f} |")
 
 
 if __name__ == "__main__":
