@@ -291,6 +291,8 @@ def fts_query(text: str) -> tuple[str, list[str]]:
     FTS5 operators are only words inside a phrase), all of them required; shorter words (`ЦБ`)
     cannot be matched by trigrams and are returned for the caller to check. Text with no such
     word is searched as one phrase (`ЦБ РФ`). BadSearch for text under 3 characters."""
+    if "\x00" in text:
+        raise BadSearch("search text contains a NUL character")
     words = text.split()
     long_words = [word for word in words if len(word) >= MIN_SEARCH_CHARS]
     if not long_words:

@@ -117,6 +117,8 @@ BAD = [
     ({"until": "2024-13-45"}, "until: cannot read time"),
     ({"source": "nosuch"}, "unknown source 'nosuch'"),
     ({"q": "ЦБ"}, "at least 3 characters"),
+    ({"q": "abc\x00def"}, "q: contains a control character"),
+    ({"limit": "²"}, "limit = '²': must be a whole number"),
 ]
 
 

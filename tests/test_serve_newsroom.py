@@ -96,8 +96,14 @@ async def test_search_refuses_what_it_cannot_answer(shared) -> None:
         ({"q": "снег", "source": "nosuch"}, "unknown source 'nosuch'"),
         ({"q": "снег", "limit": "100000"}, "limit = '100000': must be a whole number from 1 to 500"),
         ({"q": "снег", "limit": "-1"}, "must be a whole number"),
-        ({"q": "снег", "before": "x"}, "before = 'x'"),
+        ({"q": "снег", "before": "x"}, "before = 'x': must be a whole number"),
         ({"q": "снег" * 100}, "at most 200 characters"),
+        ({"q": "снег", "limit": "²"}, "limit = '²': must be a whole number"),  # a digit int() refuses
+        (
+            {"q": "снег", "before": "99999999999999999999"},
+            "before = '99999999999999999999': must be a whole number",
+        ),
+        ({"q": "сн\x00ег"}, "q: contains a control character"),
     ]:
         response = await shared.client.get("/-/search", params=params)
         assert response.status_code == 400, params

@@ -32,6 +32,9 @@ MAX_TEXT = 200  # characters of search text
 TODAY_SHOWN = 100  # rows listed per outlet and kind (all are counted)
 ATOM = "http://www.w3.org/2005/Atom"
 # Characters XML 1.0 cannot carry at all (a title with a stray control character stays readable).
+_DIGITS = re.compile(r"^[0-9]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_ROWID = 2**63 - 1
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 EVENT_WORDS = {
     "new": "new",
@@ -61,19 +64,27 @@ def _time(args, name: str) -> str | None:
         raise BadParameter(f"{name}: {error}") from None
 
 
-def _limit(args, default: int, most: int) -> int:
-    text = (args.get("limit") or "").strip()
+def _whole(args, name: str, most: int) -> int | None:
+    """A whole number from 1 to `most` (None when absent); BadParameter otherwise."""
+    text = (args.get(name) or "").strip()
     if not text:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
-        raise BadParameter(f"limit = {text[:40]!r}: must be a whole number from 1 to {most}")
+        return None
+    if not _DIGITS.match(text) or not 1 <= int(text) <= most:
+        raise BadParameter(f"{name} = {text[:40]!r}: must be a whole number from 1 to {most}")
     return int(text)
+
+
+def _limit(args, default: int, most: int) -> int:
+    found = _whole(args, "limit", most)
+    return default if found is None else found
 
 
 def _text(args, name: str) -> str:
     text = (args.get(name) or "").strip()
     if len(text) > MAX_TEXT:
         raise BadParameter(f"{name}: at most {MAX_TEXT} characters")
+    if _CONTROL.search(text):
+        raise BadParameter(f"{name}: contains a control character")
     return text
 
 
@@ -119,10 +130,7 @@ async def search_page(datasette, request) -> Response:
     try:
         text = _text(args, "q")
         limit = _limit(args, SEARCH_LIMIT, MAX_SEARCH_LIMIT)
-        before_text = (args.get("before") or "").strip()
-        if before_text and not before_text.isdigit():
-            raise BadParameter(f"before = {before_text[:40]!r}: must be a title id (a whole number)")
-        before = int(before_text) if before_text else None
+        before = _whole(args, "before", MAX_ROWID)
 
         def read(db: Database) -> dict[str, Any]:
             found = {"search_sources": front.sources(db)}
