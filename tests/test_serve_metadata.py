@@ -98,3 +98,19 @@ def test_the_checks_would_catch_the_old_mistakes(metadata) -> None:
     old = {"tables": {"headline_exits": {"columns": {"exited_at": "First successful poll without it, UTC"}}},
            "queries": {"q": {"columns": {"exited_at_msk": "When it left, Moscow (UTC+3)"}}}}  # fmt: skip
     assert _labelled_utc(old) == ["tables headline_exits.exited_at", "queries q.exited_at_msk"]
+
+
+async def test_a_time_beside_its_msk_column_is_described_as_utc(served, metadata) -> None:
+    # Such a cell reads as UTC in the pages (its Moscow time is the `_msk` cell beside it).
+    wrong = []
+    for kind in ("tables", "queries"):
+        for name, described in metadata[kind].items():
+            if kind == "tables":
+                columns = await _columns(served, f"SELECT * FROM [{name}] LIMIT 0")
+            else:
+                params = {param: "" for param in re.findall(r"(?<!:):(\w+)", described["sql"])}
+                columns = await _columns(served, described["sql"], params)
+            for column, text in described.get("columns", {}).items():
+                if f"{column}_msk" in columns and "UTC" not in text:
+                    wrong.append(f"{kind} {name}.{column}: {text}")
+    assert not wrong, "\n".join(wrong)

@@ -54,6 +54,20 @@ def _moscow_html(iso: str | None) -> Markup:
     return Markup('<time datetime="{0}" title="UTC {0}">{1}</time>').format(iso, shown)
 
 
+def _utc_html(iso: str) -> Markup:
+    """A stored UTC instant shown as UTC, labelled (beside its `_msk` column)."""
+    return Markup('<time datetime="{0}" title="Moscow time {1}">{2} UTC</time>').format(
+        iso, to_moscow_text(iso), iso[:19].replace("T", " ")
+    )
+
+
+def _keys(row: Any) -> tuple[str, ...]:
+    try:
+        return tuple(row.keys())
+    except AttributeError:  # a row that is no mapping: no sibling columns to look at
+        return ()
+
+
 def _moscow_text_html(text: str) -> Markup:
     """A Moscow wall time (a view's `_msk` column) labelled MSK, its UTC value in the tooltip."""
     from datetime import datetime
@@ -104,6 +118,8 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
     try:
         if isinstance(value, str) and _UTC_INSTANT.match(value):
+            if f"{column}_msk" in _keys(row):  # its Moscow time is the next column: this one says UTC
+                return _utc_html(value)
             return _moscow_html(value)
         if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
             return _moscow_text_html(value)
