@@ -120,7 +120,7 @@ async def _page(datasette, request, template: str, context: dict[str, Any], stat
 
 
 async def search_page(datasette, request) -> Response:
-    """/-/search: title search over every version, newest first, with the outlet of each hit."""
+    """/-/search: title search over every version, the latest recorded first, with each hit's outlet."""
     args = request.args
     context: dict[str, Any] = {
         "q": args.get("q") or "",
@@ -148,7 +148,9 @@ async def search_page(datasette, request) -> Response:
         hit["href"] = _headline_path(datasette, hit["headline_id"])
     hits = context.get("hits") or []
     if len(hits) == limit:
-        more = {"q": text, "before": hits[-1]["title_id"]}
+        more: dict[str, Any] = {"q": text, "before": hits[-1]["title_id"]}
+        if limit != SEARCH_LIMIT:
+            more["limit"] = limit
         if context["search_source"]:
             more["source"] = context["search_source"]
         context["more_href"] = datasette.urls.path("/-/search?" + urlencode(more))
