@@ -233,3 +233,250 @@ def body_content_type(db: Database, sha256: str) -> str | None:
     """The Content-Type an archived body was served with."""
     row = db.execute("SELECT content_type FROM bodies WHERE sha256 = ?", [sha256]).fetchone()
     return row[0] if row else None
+
+
+# --- The newsroom pages: search, the last 24 hours, the changes feed (ticker_newsroom.py) ---
+
+DEFAULT_SOURCE_SQL = """
+SELECT s.name FROM sources s
+LEFT JOIN (SELECT source, channel, max(started_at) AS polled_at FROM address_state GROUP BY source, channel) a
+    ON a.source = s.name AND a.channel = s.ticker_channel
+WHERE s.ticker_channel IS NOT NULL
+ORDER BY a.polled_at IS NULL, a.polled_at DESC, s.rowid LIMIT 1
+"""
+
+
+def default_source(db: Database) -> str | None:
+    """The source a page opens without one: the source with a ticker whose ticker was polled
+    successfully most recently (`address_state`), else the first one recorded."""
+    found = db.execute(DEFAULT_SOURCE_SQL).fetchone()
+    return found[0] if found else None
+
+
+MAX_FAILED_SHOWN = 20  # failed fetches a page lists one by one (all are counted per outcome)
+
+FAILED_FETCHES_SQL = f"""
+SELECT f.id AS fetch_id, f.started_at, f.outcome, f.status, f.error, f.body_sha256,
+       b.sha256 IS NOT NULL AS archived
+FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256
+WHERE f.source = :source AND f.channel = :channel AND f.outcome NOT IN {SUCCESS_SQL}
+  AND f.started_at > :after AND f.started_at <= :until
+ORDER BY f.started_at DESC, f.id DESC LIMIT :limit
+"""
+
+
+def failed_fetches(
+    db: Database, source: str, channel: str, after: str, until: str, limit: int = MAX_FAILED_SHOWN
+) -> list[dict[str, Any]]:
+    """The latest failed fetches of a source's channel in (after, until], newest first, each
+    with whether its body is archived (a block page, an error page)."""
+    params = {"source": source, "channel": channel, "after": after, "until": until, "limit": limit}
+    found = rows(db, FAILED_FETCHES_SQL, params)
+    for fetch in found:
+        fetch["archived"] = bool(fetch["archived"])
+    return found
+
+
+MIN_SEARCH_CHARS = 3  # the trigram index matches substrings of 3 characters or more
+
+
+class BadSearch(ValueError):
+    """Search text the index cannot answer (too short); the message says why."""
+
+
+def fts_query(text: str) -> tuple[str, list[str]]:
+    """User text as an FTS5 query over the trigram index, and the words it cannot check itself.
+
+    Every word of 3+ characters becomes a quoted phrase (any text is safe: quotes are doubled,
+    FTS5 operators are only words inside a phrase), all of them required; shorter words (`ЦБ`)
+    cannot be matched by trigrams and are returned for the caller to check. Text with no such
+    word is searched as one phrase (`ЦБ РФ`). BadSearch for text under 3 characters."""
+    if "\x00" in text:
+        raise BadSearch("search text contains a NUL character")
+    words = text.split()
+    long_words = [word for word in words if len(word) >= MIN_SEARCH_CHARS]
+    if not long_words:
+        phrase = " ".join(words)
+        if len(phrase) < MIN_SEARCH_CHARS:
+            raise BadSearch(f"search for at least {MIN_SEARCH_CHARS} characters (got {text.strip()!r})")
+        return _phrase(phrase), []
+    return " ".join(_phrase(word) for word in long_words), [w for w in words if len(w) < MIN_SEARCH_CHARS]
+
+
+def _phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _has_words(title: str, words: list[str]) -> bool:
+    folded = title.casefold()
+    return all(word.casefold() in folded for word in words)
+
+
+# Newest title versions first, by the index's rowid (headline_titles.id, in recording order):
+# FTS5 walks its doclist backwards, so nothing is sorted and the first page costs the same on a
+# day or ten years of titles.
+SEARCH_SQL = """
+SELECT t.id AS title_id, t.headline_id, t.title, t.first_seen, t.last_seen, h.source,
+       h.title AS latest_title, h.url
+FROM headline_titles_fts x
+JOIN headline_titles t ON t.id = x.rowid
+JOIN headlines h ON h.id = t.headline_id
+WHERE headline_titles_fts MATCH :match AND x.rowid < :before AND (:source IS NULL OR h.source = :source)
+ORDER BY x.rowid DESC
+"""
+
+
+def search_titles(
+    db: Database, text: str, *, source: str | None = None, before: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Title versions containing every word of `text` (any case; substrings), the latest recorded
+    first, each with its outlet (`source`) and when it was first and last shown. `before`: a
+    title_id, for the next page. BadSearch when the text is too short to search."""
+    match, short_words = fts_query(text)
+    params = {"match": match, "before": before if before is not None else 2**63 - 1, "source": source}
+    cursor = db.execute(SEARCH_SQL, params)
+    keys = [column[0] for column in cursor.description]
+    found: list[dict[str, Any]] = []
+    for row in cursor:  # short words are checked here, so only as many rows are read as shown
+        hit = dict(zip(keys, row, strict=True))
+        if _has_words(hit["title"], short_words):
+            found.append(hit)
+            if len(found) >= limit:
+                break
+    cursor.close()
+    return found
+
+
+def matching_headlines_sql(column: str) -> str:
+    """An SQL condition: `column` (a headline id) has a title version matching :match."""
+    return (
+        f"{column} IN (SELECT t.headline_id FROM headline_titles t WHERE t.id IN "
+        "(SELECT rowid FROM headline_titles_fts WHERE headline_titles_fts MATCH :match))"
+    )
+
+
+TODAY_ADDED_SQL = """
+SELECT h.id AS headline_id, h.source, h.first_seen AS at, h.first_channel AS channel, f.origin,
+       coalesce((SELECT t.title FROM headline_titles t WHERE t.headline_id = h.id ORDER BY t.id LIMIT 1),
+                h.title) AS title
+FROM headlines h LEFT JOIN fetches f ON f.id = h.first_fetch_id
+WHERE h.first_seen > :since AND h.first_seen <= :until
+ORDER BY h.first_seen DESC, h.id LIMIT :cap
+"""
+
+TODAY_REWORDED_SQL = """
+SELECT headline_id, source, changed_at AS at, old_title, new_title AS title, fetch_id
+FROM headline_rewrites WHERE changed_at > :since AND changed_at <= :until
+ORDER BY changed_at DESC, change_id DESC LIMIT :cap
+"""
+
+TODAY_PULLED_SQL = """
+SELECT headline_id, source, exited_at AS at, title, last_position, first_seen, shown_s, exit_fetch_id AS fetch_id
+FROM headline_exits WHERE exit_reason = 'pulled' AND exited_at > :since AND exited_at <= :until
+ORDER BY exited_at DESC, sighting_id DESC LIMIT :cap
+"""
+
+TODAY_KINDS = {"added": TODAY_ADDED_SQL, "reworded": TODAY_REWORDED_SQL, "pulled": TODAY_PULLED_SQL}
+
+
+def day_of_changes(db: Database, since: str, until: str, cap: int = 5000) -> dict[str, Any]:
+    """What every outlet added, reworded and pulled in (since, until]: per source with a ticker
+    (and any other that appears), each kind's rows newest first; `capped` names the kinds that
+    hit `cap` rows (their counts are then lower bounds)."""
+    outlets: dict[str, dict[str, list]] = {
+        row["name"]: {kind: [] for kind in TODAY_KINDS}
+        for row in sorted(sources(db), key=lambda s: s["name"])
+        if row["ticker_channel"]
+    }
+    capped = []
+    for kind, sql in TODAY_KINDS.items():
+        found = rows(db, sql, {"since": since, "until": until, "cap": cap})
+        if len(found) >= cap:
+            capped.append(kind)
+        for row in found:
+            outlets.setdefault(row["source"], {k: [] for k in TODAY_KINDS})[kind].append(row)
+    return {"outlets": outlets, "capped": capped}
+
+
+CHANGE_EVENTS = ("new", "reworded", "pulled", "scrolled_off", "back")
+FEED_DEFAULT_EVENTS = ("pulled", "reworded")
+
+# One SELECT per event, each newest first and bounded by :limit (the merge keeps the newest
+# :limit overall). Columns: event, at, headline_id, source, title, detail, old_title, key (the
+# row that makes the event unique: a stable entry id).
+_FEED_EVENT_SQL = {
+    "new": """
+        SELECT 'new' AS event, h.first_seen AS at, h.id AS headline_id, h.source,
+               coalesce((SELECT t.title FROM headline_titles t WHERE t.headline_id = h.id ORDER BY t.id LIMIT 1),
+                        h.title) AS title,
+               coalesce(f.origin, 'live') || ' via ' || h.first_channel AS detail, NULL AS old_title,
+               h.id AS key
+        FROM headlines h LEFT JOIN fetches f ON f.id = h.first_fetch_id
+        WHERE h.first_seen > :since AND h.first_seen <= :until {source} {match}
+        ORDER BY h.first_seen DESC LIMIT :limit""",
+    "reworded": """
+        SELECT 'reworded' AS event, changed_at AS at, headline_id, source, new_title AS title, NULL AS detail,
+               old_title, change_id AS key
+        FROM headline_rewrites
+        WHERE changed_at > :since AND changed_at <= :until {source} {match}
+        ORDER BY changed_at DESC LIMIT :limit""",
+    "pulled": """
+        SELECT 'pulled' AS event, exited_at AS at, headline_id, source, title,
+               'from position ' || coalesce(last_position, '?') AS detail, NULL AS old_title, sighting_id AS key
+        FROM headline_exits
+        WHERE exit_reason = 'pulled' AND exited_at > :since AND exited_at <= :until {source} {match}
+        ORDER BY exited_at DESC LIMIT :limit""",
+    "scrolled_off": """
+        SELECT 'scrolled_off' AS event, exited_at AS at, headline_id, source, title,
+               'from position ' || coalesce(last_position, '?') AS detail, NULL AS old_title, sighting_id AS key
+        FROM headline_exits
+        WHERE exit_reason = 'scrolled_off' AND exited_at > :since AND exited_at <= :until {source} {match}
+        ORDER BY exited_at DESC LIMIT :limit""",
+    "back": """
+        SELECT 'back' AS event, s.first_seen AS at, s.headline_id, s.source, h.title,
+               'back at position ' || coalesce(s.first_position, '?') AS detail, NULL AS old_title, s.id AS key
+        FROM sightings s JOIN headlines h ON h.id = s.headline_id
+        JOIN sources src ON src.name = s.source AND src.ticker_channel = s.channel
+        WHERE s.first_seen > :since AND s.first_seen <= :until {source} {match}
+          AND EXISTS (SELECT 1 FROM sightings p WHERE p.headline_id = s.headline_id AND p.source = s.source
+                        AND p.channel = s.channel AND p.id < s.id)
+        ORDER BY s.id DESC LIMIT :limit""",
+}
+_FEED_SOURCE_COLUMN = {"new": "h.source", "back": "s.source"}
+_FEED_ID_COLUMN = {"new": "h.id", "back": "s.headline_id"}
+
+
+def feed_changes(
+    db: Database,
+    events: tuple[str, ...] = FEED_DEFAULT_EVENTS,
+    *,
+    since: str = "0000",
+    until: str = "9999",
+    source: str | None = None,
+    text: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The newest `limit` headline changes of the given events (CHANGE_EVENTS) in (since, until],
+    optionally of one source and whose title (any version) contains `text`, newest first.
+    BadSearch when `text` is too short to search."""
+    params: dict[str, Any] = {"since": since, "until": until, "limit": limit}
+    match = ""
+    if text:
+        params["match"], short_words = fts_query(text)
+    parts = []
+    for event in events:
+        sql = _FEED_EVENT_SQL[event]
+        source_clause = ""
+        if source is not None:
+            params["source"] = source
+            source_clause = f"AND {_FEED_SOURCE_COLUMN.get(event, 'source')} = :source"
+        if text:
+            match = "AND " + matching_headlines_sql(_FEED_ID_COLUMN.get(event, "headline_id"))
+        parts.append(f"SELECT * FROM ({sql.format(source=source_clause, match=match)})")
+    if not parts:
+        return []
+    union = " UNION ALL ".join(parts)
+    found = rows(db, f"SELECT * FROM ({union}) ORDER BY at DESC, event, key DESC LIMIT :limit", params)
+    if text and short_words:
+        found = [row for row in found if _has_words(row["title"] or "", short_words)]
+    return found

@@ -15,6 +15,8 @@ Conditions (per source and channel, e.g. `rbc/page`):
   both clear at the next successful poll (a "recovered" notice if `on_recovery`);
 - `pulled:<headline id>` (`on_pulled`): a headline removed from the page; clears silently when it
   is shown again;
+- `watch:<headline id>` (`watch`, schedules/watch.py): a headline whose title contains a watch
+  word, once per headline (never cleared);
 - `rate_mismatch:<CUR>:<day>` (`on_rate_mismatch`): the latest shown rate differs from the
   official one for the same day, by the `rate_comparison` view's rule; clears (with a notice)
   when they agree.
@@ -34,6 +36,7 @@ from sqlite_utils import Database
 from ticker.base import SUCCESS_OUTCOMES, from_iso, to_iso, to_moscow_text, utc_now
 from ticker.db import alerts as store
 from ticker.db.schema import write_transaction
+from ticker.schedules.watch import watch_hits
 from ticker.settings import AlertSettings
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,8 @@ def headline(condition: str, event: str) -> tuple[str, str]:
         return (
             ("ticker: headline pulled", "warning") if event == "raised" else ("ticker: headline back", "info")
         )
+    if what == "watch":
+        return "ticker: a watched word in a headline", "info"
     if what == "rate_mismatch":
         return (
             ("ticker: rate differs", "warning") if event == "raised" else ("ticker: rates agree", "success")
@@ -184,6 +189,8 @@ class Alerter:
                 events += self._pulled(db, source, channel, at, fetch_id)
             if self.settings.on_rate_mismatch:
                 events += self._rate_mismatch(db, source, at, fetch_id)
+            for hit in watch_hits(db, fetch_id, self.settings.watch, at):
+                events += self._raise(db, hit.condition, hit.source, at, fetch_id, hit.message)
         else:
             events += self._failing(db, facts, fetch_id)
         return events

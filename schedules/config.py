@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ticker.base import DEFAULT_DB, BadInput, check_http_url
 from ticker.kinds import BadSourceConfig, kinds
 from ticker.schedules.backoff import MAX_BACKOFF_S
+from ticker.schedules.watch import MAX_TERM_CHARS, MAX_TERMS, folded
 from ticker.settings import (
     ARCHIVE_KEEP_CHOICES,
     MAX_KEEP_DAYS,
@@ -36,7 +37,7 @@ MIN_REMOTE_EVERY_S = 30.0  # the least interval for a host that is not this mach
 MAX_FAIL_AFTER = 10000
 _LOOPBACK_NAMES = ("localhost", "localhost.")
 ARCHIVE_KEYS = ("keep", "keep_days")
-ALERT_KEYS = ("urls", "fail_after", "blocked_for", "on_recovery", "on_pulled", "on_rate_mismatch")
+ALERT_KEYS = ("urls", "fail_after", "blocked_for", "on_recovery", "on_pulled", "on_rate_mismatch", "watch")
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -243,7 +244,34 @@ def _alerts(raw: Any) -> AlertSettings:
         for key in ("on_recovery", "on_pulled", "on_rate_mismatch")
         if key in table
     }
-    return AlertSettings(urls=tuple(urls), fail_after=fail_after, blocked_for_s=blocked_for, **flags)
+    watch = _watch(table.get("watch", []))
+    if watch and not urls:
+        raise ConfigError("alerts.watch: needs alerts.urls, the notification URLs its alerts go to")
+    return AlertSettings(
+        urls=tuple(urls), fail_after=fail_after, blocked_for_s=blocked_for, watch=watch, **flags
+    )
+
+
+def _watch(raw: Any) -> tuple[str, ...]:
+    """`alerts.watch`: a list of non-empty words, bounded in number and length (duplicates, in
+    any case, kept once)."""
+    example = '(watch = ["Набиуллина", "ставк"])'
+    if not isinstance(raw, list):
+        raise ConfigError(f"alerts.watch = {raw!r}: must be a list of words {example}")
+    if len(raw) > MAX_TERMS:
+        raise ConfigError(f"alerts.watch: {len(raw)} words, at most {MAX_TERMS}")
+    terms: dict[str, str] = {}
+    for number, term in enumerate(raw, start=1):
+        if not isinstance(term, str) or not term.strip():
+            raise ConfigError(
+                f"alerts.watch #{number} = {term!r}: must be a word or phrase (text, not empty)"
+            )
+        if len(term.strip()) > MAX_TERM_CHARS:
+            raise ConfigError(
+                f"alerts.watch #{number}: {len(term.strip())} characters, at most {MAX_TERM_CHARS}"
+            )
+        terms.setdefault(folded(term.strip()), term.strip())
+    return tuple(terms.values())
 
 
 def default_sources() -> tuple[SourceSpec, ...]:

@@ -280,3 +280,62 @@ def test_the_editor_sees_18_57_and_a_reworded_pulled_headline(tmp_path: Path, pa
         assert presence.locator(".exit-reason").inner_text() == "pulled"
         assert "2024-11-25 18:58:00 MSK" in presence.inner_text()  # left then
         page.screenshot(path=str(shots / "editor_headline_life.png"), full_page=True)
+
+
+def test_search_from_the_front_page(server: str, page, shots: Path) -> None:
+    page.goto(f"{server}/")
+    page.fill("#search-q", "провел")
+    page.click(".ticker-search input[type=submit]")
+    assert "/-/search?q=" in page.url
+    hits = page.locator("tr.hit")
+    assert hits.count() == 2
+    assert hits.nth(0).locator(".outlet").inner_text() == "rbc"
+    assert hits.nth(0).locator(".title a").inner_text() == REWORDED
+    assert hits.nth(1).locator(".latest").inner_text() == f"now reads: {REWORDED}"
+    assert hits.nth(0).locator(".first").inner_text() == "2024-11-25 13:02:00 MSK"
+    page.screenshot(path=str(shots / "search.png"), full_page=True)
+    hits.nth(1).locator("a.history").click()
+    assert page.url.endswith(f"/-/headline/{hid(1)}")
+    page.goto(f"{server}/-/search?q=" + "оштрафовал")  # a hostile title is text
+    assert page.locator("tr.hit .title a").inner_text() == XSS_TITLE
+    page.fill("#search-q", "ЦБ")
+    page.click(".ticker-search input[type=submit]")
+    assert "at least 3 characters" in page.locator(".message-error").inner_text()
+
+
+def test_today_page(server: str, page, shots: Path) -> None:
+    page.goto(f"{server}/")
+    page.click("text=The last 24 hours")
+    assert page.url.endswith("/-/today")
+    page.goto(f"{server}/-/today?until=2024-11-25T14:00")
+    row = page.locator("tr.outlet-count[data-outlet=rbc]")
+    assert [row.locator(f".{kind}").inner_text() for kind in ("added", "reworded", "pulled")] == [
+        "6",
+        "1",
+        "1",
+    ]
+    section = page.locator("section.outlet[data-outlet=rbc]")
+    assert section.locator(".today-pulled li").inner_text().startswith("2024-11-25 13:04:00 MSK")
+    assert TITLES[2] in section.locator(".today-pulled li").inner_text()
+    assert XSS_TITLE in section.locator(".today-added").inner_text()
+    page.screenshot(path=str(shots / "today.png"), full_page=True)
+    section.locator(".today-reworded a").click()
+    assert page.url.endswith(f"/-/headline/{hid(1)}")
+
+
+def test_feed_is_linked_and_reads_as_atom(server: str, page, shots: Path) -> None:
+    import feedparser
+
+    page.goto(f"{server}/")
+    head_link = page.locator("link[rel=alternate][type='application/atom+xml']").get_attribute("href")
+    assert head_link == page.locator("a.feed-link").get_attribute("href") == "/-/changes.atom"
+    response = page.request.get(f"{server}{head_link}")
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    feed = feedparser.parse(response.body())
+    assert not feed.bozo and [e.tags[0].term for e in feed.entries] == ["pulled", "reworded"]
+    assert feed.entries[0].link == f"{server}/-/headline/{hid(2)}"
+    page.goto(feed.entries[0].link)  # an entry leads to the headline's life
+    assert page.locator("h1.headline-title").inner_text() == TITLES[2]
+    page.goto(f"{server}{head_link}?event=new,pulled,reworded")
+    assert "Путин провел совещание с Совбезом" in page.content()
+    page.screenshot(path=str(shots / "feed.png"), full_page=True)

@@ -197,7 +197,7 @@ async def test_views_browsable_with_descriptions(ds) -> None:
         response = await ds.client.get(f"/ticker/{view}")
         assert response.status_code == 200, view
     page = (await ds.client.get("/ticker/rate_comparison")).text
-    assert "cannot be a rounding" in page
+    assert "no rounding of the official four decimals gives the shown value" in page
 
 
 async def test_dashboard_page_and_its_chart_queries(ds) -> None:
@@ -263,8 +263,13 @@ async def test_canned_queries_hide_sql_and_describe_columns(ds) -> None:
 async def test_front_page_lists_the_questions_and_the_licence(ds) -> None:
     page = (await ds.client.get("/")).text
     assert 'href="/-/ticker"' in page
-    for title in ("The ticker at an instant", "Reworded headlines", "Pulled headlines", "Outages"):
+    for title in ("The last 24 hours", "Reworded headlines", "Pulled headlines", "Outages"):
         assert title in page
+    # the ticker at a moment once (the page), its table form linked from that entry, not listed again
+    assert page.count("The ticker at a moment") == 1 and "The ticker at an instant" not in page
+    assert 'href="/ticker/ticker_at"' in page
+    # the introduction is whole: no ellipsis that reads as text cut short
+    assert "…" not in page and "2024-11-25T15:57:00Z" in page
     assert 'href="/ticker/pulled_headlines"' in page
     assert "headlines removed while items below them stayed" in page
     assert 'href="/-/dashboards/ticker"' in page
@@ -277,6 +282,11 @@ async def test_cells_read_as_a_person_reads_them(ds) -> None:
     assert f'<a href="/-/headline/{hid(2)}">{hid(2)}</a>' in page
     assert (
         '<time datetime="2024-11-25T10:04:00Z" title="UTC 2024-11-25T10:04:00Z">2024-11-25 13:04:00 MSK</time>'
+        in page
+    )
+    # exited_at beside exited_at_msk reads as UTC, so the two columns never show the same text
+    assert (
+        '<time datetime="2024-11-25T10:04:00Z" title="Moscow time 2024-11-25 13:04:00 MSK">2024-11-25 10:04:00 UTC</time>'
         in page
     )
     assert ">2 min<" in page  # shown_s 120

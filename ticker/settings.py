@@ -39,6 +39,7 @@ class AlertSettings:
     on_recovery: bool = True
     on_pulled: bool = False
     on_rate_mismatch: bool = False
+    watch: tuple[str, ...] = ()  # watch words: a headline whose title contains one alerts once
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,16 +25,22 @@ METADATA_DB_KEY = "ticker"
 
 def load_metadata(database_name: str) -> dict[str, Any]:
     """metadata.yml with its database key and chart databases set to the served database's name,
-    and `{success_outcomes}` in canned queries replaced by the one definition (SUCCESS_SQL)."""
+    and `{success_outcomes}` and `{default_source}` in canned queries replaced by their one
+    definitions (SUCCESS_SQL, db.front.DEFAULT_SOURCE_SQL)."""
     import yaml
 
     from ticker.base import SUCCESS_SQL
+    from ticker.db.front import DEFAULT_SOURCE_SQL
 
     metadata = yaml.safe_load((DATASETTE_DIR / "metadata.yml").read_text(encoding="utf-8"))
     databases = metadata.get("databases", {})
     for database in databases.values():
         for query in database.get("queries", {}).values():
-            query["sql"] = query["sql"].replace("{success_outcomes}", SUCCESS_SQL)
+            query["sql"] = (
+                query["sql"]
+                .replace("{success_outcomes}", SUCCESS_SQL)
+                .replace("{default_source}", " ".join(DEFAULT_SOURCE_SQL.split()))
+            )
     if METADATA_DB_KEY in databases and database_name != METADATA_DB_KEY:
         databases[database_name] = databases.pop(METADATA_DB_KEY)
     for dashboard in metadata.get("plugins", {}).get("datasette-dashboards", {}).values():

@@ -28,6 +28,7 @@ _SHA = re.compile(r"^[0-9a-fA-F]{8,64}$")
 HEADLINE_ID_COLUMNS = {"headline_id"}
 FLAG_COLUMNS = {"paid", "ongoing", "mismatch", "new", "reworded_later"}
 DURATION_COLUMNS = {"duration_s", "shown_s", "every_s", "retry_after_s"}
+BODY_COLUMNS = {"first_body", "last_body", "body_sha256"}  # an archived body's SHA-256: a link to it
 
 
 def _database(datasette):
@@ -51,6 +52,20 @@ def _moscow_html(iso: str | None) -> Markup:
     except (TypeError, ValueError):
         return Markup("{}").format(iso)
     return Markup('<time datetime="{0}" title="UTC {0}">{1}</time>').format(iso, shown)
+
+
+def _utc_html(iso: str) -> Markup:
+    """A stored UTC instant shown as UTC, labelled (beside its `_msk` column)."""
+    return Markup('<time datetime="{0}" title="Moscow time {1}">{2} UTC</time>').format(
+        iso, to_moscow_text(iso), iso[:19].replace("T", " ")
+    )
+
+
+def _keys(row: Any) -> tuple[str, ...]:
+    try:
+        return tuple(row.keys())
+    except AttributeError:  # a row that is no mapping: no sibling columns to look at
+        return ()
 
 
 def _moscow_text_html(text: str) -> Markup:
@@ -94,10 +109,17 @@ def render_cell(row, value, column, table, database, datasette):
                 _headline_href(datasette, value["value"]), value["value"], value.get("label") or ""
             )
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, value), value)
+    if column in BODY_COLUMNS and isinstance(value, str) and _SHA.match(value):
+        href = datasette.urls.path(f"/-/body/{value}")
+        return Markup('<a class="body-link" href="{}" title="SHA-256 {}">{}</a>').format(
+            href, value, value[:12]
+        )
     if table == "headlines" and column == "title":  # the id cell links to the row: the title to its life
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
     try:
         if isinstance(value, str) and _UTC_INSTANT.match(value):
+            if f"{column}_msk" in _keys(row):  # its Moscow time is the next column: this one says UTC
+                return _utc_html(value)
             return _moscow_html(value)
         if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
             return _moscow_text_html(value)
@@ -123,10 +145,10 @@ def extra_template_vars(template, database, request, datasette):
                 continue
             queries = await datasette.get_canned_queries(name, request.actor if request else None)
             for query_name, query in queries.items():
-                found.append({"href": datasette.urls.query(name, query_name),
+                found.append({"name": query_name, "href": datasette.urls.query(name, query_name),
                               "title": query.get("title") or query_name,
                               "summary": query.get("summary") or ""})  # fmt: skip
-        return {"ticker_questions": found}
+        return {"ticker_questions": found, "ticker_database": _database(datasette).name}
 
     return questions
 
@@ -134,11 +156,11 @@ def extra_template_vars(template, database, request, datasette):
 def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
     """What /-/ticker shows: the same answer as `ticker at` (db.queries.ticker_at), its steps."""
     from ticker.db.archive import is_archived
-    from ticker.db.front import first_poll, poll_steps, sources
+    from ticker.db.front import default_source, first_poll, poll_steps, sources
     from ticker.db.queries import BadQuestion, fallback_note, ticker_at, ticker_channel
 
     with_ticker = [s for s in sources(db) if s["ticker_channel"]]
-    source = source or (with_ticker[0]["name"] if with_ticker else None)
+    source = source or default_source(db)
     context: dict[str, Any] = {"sources": with_ticker, "source": source, "error": None, "poll": None}
     if source is None:
         context["error"] = "no source with a ticker is recorded in this database yet"
@@ -170,6 +192,19 @@ def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
     return context
 
 
+def _failed_fetches(db, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The failed fetches of the shown source's ticker after the poll shown (or, when there is
+    none, before the asked time), newest first: each links to its archived body (a block page)."""
+    from ticker.db.front import MAX_FAILED_SHOWN, failed_fetches, sources
+
+    asked = context.get("asked")
+    channel = next((s["ticker_channel"] for s in sources(db) if s["name"] == context.get("source")), None)
+    if not asked or not channel:
+        return []
+    after = context["poll"]["started_at"] if context.get("poll") else ""
+    return failed_fetches(db, context["source"], channel, after, asked, MAX_FAILED_SHOWN)
+
+
 def _moscow_input(iso: str) -> str:
     """The value of a datetime-local field showing `iso` in Moscow time."""
     from ticker.base import MOSCOW, from_iso
@@ -194,6 +229,10 @@ async def ticker_page(datasette, request) -> Response:
     context["first_href"] = _ticker_href(datasette, first["source"], first["started_at"]) if first else None
     if context.get("poll") and context.get("body_archived"):
         context["body_href"] = datasette.urls.path(f"/-/body/{context['poll']['body_sha256']}")
+    context["failed_fetches"] = await _read(datasette, lambda db: _failed_fetches(db, context))
+    for fetch in context["failed_fetches"]:
+        if fetch["archived"]:
+            fetch["body_href"] = datasette.urls.path(f"/-/body/{fetch['body_sha256']}")
     status = 400 if context["error"] and not context.get("first") and context.get("source") else 200
     html = await datasette.render_template("ticker_at.html", context, request=request)
     return Response.html(html, status=status)
