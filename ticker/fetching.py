@@ -103,7 +103,8 @@ def parse_body(attempt: Attempt, spec: SourceSpec, channel: str, *, fetched_at: 
     row = attempt.row
     assert attempt.body is not None
     context = ParseContext(
-        url=attempt.final_url or row.url,
+        # Links resolve against the redacted address: a relative `#story` must not carry a `?token=`.
+        url=redact_url(attempt.final_url) if attempt.final_url else row.url,
         content_type=row.content_type,
         fetched_at=fetched_at,
         min_items=spec.min_items(channel),
