@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -150,10 +150,20 @@ def moscow_day(moment: datetime) -> date:
 
 
 def to_moscow_text(iso: str | None) -> str | None:
-    """A stored UTC instant shown in Moscow time, `YYYY-MM-DD HH:MM:SS MSK`."""
+    """A stored UTC instant shown in Moscow time, `YYYY-MM-DD HH:MM:SS MSK`.
+
+    Never raises: a stored value that is no instant within the years ticker's times may take
+    (written by an older version, or by hand) is shown as it is, said to be no time.
+    """
     if iso is None:
         return None
-    return from_iso(iso).astimezone(MOSCOW).strftime("%Y-%m-%d %H:%M:%S MSK")
+    try:
+        moment = from_iso(str(iso))
+        if in_time_bounds(moment):
+            return moment.astimezone(MOSCOW).strftime("%Y-%m-%d %H:%M:%S MSK")
+    except (ValueError, OverflowError):
+        pass
+    return f"{iso} (not a time ticker can show)"
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -161,7 +171,44 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Every accepted time lies in these years and every age within MAX_AGE: nothing older or later
 # can be in a history, and the bounds keep each time representable after any zone shift.
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
+_EARLIEST_UNIX = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC).timestamp()
+_AFTER_LATEST_UNIX = datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
 MAX_AGE = timedelta(days=50 * 366)
+OUT_OF_TIME_BOUNDS = f"outside the years {EARLIEST_YEAR}..{LATEST_YEAR} that ticker's times may take"
+
+
+def in_time_bounds(moment: datetime) -> bool:
+    """Whether an aware instant lies in the years every stored time must (UTC), so that it can be
+    shifted to any zone and shown."""
+    try:
+        return EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR
+    except (OverflowError, ValueError):
+        return False
+
+
+def iso_in_time_bounds(iso: str) -> bool:
+    """`in_time_bounds` for a stored instant's text (`YYYY-...Z`); False for text that is none."""
+    try:
+        return in_time_bounds(from_iso(iso))
+    except (ValueError, OverflowError, TypeError, AttributeError):
+        return False
+
+
+def unix_in_time_bounds(seconds: int | float) -> bool:
+    """`in_time_bounds` for a Unix time (a feed's `publish_date_t`, a page's `data-modif`)."""
+    return _EARLIEST_UNIX <= seconds < _AFTER_LATEST_UNIX
+
+
+def without_odd_time(headline: Headline) -> tuple[Headline, str | None]:
+    """The headline with `published_at` dropped (and why) when it lies outside the time bounds:
+    a feed that says 9999 keeps its item, never its impossible time."""
+    if headline.published_at is None or iso_in_time_bounds(headline.published_at):
+        return headline, None
+    return replace(headline, published_at=None), (
+        f"item {headline.id}: publication time {headline.published_at[:40]!r} is {OUT_OF_TIME_BOUNDS}: not stored"
+    )
+
+
 TIME_FORMS = "ISO 8601 (2024-11-25T18:57, zone optional, Moscow if absent), a date (2024-11-25), an age (30m, 2h, 1d) or now"
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 from sqlite_utils import Database
 
-from ticker.base import EARLIEST_YEAR, LATEST_YEAR, to_iso, utc_now
+from ticker.base import OUT_OF_TIME_BOUNDS, in_time_bounds, to_iso, utc_now
 from ticker.db.imports import (
     capture_stored,
     imported_channels,
@@ -42,14 +42,7 @@ MAX_REDIRECTS = 3
 TRANSIENT_PAUSE_S = 5.0  # after a 5xx or no answer, before asking again
 REFUSED = "connection refused"  # how ticker.scraper.http describes a refused connection
 MAX_WARNINGS = 10  # warning lines kept in a summary (the count of each kind is always whole)
-OUT_OF_BOUNDS = f"outside the years {EARLIEST_YEAR}..{LATEST_YEAR} that ticker's times may take"
 Opener = Database | Callable[[], Database]  # the database, or how to open it when first needed
-
-
-def in_time_bounds(moment: datetime) -> bool:
-    """Whether an instant lies in the years every ticker time does (`ticker.base`'s bounds for a
-    typed time): a capture dated 9999-12-31 or 1970 could not be shown, compared or cited."""
-    return EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR
 
 
 class _Lazy:
@@ -170,8 +163,8 @@ class Summary:
 
     def out_of_bounds(self, what: str, moment: datetime) -> None:
         """A capture dated where no ticker time can be: skipped, counted and said."""
-        self.not_a_capture("out_of_range", f"{what}: dated {to_iso(moment)}, {OUT_OF_BOUNDS}")
-        self.warn(f"skipped {what}: dated {to_iso(moment)}, {OUT_OF_BOUNDS}")
+        self.not_a_capture("out_of_range", f"{what}: dated {to_iso(moment)}, {OUT_OF_TIME_BOUNDS}")
+        self.warn(f"skipped {what}: dated {to_iso(moment)}, {OUT_OF_TIME_BOUNDS}")
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}

@@ -3,13 +3,24 @@ leaked a secret or stopped ticker without a word, now refused, bounded or said."
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from rbc_markup import render_page, standard_items
+from click.testing import CliRunner
+from helpers_front import build_history
+from rbc_markup import render_item, render_page, standard_items
 
 from reliability import faultserver as fs
 from reliability.support import rows, run_ticker
+from ticker.base import Headline, TickerPage, to_moscow_text
+from ticker.cli import main
+from ticker.commands.serve import make_datasette
+from ticker.db.schema import open_db
+from ticker.db.writes import FetchRow, save_ticker
+from ticker.scraper.feed_rss import parse_feed
+from ticker.scraper.rbc_feed_json import parse_feed_json
 
 pytestmark = pytest.mark.reliability
 
@@ -40,3 +51,110 @@ def test_a_token_in_the_source_address_never_reaches_the_database(fault_server, 
     assert stored[items[2].id] == f"{url}story/1"
     assert SECRET.encode() not in _database_bytes(db)
     assert SECRET not in result.stdout + result.stderr
+
+
+# ---- 9. times of 9999: refused at the edge, never a crash when shown
+def _feed_json(stamps: list[object]) -> bytes:
+    items = standard_items(len(stamps))
+    for item in items:
+        item.modif = False  # the feed's publish_date_t is then the item's time
+    return json.dumps(
+        {
+            "items": [
+                {"html": render_item(item, n), "publish_date_t": stamp}
+                for n, (item, stamp) in enumerate(zip(items, stamps, strict=True), start=1)
+            ]
+        }
+    ).encode()
+
+
+def test_feed_json_with_odd_publish_times_keeps_every_item_without_the_time():
+    good = 1732557600
+    stamps = [good] * 14
+    stamps[3], stamps[5], stamps[7], stamps[9] = "²", 253402300799, "253402300799", -5
+    page = parse_feed_json(_feed_json(stamps), fetched_at=datetime(2024, 11, 25, 18, tzinfo=UTC))
+    assert len(page.headlines) == 14  # before: "²" made the whole answer a parse_error
+    times = [headline.published_at for headline in page.headlines]
+    # the four odd stamps are ignored: those items keep the time their own markup shows
+    assert all(at is not None and at.startswith("2024-11-25") for at in times), times
+    assert sum("publish_date_t" in warning for warning in page.warnings) == 4
+
+
+@pytest.mark.parametrize(
+    "pub_date",
+    [
+        "Fri, 31 Dec 9999 23:59:59 +0000",
+        "Sat, 01 Jan 1000 00:00:00 GMT",
+        "9999-12-31T23:59:59Z",
+        "Mon, 01 Jan 2102 00:00:00 MSK",
+    ],
+)
+def test_feed_dates_outside_the_years_keep_the_item_without_a_time(pub_date):
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        "<link>https://feed.example/</link><description>d</description>"
+        f"<item><title>Odd</title><guid>odd-1</guid><pubDate>{pub_date}</pubDate></item>"
+        "<item><title>Fine</title><guid>ok-1</guid><pubDate>Mon, 25 Nov 2024 19:05:00 +0300</pubDate></item>"
+        "</channel></rss>"
+    ).encode()
+    page = parse_feed(feed, base_url="https://feed.example/", content_type=None, fetched_at=datetime.now(UTC))
+    assert [(h.id, h.published_at) for h in page.headlines] == [
+        ("odd-1", None),
+        ("ok-1", "2024-11-25T16:05:00Z"),
+    ]
+    assert any("1990..2100" in warning for warning in page.warnings)
+
+
+def test_rbc_rss_of_9999_is_stored_without_the_time(fault_server, tmp_path):
+    feed = (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        b"<link>http://www.rbc.ru/</link><description>d</description>"
+        b"<item><title>9999-12-31T23:59:59Z</title><link>http://www.rbc.ru/a/5a1806a09a79474f2f7c3ed1</link>"
+        b"<guid>5a1806a09a79474f2f7c3ed1</guid><pubDate>Fri, 31 Dec 9999 23:59:59 +0000</pubDate></item>"
+        b"</channel></rss>"
+    )
+    url = fault_server.route("/rss", fs.static(feed, content_type="application/rss+xml"))
+    db = tmp_path / "ticker.db"
+    result = run_ticker("fetch", "rbc", "--channel", "rss", "--url", url, "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert rows(db, "SELECT published_at FROM headlines") == [(None,)]
+    assert "pubDate" in rows(db, "SELECT warning FROM fetches")[0][0]
+
+
+ODD_ID = "674400009a79470000000999"
+
+
+@pytest.fixture
+def odd_history(tmp_path: Path) -> Path:
+    """The known front history plus a headline whose stored time is 9999 and whose title looks
+    like a time (as an older version stored them)."""
+    db_path = tmp_path / "ticker.db"
+    build_history(db_path)
+    db = open_db(db_path)
+    odd = Headline(id=ODD_ID, url=None, title="9999-12-31T23:59:59Z", rubric="0001-01-01 00:00",
+                   kind="news", published_at="9999-12-31T23:59:59Z", position=1)  # fmt: skip
+    row = FetchRow(
+        source="rbc", channel="page", url="http://test/rbc", started_at="2024-11-26T10:05:00Z", outcome="ok"
+    )
+    save_ticker(db, row, TickerPage(headlines=(odd,)))
+    db.close()
+    return db_path
+
+
+def test_a_stored_time_of_9999_never_crashes_a_reader(odd_history):
+    runner = CliRunner()
+    for args in (["at", "2024-11-26T13:06"], ["cite", ODD_ID], ["changes", "--since", "2024-11-25"],
+                 ["at", "2024-11-26T13:06", "--csv"], ["status"]):  # fmt: skip
+        result = runner.invoke(main, [*args, "--db", str(odd_history)])
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        assert "9999-12-31T23:59:59Z" in result.output or args[0] in ("changes", "status")
+    assert to_moscow_text("9999-12-31T23:59:59Z") == "9999-12-31T23:59:59Z (not a time ticker can show)"
+    assert to_moscow_text("2024-11-25T10:00:00Z") == "2024-11-25 13:00:00 MSK"
+
+
+async def test_a_stored_time_of_9999_never_500s_a_page(odd_history):
+    ds = make_datasette(odd_history)
+    for path in (f"/-/headline/{ODD_ID}", "/-/ticker?source=rbc&at=2024-11-26T13:06", "/ticker/headlines",
+                 "/ticker/headline_titles", "/ticker/headline_exits"):  # fmt: skip
+        response = await ds.client.get(path)
+        assert response.status_code == 200, (path, response.text[-500:])
