@@ -9,7 +9,9 @@ daemon (`schedules/`) and the CLI can all build on it.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -318,3 +320,33 @@ def check_http_url(value: object, what: str) -> str:
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise BadInput(f"{what} = {value!r}: an address cannot contain spaces or control characters")
     return value
+
+
+_NOT_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_database_path(path: str | os.PathLike[str], what: str = "database") -> str:
+    """The path of a database file, or BadInput (one line) for one that cannot be: empty, naming
+    a folder (`/`, `data/`), or an existing directory, FIFO, device or socket (opening a FIFO
+    waits for a writer for ever). A missing file is fine: it is created."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise BadInput(f"{what} path {text!r} is empty: name a file")
+    if text.endswith(("/", os.sep)):
+        raise BadInput(f"{what} {text!r} names a folder, not a database file")
+    try:
+        mode = os.stat(text).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return text
+    except OSError as error:
+        raise BadInput(f"{what} {text!r} cannot be used: {error.strerror or error}") from None
+    for test, name in _NOT_FILES:
+        if test(mode):
+            raise BadInput(f"{what} {text!r} is {name}, not a database file")
+    return text

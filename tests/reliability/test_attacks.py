@@ -4,6 +4,7 @@ leaked a secret or stopped ticker without a word, now refused, bounded or said."
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -158,3 +159,34 @@ async def test_a_stored_time_of_9999_never_500s_a_page(odd_history):
                  "/ticker/headline_titles", "/ticker/headline_exits"):  # fmt: skip
         response = await ds.client.get(path)
         assert response.status_code == 200, (path, response.text[-500:])
+
+
+# ---- 11. a database path that is no file: one line, never a traceback or a hang
+@pytest.fixture
+def not_files(tmp_path: Path) -> dict[str, str]:
+    fifo = tmp_path / "pipe.db"
+    os.mkfifo(fifo)
+    return {
+        "/": "names a folder",
+        str(tmp_path): "is a directory",
+        str(fifo): "is a FIFO",
+        "/dev/null": "character device",
+    }
+
+
+def test_a_database_path_that_is_no_file_is_one_error_line(tmp_path, not_files):
+    runner = CliRunner()
+    for path, said in not_files.items():
+        config = tmp_path / "ticker.toml"
+        config.write_text(f'db = "{path}"\n[sources.rbc]\nkind = "rbc"\nurl = "http://127.0.0.1:9/"\n')
+        for args in (["run", "--config", str(config)], ["fetch", "rbc", "--config", str(config)],
+                     ["fetch", "rbc", "--url", "http://127.0.0.1:9/", "--db", path], ["at", "now", "--db", path],
+                     ["cite", "x", "--db", path], ["status", "--db", path], ["archive", "stats", "--db", path],
+                     ["run", "--db", path]):  # fmt: skip
+            result = runner.invoke(main, args)
+            assert result.exit_code == 1, (args, result.output, result.exception)
+            assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+            lines = result.output.strip().splitlines()
+            # commands that only read may say there is no database file there: also one line
+            reason = said in lines[0] or (args[0] in ("status", "archive") and "no database at" in lines[0])
+            assert len(lines) == 1 and lines[0].startswith("Error:") and reason, (args, result.output)
