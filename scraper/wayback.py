@@ -17,9 +17,9 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode, urljoin
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -35,6 +35,11 @@ CDX_PAGE_ROWS = 5000
 MAX_CDX_PAGES = 200
 TRANSIENT_STATUSES = (500, 502, 503, 504)  # the CDX server's "try again" (504 on heavy queries)
 REDIRECT_WINDOW_S = 900.0  # a 302 to a capture further than this from the asked one is not followed
+# A memento's own date (Memento-Datetime) may differ this much from the index row it was asked
+# for (the same crawl, a revisit) and no more: beyond, the answer is not the capture listed.
+CAPTURE_DATE_TOLERANCE = timedelta(days=1)
+# A capture dated this little after now is this host's clock being behind, not an archive's lie.
+CLOCK_SLACK = timedelta(minutes=5)
 _TIMESTAMP = re.compile(r"^\d{14}$")
 _MEMENTO_TS = re.compile(r"/(\d{14})(?:[a-z]{2}_)?/")
 
@@ -171,6 +176,19 @@ def collapse(captures: Iterable[Capture], every_s: float) -> list[Capture]:
     return kept
 
 
+def capture_date_problem(captured_at: datetime, indexed_at: datetime | None, now: datetime) -> str | None:
+    """Why a capture's date cannot be believed (None when it can): after now, or more than
+    CAPTURE_DATE_TOLERANCE from its index row (a Memento-Datetime of 2099 for a row of 2022).
+    For every import: CDX rows, mementos and WARC records (which have no index row)."""
+    shown = captured_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if captured_at > now + CLOCK_SLACK:
+        return f"dated {shown}, after now"
+    if indexed_at is not None and abs(captured_at - indexed_at) > CAPTURE_DATE_TOLERANCE:
+        listed = indexed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"dated {shown}, more than {CAPTURE_DATE_TOLERANCE.days} day from its index row ({listed})"
+    return None
+
+
 def memento_url(replay_url: str, timestamp: str, original: str) -> str:
     """The memento in its original form (no toolbar, no link rewriting)."""
     prefix = replay_url if replay_url.endswith("/") else replay_url + "/"
@@ -222,6 +240,39 @@ def classify_replay(status: int | None, headers: dict[str, str], address: str) -
         return Replay("excluded", f"HTTP {status} without Memento-Datetime: the address is excluded")
     what = f"HTTP {status}" if status is not None else "no answer"
     return Replay("unavailable", f"{what} from the Wayback Machine, not a capture")
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """A redirect's target read as a memento address of the replay server."""
+
+    timestamp: str
+    original: str
+
+
+def _host_port(parts: SplitResult) -> tuple[str, int] | None:
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return None
+    return ((parts.hostname or "").lower(), port) if parts.scheme.lower() in ("http", "https") else None
+
+
+def replay_hop(location: str, replay_url: str) -> Hop | None:
+    """The memento a redirect points at, if it is one on the replay server itself (same host and
+    port, under the replay prefix: `<prefix><14 digits>[xx_]/<original>`); None for any other
+    address, however many digits it holds (`https://evil.example/20220224030005/`)."""
+    try:
+        target, replay = urlsplit(location), urlsplit(replay_url)
+    except ValueError:
+        return None
+    where = _host_port(target)
+    if where is None or where != _host_port(replay):
+        return None
+    prefix = replay.path if replay.path.endswith("/") else replay.path + "/"
+    rest = urlunsplit(("", "", target.path, target.query, ""))
+    match = re.match(re.escape(prefix) + r"(\d{14})(?:[a-z]{2}_)?/(.+)$", rest)
+    return Hop(match.group(1), match.group(2)) if match else None
 
 
 def redirect_within(location: str, asked: datetime, window_s: float = REDIRECT_WINDOW_S) -> datetime | None:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 from sqlite_utils import Database
@@ -32,6 +31,7 @@ from ticker.db.writes import Saved, register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
 from ticker.progress import Bar
 from ticker.scraper import wayback
+from ticker.scraper.links import address_identity, same_address
 from ticker.sources import SourceSpec, UnknownSource
 
 DEFAULT_PAUSE_S = 2.5  # the least gap between two requests: 24 a minute, under the CDX's 30
@@ -161,6 +161,12 @@ class Summary:
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(message)
 
+    def refused(self, kind: str, message: str) -> None:
+        """A record or capture that is not the source's, or not to be believed: skipped, counted
+        (under `kind`) and said."""
+        self.not_a_capture(kind, message)
+        self.warn(f"skipped {message}")
+
     def out_of_bounds(self, what: str, moment: datetime) -> None:
         """A capture dated where no ticker time can be: skipped, counted and said."""
         self.not_a_capture("out_of_range", f"{what}: dated {to_iso(moment)}, {OUT_OF_TIME_BOUNDS}")
@@ -251,6 +257,10 @@ def _fetch_memento(
             if not in_time_bounds(replay.captured_at):
                 summary.out_of_bounds(f"{address} (its Memento-Datetime)", replay.captured_at)
                 return None
+            problem = wayback.capture_date_problem(replay.captured_at, instant, utc_now())
+            if problem:  # the answer is not the capture the index listed
+                summary.refused("date_refused", f"{address}: its Memento-Datetime is {problem}")
+                return None
             attempt.row.started_at = to_iso(replay.captured_at)
             if attempt.row.started_at in known:  # its Memento-Datetime names a capture stored before
                 summary.skipped += 1
@@ -270,6 +280,14 @@ def _fetch_memento(
         if replay.kind != "redirect":
             summary.not_a_capture(replay.kind, f"{address}: {replay.message}")
             return None
+        hop = wayback.replay_hop(replay.location, replay_url)
+        if hop is None or not same_address(hop.original, spec.url_for(channel)):
+            summary.refused(
+                "redirect_elsewhere",
+                f"{address}: redirected to {replay.location}: not a memento of the source's address "
+                "on the replay server",
+            )
+            return None
         target = wayback.redirect_within(replay.location, asked)
         if target is not None and not in_time_bounds(target):
             summary.out_of_bounds(f"{address} (redirected to {replay.location})", target)
@@ -285,6 +303,23 @@ def _fetch_memento(
         address, instant = replay.location, target
     summary.not_a_capture("redirect_loop", f"{address}: more than {MAX_REDIRECTS} redirects")
     return None
+
+
+def _listed_capture_usable(capture: wayback.Capture, address: str, summary: Summary) -> bool:
+    """Whether a CDX row may be asked for: dated within the time bounds and not after now, and a
+    capture of the source's own address (a CDX server may list others); else counted and said."""
+    what = f"CDX row {capture.timestamp} {capture.original}"
+    if not in_time_bounds(capture.instant):
+        summary.out_of_bounds(what, capture.instant)
+        return False
+    problem = wayback.capture_date_problem(capture.instant, None, utc_now())
+    if problem:
+        summary.refused("date_refused", f"{what}: {problem}")
+        return False
+    if not same_address(capture.original, address):
+        summary.refused("other_address", f"{what}: not the source's address {address}")
+        return False
+    return True
 
 
 def import_wayback(
@@ -329,12 +364,9 @@ def import_wayback(
             summary.stopped = str(error)
             return summary
         summary.found = len(captures)
-        in_bounds = []
-        for capture in captures:
-            if in_time_bounds(capture.instant):
-                in_bounds.append(capture)
-            else:
-                summary.out_of_bounds(f"CDX row {capture.timestamp} {capture.original}", capture.instant)
+        in_bounds = [
+            capture for capture in captures if _listed_capture_usable(capture, spec.url_for(channel), summary)
+        ]
         kept = wayback.collapse(in_bounds, every_s)
         summary.kept = len(kept)
         if not kept:  # nothing to store: no database is created for it
@@ -435,6 +467,8 @@ def import_warc(
                                  f"({record.problem}): not imported")  # fmt: skip
                 elif not in_time_bounds(record.date):
                     summary.out_of_bounds(f"WARC record {ref}", record.date)
+                elif problem := wayback.capture_date_problem(record.date, None, utc_now()):
+                    summary.refused("date_refused", f"WARC record {ref}: {problem}")
                 # the same record again, or a copy of it (the file renamed, another crawl's copy)
                 elif ref in known[key] or to_iso(record.date) in known[key]:
                     summary.skipped += 1
@@ -464,20 +498,12 @@ def import_warc(
     return list(summaries.values())
 
 
-def _page_key(address: str) -> tuple[str, str] | None:
-    """What makes two addresses the same page: host and path (scheme, the host's case, query
-    and fragment ignored; an empty path is `/`)."""
-    parts = urlsplit(address)
-    if not parts.hostname:
-        return None
-    return parts.hostname.lower(), parts.path or "/"
-
-
 def address_matcher(specs: Iterable[SourceSpec]) -> Callable[[str], WarcTarget | None]:
-    """Maps a recorded address to the source and channel whose address it is: exactly, or the
-    same page with other query or tracking parameters (an exact match wins)."""
-    exact: dict[str, WarcTarget] = {}
-    pages: dict[tuple[str, str], WarcTarget] = {}
+    """Maps a recorded address to the source and channel whose configured address it is, by the
+    one rule of `links.address_identity` (scheme, host case, `www.`, a trailing `/` and tracking
+    parameters aside; any other query parameter counts: `?section=sport` is not the
+    `?section=politics` source). The first channel configured with an address wins."""
+    targets: dict[tuple, WarcTarget] = {}
     for spec in specs:
         for channel in spec.kind_def.channel_names:
             try:
@@ -486,17 +512,12 @@ def address_matcher(specs: Iterable[SourceSpec]) -> Callable[[str], WarcTarget |
                 continue
             if "{" in address:  # a template (feed pages): no single address to recognise
                 continue
-            target = WarcTarget(spec, channel)
-            exact.setdefault(address, target)
-            key = _page_key(address)
-            if key is not None:
-                pages.setdefault(key, target)
+            identity = address_identity(address)
+            if identity is not None:
+                targets.setdefault(identity, WarcTarget(spec, channel))
 
     def match(address: str) -> WarcTarget | None:
-        found = exact.get(address)
-        if found is not None:
-            return found
-        key = _page_key(address)
-        return pages.get(key) if key is not None else None
+        identity = address_identity(address)
+        return targets.get(identity) if identity is not None else None
 
     return match

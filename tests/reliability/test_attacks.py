@@ -8,18 +8,18 @@ import io
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from helpers_front import build_history
-from helpers_import import Wayback
+from helpers_import import WarcFile, Wayback, http_date, parse_stamp, stamp
 from rbc_markup import render_item, render_page, standard_items
 
 from reliability import faultserver as fs
 from reliability.support import rows, run_ticker
-from ticker.base import Headline, TickerPage, to_moscow_text
+from ticker.base import Headline, TickerPage, to_iso, to_moscow_text
 from ticker.cli import main
 from ticker.commands.serve import make_datasette
 from ticker.datasette.plugins.ticker_csv import CsvRewriter
@@ -27,7 +27,9 @@ from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_ticker
 from ticker.progress import progress
 from ticker.scraper.feed_rss import parse_feed
+from ticker.scraper.links import same_address
 from ticker.scraper.rbc_feed_json import parse_feed_json
+from ticker.scraper.wayback import replay_hop
 
 pytestmark = pytest.mark.reliability
 
@@ -286,3 +288,99 @@ def test_import_messages_never_print_terminal_escapes(httpserver, tmp_path):
     with progress(3, "importing", stream=stream) as bar:
         bar.note(f"HTTP 429 from {ESCAPES}")
     assert "\x1b" not in stream.getvalue() and "\\u001b" in stream.getvalue()
+
+
+# ---- 1, 2, 3. imports: only the source's own captures, dated as the index says, on the replay server
+T = datetime(2022, 2, 24, 3, 0, 5, tzinfo=UTC)
+
+
+def _rbc_page(start: int) -> str:
+    return render_page(standard_items(14, start=start, newest=T))
+
+
+def test_wayback_refuses_captures_it_cannot_believe(httpserver, fault_server, tmp_path):
+    archive = Wayback(httpserver)
+    hour = timedelta(hours=1)
+    # 1. a Memento-Datetime of 2099 for a row of 2022; one 3 days off; a row dated 2099
+    archive.add(T, archive.memento(datetime(2099, 1, 1, tzinfo=UTC), _rbc_page(0)))
+    archive.add(T + hour, archive.memento(T + hour + timedelta(days=3), _rbc_page(1)))
+    archive.add(datetime(2099, 6, 1, tzinfo=UTC), _rbc_page(2))
+    # 2. a row of another address (a CDX server may list one)
+    archive.add(T + 2 * hour, _rbc_page(3), original="https://www.rbc.ru/?section=sport")
+    # 3. redirects to another host (with 14 digits in its path) and to another address
+    foreign_ts = stamp(T + 3 * hour + timedelta(minutes=1))
+    foreign = fault_server.route(
+        f"/{foreign_ts}/",
+        fs.static(_rbc_page(4).encode(), extra={"Memento-Datetime": http_date(T + 3 * hour)}),
+    )
+    archive.add(T + 3 * hour, archive.plain(302, headers={"Location": foreign}))
+    archive.add(
+        T + 4 * hour, archive.redirect_to(T + 4 * hour + timedelta(minutes=1), "https://evil.example/")
+    )
+    good = archive.add(T + 5 * hour, _rbc_page(5))
+    db = tmp_path / "t.db"
+    result = CliRunner().invoke(main, [
+        "import", "wayback", "rbc", "--cdx-url", archive.cdx_url, "--replay-url", archive.replay_url,
+        "--pause", "0", "--throttle-pause", "0", "--db", str(db), "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)[0]
+    assert summary["not_captures"] == {"date_refused": 3, "other_address": 1, "redirect_elsewhere": 2}
+    assert rows(db, "SELECT started_at FROM fetches") == [(to_iso(parse_stamp(good)),)]
+    assert fault_server.hits.get(f"/{foreign_ts}/", 0) == 0  # the other host is never asked
+    assert stamp(datetime(2099, 6, 1, tzinfo=UTC)) not in archive.memento_requests
+    assert any("after now" in warning for warning in summary["warnings"])
+    assert any("more than 1 day from its index row" in warning for warning in summary["warnings"])
+
+
+def test_warc_records_of_another_address_or_the_future_are_not_the_source(tmp_path):
+    config = tmp_path / "ticker.toml"
+    config.write_text(
+        f'db = "{tmp_path / "t.db"}"\n[sources.politics]\nkind = "rbc"\nurl = "https://www.rbc.ru/?section=politics"\n'
+    )
+    warc = WarcFile(tmp_path / "a.warc.gz", gzip=True)
+    page = _rbc_page(0).encode()
+    warc.response("https://www.rbc.ru/?section=sport", page, T)
+    warc.response("https://www.rbc.ru/", page, T + timedelta(minutes=1))
+    warc.response("https://www.rbc.ru/?section=politics&page=2", page, T + timedelta(minutes=2))
+    warc.response("http://WWW.RBC.ru/?utm_source=tg&section=politics", page, T + timedelta(minutes=3))
+    warc.response("https://rbc.ru/?section=politics", page, datetime(2099, 1, 1, tzinfo=UTC))
+    warc.close()
+    result = CliRunner().invoke(
+        main, ["import", "warc", str(tmp_path / "a.warc.gz"), "--config", str(config), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (summary,) = json.loads(result.stdout)
+    assert (summary["source"], summary["fetched"], summary["not_captures"]) == (
+        "politics",
+        1,
+        {"date_refused": 1},
+    )
+    assert rows(tmp_path / "t.db", "SELECT started_at FROM fetches") == [("2022-02-24T03:03:05Z",)]
+
+
+@pytest.mark.parametrize(
+    ("recorded", "same"),
+    [
+        ("http://WWW.rbc.ru:80/?section=politics&utm_medium=x", True),
+        ("https://rbc.ru/?from=newsfeed&section=politics#top", True),
+        ("https://www.rbc.ru/?section=sport", False),
+        ("https://www.rbc.ru/?section=politics&section=sport", False),
+        ("https://www.rbc.ru/news/?section=politics", False),
+        ("https://www.rbc.ru:8443/?section=politics", False),
+        ("https://evil.example/?section=politics", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_the_address_rule(recorded, same):
+    assert same_address(recorded, "https://www.rbc.ru/?section=politics") is same
+
+
+def test_replay_hops_are_the_replay_servers_own_mementos():
+    replay = "https://web.archive.org/web/"
+    hop = replay_hop("https://web.archive.org/web/20220224030005id_/https://www.rbc.ru/?a=1", replay)
+    assert hop is not None and (hop.timestamp, hop.original) == ("20220224030005", "https://www.rbc.ru/?a=1")
+    for elsewhere in ("https://evil.example/web/20220224030005id_/https://www.rbc.ru/",
+                      "https://evil.example/20220224030005/", "https://web.archive.org:8443/web/20220224030005id_/x",
+                      "https://web.archive.org/other/20220224030005id_/https://www.rbc.ru/"):  # fmt: skip
+        assert replay_hop(elsewhere, replay) is None, elsewhere
