@@ -112,6 +112,13 @@ class _Decoded:
 _DECODED = _Decoded()
 
 
+def forget_decoded() -> None:
+    """Empty this process's cache of decoded bodies (after the rows were changed by other means:
+    the next read decodes and checks them again)."""
+    global _DECODED
+    _DECODED = _Decoded()
+
+
 # ---- encoding
 
 
@@ -154,8 +161,24 @@ def encode(body: bytes, base: tuple[str, bytes, int] | None) -> Encoded:
     return Encoded(ZSTD, _full(body), None, 0)
 
 
+def _type_problem(compression: object, data: object, size: object) -> str | None:
+    """What is wrong with a `bodies` row's types (SQLite lets any column hold any type: a row
+    written by hand or by another tool may hold TEXT or NULL where ticker writes a BLOB)."""
+    if not isinstance(compression, str):
+        return f"its compression is {type(compression).__name__} {compression!r:.40}, not text"
+    if not isinstance(data, bytes):
+        return f"its data is {'NULL' if data is None else type(data).__name__}, not a BLOB"
+    if not isinstance(size, int) or isinstance(size, bool):
+        return f"its recorded size is {type(size).__name__} {size!r:.40}, not an integer"
+    return None
+
+
 def _decode_one(digest: str, compression: str, data: bytes, size: int, base: bytes | None) -> bytes:
-    """One link of a chain; raises CorruptBody (naming `digest`) on anything unexpected."""
+    """One link of a chain; raises CorruptBody (naming `digest`) on anything unexpected, a row of
+    the wrong types included."""
+    problem = _type_problem(compression, data, size)
+    if problem:
+        raise CorruptBody(digest, problem)
     if not 0 <= size <= MAX_DECODED_BYTES:
         raise CorruptBody(digest, f"its recorded size {size} is beyond any body ticker accepts")
     try:
@@ -203,7 +226,10 @@ def _has_chains(db: Database) -> bool:
 def _row(db: Database, digest: str) -> tuple | None:
     base = "base_sha256" if _has_chains(db) else "NULL"
     return db.execute(
-        f"SELECT compression, data, bytes, {base} FROM bodies WHERE sha256 = ?", [digest]
+        # CAST: a `data` of TEXT (a row written by another tool) is read as its bytes, never
+        # decoded as UTF-8 by the driver (which raises for a compressed body).
+        f"SELECT compression, CAST(data AS BLOB), bytes, {base} FROM bodies WHERE sha256 = ?",
+        [digest],
     ).fetchone()
 
 
@@ -220,6 +246,8 @@ def decoded_body(db: Database, digest: str) -> bytes | None:
     base: bytes | None = None
     while links[-1][1][3] is not None:  # walk down to a keyframe or a body already decoded
         base_sha = links[-1][1][3]
+        if not isinstance(base_sha, str):
+            raise CorruptBody(digest, f"body {links[-1][0]} names a base that is no hash ({base_sha!r:.40})")
         base = _DECODED.get(base_sha)
         if base is not None:
             break
@@ -283,6 +311,8 @@ def _choose_base(
         [source, channel, before_rowid if before_rowid is not None else 2**62, BASE_CANDIDATES],
     ).fetchall()
     for digest, base_size, depth in rows:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (base_size, depth or 0)):
+            continue  # a row of the wrong types is no base (reading it says it is corrupt)
         if size / 2 <= base_size <= size * 2:
             try:
                 decoded = decoded_body(db, digest)
@@ -344,6 +374,7 @@ def _reencode(db: Database, digest: str, body: bytes, base_sha: str | None) -> N
     depth = 0
     if base_sha:
         depth = db.execute("SELECT chain_depth FROM bodies WHERE sha256 = ?", [base_sha]).fetchone()[0] or 0
+        depth = depth if isinstance(depth, int) else KEYFRAME_EVERY  # a depth of the wrong type: a keyframe
     encoded = encode(body, (base_sha, base_bytes, depth) if base_sha and base_bytes is not None else None)
     _verify(digest, encoded, body, base_bytes if encoded.base_sha256 else None)
     db.execute(

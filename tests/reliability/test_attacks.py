@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,11 +19,12 @@ from helpers_import import WarcFile, Wayback, http_date, parse_stamp, stamp
 from rbc_markup import render_item, render_page, standard_items
 
 from reliability import faultserver as fs
-from reliability.support import rows, run_ticker
+from reliability.support import page_bytes, rows, run_ticker
 from ticker.base import Headline, TickerPage, to_iso, to_moscow_text
 from ticker.cli import main
 from ticker.commands.serve import make_datasette
 from ticker.datasette.plugins.ticker_csv import CsvRewriter
+from ticker.db.archive import forget_decoded
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_ticker
 from ticker.progress import progress
@@ -384,3 +386,45 @@ def test_replay_hops_are_the_replay_servers_own_mementos():
                       "https://evil.example/20220224030005/", "https://web.archive.org:8443/web/20220224030005id_/x",
                       "https://web.archive.org/other/20220224030005id_/https://www.rbc.ru/"):  # fmt: skip
         assert replay_hop(elsewhere, replay) is None, elsewhere
+
+
+# ---- 7. a `bodies` row of the wrong type: "corrupt" for that body, everything else goes on
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "data = 'text'",
+        "data = CAST(data AS TEXT)",
+        "bytes = 'many'",
+        "compression = 7",
+        "chain_depth = 'deep'",
+        "base_sha256 = 5",
+    ],
+)
+def test_a_bodies_row_of_the_wrong_type_is_corrupt_not_a_crash(fault_server, tmp_path, damage):
+    number = iter(range(100))
+    url = fault_server.route("/", fs.dynamic(lambda n: page_bytes(14, start=next(number))))
+    db = tmp_path / "t.db"
+    runner = CliRunner()
+    for _ in range(2):
+        assert runner.invoke(main, ["fetch", "rbc", "--url", url, "--db", str(db)]).exit_code == 0
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(f"UPDATE bodies SET {damage} WHERE rowid = (SELECT max(rowid) FROM bodies)")
+        damaged = conn.execute("SELECT sha256 FROM bodies ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+    conn.close()
+    forget_decoded()  # as a new process would: nothing of the damaged body in memory
+    poll = runner.invoke(main, ["fetch", "rbc", "--url", url, "--db", str(db)])  # builds on the damaged body
+    assert poll.exit_code == 0, (poll.output, poll.exception)
+    assert rows(db, "SELECT outcome FROM fetches ORDER BY id DESC LIMIT 1") == [("ok",)]
+    stats = runner.invoke(main, ["archive", "stats", "--db", str(db)])
+    assert stats.exit_code == 0, (stats.output, stats.exception)
+    show = runner.invoke(main, ["archive", "show", damaged, "--db", str(db)])
+    if damage not in ("chain_depth = 'deep'", "data = CAST(data AS TEXT)"):  # these still read whole
+        assert show.exit_code == 1 and "corrupt" in show.output and "Traceback" not in show.output, (
+            show.output
+        )
+    reparse = runner.invoke(main, ["reparse", "--db", str(db), "--into", str(tmp_path / "r.db")])
+    assert reparse.exit_code in (0, 1) and not isinstance(reparse.exception, TypeError | AttributeError), (
+        reparse.output,
+        reparse.exception,
+    )
