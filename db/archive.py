@@ -428,26 +428,43 @@ def _delete_bodies(db: Database, doomed: list[str]) -> int:
     return db.execute(f"DELETE FROM bodies WHERE sha256 IN ({marks})", doomed).rowcount
 
 
-def _delete_in_batches(db: Database, doomed: list[str], on_batch: Callable[[int], None] | None) -> int:
+def _delete_in_batches(
+    db: Database,
+    doomed: list[str],
+    on_batch: Callable[[int], None] | None,
+    recheck: Callable[[Database, list[str]], list[str]] | None = None,
+) -> int:
+    """Delete `doomed` a batch per write transaction. `recheck` decides again, inside that
+    transaction, which of the batch are still to go: a daemon may have written, since `doomed`
+    was listed, a fetch that wants one of them."""
     deleted = 0
     for start in range(0, len(doomed), PRUNE_BATCH):
         with write_transaction(db):
-            done = _delete_bodies(db, doomed[start : start + PRUNE_BATCH])
+            batch = doomed[start : start + PRUNE_BATCH]
+            if recheck is not None:
+                batch = recheck(db, batch)
+            done = _delete_bodies(db, batch) if batch else 0
         deleted += done
         if on_batch is not None:
             on_batch(done)
     return deleted
 
 
-def _kept_by_mode(db: Database, settings: ArchiveSettings) -> set[str]:
-    """Bodies some fetch would have kept under `settings.keep` (the rule is `wants_body`'s)."""
+def _kept_by_mode(db: Database, settings: ArchiveSettings, among: list[str] | None = None) -> set[str]:
+    """Bodies some fetch would have kept under `settings.keep` (the rule is `wants_body`'s); with
+    `among`, only those bodies are looked at."""
+    marks = ", ".join("?" * len(among)) if among is not None else ""
+    where = f"body_sha256 IN ({marks})" if among is not None else "body_sha256 IS NOT NULL"
+    params = list(among) if among is not None else []
     exits = {row[0] for row in db.execute(
         "SELECT DISTINCT exit_fetch_id FROM sightings WHERE exit_fetch_id IS NOT NULL"
+        + (f" AND exit_fetch_id IN (SELECT id FROM fetches WHERE {where})" if among is not None else ""),
+        params,
     )}  # fmt: skip
     kept = set()
     for fetch_id, digest, outcome, warning, items_new, titles_changed, rates_new in db.execute(
-        "SELECT id, body_sha256, outcome, warning, items_new, titles_changed, rates_new FROM fetches "
-        "WHERE body_sha256 IS NOT NULL"
+        f"SELECT id, body_sha256, outcome, warning, items_new, titles_changed, rates_new FROM fetches WHERE {where}",
+        params,
     ):
         if digest in kept:
             continue
@@ -476,7 +493,9 @@ def prune(
     Ages are measured from `reference_now` (the fetches' own clock, capped by the host's), and the
     newest body of each source/channel is never deleted for its age: a clock jump cannot empty
     the archive. Bodies built on a deleted one are re-encoded first; each batch is one transaction
-    (`on_batch` hears how many each deleted).
+    (`on_batch` hears how many each deleted), and inside it the batch is decided again: a body that
+    a fetch written meanwhile wants (a daemon running beside prune), that a fetch since the cutoff
+    uses, or that became the newest of its channel, stays.
     """
     wants_body(settings, "ok", False, False)  # validates the mode
     keep_days = check_keep_days(settings.keep_days)
@@ -488,13 +507,32 @@ def prune(
             "(SELECT max(rowid) FROM bodies GROUP BY source, channel) ORDER BY rowid",
             [cutoff],
         )]  # fmt: skip
-        result.by_age = _delete_in_batches(db, doomed, on_batch)
+
+        def still_old(db: Database, batch: list[str]) -> list[str]:
+            marks = ", ".join("?" * len(batch))
+            recent = {row[0] for row in db.execute(
+                f"SELECT DISTINCT body_sha256 FROM fetches WHERE body_sha256 IN ({marks}) AND started_at >= ?",
+                [*batch, cutoff],
+            )}  # fmt: skip
+            newest = {row[0] for row in db.execute(
+                f"SELECT sha256 FROM bodies WHERE sha256 IN ({marks}) AND rowid IN "
+                "(SELECT max(rowid) FROM bodies GROUP BY source, channel)",
+                batch,
+            )}  # fmt: skip
+            return [digest for digest in batch if digest not in recent and digest not in newest]
+
+        result.by_age = _delete_in_batches(db, doomed, on_batch, still_old)
     if settings.keep != "all":
         kept = _kept_by_mode(db, settings)
         doomed = [
             row[0] for row in db.execute("SELECT sha256 FROM bodies ORDER BY rowid") if row[0] not in kept
         ]
-        result.by_mode = _delete_in_batches(db, doomed, on_batch)
+
+        def still_unwanted(db: Database, batch: list[str]) -> list[str]:
+            wanted = _kept_by_mode(db, settings, batch)
+            return [digest for digest in batch if digest not in wanted]
+
+        result.by_mode = _delete_in_batches(db, doomed, on_batch, still_unwanted)
     return result
 
 

@@ -24,6 +24,7 @@ from ticker.base import Headline, TickerPage, to_iso, to_moscow_text
 from ticker.cli import main
 from ticker.commands.serve import make_datasette
 from ticker.datasette.plugins.ticker_csv import CsvRewriter
+from ticker.db import archive
 from ticker.db.archive import forget_decoded
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_ticker
@@ -32,6 +33,7 @@ from ticker.scraper.feed_rss import parse_feed
 from ticker.scraper.links import same_address
 from ticker.scraper.rbc_feed_json import parse_feed_json
 from ticker.scraper.wayback import replay_hop
+from ticker.settings import ArchiveSettings
 
 pytestmark = pytest.mark.reliability
 
@@ -428,3 +430,41 @@ def test_a_bodies_row_of_the_wrong_type_is_corrupt_not_a_crash(fault_server, tmp
         reparse.output,
         reparse.exception,
     )
+
+
+# ---- 6. `archive prune --keep changed` racing the daemon
+def test_prune_decides_inside_its_write_transaction(fault_server, tmp_path, monkeypatch):
+    """Bodies B and C changed nothing when prune listed them; before C's batch, the daemon
+    stores a changed fetch whose body is C's bytes. C must stay (before: deleted, two reads)."""
+    shown = {"page": page_bytes(14, updated=datetime(2024, 11, 25, 15, 57, tzinfo=UTC))}
+    url = fault_server.route("/", fs.dynamic(lambda n: shown["page"]))
+    db_path = tmp_path / "t.db"
+    runner = CliRunner()
+
+    def poll(page: bytes) -> str:
+        shown["page"] = page
+        assert runner.invoke(main, ["fetch", "rbc", "--url", url, "--db", str(db_path)]).exit_code == 0
+        return rows(db_path, "SELECT body_sha256 FROM fetches ORDER BY id DESC LIMIT 1")[0][0]
+
+    poll(shown["page"])
+    quiet = [
+        poll(page_bytes(14, updated=datetime(2024, 11, 25, 16, minute, tzinfo=UTC))) for minute in (1, 2)
+    ]
+    assert (
+        rows(db_path, "SELECT items_new, titles_changed, rates_new FROM fetches WHERE id > 1")
+        == [(0, 0, 0)] * 2
+    )
+    racing_page = page_bytes(14, updated=datetime(2024, 11, 25, 16, 2, tzinfo=UTC))
+
+    def daemon_writes_meanwhile(deleted: int) -> None:
+        if len(rows(db_path, "SELECT id FROM fetches")) == 3:
+            poll(page_bytes(14, start=20))  # other items: the next poll brings the first ones back
+            assert poll(racing_page) == quiet[1]  # a changed fetch whose body is C's bytes
+
+    monkeypatch.setattr(archive, "PRUNE_BATCH", 1)
+    db = open_db(db_path)
+    pruned = archive.prune(db, ArchiveSettings(keep="changed"), on_batch=daemon_writes_meanwhile)
+    db.close()
+    assert pruned.by_mode == 1
+    assert rows(db_path, "SELECT count(*) FROM bodies WHERE sha256 = ?", (quiet[1],)) == [(1,)]
+    assert rows(db_path, "SELECT count(*) FROM bodies WHERE sha256 = ?", (quiet[0],)) == [(0,)]
