@@ -33,6 +33,9 @@ CDX_PAGE_ROWS = 5000
 # source has in any range; a narrower --from/--to asks for fewer). A server that never stops
 # paging, or repeats its resumption key, ends the query with a CdxError instead of asking forever.
 MAX_CDX_PAGES = 200
+# ... and at most this many bytes of CDX answers in all: the listed captures are kept until the
+# query ends, and a server sending long rows (a 4 KB `original` each) reached 1.8 GB before.
+MAX_CDX_BYTES = 64 * 1024 * 1024
 TRANSIENT_STATUSES = (500, 502, 503, 504)  # the CDX server's "try again" (504 on heavy queries)
 REDIRECT_WINDOW_S = 900.0  # a 302 to a capture further than this from the asked one is not followed
 # A memento's own date (Memento-Datetime) may differ this much from the index row it was asked
@@ -292,23 +295,25 @@ def query_cdx(
     start: datetime | None,
     end: datetime | None,
     before_request: Callable[[], None] = lambda: None,
-    on_throttle: Callable[[], None] | None = None,
-    on_transient: Callable[[str], None] | None = None,
+    on_throttle: Callable[[float | None], None] | None = None,
+    on_transient: Callable[[str, float | None], None] | None = None,
     page_rows: int = CDX_PAGE_ROWS,
+    max_bytes: int = MAX_CDX_BYTES,
 ) -> list[Capture]:
     """Every status-200 capture of `address` in the range, following resumption keys.
 
     `before_request` runs before each request (the import's rate limiter). A 429 calls
-    `on_throttle`, a 5xx or no answer `on_transient(message)` (each pauses, or raises to stop),
+    `on_throttle(retry_after_s)`, a 5xx or no answer `on_transient(message, retry_after_s)` (each
+    pauses by `ticker.politeness`'s rule, or raises to stop),
     and the same page is asked again; a refused connection (nothing listens at `cdx_url`: a
     local mistake, asking again cannot help) and other refusals raise CdxError. So do a
     resumption key the server already gave (it would page for ever) and more than
-    `MAX_CDX_PAGES` pages.
+    `MAX_CDX_PAGES` pages or `max_bytes` of answers.
     """
     captures: list[Capture] = []
     resume_key: str | None = None
     keys_seen: set[str] = set()
-    pages = 0
+    pages = received = 0
     while True:
         query = cdx_query_url(
             cdx_url, address, start=start, end=end, resume_key=resume_key, page_rows=page_rows
@@ -318,18 +323,24 @@ def query_cdx(
             answer = http.get(client, query)
         except http.FetchFailed as failure:
             if failure.status == 429 and on_throttle is not None:
-                on_throttle()
+                on_throttle(failure.retry_after_s)
                 continue
             if failure.status is None and _refused(failure):
                 raise CdxError(f"CDX query failed: {failure.message}: check --cdx-url") from None
             if (failure.status is None or failure.status in TRANSIENT_STATUSES) and on_transient is not None:
-                on_transient(f"CDX query: {failure.message}")
+                on_transient(f"CDX query: {failure.message}", failure.retry_after_s)
                 continue
             detail = failure.headers.get("x-archive-wayback-runtime-error") if failure.headers else None
             raise CdxError(
                 f"CDX query failed: {failure.message}" + (f" ({detail})" if detail else ""),
                 status=failure.status,
             ) from None
+        received += len(answer.body)
+        if received > max_bytes:
+            raise CdxError(
+                f"CDX query stopped: its answers passed {max_bytes} bytes after {pages + 1} page(s); "
+                "ask for a shorter range (--from, --to)"
+            )
         page, resume_key = parse_cdx(answer.body)
         captures.extend(page)
         pages += 1

@@ -9,7 +9,6 @@ already stored without asking for them again.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,8 @@ from ticker.db.imports import (
 from ticker.db.rederive import rederive_source
 from ticker.db.writes import Saved, register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
+from ticker.politeness import Politeness as PolitenessRule
+from ticker.politeness import Stopped
 from ticker.progress import Bar
 from ticker.scraper import wayback
 from ticker.scraper.links import address_identity, same_address
@@ -36,8 +37,6 @@ from ticker.sources import SourceSpec, UnknownSource
 
 DEFAULT_PAUSE_S = 2.5  # the least gap between two requests: 24 a minute, under the CDX's 30
 DEFAULT_THROTTLE_PAUSE_S = 60.0  # after a 429: the Wayback Machine blocks those who keep asking
-MAX_CONSECUTIVE_FAILURES = 5
-MAX_THROTTLE_DOUBLINGS = 3  # a 429 pause grows 1x, 2x, 4x, 8x
 MAX_REDIRECTS = 3
 TRANSIENT_PAUSE_S = 5.0  # after a 5xx or no answer, before asking again
 REFUSED = "connection refused"  # how ticker.scraper.http describes a refused connection
@@ -59,70 +58,21 @@ class _Lazy:
         return self._db
 
 
-class ImportStopped(Exception):
-    """The import gave up (too many consecutive failures); what was stored stays stored."""
+ImportStopped = Stopped  # the import gave up (too many failures in a row); what was stored stays
 
 
-class Politeness:
-    """One rate limiter for every request of an import: at least `pause_s` between two requests,
-    a pause of at least `throttle_pause_s` after a 429 (doubling while they continue), and a stop
-    after `max_failures` consecutive failures. `sleep` and `clock` are injected by tests."""
+class Politeness(PolitenessRule):
+    """`ticker.politeness`'s rule with the Wayback Machine's defaults: at least `pause_s` between
+    two requests (24 a minute, under the CDX's 30), `throttle_pause_s` after a 429 (it sends no
+    Retry-After and blocks those who keep asking), TRANSIENT_PAUSE_S after a 5xx or no answer."""
 
     def __init__(
-        self,
-        pause_s: float = DEFAULT_PAUSE_S,
-        throttle_pause_s: float = DEFAULT_THROTTLE_PAUSE_S,
-        *,
-        max_failures: int = MAX_CONSECUTIVE_FAILURES,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        note: Callable[[str], None] = lambda text: None,
+        self, pause_s: float = DEFAULT_PAUSE_S, throttle_pause_s: float = DEFAULT_THROTTLE_PAUSE_S, **options
     ) -> None:
-        self.pause_s, self.throttle_pause_s = pause_s, throttle_pause_s
-        self.max_failures = max_failures
-        self.sleep, self.clock, self.note = sleep, clock, note
-        self.requests = 0
-        self.throttles = 0
-        self.failures_in_a_row = 0
-        self._throttles_in_a_row = 0
-        self._last: float | None = None
+        super().__init__(pause_s, throttle_pause_s, transient_pause_s=TRANSIENT_PAUSE_S, **options)
 
-    def before_request(self) -> None:
-        if self._last is not None:
-            wait = self.pause_s - (self.clock() - self._last)
-            if wait > 0:
-                self.sleep(wait)
-        self._last = self.clock()
-        self.requests += 1
-
-    def throttled(self) -> None:
-        """A 429 from the Wayback Machine: pause, longer each time in a row; stop if it lasts."""
-        self.throttles += 1
-        self.failed("HTTP 429 from the Wayback Machine (rate limited)")
-        pause = self.throttle_pause_s * 2 ** min(self._throttles_in_a_row, MAX_THROTTLE_DOUBLINGS)
-        self._throttles_in_a_row += 1
-        self.note(f"HTTP 429 (rate limited): pausing {pause:g} s")
-        self.sleep(pause)
-        self._last = self.clock()
-
-    def transient(self, message: str) -> None:
-        """A 5xx or no answer: count it as a failure, then pause (doubling while they continue)."""
-        self.failed(message)
-        pause = max(self.pause_s, TRANSIENT_PAUSE_S) * 2 ** min(
-            self.failures_in_a_row - 1, MAX_THROTTLE_DOUBLINGS
-        )
-        self.note(f"{message}: pausing {pause:g} s")
-        self.sleep(pause)
-        self._last = self.clock()
-
-    def failed(self, message: str) -> None:
-        self.failures_in_a_row += 1
-        if self.failures_in_a_row >= self.max_failures:
-            raise ImportStopped(f"stopped after {self.failures_in_a_row} failures in a row; last: {message}")
-
-    def succeeded(self) -> None:
-        self.failures_in_a_row = 0
-        self._throttles_in_a_row = 0
+    def throttled(self, retry_after_s: float | None = None, what: str = "the Wayback Machine") -> None:
+        super().throttled(retry_after_s, what)
 
 
 @dataclass(slots=True)
@@ -251,7 +201,7 @@ def _fetch_memento(
             if replay.kind != "throttled":
                 break
             summary.throttled += 1
-            politeness.throttled()
+            politeness.throttled(attempt.row.retry_after_s)
         if replay.kind == "capture":
             politeness.succeeded()
             if not in_time_bounds(replay.captured_at):
@@ -274,7 +224,7 @@ def _fetch_memento(
             if attempt.row.status is None and REFUSED in (attempt.row.error or ""):
                 # nothing listens at the replay address: asking again cannot help
                 raise ImportStopped(f"memento {address}: {attempt.row.error}: check --replay-url")
-            politeness.transient(attempt.row.error or replay.message)
+            politeness.transient(attempt.row.error or replay.message, attempt.row.retry_after_s)
             return None
         politeness.succeeded()
         if replay.kind != "redirect":
@@ -349,9 +299,9 @@ def import_wayback(
     database = _Lazy(db)
     registered = False
 
-    def cdx_throttled() -> None:
+    def cdx_throttled(retry_after_s: float | None = None) -> None:
         summary.throttled += 1
-        politeness.throttled()
+        politeness.throttled(retry_after_s)
 
     try:
         try:
@@ -461,7 +411,9 @@ def import_warc(
                 summary.found += 1
                 summary.kept += 1
                 ref = f"{path.name}#{record.record_id}"
-                if record.truncated:
+                if record.unreadable or record.date is None:
+                    summary.refused("unreadable", f"WARC record {ref}: {record.problem}")
+                elif record.truncated:
                     summary.not_a_capture("truncated", f"{ref}: cut short: {record.problem}")
                     summary.warn(f"{path}: the file is truncated: record {record.record_id} is cut short "
                                  f"({record.problem}): not imported")  # fmt: skip

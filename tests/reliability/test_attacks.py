@@ -28,12 +28,19 @@ from ticker.db import archive
 from ticker.db.archive import forget_decoded
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_ticker
+from ticker.importing import Politeness as ImportPoliteness
+from ticker.importing import import_wayback
+from ticker.politeness import MAX_CONSECUTIVE_FAILURES, MAX_WAIT_S, failure_wait, honoured_wait, stops
 from ticker.progress import progress
+from ticker.schedules.backoff import MAX_BACKOFF_S
 from ticker.scraper.feed_rss import parse_feed
+from ticker.scraper.http import make_client
 from ticker.scraper.links import same_address
 from ticker.scraper.rbc_feed_json import parse_feed_json
-from ticker.scraper.wayback import replay_hop
+from ticker.scraper.warc_reader import MAX_HEADER_LINE, Reader
+from ticker.scraper.wayback import CdxError, query_cdx, replay_hop
 from ticker.settings import ArchiveSettings
+from ticker.sources import builtin_source
 
 pytestmark = pytest.mark.reliability
 
@@ -468,3 +475,119 @@ def test_prune_decides_inside_its_write_transaction(fault_server, tmp_path, monk
     assert pruned.by_mode == 1
     assert rows(db_path, "SELECT count(*) FROM bodies WHERE sha256 = ?", (quiet[1],)) == [(1,)]
     assert rows(db_path, "SELECT count(*) FROM bodies WHERE sha256 = ?", (quiet[0],)) == [(0,)]
+
+
+# ---- 8. WARC and CDX bounded by bytes; unreadable records counted and said
+def _raw_record(
+    uri: str, when: str, body: bytes, *, extra: str = "", status_line: str = "HTTP/1.1 200 OK"
+) -> bytes:
+    block = (
+        f"{status_line}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    head = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{abs(hash((uri, when, extra))):032x}>\r\n"
+        f"WARC-Target-URI: {uri}\r\nWARC-Date: {when}\r\n{extra}"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n"
+    )
+    return head.encode() + block + b"\r\n\r\n"
+
+
+def test_a_huge_header_line_stops_the_file_and_unreadable_records_are_counted(tmp_path):
+    page = _rbc_page(0).encode()
+    path = tmp_path / "odd.warc"
+    path.write_bytes(
+        _raw_record("https://www.rbc.ru/", "2022-02-24T03:00:05Z", page)
+        + _raw_record("https://www.rbc.ru/", "not a date", page)
+        + _raw_record("https://www.rbc.ru/", "2022-02-24T04:00:05Z", page, status_line="HTTP/1.1 OK")
+        + _raw_record(
+            "https://www.rbc.ru/", "2022-02-24T05:00:05Z", page, extra=f"X-Long: {'a' * 200_000}\r\n"
+        )
+        + _raw_record("https://www.rbc.ru/", "2022-02-24T06:00:05Z", page)
+    )
+    db = tmp_path / "t.db"
+    result = CliRunner().invoke(main, ["import", "warc", str(path), "--db", str(db), "--json"])
+    assert result.exit_code == 1  # the rest of the file was not read: said, like a truncated file
+    assert (
+        f"a header line longer than {MAX_HEADER_LINE} bytes after record 3: the rest of the file"
+        in result.output
+    )
+    (summary,) = json.loads(result.stdout)
+    assert (summary["fetched"], summary["not_captures"]) == (1, {"unreadable": 2})
+    assert any("is not a date" in warning for warning in summary["warnings"])
+    assert any("has no status" in warning for warning in summary["warnings"])
+
+
+def test_revisit_payloads_are_kept_within_a_byte_bound(tmp_path):
+    """Each payload is 300 KB: with 1 MB kept, a revisit of the oldest finds nothing (said), one of
+    the latest resolves (before: the 200 latest payloads were kept whatever their size)."""
+    warc = WarcFile(tmp_path / "r.warc.gz", gzip=True)
+    digests = []
+    for n in range(6):
+        body = bytes([n]) * 300_000
+        digests.append(warc.response(f"https://www.rbc.ru/?p={n}", body, T + timedelta(minutes=n))[1])
+    warc.revisit("https://www.rbc.ru/?p=0", digests[0], "https://www.rbc.ru/?p=0", T, T + timedelta(hours=1))
+    warc.revisit("https://www.rbc.ru/?p=5", digests[5], "https://www.rbc.ru/?p=5", T + timedelta(minutes=5),
+                 T + timedelta(hours=2))  # fmt: skip
+    warc.close()
+    reader = Reader(max_kept_bytes=1_000_000)
+    revisits = [record for record in reader.records(tmp_path / "r.warc.gz") if record.revisit]
+    assert revisits[0].body is None and "not among the files read or the last" in revisits[0].problem
+    assert revisits[1].body == bytes([5]) * 300_000
+
+
+def test_cdx_answers_are_bounded_by_bytes(httpserver):
+    """A CDX server that pages for ever with long rows: stopped once its answers pass the bound
+    (before: every row kept, 1.8 GB, then a hang), before the page limit."""
+    from werkzeug import Response
+
+    served = {"pages": 0}
+
+    def page(request):
+        served["pages"] += 1
+        rows = [["timestamp", "original"]] + [
+            [f"2022022403{n % 60:02d}05", f"https://www.rbc.ru/?utm_x={'a' * 4000}{n}"] for n in range(50)
+        ]
+        return Response(json.dumps([*rows, [], [f"key{served['pages']}"]]), content_type="application/json")
+
+    httpserver.expect_request("/cdx").respond_with_handler(page)
+    with make_client() as client, pytest.raises(CdxError, match="passed 1000000 bytes after 5 page"):
+        query_cdx(
+            client,
+            httpserver.url_for("/cdx"),
+            "https://www.rbc.ru/",
+            start=None,
+            end=None,
+            max_bytes=1_000_000,
+        )
+    assert served["pages"] == 5
+
+
+# ---- 13. one politeness for every requester
+def test_one_rule_for_waits_and_stops():
+    assert failure_wait(60, 1) == 60 and failure_wait(60, 2) == 120 and failure_wait(60, 9) == 480
+    assert failure_wait(60, 1, retry_after_s=300) == 300  # a longer Retry-After is honoured
+    assert failure_wait(60, 1, retry_after_s=10**9) == MAX_WAIT_S  # never past the cap
+    assert honoured_wait(None) is None and honoured_wait(-5) == 0
+    assert MAX_BACKOFF_S == MAX_WAIT_S  # the daemon's default cap is the same rule
+    assert not stops(MAX_CONSECUTIVE_FAILURES - 1) and stops(MAX_CONSECUTIVE_FAILURES)
+
+
+def test_an_import_honours_retry_after_within_the_cap(httpserver, tmp_path):
+    """Before: the importers ignored Retry-After (a fixed 60 s pause after a 429) while the
+    daemon honoured it up to 30 minutes; now both follow `ticker.politeness`."""
+    archive = Wayback(httpserver)
+    archive.add(T, _rbc_page(0))
+    httpserver.expect_oneshot_request("/cdx/search/cdx").respond_with_data(
+        "", status=429, headers={"Retry-After": "300"}
+    )
+    slept: list[float] = []
+    spec = builtin_source("rbc")
+    with make_client() as client:
+        client.follow_redirects = False
+        summary = import_wayback(
+            open_db(tmp_path / "t.db"), client, spec, start=None, end=None, every_s=0, cdx_url=archive.cdx_url,
+            replay_url=archive.replay_url, politeness=ImportPoliteness(0, 60, sleep=slept.append),
+        )  # fmt: skip
+    assert summary.fetched == 1 and summary.throttled == 1
+    assert 300 in slept and 60 not in slept

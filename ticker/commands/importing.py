@@ -219,7 +219,7 @@ def warc(
                 )
             except WarcError as error:
                 raise click.ClickException(printable(str(error))) from None
-    truncated = "; ".join(reader.truncated)
+    truncated = "; ".join(reader.truncated + reader.unreadable)  # both: the rest of a file not read
     if not summaries:
         names = ", ".join(spec.name for spec in specs)
         if truncated:
