@@ -30,6 +30,10 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ticker.scraper import wayback
+from ticker.scraper.http import make_client
+from ticker.scraper.warc_reader import Reader
+
 UNBOUNDED = 10**15
 PAYLOAD = 20 * 1024 * 1024
 
@@ -100,10 +104,6 @@ class _Cdx(BaseHTTPRequestHandler):
 
 def child(case: str, variant: str, target: str) -> None:
     """Run one case in this process; print the outcome and the peak RSS (MB) as JSON."""
-    from ticker.scraper import wayback
-    from ticker.scraper.http import make_client
-    from ticker.scraper.warc_reader import Reader
-
     bounded = variant == "bounded"
     outcome = ""
     if case in ("revisit", "header"):

@@ -20,6 +20,7 @@ from ticker.db.rate_rule import rates_agree
 from ticker.db.schema import connect, open_db
 from ticker.db.writes import FetchRow, register_source, save_rates
 from ticker.poll import poll
+from ticker.schedules import hooks, runner
 from ticker.schedules.alerts import MAX_ATTEMPTS, Alerter
 from ticker.scraper.http import make_client
 from ticker.settings import AlertSettings
@@ -348,8 +349,6 @@ def test_kinds_take_turns_in_the_delivery_queue(tmp_path):
 def test_a_database_that_cannot_record_polls_is_alerted_directly_once(rig, monkeypatch):
     """A full disk (injected: the runner's connection may not grow the file): every run fails
     before anything is recorded, so no `failing` alert could be queued. Before: no alert at all."""
-    from ticker.schedules import hooks, runner
-
     alerter = Alerter(now=lambda: rig.now, settings=rig.settings(fail_after=1))
     rig.poll(alerter)
     monkeypatch.setattr(hooks, "AFTER_POLL", [alerter.after_poll])

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from helpers_front import build_history
 from helpers_import import WarcFile, Wayback, http_date, parse_stamp, stamp
 from rbc_markup import render_item, render_page, standard_items
+from werkzeug import Response
 
 from reliability import faultserver as fs
 from reliability.support import page_bytes, rows, run_ticker
@@ -539,8 +540,6 @@ def test_revisit_payloads_are_kept_within_a_byte_bound(tmp_path):
 def test_cdx_answers_are_bounded_by_bytes(httpserver):
     """A CDX server that pages for ever with long rows: stopped once its answers pass the bound
     (before: every row kept, 1.8 GB, then a hang), before the page limit."""
-    from werkzeug import Response
-
     served = {"pages": 0}
 
     def page(request):
