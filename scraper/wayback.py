@@ -7,8 +7,11 @@ See docs/evidence.md ("History from before ticker ran").
 - CDX timestamps are 14 digits, UTC (`20220224030512`).
 - A memento in its original form: `<replay prefix><timestamp>id_/<original address>`.
 - An answer is a capture only if it carries `Memento-Datetime`. Without it: a 302 points at the
-  nearest capture (followed only when close to the asked instant), a 404 says "not archived", a
-  200 says the address is excluded, a 429 is the Wayback Machine's own rate limit.
+  nearest capture (followed only when close to the asked instant and a memento on the replay
+  server itself: `replay_hop`), a 404 says "not archived", a 200 says the address is excluded, a
+  429 is the Wayback Machine's own rate limit.
+- A capture's date is believed only when not after now and within CAPTURE_DATE_TOLERANCE of its
+  index row (`capture_date_problem`).
 """
 
 from __future__ import annotations
@@ -253,17 +256,20 @@ class Hop:
     original: str
 
 
-def _host_port(parts: SplitResult) -> tuple[str, int] | None:
+def _host_port(parts: SplitResult) -> tuple[str, int | None] | None:
+    """The host and a port other than 80/443 (http and https of one host are one server)."""
     try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        port = parts.port
     except ValueError:
         return None
-    return ((parts.hostname or "").lower(), port) if parts.scheme.lower() in ("http", "https") else None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname.lower(), None if port in (80, 443) else port
 
 
 def replay_hop(location: str, replay_url: str) -> Hop | None:
-    """The memento a redirect points at, if it is one on the replay server itself (same host and
-    port, under the replay prefix: `<prefix><14 digits>[xx_]/<original>`); None for any other
+    """The memento a redirect points at, if it is one on the replay server itself (same host, http
+    or https, same port, under the replay prefix: `<prefix><14 digits>[xx_]/<original>`); None for any other
     address, however many digits it holds (`https://evil.example/20220224030005/`)."""
     try:
         target, replay = urlsplit(location), urlsplit(replay_url)

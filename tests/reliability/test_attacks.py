@@ -392,6 +392,8 @@ def test_replay_hops_are_the_replay_servers_own_mementos():
     replay = "https://web.archive.org/web/"
     hop = replay_hop("https://web.archive.org/web/20220224030005id_/https://www.rbc.ru/?a=1", replay)
     assert hop is not None and (hop.timestamp, hop.original) == ("20220224030005", "https://www.rbc.ru/?a=1")
+    insecure = replay_hop("http://WEB.archive.org/web/20220224030005/http://www.rbc.ru/", replay)
+    assert insecure is not None and insecure.original == "http://www.rbc.ru/"  # the same server
     for elsewhere in ("https://evil.example/web/20220224030005id_/https://www.rbc.ru/",
                       "https://evil.example/20220224030005/", "https://web.archive.org:8443/web/20220224030005id_/x",
                       "https://web.archive.org/other/20220224030005id_/https://www.rbc.ru/"):  # fmt: skip
