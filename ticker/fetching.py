@@ -98,7 +98,7 @@ def _record_answer(attempt: Attempt, answer: http.Answer) -> Attempt:
     row.etag = answer.etag
     row.last_modified = answer.last_modified
     attempt.headers = dict(answer.headers)
-    attempt.final_url = answer.url
+    attempt.final_url = redact_url(answer.url)  # links resolve against it: never with a secret
     if answer.status == 304:
         attempt.not_modified = True
         row.outcome = "unchanged"

@@ -74,6 +74,26 @@ def test_a_token_in_the_source_address_never_reaches_the_database(fault_server, 
     assert SECRET not in result.stdout + result.stderr
 
 
+def test_a_token_in_a_backfill_address_never_reaches_the_database(httpserver, tmp_path):
+    """The backfill parses feed pages itself: its links too resolve against the redacted address."""
+    items = standard_items(3)
+    items[0].href = "#story"
+    body = json.dumps({"items": [{"html": render_item(item, n), "publish_date_t": 1732557600}
+                                 for n, item in enumerate(items, start=1)]})  # fmt: skip
+    httpserver.expect_request(re.compile(r"^/feed/lastDate/\d+/limit/\d+$")).respond_with_data(
+        body, content_type="application/json"
+    )
+    url = httpserver.url_for("/feed/lastDate/1/limit/20") + f"?token={SECRET}"
+    db = tmp_path / "ticker.db"
+    result = CliRunner().invoke(
+        main, ["backfill", "rbc", "--url", url, "--max-pages", "1", "--since", "2024-11-25", "--db", str(db)]
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    stored = dict(rows(db, "SELECT id, url FROM headlines"))
+    assert stored[items[0].id].endswith("token=***#story")
+    assert SECRET.encode() not in _database_bytes(db)
+
+
 # ---- 9. times of 9999: refused at the edge, never a crash when shown
 def _feed_json(stamps: list[object]) -> bytes:
     items = standard_items(len(stamps))
