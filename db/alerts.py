@@ -195,10 +195,15 @@ def any_due(db: Database, now: str) -> bool:
 
 def claim_due(db: Database, now: str, lease_until: str, limit: int = 20) -> list[Due]:
     """Take the alerts due at `now` (call inside a write transaction): each gets one more
-    attempt and is not due again before `lease_until`, so two jobs never send the same one."""
+    attempt and is not due again before `lease_until`, so two jobs never send the same one.
+    Each kind of condition (`failing`, `pulled`, ...) takes its turn."""
+    # Kinds take turns (the first due of each kind, then the second...): a backlog of one kind
+    # (a thousand `pulled` alerts) never holds another (`failing`) behind it.
     rows = db.execute(
-        "SELECT id, condition, event, message, attempts FROM alerts "
-        "WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        "SELECT id, condition, event, message, attempts FROM (SELECT id, condition, event, message, "
+        "attempts, row_number() OVER (PARTITION BY substr(condition, 1, instr(condition, ':')) "
+        "ORDER BY id) AS turn FROM alerts WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?) "
+        "ORDER BY turn, id LIMIT ?",
         [now, limit],
     ).fetchall()
     for row in rows:

@@ -112,6 +112,13 @@ class _Decoded:
 _DECODED = _Decoded()
 
 
+def forget_decoded() -> None:
+    """Empty this process's cache of decoded bodies (after the rows were changed by other means:
+    the next read decodes and checks them again)."""
+    global _DECODED
+    _DECODED = _Decoded()
+
+
 # ---- encoding
 
 
@@ -154,8 +161,24 @@ def encode(body: bytes, base: tuple[str, bytes, int] | None) -> Encoded:
     return Encoded(ZSTD, _full(body), None, 0)
 
 
+def _type_problem(compression: object, data: object, size: object) -> str | None:
+    """What is wrong with a `bodies` row's types (SQLite lets any column hold any type: a row
+    written by hand or by another tool may hold TEXT or NULL where ticker writes a BLOB)."""
+    if not isinstance(compression, str):
+        return f"its compression is {type(compression).__name__} {compression!r:.40}, not text"
+    if not isinstance(data, bytes):
+        return f"its data is {'NULL' if data is None else type(data).__name__}, not a BLOB"
+    if not isinstance(size, int) or isinstance(size, bool):
+        return f"its recorded size is {type(size).__name__} {size!r:.40}, not an integer"
+    return None
+
+
 def _decode_one(digest: str, compression: str, data: bytes, size: int, base: bytes | None) -> bytes:
-    """One link of a chain; raises CorruptBody (naming `digest`) on anything unexpected."""
+    """One link of a chain; raises CorruptBody (naming `digest`) on anything unexpected, a row of
+    the wrong types included."""
+    problem = _type_problem(compression, data, size)
+    if problem:
+        raise CorruptBody(digest, problem)
     if not 0 <= size <= MAX_DECODED_BYTES:
         raise CorruptBody(digest, f"its recorded size {size} is beyond any body ticker accepts")
     try:
@@ -203,7 +226,10 @@ def _has_chains(db: Database) -> bool:
 def _row(db: Database, digest: str) -> tuple | None:
     base = "base_sha256" if _has_chains(db) else "NULL"
     return db.execute(
-        f"SELECT compression, data, bytes, {base} FROM bodies WHERE sha256 = ?", [digest]
+        # CAST: a `data` of TEXT (a row written by another tool) is read as its bytes, never
+        # decoded as UTF-8 by the driver (which raises for a compressed body).
+        f"SELECT compression, CAST(data AS BLOB), bytes, {base} FROM bodies WHERE sha256 = ?",
+        [digest],
     ).fetchone()
 
 
@@ -220,6 +246,8 @@ def decoded_body(db: Database, digest: str) -> bytes | None:
     base: bytes | None = None
     while links[-1][1][3] is not None:  # walk down to a keyframe or a body already decoded
         base_sha = links[-1][1][3]
+        if not isinstance(base_sha, str):
+            raise CorruptBody(digest, f"body {links[-1][0]} names a base that is no hash ({base_sha!r:.40})")
         base = _DECODED.get(base_sha)
         if base is not None:
             break
@@ -283,6 +311,8 @@ def _choose_base(
         [source, channel, before_rowid if before_rowid is not None else 2**62, BASE_CANDIDATES],
     ).fetchall()
     for digest, base_size, depth in rows:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (base_size, depth or 0)):
+            continue  # a row of the wrong types is no base (reading it says it is corrupt)
         if size / 2 <= base_size <= size * 2:
             try:
                 decoded = decoded_body(db, digest)
@@ -344,6 +374,7 @@ def _reencode(db: Database, digest: str, body: bytes, base_sha: str | None) -> N
     depth = 0
     if base_sha:
         depth = db.execute("SELECT chain_depth FROM bodies WHERE sha256 = ?", [base_sha]).fetchone()[0] or 0
+        depth = depth if isinstance(depth, int) else KEYFRAME_EVERY  # a depth of the wrong type: a keyframe
     encoded = encode(body, (base_sha, base_bytes, depth) if base_sha and base_bytes is not None else None)
     _verify(digest, encoded, body, base_bytes if encoded.base_sha256 else None)
     db.execute(
@@ -397,26 +428,43 @@ def _delete_bodies(db: Database, doomed: list[str]) -> int:
     return db.execute(f"DELETE FROM bodies WHERE sha256 IN ({marks})", doomed).rowcount
 
 
-def _delete_in_batches(db: Database, doomed: list[str], on_batch: Callable[[int], None] | None) -> int:
+def _delete_in_batches(
+    db: Database,
+    doomed: list[str],
+    on_batch: Callable[[int], None] | None,
+    recheck: Callable[[Database, list[str]], list[str]] | None = None,
+) -> int:
+    """Delete `doomed` a batch per write transaction. `recheck` decides again, inside that
+    transaction, which of the batch are still to go: a daemon may have written, since `doomed`
+    was listed, a fetch that wants one of them."""
     deleted = 0
     for start in range(0, len(doomed), PRUNE_BATCH):
         with write_transaction(db):
-            done = _delete_bodies(db, doomed[start : start + PRUNE_BATCH])
+            batch = doomed[start : start + PRUNE_BATCH]
+            if recheck is not None:
+                batch = recheck(db, batch)
+            done = _delete_bodies(db, batch) if batch else 0
         deleted += done
         if on_batch is not None:
             on_batch(done)
     return deleted
 
 
-def _kept_by_mode(db: Database, settings: ArchiveSettings) -> set[str]:
-    """Bodies some fetch would have kept under `settings.keep` (the rule is `wants_body`'s)."""
+def _kept_by_mode(db: Database, settings: ArchiveSettings, among: list[str] | None = None) -> set[str]:
+    """Bodies some fetch would have kept under `settings.keep` (the rule is `wants_body`'s); with
+    `among`, only those bodies are looked at."""
+    marks = ", ".join("?" * len(among)) if among is not None else ""
+    where = f"body_sha256 IN ({marks})" if among is not None else "body_sha256 IS NOT NULL"
+    params = list(among) if among is not None else []
     exits = {row[0] for row in db.execute(
         "SELECT DISTINCT exit_fetch_id FROM sightings WHERE exit_fetch_id IS NOT NULL"
+        + (f" AND exit_fetch_id IN (SELECT id FROM fetches WHERE {where})" if among is not None else ""),
+        params,
     )}  # fmt: skip
     kept = set()
     for fetch_id, digest, outcome, warning, items_new, titles_changed, rates_new in db.execute(
-        "SELECT id, body_sha256, outcome, warning, items_new, titles_changed, rates_new FROM fetches "
-        "WHERE body_sha256 IS NOT NULL"
+        f"SELECT id, body_sha256, outcome, warning, items_new, titles_changed, rates_new FROM fetches WHERE {where}",
+        params,
     ):
         if digest in kept:
             continue
@@ -445,7 +493,9 @@ def prune(
     Ages are measured from `reference_now` (the fetches' own clock, capped by the host's), and the
     newest body of each source/channel is never deleted for its age: a clock jump cannot empty
     the archive. Bodies built on a deleted one are re-encoded first; each batch is one transaction
-    (`on_batch` hears how many each deleted).
+    (`on_batch` hears how many each deleted), and inside it the batch is decided again: a body that
+    a fetch written meanwhile wants (a daemon running beside prune), that a fetch since the cutoff
+    uses, or that became the newest of its channel, stays.
     """
     wants_body(settings, "ok", False, False)  # validates the mode
     keep_days = check_keep_days(settings.keep_days)
@@ -457,13 +507,32 @@ def prune(
             "(SELECT max(rowid) FROM bodies GROUP BY source, channel) ORDER BY rowid",
             [cutoff],
         )]  # fmt: skip
-        result.by_age = _delete_in_batches(db, doomed, on_batch)
+
+        def still_old(db: Database, batch: list[str]) -> list[str]:
+            marks = ", ".join("?" * len(batch))
+            recent = {row[0] for row in db.execute(
+                f"SELECT DISTINCT body_sha256 FROM fetches WHERE body_sha256 IN ({marks}) AND started_at >= ?",
+                [*batch, cutoff],
+            )}  # fmt: skip
+            newest = {row[0] for row in db.execute(
+                f"SELECT sha256 FROM bodies WHERE sha256 IN ({marks}) AND rowid IN "
+                "(SELECT max(rowid) FROM bodies GROUP BY source, channel)",
+                batch,
+            )}  # fmt: skip
+            return [digest for digest in batch if digest not in recent and digest not in newest]
+
+        result.by_age = _delete_in_batches(db, doomed, on_batch, still_old)
     if settings.keep != "all":
         kept = _kept_by_mode(db, settings)
         doomed = [
             row[0] for row in db.execute("SELECT sha256 FROM bodies ORDER BY rowid") if row[0] not in kept
         ]
-        result.by_mode = _delete_in_batches(db, doomed, on_batch)
+
+        def still_unwanted(db: Database, batch: list[str]) -> list[str]:
+            wanted = _kept_by_mode(db, settings, batch)
+            return [digest for digest in batch if digest not in wanted]
+
+        result.by_mode = _delete_in_batches(db, doomed, on_batch, still_unwanted)
     return result
 
 

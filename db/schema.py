@@ -13,6 +13,8 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from ticker.base import check_database_path
+
 BUSY_TIMEOUT_S = 30.0
 
 migrations = Migrations("ticker")
@@ -365,8 +367,9 @@ def _alert_delivery(db: Database) -> None:
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> Database:
-    """Open the database: WAL, a busy timeout, transactions under our explicit control."""
-    target = Path(path)
+    """Open the database: WAL, a busy timeout, transactions under our explicit control. A path
+    that is no file (a directory, a FIFO, a device) is refused first (BadInput, one line)."""
+    target = Path(check_database_path(path))
     if read_only:
         conn = sqlite3.connect(
             f"file:{target}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
@@ -453,7 +456,7 @@ def open_existing(path: str | Path) -> Database:
     """Open an existing ticker database read-only, for commands that only read: never creates,
     migrates or writes. Refuses a missing file, an empty or foreign one, and a newer ticker's;
     an older ticker's opens (callers that need the current shape check `database_shape`)."""
-    target = Path(path)
+    target = Path(check_database_path(path))
     if not target.is_file():
         raise DatabaseRefused(f"no database at {target}")
     db = connect(target, read_only=True)

@@ -20,11 +20,18 @@ Conditions (per source and channel, e.g. `rbc/page`):
 - `rate_mismatch:<CUR>:<day>` (`on_rate_mismatch`): the latest shown rate differs from the
   official one for the same day, by the `rate_comparison` view's rule; clears (with a notice)
   when they agree.
+- `pulled_many:<source>/<channel>`: one poll pulled several headlines: one alert with the count
+  and the first few (each `pulled:<id>` raised and logged, not sent on its own);
+- `database:unwritable`: a poll (or its alerts) could not be recorded: sent directly, since the
+  queue is in the database; once, until a poll is recorded again.
+
+Delivery takes each kind in turn (`claim_due`), so no backlog of one kind starves another.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +48,8 @@ from ticker.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 
+PULLED_NAMED = 3  # titles a coalesced "pulled" alert names (the rest are counted)
+UNWRITABLE = "database:unwritable"  # the condition of a database that cannot record polls
 MAX_ATTEMPTS = 5  # deliveries tried per alert before it is given up (logged, kept in `alerts`)
 RETRY_BASE_S = 60.0  # the wait after the first failed attempt; doubles after each
 LEASE_S = 300.0  # an attempt under way blocks others this long (Apprise times out well before)
@@ -68,6 +77,12 @@ def headline(condition: str, event: str) -> tuple[str, str]:
         if event == "cleared":
             return f"ticker: {subject} recovered", "success"
         return f"ticker: {subject} {what}", "failure"
+    if what == "pulled_many":
+        return "ticker: headlines pulled", "warning"
+    if what == "database":
+        if event == "cleared":
+            return "ticker: the database records again", "success"
+        return "ticker: polls are not being recorded", "failure"
     if what == "pulled":
         return (
             ("ticker: headline pulled", "warning") if event == "raised" else ("ticker: headline back", "info")
@@ -128,16 +143,63 @@ class Alerter:
         self.retry_base_s = retry_base_s
         self._started = False
         self._start_lock = threading.Lock()
+        self._unwritable: str | None = None  # the message sent directly while nothing is recorded
+        self._direct_lock = threading.Lock()
 
     def after_poll(self, db: Database, spec: Any, saved: Any) -> list[Event]:
-        """Raise and clear conditions for this poll, then deliver every alert that is due."""
+        """Raise and clear conditions for this poll, then deliver every alert that is due. An
+        alert that cannot be queued (the database cannot be written) is sent directly."""
         if not self.enabled:
             return []
-        self._resume(db)
-        with write_transaction(db):
-            events = self.evaluate(db, saved.fetch_id)
+        try:
+            self._resume(db)
+            with write_transaction(db):
+                events = self.evaluate(db, saved.fetch_id)
+                events += self._recorded_again(db, saved.fetch_id)
+        except sqlite3.Error as error:
+            self._send_unrecorded(
+                f"{spec.name}: the alerts of fetch {saved.fetch_id} could not be recorded", error
+            )
+            return []
         self.deliver_due(db)
         return events
+
+    def run_failed(self, spec: Any, error: BaseException) -> None:
+        """A run whose poll could not be recorded (a full disk, a read-only file): there is no
+        fetch to alert on and no queue to write to, so the alert goes out directly, once until
+        the database records again."""
+        if self.enabled and isinstance(error, sqlite3.Error | OSError):
+            self._send_unrecorded(f"{spec.name}: a poll could not be recorded", error)
+
+    def _send_unrecorded(self, what: str, error: BaseException) -> None:
+        with self._direct_lock:
+            if self._unwritable is not None:
+                return  # said once; said again only after the database has recorded
+            message = (
+                f"{what} ({type(error).__name__}: {error}). Polls and alerts are lost until the database "
+                "can be written again (disk full? read-only?); ticker keeps trying."
+            )
+            title, kind = headline(UNWRITABLE, "raised")
+            delivered, problem = self.notify(title, message, kind)
+            if delivered:
+                self._unwritable = message
+            else:
+                log.error("alert %s could not be sent directly: %s", UNWRITABLE, problem)
+
+    def _recorded_again(self, db: Database, fetch_id: int) -> list[Event]:
+        """After a direct alert: the database records again. Both are logged in `alerts` (the
+        first as delivered), and the recovery is queued like any alert."""
+        with self._direct_lock:
+            message, self._unwritable = self._unwritable, None
+        if message is None:
+            return []
+        at = to_iso(self.now())
+        sent = store.log_alert(db, UNWRITABLE, None, "raised", at, fetch_id, message, due_at=None)
+        store.finish_delivery(db, sent, True, None, None)
+        again = f"the database records again (fetch {fetch_id} at {to_moscow_text(at)}); polls before it were lost"
+        alert_id = store.log_alert(db, UNWRITABLE, None, "cleared", at, fetch_id, again, due_at=at)
+        title, kind = headline(UNWRITABLE, "cleared")
+        return [Event(alert_id, UNWRITABLE, "cleared", title, again, kind, True)]
 
     def _resume(self, db: Database) -> None:
         """Once per process: deliveries a crash cut short are due again."""
@@ -228,13 +290,35 @@ class Alerter:
         return events
 
     def _pulled(self, db: Database, source: str, channel: str, at: str, fetch_id: int) -> list[Event]:
+        """One alert per pulled headline when a poll pulls one; when it pulls several, each is
+        raised and logged, and one alert names the count and the first few (a page that loses
+        1,995 items at once is one notification, not 1,995 queued ahead of every other)."""
         events = []
-        for headline_id, title, url, first_seen in store.pulled_by(db, fetch_id):
+        pulled = [
+            row for row in store.pulled_by(db, fetch_id) if store.raised(db, f"pulled:{row[0]}") is None
+        ]
+        send = len(pulled) <= 1
+        for headline_id, title, url, first_seen in pulled:
             message = (
                 f"Pulled from {source}/{channel} at {to_moscow_text(at)} (fetch {fetch_id}): «{title}» "
                 f"shown since {to_moscow_text(first_seen)}; {url or headline_id}. `ticker cite {headline_id}`"
             )
-            events += self._raise(db, f"pulled:{headline_id}", source, at, fetch_id, message)
+            events += self._raise(db, f"pulled:{headline_id}", source, at, fetch_id, message, send=send)
+        if not send:
+            named = "; ".join(
+                f"«{title}» ({headline_id})" for headline_id, title, _, _ in pulled[:PULLED_NAMED]
+            )
+            more = f" and {len(pulled) - PULLED_NAMED} more" if len(pulled) > PULLED_NAMED else ""
+            message = (
+                f"{len(pulled)} headlines pulled from {source}/{channel} at {to_moscow_text(at)} "
+                f"(fetch {fetch_id}): {named}{more}. `ticker changes` lists them all"
+            )
+            condition = f"pulled_many:{source}/{channel}"
+            alert_id = store.log_alert(
+                db, condition, source, "raised", at, fetch_id, message, due_at=to_iso(self.now())
+            )
+            title, kind = headline(condition, "raised")
+            events.append(Event(alert_id, condition, "raised", title, message, kind, True))
         for condition in store.pulled_shown_again(db, source, channel):
             message = f"{condition[7:]} is shown again (fetch {fetch_id})"
             events += self._clear(db, condition, at, fetch_id, message, send=False)
@@ -259,16 +343,23 @@ class Alerter:
         return events
 
     def _raise(
-        self, db: Database, condition: str, source: str, at: str, fetch_id: int, message: str
+        self,
+        db: Database,
+        condition: str,
+        source: str,
+        at: str,
+        fetch_id: int,
+        message: str,
+        *,
+        send: bool = True,
     ) -> list[Event]:
         if store.raised(db, condition) is not None:
             return []  # already raised: one alert per condition until it clears
         store.raise_condition(db, condition, source, at, message)
-        alert_id = store.log_alert(
-            db, condition, source, "raised", at, fetch_id, message, due_at=to_iso(self.now())
-        )
+        due_at = to_iso(self.now()) if send else None  # not sent: a coalesced alert says it
+        alert_id = store.log_alert(db, condition, source, "raised", at, fetch_id, message, due_at=due_at)
         title, kind = headline(condition, "raised")
-        return [Event(alert_id, condition, "raised", title, message, kind, True)]
+        return [Event(alert_id, condition, "raised", title, message, kind, send)]
 
     def _clear(
         self, db: Database, condition: str, at: str, fetch_id: int, message: str, *, send: bool

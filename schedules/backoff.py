@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ticker.base import SUCCESS_OUTCOMES
+from ticker.politeness import MAX_WAIT_S, honoured_wait
 
-MAX_BACKOFF_S = 30 * 60.0  # the default `max_backoff`: the longest wait, backoff or Retry-After
+MAX_BACKOFF_S = MAX_WAIT_S  # the default `max_backoff`: the longest wait, backoff or Retry-After
 FALLBACK_AFTER_FAILURES = 2  # a channel failing this many polls in a row hands over to the next
 PRIMARY_RETRY_EVERY = 3  # on a fallback channel, try the main channel again every Nth run
 
@@ -71,7 +72,9 @@ class SourceState:
             asked = float(retry_after_s)
             if asked > self.max_backoff_s:
                 self.retry_after_asked_s = asked
-            self.retry_after_s = max(self.retry_after_s or 0.0, min(asked, self.max_backoff_s))
+            self.retry_after_s = max(
+                self.retry_after_s or 0.0, honoured_wait(asked, self.max_backoff_s) or 0.0
+            )
             return False  # the source asked us to wait: no other request now
         return outcome == "blocked" or self.channel_failures[channel] >= FALLBACK_AFTER_FAILURES
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ticker.base import DEFAULT_DB, BadInput, check_http_url
+from ticker.base import DEFAULT_DB, BadInput, check_database_path, check_http_url
 from ticker.kinds import BadSourceConfig, kinds
 from ticker.schedules.backoff import MAX_BACKOFF_S
 from ticker.schedules.watch import MAX_TERM_CHARS, MAX_TERMS, folded
@@ -301,16 +301,25 @@ def _min_items(value: Any, key: str) -> int:
     return value
 
 
+def _db_path(value: str | Path, key: str) -> Path:
+    """The database path, checked before anything opens it (a FIFO would hang the daemon's lock)."""
+    try:
+        check_database_path(value, key)
+    except BadInput as error:
+        raise ConfigError(str(error)) from None
+    return Path(value)
+
+
 def default_config(db_override: str | Path | None = None) -> DaemonConfig:
     """No config file: the default sources into `ticker.db` in the current folder."""
-    return DaemonConfig(db=Path(db_override or DEFAULT_DB), sources=default_sources())
+    return DaemonConfig(db=_db_path(db_override or DEFAULT_DB, "--db"), sources=default_sources())
 
 
 def parse_config(data: dict, base: Path, *, db_override: str | Path | None = None) -> DaemonConfig:
     """Validate a parsed TOML document; a relative `db` is relative to `base` (the file's folder)."""
     _check_keys(data, TOP_KEYS, "")
     if db_override is not None:
-        db = Path(db_override)
+        db = _db_path(db_override, "--db")
     else:
         raw_db = data.get("db", DEFAULT_DB)
         if not isinstance(raw_db, str) or not raw_db.strip():
@@ -318,6 +327,7 @@ def parse_config(data: dict, base: Path, *, db_override: str | Path | None = Non
         db = Path(raw_db).expanduser()
         if not db.is_absolute():
             db = base / db
+        db = _db_path(raw_db if raw_db.endswith("/") else db, "db")
     if "sources" in data:
         sources_table = _table(data["sources"], "sources")
         if not sources_table:

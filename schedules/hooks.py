@@ -23,8 +23,12 @@ from ticker.settings import Settings
 from ticker.sources import SourceSpec
 
 PollHook = Callable[[Database, SourceSpec, Saved], None]
+FailureHook = Callable[[SourceSpec, BaseException], None]
 
 AFTER_POLL: list[PollHook] = []
+# Called when a run could not record its poll (the database cannot be written: a full disk):
+# no `fetches` row exists for an after-poll hook to see.
+RUN_FAILED: list[FailureHook] = []
 
 log = logging.getLogger("ticker.daemon")
 _settings = Settings()
@@ -50,7 +54,9 @@ def install_features(settings: Settings) -> list[str]:
         try:
             from ticker.schedules.alerts import Alerter
 
-            AFTER_POLL.append(Alerter(settings.alerts).after_poll)
+            alerter = Alerter(settings.alerts)
+            AFTER_POLL.append(alerter.after_poll)
+            RUN_FAILED.append(alerter.run_failed)
             installed.append("alerts")
         except Exception:
             log.exception("alerts could not be set up; polling goes on without them")
@@ -64,3 +70,12 @@ def run_after_poll(db: Database, spec: SourceSpec, saved: Saved) -> None:
             hook(db, spec, saved)
         except Exception:
             log.exception("%s: after-poll hook %s failed", spec.name, getattr(hook, "__name__", hook))
+
+
+def run_failed(spec: SourceSpec, error: BaseException) -> None:
+    """Call every failure hook; a failing hook is logged, never raised."""
+    for hook in list(RUN_FAILED):
+        try:
+            hook(spec, error)
+        except Exception:
+            log.exception("%s: run-failed hook %s failed", spec.name, getattr(hook, "__name__", hook))

@@ -109,6 +109,7 @@ class SourceRunner:
                 one_line(f"{type(error).__name__}: {error}"),
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
+            hooks.run_failed(self.spec, error)  # e.g. an alert sent directly: nothing was recorded
         finally:
             if db is not None:
                 with contextlib.suppress(Exception):  # a broken connection must not fail the job

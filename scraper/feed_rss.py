@@ -31,7 +31,15 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
-from ticker.base import BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
+from ticker.base import (
+    OUT_OF_TIME_BOUNDS,
+    BlockedPage,
+    Headline,
+    HeadlineList,
+    ParseError,
+    TickerPage,
+    to_iso,
+)
 from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
 from ticker.scraper.links import safe_link
 from ticker.scraper.rbc_page import clean_text, looks_like_challenge
@@ -128,7 +136,9 @@ def _instant(raw: str | None) -> tuple[str | None, str | None]:
         return None, None
     try:
         return to_iso(feed_instant(raw)), None
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError) as error:
+        if OUT_OF_TIME_BOUNDS in str(error):
+            return None, f"{error}: kept without a time"
         return None, f"unreadable date {raw[:60]!r}"
 
 

@@ -15,6 +15,9 @@ click would reach, and nothing that could run or print as something else is kept
    `mailto:` ... are refused;
 7. tracking parameters (`from=`, `utm_*`) are removed; everything else is kept as written.
 
+`address_identity` / `same_address` are the one rule for "is this recorded address the source's
+address" (imports: WARC records, CDX rows, memento redirects).
+
 A refused link gives (None, warning): the item is kept without an address, or skipped when its id
 would have come from the link.
 """
@@ -92,3 +95,33 @@ def safe_link(href: str | None, base_url: str) -> tuple[str | None, str | None]:
     return urlunsplit(
         (parts.scheme.lower(), parts.netloc, parts.path, _without_tracking(parts.query), parts.fragment)
     ), None
+
+
+# ---- which recorded address is a source's address
+_DEFAULT_PORTS = {80, 443}
+
+
+def address_identity(address: str) -> tuple[str, int | None, str, tuple[str, ...]] | None:
+    """What makes a recorded address (a WARC record's target, a CDX row's original, a memento
+    redirect's target) the same as a configured source address: the host (any case, `www.` or
+    not), a port other than 80/443, the path (an empty one is `/`, a trailing `/` is the same
+    page) and the query's parameters, tracking ones (`utm_*`, `from=`) aside, in any order. The
+    scheme (http or https) and the fragment do not count; anything else does: `?section=sport`
+    is not `?section=politics`. None for an address that is not http(s) with a host."""
+    try:
+        parts = urlsplit(address.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _ALLOWED_SCHEMES or not host:
+        return None
+    host = host.lower().removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    query = tuple(sorted(piece for piece in parts.query.split("&") if piece and not _is_tracking(piece)))
+    return host, None if port in _DEFAULT_PORTS else port, path, query
+
+
+def same_address(recorded: str, configured: str) -> bool:
+    """Whether a recorded address is the configured one (see `address_identity`)."""
+    identity = address_identity(recorded)
+    return identity is not None and identity == address_identity(configured)

@@ -14,7 +14,17 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticker.base import BlockedPage, HeadlineList, ParseError, TickerPage, from_unix, to_iso
+from ticker.base import (
+    OUT_OF_TIME_BOUNDS,
+    BlockedPage,
+    HeadlineList,
+    ParseError,
+    TickerPage,
+    from_unix,
+    to_iso,
+    unix_in_time_bounds,
+    without_odd_time,
+)
 from ticker.scraper.rbc_page import DEFAULT_URL, looks_like_challenge, parse_item_markup
 
 _LAST_DATE = re.compile(r"/lastDate/\d+")
@@ -48,15 +58,22 @@ class FeedChunk:
     next_last_date: int | None  # the last item's publish_date_t: `lastDate` of the next page
 
 
-def _publish_date(entry: dict) -> int | None:
+def _publish_date(entry: dict) -> tuple[int | None, str | None]:
+    """(Unix time, why it is not used): ASCII digits or a number, within the years ticker's times
+    may take; anything else ("²", 9999, "") is a missing time for that item, never a failed page."""
     value = entry.get("publish_date_t")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) and 0 < value < 1e11:
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    if value is None:
+        return None, None
+    stamp: int | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+        stamp = int(value) if abs(value) < 1e15 else None
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        stamp = int(value.strip()) if len(value.strip()) <= 15 else None
+    if stamp is None:
+        return None, f"publish_date_t {str(value)[:40]!r} is not a Unix time: ignored"
+    if not unix_in_time_bounds(stamp):
+        return None, f"publish_date_t {stamp} is {OUT_OF_TIME_BOUNDS}: ignored"
+    return stamp, None
 
 
 def _load(body: bytes) -> list:
@@ -89,7 +106,9 @@ def parse_feed_chunk(
         if not isinstance(entry, dict):
             warnings.append(f"feed item {index} is not an object: skipped")
             continue
-        stamp = _publish_date(entry)
+        stamp, stamp_warning = _publish_date(entry)
+        if stamp_warning:
+            warnings.append(f"feed item {index}: {stamp_warning}")
         if stamp is not None:
             last_date = stamp
         markup = entry.get("html")
@@ -103,6 +122,10 @@ def parse_feed_chunk(
         if headline is not None and stamp is not None and "data-modif" not in markup:
             # The markup's shown "HH:MM" is coarser than the feed's own timestamp.
             headline = dataclasses.replace(headline, published_at=to_iso(from_unix(stamp)))
+        if headline is not None:
+            headline, time_warning = without_odd_time(headline)
+            if time_warning:
+                item_warnings = [*item_warnings, time_warning]
         found.add(headline, item_warnings)
     headlines = found.headlines
     if len(headlines) < min_items:

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
-from ticker.base import MOSCOW
+from ticker.base import MOSCOW, OUT_OF_TIME_BOUNDS, in_time_bounds
 
 _MONTHS = {
     "янв": 1,
@@ -72,6 +72,8 @@ def shown_moscow_time(hour: int, minute: int, reference: datetime, day: date | N
     """
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise ValueError(f"no such time: {hour:02d}:{minute:02d}")
+    if day is not None and not in_time_bounds(datetime(day.year, day.month, day.day, 12, tzinfo=UTC)):
+        raise ValueError(f"day {day.isoformat()} is {OUT_OF_TIME_BOUNDS}")
     local_reference = reference.astimezone(MOSCOW)
     on_day = day or local_reference.date()
     moment = datetime(on_day.year, on_day.month, on_day.day, hour, minute, tzinfo=MOSCOW)
@@ -85,13 +87,26 @@ _COLON_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 _MOSCOW_ZONES = {"MSK": None, "MSD": timedelta(hours=4)}  # None: Moscow's offset on that day
 
 
+def _bounded(moment: datetime, raw: str) -> datetime:
+    """The instant, or ValueError when it lies outside the years ticker's times may take (a feed
+    saying 9999 keeps its item, without the impossible time)."""
+    if not in_time_bounds(moment):
+        raise ValueError(f"date {raw[:60]!r} is {OUT_OF_TIME_BOUNDS}")
+    return moment
+
+
 def feed_instant(text: str) -> datetime:
     """An aware datetime for a feed's date: RFC 822 (with or without the weekday, any numeric
     offset taken as given, GMT/UT/EST...), Moscow's own zone names (MSK: Moscow's offset on that
     day, +0400 from 2011 to 2014; MSD: +0400), or ISO 8601 (Atom). A time without a zone is
-    Moscow time, the sites' clock. ValueError when it cannot be read.
+    Moscow time, the sites' clock. ValueError when it cannot be read or lies outside the years
+    ticker's times may take.
     """
     raw = " ".join(text.split())
+    return _bounded(_feed_instant(raw), raw)
+
+
+def _feed_instant(raw: str) -> datetime:
     try:
         moment = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):

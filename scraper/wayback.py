@@ -7,8 +7,11 @@ See docs/evidence.md ("History from before ticker ran").
 - CDX timestamps are 14 digits, UTC (`20220224030512`).
 - A memento in its original form: `<replay prefix><timestamp>id_/<original address>`.
 - An answer is a capture only if it carries `Memento-Datetime`. Without it: a 302 points at the
-  nearest capture (followed only when close to the asked instant), a 404 says "not archived", a
-  200 says the address is excluded, a 429 is the Wayback Machine's own rate limit.
+  nearest capture (followed only when close to the asked instant and a memento on the replay
+  server itself: `replay_hop`), a 404 says "not archived", a 200 says the address is excluded, a
+  429 is the Wayback Machine's own rate limit.
+- A capture's date is believed only when not after now and within CAPTURE_DATE_TOLERANCE of its
+  index row (`capture_date_problem`).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode, urljoin
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -33,8 +36,16 @@ CDX_PAGE_ROWS = 5000
 # source has in any range; a narrower --from/--to asks for fewer). A server that never stops
 # paging, or repeats its resumption key, ends the query with a CdxError instead of asking forever.
 MAX_CDX_PAGES = 200
+# ... and at most this many bytes of CDX answers in all: the listed captures are kept until the
+# query ends, and a server sending long rows (a 4 KB `original` each) reached 1.8 GB before.
+MAX_CDX_BYTES = 64 * 1024 * 1024
 TRANSIENT_STATUSES = (500, 502, 503, 504)  # the CDX server's "try again" (504 on heavy queries)
 REDIRECT_WINDOW_S = 900.0  # a 302 to a capture further than this from the asked one is not followed
+# A memento's own date (Memento-Datetime) may differ this much from the index row it was asked
+# for (the same crawl, a revisit) and no more: beyond, the answer is not the capture listed.
+CAPTURE_DATE_TOLERANCE = timedelta(days=1)
+# A capture dated this little after now is this host's clock being behind, not an archive's lie.
+CLOCK_SLACK = timedelta(minutes=5)
 _TIMESTAMP = re.compile(r"^\d{14}$")
 _MEMENTO_TS = re.compile(r"/(\d{14})(?:[a-z]{2}_)?/")
 
@@ -171,6 +182,19 @@ def collapse(captures: Iterable[Capture], every_s: float) -> list[Capture]:
     return kept
 
 
+def capture_date_problem(captured_at: datetime, indexed_at: datetime | None, now: datetime) -> str | None:
+    """Why a capture's date cannot be believed (None when it can): after now, or more than
+    CAPTURE_DATE_TOLERANCE from its index row (a Memento-Datetime of 2099 for a row of 2022).
+    For every import: CDX rows, mementos and WARC records (which have no index row)."""
+    shown = captured_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if captured_at > now + CLOCK_SLACK:
+        return f"dated {shown}, after now"
+    if indexed_at is not None and abs(captured_at - indexed_at) > CAPTURE_DATE_TOLERANCE:
+        listed = indexed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"dated {shown}, more than {CAPTURE_DATE_TOLERANCE.days} day from its index row ({listed})"
+    return None
+
+
 def memento_url(replay_url: str, timestamp: str, original: str) -> str:
     """The memento in its original form (no toolbar, no link rewriting)."""
     prefix = replay_url if replay_url.endswith("/") else replay_url + "/"
@@ -224,6 +248,42 @@ def classify_replay(status: int | None, headers: dict[str, str], address: str) -
     return Replay("unavailable", f"{what} from the Wayback Machine, not a capture")
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """A redirect's target read as a memento address of the replay server."""
+
+    timestamp: str
+    original: str
+
+
+def _host_port(parts: SplitResult) -> tuple[str, int | None] | None:
+    """The host and a port other than 80/443 (http and https of one host are one server)."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname.lower(), None if port in (80, 443) else port
+
+
+def replay_hop(location: str, replay_url: str) -> Hop | None:
+    """The memento a redirect points at, if it is one on the replay server itself (same host, http
+    or https, same port, under the replay prefix: `<prefix><14 digits>[xx_]/<original>`); None for any other
+    address, however many digits it holds (`https://evil.example/20220224030005/`)."""
+    try:
+        target, replay = urlsplit(location), urlsplit(replay_url)
+    except ValueError:
+        return None
+    where = _host_port(target)
+    if where is None or where != _host_port(replay):
+        return None
+    prefix = replay.path if replay.path.endswith("/") else replay.path + "/"
+    rest = urlunsplit(("", "", target.path, target.query, ""))
+    match = re.match(re.escape(prefix) + r"(\d{14})(?:[a-z]{2}_)?/(.+)$", rest)
+    return Hop(match.group(1), match.group(2)) if match else None
+
+
 def redirect_within(location: str, asked: datetime, window_s: float = REDIRECT_WINDOW_S) -> datetime | None:
     """The instant a redirect points at, if it is within `window_s` of the asked one."""
     stamp = memento_timestamp(location)
@@ -241,23 +301,25 @@ def query_cdx(
     start: datetime | None,
     end: datetime | None,
     before_request: Callable[[], None] = lambda: None,
-    on_throttle: Callable[[], None] | None = None,
-    on_transient: Callable[[str], None] | None = None,
+    on_throttle: Callable[[float | None], None] | None = None,
+    on_transient: Callable[[str, float | None], None] | None = None,
     page_rows: int = CDX_PAGE_ROWS,
+    max_bytes: int = MAX_CDX_BYTES,
 ) -> list[Capture]:
     """Every status-200 capture of `address` in the range, following resumption keys.
 
     `before_request` runs before each request (the import's rate limiter). A 429 calls
-    `on_throttle`, a 5xx or no answer `on_transient(message)` (each pauses, or raises to stop),
+    `on_throttle(retry_after_s)`, a 5xx or no answer `on_transient(message, retry_after_s)` (each
+    pauses by `ticker.politeness`'s rule, or raises to stop),
     and the same page is asked again; a refused connection (nothing listens at `cdx_url`: a
     local mistake, asking again cannot help) and other refusals raise CdxError. So do a
     resumption key the server already gave (it would page for ever) and more than
-    `MAX_CDX_PAGES` pages.
+    `MAX_CDX_PAGES` pages or `max_bytes` of answers.
     """
     captures: list[Capture] = []
     resume_key: str | None = None
     keys_seen: set[str] = set()
-    pages = 0
+    pages = received = 0
     while True:
         query = cdx_query_url(
             cdx_url, address, start=start, end=end, resume_key=resume_key, page_rows=page_rows
@@ -267,18 +329,24 @@ def query_cdx(
             answer = http.get(client, query)
         except http.FetchFailed as failure:
             if failure.status == 429 and on_throttle is not None:
-                on_throttle()
+                on_throttle(failure.retry_after_s)
                 continue
             if failure.status is None and _refused(failure):
                 raise CdxError(f"CDX query failed: {failure.message}: check --cdx-url") from None
             if (failure.status is None or failure.status in TRANSIENT_STATUSES) and on_transient is not None:
-                on_transient(f"CDX query: {failure.message}")
+                on_transient(f"CDX query: {failure.message}", failure.retry_after_s)
                 continue
             detail = failure.headers.get("x-archive-wayback-runtime-error") if failure.headers else None
             raise CdxError(
                 f"CDX query failed: {failure.message}" + (f" ({detail})" if detail else ""),
                 status=failure.status,
             ) from None
+        received += len(answer.body)
+        if received > max_bytes:
+            raise CdxError(
+                f"CDX query stopped: its answers passed {max_bytes} bytes after {pages + 1} page(s); "
+                "ask for a shorter range (--from, --to)"
+            )
         page, resume_key = parse_cdx(answer.body)
         captures.extend(page)
         pages += 1

@@ -15,11 +15,12 @@ from reliability.support import rows, start_daemon, wait_for, write_config
 from werkzeug import Response
 
 from ticker.base import Rate, RatesDocument
-from ticker.db.alerts import rate_pair
+from ticker.db.alerts import claim_due, log_alert, rate_pair
 from ticker.db.rate_rule import rates_agree
-from ticker.db.schema import open_db
+from ticker.db.schema import connect, open_db
 from ticker.db.writes import FetchRow, register_source, save_rates
 from ticker.poll import poll
+from ticker.schedules import hooks, runner
 from ticker.schedules.alerts import MAX_ATTEMPTS, Alerter
 from ticker.scraper.http import make_client
 from ticker.settings import AlertSettings
@@ -34,6 +35,7 @@ class Rig:
 
     def __init__(self, httpserver, db_path) -> None:
         self.server = httpserver
+        self.db_path = db_path
         self.db = open_db(db_path)
         self.spec = SourceSpec(name="rbc", kind="rbc", url=httpserver.url_for("/"), every_s=120)
         self.hook = f"json://127.0.0.1:{httpserver.port}/hook"
@@ -309,3 +311,73 @@ def test_kill_9_during_a_slow_delivery_the_next_start_delivers_it(tmp_path):
         release.set()
         server.clear()
         server.stop()
+
+
+# ---- issue 19: one answer dropping hundreds of items; a database that cannot record
+
+
+def test_a_mass_pull_is_one_alert_and_never_holds_the_failing_alert_back(rig):
+    """Before: one alert per pulled item, queued ahead of everything, 20 sent per poll: the
+    `failing` alert of the next polls went out 98 polls late (1,995 pulled)."""
+    alerter = Alerter(now=lambda: rig.now, settings=rig.settings(on_pulled=True, fail_after=1))
+    items = standard_items(400)
+    rig.poll(alerter, render_page(items))
+    rig.poll(alerter, render_page(items[:3] + items[-2:]))  # 395 removed, items below still shown
+    sent = rig.received()
+    assert [m["title"] for m in sent] == ["ticker: headlines pulled"]
+    message = sent[0]["message"]
+    assert message.startswith("395 headlines pulled from rbc/page") and "and 392 more" in message
+    assert all(f"«{item.title}»" in message for item in items[3:6])
+    logged = rig.db.execute(
+        "SELECT count(*), count(next_attempt_at) FROM alerts WHERE condition LIKE 'pulled:%'"
+    ).fetchone()
+    assert logged == (395, 0)  # each pulled item logged (and its condition raised), none queued
+    rig.poll(alerter, status=500)
+    assert [m["title"] for m in rig.received()][1:] == ["ticker: rbc/page failing"]  # at once
+
+
+def test_kinds_take_turns_in_the_delivery_queue(tmp_path):
+    db = open_db(tmp_path / "q.db")
+    now = "2024-11-25T16:00:00Z"
+    for n in range(50):
+        log_alert(db, f"pulled:{n}", "rbc", "raised", now, 1, "pulled", due_at=now)
+    failing = log_alert(db, "failing:rbc/page", "rbc", "raised", now, 2, "failing", due_at=now)
+    claimed = claim_due(db, now, "2024-11-25T16:05:00Z", limit=5)
+    assert failing in [due.id for due in claimed] and len(claimed) == 5
+
+
+def test_a_database_that_cannot_record_polls_is_alerted_directly_once(rig, monkeypatch):
+    """A full disk (injected: the runner's connection may not grow the file): every run fails
+    before anything is recorded, so no `failing` alert could be queued. Before: no alert at all."""
+    alerter = Alerter(now=lambda: rig.now, settings=rig.settings(fail_after=1))
+    rig.poll(alerter)
+    monkeypatch.setattr(hooks, "AFTER_POLL", [alerter.after_poll])
+    monkeypatch.setattr(hooks, "RUN_FAILED", [alerter.run_failed])
+    full = {"on": True}
+
+    def connect_to_a_full_disk(path):
+        db = connect(path)
+        if full["on"]:
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    monkeypatch.setattr(runner, "connect", connect_to_a_full_disk)
+    rig.server.clear_all_handlers()
+    rig.server.expect_request("/hook", method="POST").respond_with_data("ok")
+    rig.server.expect_request("/").respond_with_data(
+        render_page(standard_items(300, start=50)), content_type="text/html"
+    )
+    job = runner.SourceRunner(rig.spec, rig.db_path, rig.client)
+    for _ in range(4):
+        assert job.run().succeeded is False
+    sent = rig.received()
+    assert [m["title"] for m in sent] == ["ticker: polls are not being recorded"]
+    assert "database or disk is full" in sent[0]["message"]
+    full["on"] = False
+    assert job.run().succeeded is True
+    assert [m["title"] for m in rig.received()][1:] == ["ticker: the database records again"]
+    logged = rig.db.execute(
+        "SELECT event, delivered FROM alerts WHERE condition = 'database:unwritable'"
+    ).fetchall()
+    assert logged == [("raised", 1), ("cleared", 1)]

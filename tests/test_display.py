@@ -70,3 +70,16 @@ def test_times_at_the_bounds_and_now() -> None:
     assert parse_user_time("now", now=NOW) == NOW
     assert parse_user_time(" NOW ", now=NOW) == NOW
     assert to_iso(parse_user_time("2024-11-25 18:57", now=NOW)) == "2024-11-25T15:57:00Z"  # Moscow
+
+
+def test_titles_too_long_to_compare_word_by_word_are_replaced_whole() -> None:
+    """Issue 19: an 8,000-word title diff took a minute of CPU in a server thread. Past
+    MAX_DIFF_PAIRS the diff is one deletion and one insertion, which still reads back exactly."""
+    old = " ".join(["Путин", "ЦБ", "курс"] * 2700)
+    new = " ".join(["ЦБ", "курс", "Путин"] * 2700)
+    assert word_diff(old, new) == [("del", old), ("ins", new)]
+    assert word_diff("", new) == [("ins", new)]
+    short = word_diff("ЦБ сохранил ставку", "ЦБ снизил ставку")
+    assert short == [("same", "ЦБ "), ("del", "сохранил"), ("ins", "снизил"), ("same", " ставку")]
+    words = 240  # under the bound: still word by word
+    assert len(word_diff(" ".join(["а"] * words), " ".join(["а"] * (words - 1) + ["б"]))) == 3

@@ -9,9 +9,11 @@ daemon (`schedules/`) and the CLI can all build on it.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -150,10 +152,20 @@ def moscow_day(moment: datetime) -> date:
 
 
 def to_moscow_text(iso: str | None) -> str | None:
-    """A stored UTC instant shown in Moscow time, `YYYY-MM-DD HH:MM:SS MSK`."""
+    """A stored UTC instant shown in Moscow time, `YYYY-MM-DD HH:MM:SS MSK`.
+
+    Never raises: a stored value that is no instant within the years ticker's times may take
+    (written by an older version, or by hand) is shown as it is, said to be no time.
+    """
     if iso is None:
         return None
-    return from_iso(iso).astimezone(MOSCOW).strftime("%Y-%m-%d %H:%M:%S MSK")
+    try:
+        moment = from_iso(str(iso))
+        if in_time_bounds(moment):
+            return moment.astimezone(MOSCOW).strftime("%Y-%m-%d %H:%M:%S MSK")
+    except (ValueError, OverflowError):
+        pass
+    return f"{iso} (not a time ticker can show)"
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -161,7 +173,44 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Every accepted time lies in these years and every age within MAX_AGE: nothing older or later
 # can be in a history, and the bounds keep each time representable after any zone shift.
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
+_EARLIEST_UNIX = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC).timestamp()
+_AFTER_LATEST_UNIX = datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
 MAX_AGE = timedelta(days=50 * 366)
+OUT_OF_TIME_BOUNDS = f"outside the years {EARLIEST_YEAR}..{LATEST_YEAR} that ticker's times may take"
+
+
+def in_time_bounds(moment: datetime) -> bool:
+    """Whether an aware instant lies in the years every stored time must (UTC), so that it can be
+    shifted to any zone and shown."""
+    try:
+        return EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR
+    except (OverflowError, ValueError):
+        return False
+
+
+def iso_in_time_bounds(iso: str) -> bool:
+    """`in_time_bounds` for a stored instant's text (`YYYY-...Z`); False for text that is none."""
+    try:
+        return in_time_bounds(from_iso(iso))
+    except (ValueError, OverflowError, TypeError, AttributeError):
+        return False
+
+
+def unix_in_time_bounds(seconds: int | float) -> bool:
+    """`in_time_bounds` for a Unix time (a feed's `publish_date_t`, a page's `data-modif`)."""
+    return _EARLIEST_UNIX <= seconds < _AFTER_LATEST_UNIX
+
+
+def without_odd_time(headline: Headline) -> tuple[Headline, str | None]:
+    """The headline with `published_at` dropped (and why) when it lies outside the time bounds:
+    a feed that says 9999 keeps its item, never its impossible time."""
+    if headline.published_at is None or iso_in_time_bounds(headline.published_at):
+        return headline, None
+    return replace(headline, published_at=None), (
+        f"item {headline.id}: publication time {headline.published_at[:40]!r} is {OUT_OF_TIME_BOUNDS}: not stored"
+    )
+
+
 TIME_FORMS = "ISO 8601 (2024-11-25T18:57, zone optional, Moscow if absent), a date (2024-11-25), an age (30m, 2h, 1d) or now"
 
 
@@ -271,3 +320,33 @@ def check_http_url(value: object, what: str) -> str:
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise BadInput(f"{what} = {value!r}: an address cannot contain spaces or control characters")
     return value
+
+
+_NOT_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_database_path(path: str | os.PathLike[str], what: str = "database") -> str:
+    """The path of a database file, or BadInput (one line) for one that cannot be: empty, naming
+    a folder (`/`, `data/`), or an existing directory, FIFO, device or socket (opening a FIFO
+    waits for a writer for ever). A missing file is fine: it is created."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise BadInput(f"{what} path {text!r} is empty: name a file")
+    if text.endswith(("/", os.sep)):
+        raise BadInput(f"{what} {text!r} names a folder, not a database file")
+    try:
+        mode = os.stat(text).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return text
+    except OSError as error:
+        raise BadInput(f"{what} {text!r} cannot be used: {error.strerror or error}") from None
+    for test, name in _NOT_FILES:
+        if test(mode):
+            raise BadInput(f"{what} {text!r} is {name}, not a database file")
+    return text

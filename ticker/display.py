@@ -47,11 +47,19 @@ def safe_href(url: str | None) -> str | None:
 
 
 _TOKENS = re.compile(r"\s+|[^\s]+")
+# The word diff compares every word of one title with every word of the other: past this many
+# pairs (about 250 words each; a real title has under 40) the titles are shown as one replaced by
+# the other, so no title can hold a server thread for long (8,000 words each: a minute before;
+# benchmarks/word_diff.py).
+MAX_DIFF_PAIRS = 250_000
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:
-    """Segments turning `old` into `new` word by word: ("same" | "del" | "ins", text)."""
+    """Segments turning `old` into `new` word by word: ("same" | "del" | "ins", text). Titles too
+    long to compare word by word (`MAX_DIFF_PAIRS`) are one deletion and one insertion."""
     a, b = _TOKENS.findall(old), _TOKENS.findall(new)
+    if len(a) * len(b) > MAX_DIFF_PAIRS:
+        return [segment for segment in (("del", old), ("ins", new)) if segment[1]]
     segments: list[tuple[str, str]] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if op == "equal":

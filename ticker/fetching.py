@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import httpx
 
-from ticker.base import BlockedPage, ParseError, redact_url, to_iso, utc_now
+from ticker.base import (
+    OUT_OF_TIME_BOUNDS,
+    BlockedPage,
+    ParseError,
+    RatesDocument,
+    TickerPage,
+    iso_in_time_bounds,
+    redact_url,
+    to_iso,
+    utc_now,
+    without_odd_time,
+)
 from ticker.db.writes import AddressState, Attempt, FetchRow, address_key
 from ticker.kinds import ParseContext
 from ticker.scraper import http
@@ -86,7 +98,7 @@ def _record_answer(attempt: Attempt, answer: http.Answer) -> Attempt:
     row.etag = answer.etag
     row.last_modified = answer.last_modified
     attempt.headers = dict(answer.headers)
-    attempt.final_url = answer.url
+    attempt.final_url = redact_url(answer.url)  # links resolve against it: never with a secret
     if answer.status == 304:
         attempt.not_modified = True
         row.outcome = "unchanged"
@@ -98,12 +110,34 @@ def _record_answer(attempt: Attempt, answer: http.Answer) -> Attempt:
     return attempt
 
 
+def _without_odd_times(parsed: TickerPage | RatesDocument) -> TickerPage | RatesDocument:
+    """Every parser's page with publication times outside the years ticker's times may take
+    dropped (the items kept, the drop said): whatever a page or feed claims, nothing stored is a
+    time that cannot be shown."""
+    if not isinstance(parsed, TickerPage):
+        return parsed
+    headlines, warnings = [], list(parsed.warnings)
+    for headline in parsed.headlines:
+        kept, warning = without_odd_time(headline)
+        headlines.append(kept)
+        if warning:
+            warnings.append(warning)
+    updated_at = parsed.updated_at
+    if updated_at is not None and not iso_in_time_bounds(updated_at):
+        warnings.append(f"page time {updated_at[:40]!r} is {OUT_OF_TIME_BOUNDS}: not stored")
+        updated_at = None
+    if len(warnings) == len(parsed.warnings):
+        return parsed
+    return replace(parsed, headlines=tuple(headlines), updated_at=updated_at, warnings=tuple(warnings))
+
+
 def parse_body(attempt: Attempt, spec: SourceSpec, channel: str, *, fetched_at: datetime) -> Attempt:
     """Run the kind's parser over the attempt's body; what it refuses becomes the outcome."""
     row = attempt.row
     assert attempt.body is not None
     context = ParseContext(
-        url=attempt.final_url or row.url,
+        # Links resolve against the redacted address: a relative `#story` must not carry a `?token=`.
+        url=redact_url(attempt.final_url) if attempt.final_url else row.url,
         content_type=row.content_type,
         fetched_at=fetched_at,
         min_items=spec.min_items(channel),
@@ -123,6 +157,7 @@ def parse_body(attempt: Attempt, spec: SourceSpec, channel: str, *, fetched_at: 
         row.outcome = "parse_error"
         row.error = one_line(f"parser failed: {type(error).__name__}: {error}")
         return attempt
+    parsed = _without_odd_times(parsed)
     if parsed.warnings:
         row.warning = one_line("; ".join(parsed.warnings))
     attempt.parsed = parsed

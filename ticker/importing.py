@@ -9,17 +9,15 @@ already stored without asking for them again.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 from sqlite_utils import Database
 
-from ticker.base import EARLIEST_YEAR, LATEST_YEAR, to_iso, utc_now
+from ticker.base import OUT_OF_TIME_BOUNDS, in_time_bounds, to_iso, utc_now
 from ticker.db.imports import (
     capture_stored,
     imported_channels,
@@ -30,26 +28,20 @@ from ticker.db.imports import (
 from ticker.db.rederive import rederive_source
 from ticker.db.writes import Saved, register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
+from ticker.politeness import Politeness as PolitenessRule
+from ticker.politeness import Stopped
 from ticker.progress import Bar
 from ticker.scraper import wayback
+from ticker.scraper.links import address_identity, same_address
 from ticker.sources import SourceSpec, UnknownSource
 
 DEFAULT_PAUSE_S = 2.5  # the least gap between two requests: 24 a minute, under the CDX's 30
 DEFAULT_THROTTLE_PAUSE_S = 60.0  # after a 429: the Wayback Machine blocks those who keep asking
-MAX_CONSECUTIVE_FAILURES = 5
-MAX_THROTTLE_DOUBLINGS = 3  # a 429 pause grows 1x, 2x, 4x, 8x
 MAX_REDIRECTS = 3
 TRANSIENT_PAUSE_S = 5.0  # after a 5xx or no answer, before asking again
 REFUSED = "connection refused"  # how ticker.scraper.http describes a refused connection
 MAX_WARNINGS = 10  # warning lines kept in a summary (the count of each kind is always whole)
-OUT_OF_BOUNDS = f"outside the years {EARLIEST_YEAR}..{LATEST_YEAR} that ticker's times may take"
 Opener = Database | Callable[[], Database]  # the database, or how to open it when first needed
-
-
-def in_time_bounds(moment: datetime) -> bool:
-    """Whether an instant lies in the years every ticker time does (`ticker.base`'s bounds for a
-    typed time): a capture dated 9999-12-31 or 1970 could not be shown, compared or cited."""
-    return EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR
 
 
 class _Lazy:
@@ -66,70 +58,21 @@ class _Lazy:
         return self._db
 
 
-class ImportStopped(Exception):
-    """The import gave up (too many consecutive failures); what was stored stays stored."""
+ImportStopped = Stopped  # the import gave up (too many failures in a row); what was stored stays
 
 
-class Politeness:
-    """One rate limiter for every request of an import: at least `pause_s` between two requests,
-    a pause of at least `throttle_pause_s` after a 429 (doubling while they continue), and a stop
-    after `max_failures` consecutive failures. `sleep` and `clock` are injected by tests."""
+class Politeness(PolitenessRule):
+    """`ticker.politeness`'s rule with the Wayback Machine's defaults: at least `pause_s` between
+    two requests (24 a minute, under the CDX's 30), `throttle_pause_s` after a 429 (it sends no
+    Retry-After and blocks those who keep asking), TRANSIENT_PAUSE_S after a 5xx or no answer."""
 
     def __init__(
-        self,
-        pause_s: float = DEFAULT_PAUSE_S,
-        throttle_pause_s: float = DEFAULT_THROTTLE_PAUSE_S,
-        *,
-        max_failures: int = MAX_CONSECUTIVE_FAILURES,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        note: Callable[[str], None] = lambda text: None,
+        self, pause_s: float = DEFAULT_PAUSE_S, throttle_pause_s: float = DEFAULT_THROTTLE_PAUSE_S, **options
     ) -> None:
-        self.pause_s, self.throttle_pause_s = pause_s, throttle_pause_s
-        self.max_failures = max_failures
-        self.sleep, self.clock, self.note = sleep, clock, note
-        self.requests = 0
-        self.throttles = 0
-        self.failures_in_a_row = 0
-        self._throttles_in_a_row = 0
-        self._last: float | None = None
+        super().__init__(pause_s, throttle_pause_s, transient_pause_s=TRANSIENT_PAUSE_S, **options)
 
-    def before_request(self) -> None:
-        if self._last is not None:
-            wait = self.pause_s - (self.clock() - self._last)
-            if wait > 0:
-                self.sleep(wait)
-        self._last = self.clock()
-        self.requests += 1
-
-    def throttled(self) -> None:
-        """A 429 from the Wayback Machine: pause, longer each time in a row; stop if it lasts."""
-        self.throttles += 1
-        self.failed("HTTP 429 from the Wayback Machine (rate limited)")
-        pause = self.throttle_pause_s * 2 ** min(self._throttles_in_a_row, MAX_THROTTLE_DOUBLINGS)
-        self._throttles_in_a_row += 1
-        self.note(f"HTTP 429 (rate limited): pausing {pause:g} s")
-        self.sleep(pause)
-        self._last = self.clock()
-
-    def transient(self, message: str) -> None:
-        """A 5xx or no answer: count it as a failure, then pause (doubling while they continue)."""
-        self.failed(message)
-        pause = max(self.pause_s, TRANSIENT_PAUSE_S) * 2 ** min(
-            self.failures_in_a_row - 1, MAX_THROTTLE_DOUBLINGS
-        )
-        self.note(f"{message}: pausing {pause:g} s")
-        self.sleep(pause)
-        self._last = self.clock()
-
-    def failed(self, message: str) -> None:
-        self.failures_in_a_row += 1
-        if self.failures_in_a_row >= self.max_failures:
-            raise ImportStopped(f"stopped after {self.failures_in_a_row} failures in a row; last: {message}")
-
-    def succeeded(self) -> None:
-        self.failures_in_a_row = 0
-        self._throttles_in_a_row = 0
+    def throttled(self, retry_after_s: float | None = None, what: str = "the Wayback Machine") -> None:
+        super().throttled(retry_after_s, what)
 
 
 @dataclass(slots=True)
@@ -168,10 +111,16 @@ class Summary:
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(message)
 
+    def refused(self, kind: str, message: str) -> None:
+        """A record or capture that is not the source's, or not to be believed: skipped, counted
+        (under `kind`) and said."""
+        self.not_a_capture(kind, message)
+        self.warn(f"skipped {message}")
+
     def out_of_bounds(self, what: str, moment: datetime) -> None:
         """A capture dated where no ticker time can be: skipped, counted and said."""
-        self.not_a_capture("out_of_range", f"{what}: dated {to_iso(moment)}, {OUT_OF_BOUNDS}")
-        self.warn(f"skipped {what}: dated {to_iso(moment)}, {OUT_OF_BOUNDS}")
+        self.not_a_capture("out_of_range", f"{what}: dated {to_iso(moment)}, {OUT_OF_TIME_BOUNDS}")
+        self.warn(f"skipped {what}: dated {to_iso(moment)}, {OUT_OF_TIME_BOUNDS}")
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -252,11 +201,15 @@ def _fetch_memento(
             if replay.kind != "throttled":
                 break
             summary.throttled += 1
-            politeness.throttled()
+            politeness.throttled(attempt.row.retry_after_s)
         if replay.kind == "capture":
             politeness.succeeded()
             if not in_time_bounds(replay.captured_at):
                 summary.out_of_bounds(f"{address} (its Memento-Datetime)", replay.captured_at)
+                return None
+            problem = wayback.capture_date_problem(replay.captured_at, instant, utc_now())
+            if problem:  # the answer is not the capture the index listed
+                summary.refused("date_refused", f"{address}: its Memento-Datetime is {problem}")
                 return None
             attempt.row.started_at = to_iso(replay.captured_at)
             if attempt.row.started_at in known:  # its Memento-Datetime names a capture stored before
@@ -271,11 +224,19 @@ def _fetch_memento(
             if attempt.row.status is None and REFUSED in (attempt.row.error or ""):
                 # nothing listens at the replay address: asking again cannot help
                 raise ImportStopped(f"memento {address}: {attempt.row.error}: check --replay-url")
-            politeness.transient(attempt.row.error or replay.message)
+            politeness.transient(attempt.row.error or replay.message, attempt.row.retry_after_s)
             return None
         politeness.succeeded()
         if replay.kind != "redirect":
             summary.not_a_capture(replay.kind, f"{address}: {replay.message}")
+            return None
+        hop = wayback.replay_hop(replay.location, replay_url)
+        if hop is None or not same_address(hop.original, spec.url_for(channel)):
+            summary.refused(
+                "redirect_elsewhere",
+                f"{address}: redirected to {replay.location}: not a memento of the source's address "
+                "on the replay server",
+            )
             return None
         target = wayback.redirect_within(replay.location, asked)
         if target is not None and not in_time_bounds(target):
@@ -292,6 +253,23 @@ def _fetch_memento(
         address, instant = replay.location, target
     summary.not_a_capture("redirect_loop", f"{address}: more than {MAX_REDIRECTS} redirects")
     return None
+
+
+def _listed_capture_usable(capture: wayback.Capture, address: str, summary: Summary) -> bool:
+    """Whether a CDX row may be asked for: dated within the time bounds and not after now, and a
+    capture of the source's own address (a CDX server may list others); else counted and said."""
+    what = f"CDX row {capture.timestamp} {capture.original}"
+    if not in_time_bounds(capture.instant):
+        summary.out_of_bounds(what, capture.instant)
+        return False
+    problem = wayback.capture_date_problem(capture.instant, None, utc_now())
+    if problem:
+        summary.refused("date_refused", f"{what}: {problem}")
+        return False
+    if not same_address(capture.original, address):
+        summary.refused("other_address", f"{what}: not the source's address {address}")
+        return False
+    return True
 
 
 def import_wayback(
@@ -321,9 +299,9 @@ def import_wayback(
     database = _Lazy(db)
     registered = False
 
-    def cdx_throttled() -> None:
+    def cdx_throttled(retry_after_s: float | None = None) -> None:
         summary.throttled += 1
-        politeness.throttled()
+        politeness.throttled(retry_after_s)
 
     try:
         try:
@@ -336,12 +314,9 @@ def import_wayback(
             summary.stopped = str(error)
             return summary
         summary.found = len(captures)
-        in_bounds = []
-        for capture in captures:
-            if in_time_bounds(capture.instant):
-                in_bounds.append(capture)
-            else:
-                summary.out_of_bounds(f"CDX row {capture.timestamp} {capture.original}", capture.instant)
+        in_bounds = [
+            capture for capture in captures if _listed_capture_usable(capture, spec.url_for(channel), summary)
+        ]
         kept = wayback.collapse(in_bounds, every_s)
         summary.kept = len(kept)
         if not kept:  # nothing to store: no database is created for it
@@ -436,12 +411,16 @@ def import_warc(
                 summary.found += 1
                 summary.kept += 1
                 ref = f"{path.name}#{record.record_id}"
-                if record.truncated:
+                if record.unreadable or record.date is None:
+                    summary.refused("unreadable", f"WARC record {ref}: {record.problem}")
+                elif record.truncated:
                     summary.not_a_capture("truncated", f"{ref}: cut short: {record.problem}")
                     summary.warn(f"{path}: the file is truncated: record {record.record_id} is cut short "
                                  f"({record.problem}): not imported")  # fmt: skip
                 elif not in_time_bounds(record.date):
                     summary.out_of_bounds(f"WARC record {ref}", record.date)
+                elif problem := wayback.capture_date_problem(record.date, None, utc_now()):
+                    summary.refused("date_refused", f"WARC record {ref}: {problem}")
                 # the same record again, or a copy of it (the file renamed, another crawl's copy)
                 elif ref in known[key] or to_iso(record.date) in known[key]:
                     summary.skipped += 1
@@ -471,20 +450,12 @@ def import_warc(
     return list(summaries.values())
 
 
-def _page_key(address: str) -> tuple[str, str] | None:
-    """What makes two addresses the same page: host and path (scheme, the host's case, query
-    and fragment ignored; an empty path is `/`)."""
-    parts = urlsplit(address)
-    if not parts.hostname:
-        return None
-    return parts.hostname.lower(), parts.path or "/"
-
-
 def address_matcher(specs: Iterable[SourceSpec]) -> Callable[[str], WarcTarget | None]:
-    """Maps a recorded address to the source and channel whose address it is: exactly, or the
-    same page with other query or tracking parameters (an exact match wins)."""
-    exact: dict[str, WarcTarget] = {}
-    pages: dict[tuple[str, str], WarcTarget] = {}
+    """Maps a recorded address to the source and channel whose configured address it is, by the
+    one rule of `links.address_identity` (scheme, host case, `www.`, a trailing `/` and tracking
+    parameters aside; any other query parameter counts: `?section=sport` is not the
+    `?section=politics` source). The first channel configured with an address wins."""
+    targets: dict[tuple, WarcTarget] = {}
     for spec in specs:
         for channel in spec.kind_def.channel_names:
             try:
@@ -493,17 +464,12 @@ def address_matcher(specs: Iterable[SourceSpec]) -> Callable[[str], WarcTarget |
                 continue
             if "{" in address:  # a template (feed pages): no single address to recognise
                 continue
-            target = WarcTarget(spec, channel)
-            exact.setdefault(address, target)
-            key = _page_key(address)
-            if key is not None:
-                pages.setdefault(key, target)
+            identity = address_identity(address)
+            if identity is not None:
+                targets.setdefault(identity, WarcTarget(spec, channel))
 
     def match(address: str) -> WarcTarget | None:
-        found = exact.get(address)
-        if found is not None:
-            return found
-        key = _page_key(address)
-        return pages.get(key) if key is not None else None
+        identity = address_identity(address)
+        return targets.get(identity) if identity is not None else None
 
     return match

@@ -28,6 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ticker.terminal import printable
+
 PLAIN_EVERY_S = 10.0
 
 
@@ -78,7 +80,7 @@ class _RichBar(Bar):
         self._progress.update(self._task, total=total)
 
     def note(self, text: str) -> None:
-        self._progress.console.print(text, markup=False, highlight=False)
+        self._progress.console.print(printable(text), markup=False, highlight=False)
 
     def close(self) -> None:
         self._progress.stop()
@@ -105,7 +107,7 @@ class _PlainBar(Bar):
             self._line()
 
     def note(self, text: str) -> None:
-        self._stream.write(f"{self.label}: {text}\n")
+        self._stream.write(f"{self.label}: {printable(text)}\n")
         self._stream.flush()
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import click
 from ticker.base import BadInput, BadTime, check_http_url, parse_user_time
 from ticker.errors import user_errors
 from ticker.locate import config_options
+from ticker.terminal import printable
 
 _DATE_ONLY = 10  # len("2022-02-25")
 
@@ -63,10 +64,10 @@ def _report(summaries, as_json: bool) -> None:
     else:
         for summary in summaries:
             for line in summary.lines(stop=False):  # the stop reason is the Error line below
-                click.echo(line)
+                click.echo(printable(line))  # addresses and messages come from the archive
     for summary in summaries:
         if summary.stopped:
-            raise click.ClickException(summary.stopped)
+            raise click.ClickException(printable(summary.stopped))
     if any(summary.interrupted for summary in summaries):
         raise click.exceptions.Exit(130)
 
@@ -214,13 +215,15 @@ def warc(
                     lambda: open_db(config.db), files, address_matcher(specs), bar=bar, reader=reader
                 )
             except WarcError as error:
-                raise click.ClickException(str(error)) from None
-    truncated = "; ".join(reader.truncated)
+                raise click.ClickException(printable(str(error))) from None
+    truncated = "; ".join(reader.truncated + reader.unreadable)  # both: the rest of a file not read
     if not summaries:
         names = ", ".join(spec.name for spec in specs)
         if truncated:
-            raise click.ClickException(f"{truncated} (and no whole record is an address of {names})")
+            raise click.ClickException(
+                printable(f"{truncated} (and no whole record is an address of {names})")
+            )
         raise click.ClickException(f"no record in {len(files)} file(s) is an address of {names}")
     _report(summaries, as_json)
     if truncated:
-        raise click.ClickException(f"{truncated}; the whole records before the cut were imported")
+        raise click.ClickException(printable(f"{truncated}; the whole records before the cut were imported"))

@@ -6,7 +6,6 @@ JSON and CSV use the key names of docs/queries.md ("Keys"): stored UTC times, bo
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from typing import Any
 
 import click
 
+from ticker import csv_export
 from ticker.errors import user_errors
 from ticker.locate import Target, config_options, database
 from ticker.terminal import printable
@@ -96,10 +96,11 @@ def _cell(value: Any) -> Any:
 
 
 def write_csv(rows: list[dict], columns: list[str]) -> None:
-    """Rows as CSV on stdout: the columns in this order, booleans `true`/`false`, None empty."""
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({key: _cell(value) for key, value in row.items()} for row in rows)
+    """Rows as CSV on stdout: the columns in this order, booleans `true`/`false`, None empty,
+    formula-leading cells neutralised (`ticker.csv_export`)."""
+    csv_export.write_csv(
+        sys.stdout, ({key: _cell(value) for key, value in row.items()} for row in rows), columns
+    )
 
 
 def table(rows: list[list[str]]) -> str:

@@ -123,7 +123,7 @@ def render_cell(row, value, column, table, database, datasette):
             return _moscow_html(value)
         if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
             return _moscow_text_html(value)
-    except ValueError:  # shaped like a time but no such day (`2024-02-30`): shown as it is
+    except (ValueError, OverflowError):  # shaped like a time but no such day (`2024-02-30`, year 1): as it is
         return None
     if column in DURATION_COLUMNS and isinstance(value, int | float):
         return Markup('<span title="{} s">{}</span>').format(value, duration_text(value))
