@@ -20,10 +20,9 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from ticker.base import MOSCOW, BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
+from ticker.scraper.challenge import block_page, blocked_message
 from ticker.scraper.decoding import charset_from_content_type, decode_html, refuse_garbled_titles
-from ticker.scraper.links import safe_link
-from ticker.scraper.markup_guard import refuse_costly_markup
-from ticker.scraper.rbc_page import clean_text, looks_like_challenge, node_text
+from ticker.scraper.items import clean_text, item_link, node_text
 from ticker.scraper.ru_dates import shown_instant_text
 
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-A-Za-z0-9_:.]*)\s*$")
@@ -162,7 +161,7 @@ def parse_item(
 ) -> tuple[Headline | None, list[str]]:
     """One item element into a Headline (None, with the reason, when it has no id or title)."""
     warnings: list[str] = []
-    url, link_warning = safe_link(_value(node, selectors.link), base_url)
+    url, link_warning = item_link(_value(node, selectors.link), base_url)
     if selectors.id is not None:
         raw_id = _value(node, selectors.id)
         item_id = _item_id(raw_id)
@@ -214,12 +213,12 @@ def parse_html_list(
     if not body.strip():
         raise ParseError("empty answer instead of a page")
     text, warnings = decode_html(body, charset_from_content_type(content_type))
-    refuse_costly_markup(text)  # markup that would hold the parser for minutes is refused first
     tree = LexborHTMLParser(text)
     nodes = tree.css(selectors.item)
     if not nodes:
-        if looks_like_challenge(text[:20000]):
-            raise BlockedPage("bot challenge page instead of the content")
+        vendor = block_page(text)
+        if vendor is not None:
+            raise BlockedPage(blocked_message(vendor))
         raise ParseError(f"no element on the page matches item selector {selectors.item!r}")
     if _HTML_OPEN.search(text[:20000]) and not _HTML_CLOSE.search(text[-4096:]):
         raise ParseError("page truncated: it does not end with </html>")

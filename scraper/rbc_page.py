@@ -27,9 +27,12 @@ from ticker.base import (
     to_iso,
     unix_to_iso,
 )
+from ticker.scraper.challenge import block_page, blocked_message
+from ticker.scraper.challenge import (
+    looks_like_challenge as looks_like_challenge,
+)  # re-exported (feed parsers)
 from ticker.scraper.decoding import decode_html, meta_charset, refuse_garbled_titles
-from ticker.scraper.links import safe_link
-from ticker.scraper.markup_guard import refuse_costly_markup
+from ticker.scraper.items import clean_text, item_link, node_text
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 
 DEFAULT_URL = "https://www.rbc.ru/"
@@ -40,31 +43,12 @@ _TIME_LAST_UPDATE = re.compile(r"newsfeed\.timeLastUpdate['\"]\s*,\s*(\d{9,11})"
 _CLOSING_HTML = re.compile(r"</html\s*>", re.I)
 _ITEM_PARTS = ".news-feed__item__title, .news-feed__item__date-text, .pro-shield"
 _HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
-_SPACES = re.compile(r"\s+")
-_CHALLENGE_MARKERS = ("__qrator", "qauth.js", "ddos-guard", "ddos_guard", "checking your browser")
 _KIND_BY_DOCUMENT_TYPE = {"short_news": "news", "article": "article", "anons": "partner"}
 
 _RATE_DATE = re.compile(r"на\s+" + DAY_MONTH.pattern)
 _RATE_VALUE = re.compile(r"ЦБ\s*:\s*([^\s(]+)")
 _RATE_CHANGE = re.compile(r"\(\s*([+\-\u2212\u2013]?)\s*([^\s)]*)\s*\)")
 _DECIMAL = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,8})?$")  # ASCII digits: "１０８" is not stored
-
-
-def clean_text(text: str) -> str:
-    """No-break spaces to spaces, runs of white space folded, ends stripped."""
-    return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
-
-
-def node_text(node: LexborNode | None) -> str:
-    if node is None:
-        return ""
-    return clean_text(node.text(separator=" ", strip=False))
-
-
-def looks_like_challenge(text: str) -> bool:
-    """A bot-protection stub (Qrator, DDoS-Guard) instead of the page."""
-    head = text[:20000].lower()
-    return any(marker in head for marker in _CHALLENGE_MARKERS)
 
 
 def parse_decimal(text: str) -> str:
@@ -182,7 +166,7 @@ def parse_item(
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
     _, kind, project = _document_info(node)
-    url, link_warning = safe_link(node.attrs.get("href"), base_url)
+    url, link_warning = item_link(node.attrs.get("href"), base_url)
     if link_warning:
         warnings.append(f"item {headline_id}: {link_warning}")
     return (
@@ -330,8 +314,9 @@ def _parse_tree(
 ) -> TickerPage:
     feed_list = tree.css_first(".js-news-feed-list")
     if feed_list is None:
-        if looks_like_challenge(head):
-            raise BlockedPage("bot challenge page instead of the content")
+        vendor = block_page(head)
+        if vendor is not None:
+            raise BlockedPage(blocked_message(vendor))
         raise ParseError("no headline ticker (.js-news-feed-list) on the page")
     if not _CLOSING_HTML.search(tail):
         raise ParseError("page truncated: it does not end with </html>")
@@ -386,7 +371,6 @@ def parse_rbc_page(
     A body labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded; should the
     ticker's text come out garbled, the body is decoded by its labels instead.
     """
-    refuse_costly_markup(body)  # before any parse: markup that would hold the parser for minutes is refused
     options = {"fetched_at": fetched_at, "base_url": base_url, "min_items": min_items}
     if isinstance(body, str):
         return _parse_tree(
@@ -427,7 +411,6 @@ def parse_item_markup(
     markup: str, *, reference: datetime, base_url: str = DEFAULT_URL, position: int = 1
 ) -> tuple[Headline | None, list[str]]:
     """One item's `<a class="news-feed__item">` markup (the feed JSON's `html`) into a Headline."""
-    refuse_costly_markup(markup)
     tree = LexborHTMLParser(markup)
     node = tree.css_first("a.news-feed__item") or tree.css_first("a")
     if node is None:

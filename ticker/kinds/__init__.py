@@ -1,8 +1,8 @@
 """The source kinds: one module per kind in this package, found by the registry below.
 
 A kind module defines `KIND = Kind(...)`: its channels (the first is the main one), each with
-its default address, its pure parser (`bytes -> records`), the least number of items a good
-answer has, whether it is an ordered live list (so exits can be classified), whether it
+its default address, its pure parser (`bytes -> records`), how it recognises a block page
+(a bot challenge instead of the content), the least number of items a good answer has, whether it is an ordered live list (so exits can be classified), whether it
 carries rates, and how a backfill may read it; the kind's default interval; and the extra
 configuration keys it takes. Nothing outside `ticker.kinds` names a kind or a channel: the
 writers, views, queries, status and backfill read these properties (or the `sources` table the
@@ -20,7 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from ticker.base import RatesDocument, TickerPage
+from ticker.base import BlockedPage, RatesDocument, TickerPage
+from ticker.scraper.bounded import run_bounded
+from ticker.scraper.challenge import block_page, blocked_message
 
 Parsed = TickerPage | RatesDocument
 
@@ -64,6 +66,8 @@ class Channel:
     live: bool = True  # polled by the daemon (False: read by a backfill only)
     address: Callable[[str, datetime], str] | None = None  # builds a templated address at fetch time
     for_day: Callable[[str, date], str] | None = None  # the address of one day's document (`--date`)
+    # Whose block page a body is (None: not one); asked when the parser found no content.
+    block_page: Callable[[bytes], str | None] = block_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,28 @@ def scoped_ids(page: TickerPage, source: str) -> TickerPage:
 
 def _needs_scope(item_id: str) -> bool:
     return not item_id.lower().startswith(("http://", "https://"))
+
+
+def parse_channel(channel: Channel, body: bytes, context: ParseContext) -> Parsed:
+    """The channel's parser on `body`; a body it finds no content in (ParseError, or a parser
+    failing on it) that is a block page raises BlockedPage instead."""
+    try:
+        return channel.parse(body, context)
+    except BlockedPage:
+        raise
+    except Exception:
+        vendor = channel.block_page(body)
+        if vendor is None:
+            raise
+        raise BlockedPage(blocked_message(vendor)) from None
+
+
+def parse_bounded(
+    channel: Channel, body: bytes, context: ParseContext, *, timeout_s: float | None = None
+) -> Parsed:
+    """`parse_channel` in a worker process under a hard time limit (ticker.scraper.bounded):
+    ParseTimeout, a ParseError, when it takes longer."""
+    return run_bounded(parse_channel, channel, body, context, timeout_s=timeout_s)
 
 
 _registry: dict[str, Kind] | None = None

@@ -1,0 +1,271 @@
+"""Parsing under a hard time limit: the parse runs in a worker process, killed if it takes too long.
+
+Lexbor, selectolax's CSS engine and feedparser hold the interpreter lock while they work, and some
+markup costs them minutes (50,000 nested `<div>`: 7.5 s in Lexbor; a CSS selector backtracking
+over a crafted page: a minute). No scan of the bytes beforehand can bound every parser and every
+selector, so the parse itself runs where it can be stopped: a worker process forked from this
+one is sent (function, arguments) and answers the result (plain picklable records) or the
+exception raised. A worker that has not answered within the limit is killed and replaced; the
+caller gets ParseTimeout ("parse took longer than N s: stopped"), a ParseError, which a fetch
+records as a `parse_error`. A worker that dies (out of memory, a crash in C) is a ParseError too.
+
+Workers are forked when first needed and kept: a fork per parse costs 2.8x the parse of a real
+page, a kept worker 1.1-1.2x (benchmarks/parse_bounds.py). At most MAX_WORKERS run at once (more
+callers wait for one; the wait is not counted in the limit), and each is replaced after MAX_TASKS
+parses so its memory stays that of a fresh one. A function that cannot be sent by reference (a
+lambda, a closure, a module attribute patched since) runs in a one-off fork under the same limit.
+Workers end when this process ends (their pipe closes); a process forked from this one (a pool)
+forks its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection, Pipe
+from typing import Any, TypeVar
+
+from ticker.base import ParseError
+
+PARSE_TIMEOUT_S = 3.0  # a real page parses in 2-50 ms; a hostile one is stopped here
+MAX_WORKERS = max(1, min(4, os.cpu_count() or 1))
+MAX_TASKS = 1_000  # parses before a worker is replaced by a fresh fork
+_IDLE_CHECK_S = 1.0  # how often an idle worker checks that its parent is still there
+
+T = TypeVar("T")
+
+
+class ParseTimeout(ParseError):
+    """The parse did not finish within the limit: the worker was killed."""
+
+
+class _Died(Exception):
+    """The worker's pipe closed before it answered."""
+
+
+def _answer(function: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:
+    """Call and pickle what came of it: ("ok", result) or ("raise", exception)."""
+    try:
+        outcome = ("ok", function(*args, **kwargs))
+    except Exception as error:
+        outcome = ("raise", error)
+    try:
+        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(data)  # an exception with a custom __init__ may pickle but not load
+        return data
+    except Exception as error:
+        what = "result" if outcome[0] == "ok" else f"{type(outcome[1]).__name__}: {outcome[1]}"
+        failure = RuntimeError(f"{what} cannot be sent back from the parse worker ({error})")
+        return pickle.dumps(("raise", failure))
+
+
+def _quiet_child() -> None:
+    """In a fresh worker: no terminal input or output, Ctrl-C left to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def _serve(conn: Connection, parent: int) -> None:
+    """A worker's loop: requests in, answers out, until the parent goes."""
+    _quiet_child()
+    while True:
+        if not conn.poll(_IDLE_CHECK_S):
+            if os.getppid() != parent:
+                return
+            continue
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            function, args, kwargs = pickle.loads(data)
+        except Exception as error:  # not importable here (defined after the fork): the parent forks anew
+            conn.send_bytes(pickle.dumps(("unloadable", f"{type(error).__name__}: {error}")))
+            continue
+        conn.send_bytes(_answer(function, args, kwargs))
+
+
+def _exit_status(pid: int, *, kill: bool) -> str:
+    if kill:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return "exit status unknown"
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One forked worker and its end of the pipe."""
+
+    def __init__(self) -> None:
+        ours, theirs = Pipe(duplex=True)
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the caller's code
+            try:
+                ours.close()
+                _serve(theirs, parent)
+            finally:
+                os._exit(0)
+        theirs.close()
+        self.pid, self.conn, self.tasks = pid, ours, 0
+
+    def call(self, data: bytes, timeout_s: float) -> tuple:
+        """Send one request; the answer, or ParseTimeout / _Died (the worker is then gone)."""
+        self.tasks += 1
+        try:
+            self.conn.send_bytes(data)
+            if not self.conn.poll(timeout_s):
+                self.stop(kill=True)
+                raise ParseTimeout(f"parse took longer than {timeout_s:g} s: stopped")
+            return pickle.loads(self.conn.recv_bytes())
+        except (EOFError, OSError):
+            raise _Died(self.stop(kill=False)) from None
+
+    def stop(self, *, kill: bool) -> str:
+        """End the worker: closing its pipe lets an idle one exit, `kill` ends a busy one."""
+        self.conn.close()
+        return _exit_status(self.pid, kill=kill)
+
+
+class _Pool:
+    """The workers of this process: idle ones, and how many exist."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.idle: list[_Worker] = []
+        self.every: set[_Worker] = set()
+
+    def take(self) -> _Worker:
+        with self.changed:
+            while not self.idle and len(self.every) >= MAX_WORKERS:
+                self.changed.wait()
+            if self.idle:
+                return self.idle.pop()
+            placeholder = _Reserved()
+            self.every.add(placeholder)
+        try:
+            worker = _Worker()
+        finally:
+            with self.changed:
+                self.every.discard(placeholder)
+        with self.changed:
+            self.every.add(worker)
+        return worker
+
+    def give_back(self, worker: _Worker, *, alive: bool) -> None:
+        with self.changed:
+            if alive and worker.tasks < MAX_TASKS:
+                self.idle.append(worker)
+            else:
+                self.every.discard(worker)
+            self.changed.notify()
+        if alive and worker.tasks >= MAX_TASKS:
+            worker.stop(kill=False)
+
+    def stop(self) -> None:
+        with self.changed:
+            idle, self.idle = self.idle, []
+            self.every.difference_update(idle)
+        for worker in idle:
+            worker.stop(kill=True)
+
+
+class _Reserved:
+    """Holds a worker's place in the count while it is being forked."""
+
+
+_pool = _Pool()
+
+
+def _forget_inherited() -> None:
+    """In a forked child: the parent's workers are the parent's (their pipes closed here)."""
+    global _pool
+    for worker in _pool.every:
+        if isinstance(worker, _Worker):
+            worker.conn.close()
+    _pool = _Pool()
+
+
+os.register_at_fork(after_in_child=_forget_inherited)
+atexit.register(lambda: _pool.stop())
+
+
+def _one_off(function: Callable[..., T], args: tuple, kwargs: dict, timeout_s: float) -> tuple:
+    """Run in a fork made for this call (the child inherits the function as it is now)."""
+    ours, theirs = Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            theirs.send_bytes(_answer(function, args, kwargs))
+        finally:
+            os._exit(0)
+    theirs.close()
+    try:
+        if not ours.poll(timeout_s):
+            ours.close()
+            _exit_status(pid, kill=True)
+            raise ParseTimeout(f"parse took longer than {timeout_s:g} s: stopped")
+        outcome = pickle.loads(ours.recv_bytes())
+    except (EOFError, OSError):
+        ours.close()
+        raise ParseError(f"parse worker died ({_exit_status(pid, kill=False)}): stopped") from None
+    ours.close()
+    _exit_status(pid, kill=False)
+    return outcome
+
+
+def run_bounded(
+    function: Callable[..., T], /, *args: Any, timeout_s: float | None = None, **kwargs: Any
+) -> T:
+    """`function(*args, **kwargs)` run in a worker process: its result, or the exception it
+    raised, as if called here. ParseTimeout when it takes longer than `timeout_s` (default
+    PARSE_TIMEOUT_S); ParseError when the worker dies."""
+    limit = PARSE_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        request = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        outcome = _one_off(function, args, kwargs, limit)
+    else:
+        outcome = _pooled(request, function, args, kwargs, limit)
+    kind, value = outcome
+    if kind == "raise":
+        raise value
+    return value
+
+
+def _pooled(request: bytes, function: Callable[..., Any], args: tuple, kwargs: dict, limit: float) -> tuple:
+    pool = _pool
+    worker = pool.take()
+    alive = False
+    try:
+        outcome = worker.call(request, limit)
+        alive = True
+    except _Died as died:
+        raise ParseError(f"parse worker died ({died}): stopped") from None
+    finally:
+        pool.give_back(worker, alive=alive)
+    if outcome[0] == "unloadable":
+        return _one_off(function, args, kwargs, limit)
+    return outcome
+
+
+def stop_workers() -> None:
+    """End this process's idle workers (the next parse forks a fresh one, which sees the
+    process as it is then: tests that patch a parser call this)."""
+    _pool.stop()

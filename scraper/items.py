@@ -1,0 +1,56 @@
+"""Rules every parser applies to an item's fields: its text folded the same way, its link made
+absolute the same way (through `links.safe_link`, the one place a link becomes an address)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborNode
+
+from ticker.scraper.links import safe_link
+
+_SPACES = re.compile(r"\s+")
+_PRINTABLE_NO_FRAGMENT = re.compile(r"[!-\"$-~]+")  # printable ASCII but "#"
+
+
+def clean_text(text: str) -> str:
+    """No-break spaces to spaces, runs of white space folded, ends stripped."""
+    return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
+
+
+def node_text(node: LexborNode | None) -> str:
+    """An element's text, folded by `clean_text` ("" for no element)."""
+    if node is None:
+        return ""
+    return clean_text(node.text(separator=" ", strip=False))
+
+
+@lru_cache(maxsize=256)
+def _origin(base_url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) base address, None for anything else."""
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return None
+    return f"{parts.scheme.lower()}://{parts.netloc}"
+
+
+def item_link(href: str | None, base_url: str) -> tuple[str | None, str | None]:
+    """`safe_link(href, base_url)`, with the common relative case (`/news/2022/01/30/slug/`)
+    joined to the base's origin first, so that it takes safe_link's no-parsing path: the same
+    address `urljoin` gives (no dot segments, no fragment, no space to encode)."""
+    if (
+        href
+        and href[0] == "/"
+        and href[1:2] != "/"
+        and "/." not in href
+        and _PRINTABLE_NO_FRAGMENT.fullmatch(href)
+    ):
+        origin = _origin(base_url)
+        if origin is not None:
+            return safe_link(origin + href, base_url)
+    return safe_link(href, base_url)
