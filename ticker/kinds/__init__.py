@@ -122,16 +122,15 @@ def _needs_scope(item_id: str) -> bool:
 
 
 def parse_channel(channel: Channel, body: bytes, context: ParseContext) -> Parsed:
-    """The channel's parser on `body`; a body it finds no content in (ParseError, or a parser
-    failing on it) that is a block page raises BlockedPage instead."""
+    """The channel's parser on `body`. When it finds no content (ParseError, BlockedPage, or a
+    parser failing on it) and the body is a block page, BlockedPage naming whose, the same
+    message for every kind."""
     try:
         return channel.parse(body, context)
-    except BlockedPage:
-        raise
     except Exception:
         vendor = channel.block_page(body)
         if vendor is None:
-            raise
+            raise  # a parser's own BlockedPage ("HTML instead of XML") stands as it is
         raise BlockedPage(blocked_message(vendor)) from None
 
 
