@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import mmap
 import os
 import pickle
 import signal
@@ -36,6 +37,10 @@ PARSE_TIMEOUT_S = 3.0  # a real page parses in 2-50 ms; a hostile one is stopped
 MAX_WORKERS = max(1, min(4, os.cpu_count() or 1))
 MAX_TASKS = 1_000  # parses before a worker is replaced by a fresh fork
 _IDLE_CHECK_S = 1.0  # how often an idle worker checks that its parent is still there
+# A body goes to the worker through memory both share (one copy, no wait on a socket's buffer
+# filling and draining: on a loaded machine each refill is a trip through the scheduler).
+SHARED_BYTES = 32 * 1024 * 1024  # the HTTP cap is 20 MiB; larger arguments go through the pipe
+_SHARED_FROM = 16_384  # smaller arguments go through the pipe with the request
 
 T = TypeVar("T")
 
@@ -46,6 +51,35 @@ class ParseTimeout(ParseError):
 
 class _Died(Exception):
     """The worker's pipe closed before it answered."""
+
+
+class _InShared:
+    """An argument left in the shared buffer: where."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+
+    def __reduce__(self):
+        return (_InShared, (self.start, self.end))
+
+
+def _to_shared(args: tuple, shared: mmap.mmap) -> tuple:
+    """`args` with its large bytes written to `shared` and replaced by where they are."""
+    placed, used = [], 0
+    for arg in args:
+        if type(arg) is bytes and len(arg) >= _SHARED_FROM and used + len(arg) <= len(shared):
+            shared[used : used + len(arg)] = arg
+            placed.append(_InShared(used, used + len(arg)))
+            used += len(arg)
+        else:
+            placed.append(arg)
+    return tuple(placed)
+
+
+def _from_shared(args: tuple, shared: mmap.mmap) -> tuple:
+    return tuple(shared[arg.start : arg.end] if isinstance(arg, _InShared) else arg for arg in args)
 
 
 def _answer(function: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:
@@ -73,7 +107,7 @@ def _quiet_child() -> None:
     os.close(null)
 
 
-def _serve(conn: Connection, parent: int) -> None:
+def _serve(conn: Connection, shared: mmap.mmap, parent: int) -> None:
     """A worker's loop: requests in, answers out, until the parent goes."""
     _quiet_child()
     while True:
@@ -90,7 +124,7 @@ def _serve(conn: Connection, parent: int) -> None:
         except Exception as error:  # not importable here (defined after the fork): the parent forks anew
             conn.send_bytes(pickle.dumps(("unloadable", f"{type(error).__name__}: {error}")))
             continue
-        conn.send_bytes(_answer(function, args, kwargs))
+        conn.send_bytes(_answer(function, _from_shared(args, shared), kwargs))
 
 
 def _exit_status(pid: int, *, kill: bool) -> str:
@@ -112,19 +146,24 @@ class _Worker:
 
     def __init__(self) -> None:
         ours, theirs = Pipe(duplex=True)
+        self.shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous, shared with the child
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the caller's code
             try:
                 ours.close()
-                _serve(theirs, parent)
+                _serve(theirs, self.shared, parent)
             finally:
                 os._exit(0)
         theirs.close()
         self.pid, self.conn, self.tasks = pid, ours, 0
 
-    def call(self, data: bytes, timeout_s: float) -> tuple:
-        """Send one request; the answer, or ParseTimeout / _Died (the worker is then gone)."""
+    def call(self, function: Callable[..., Any], args: tuple, kwargs: dict, timeout_s: float) -> tuple:
+        """Send one request; the answer, or ParseTimeout / _Died (the worker is then gone).
+        PicklingError and the like when the function cannot be sent by reference."""
+        data = pickle.dumps(
+            (function, _to_shared(args, self.shared), kwargs), protocol=pickle.HIGHEST_PROTOCOL
+        )
         self.tasks += 1
         try:
             self.conn.send_bytes(data)
@@ -138,7 +177,9 @@ class _Worker:
     def stop(self, *, kill: bool) -> str:
         """End the worker: closing its pipe lets an idle one exit, `kill` ends a busy one."""
         self.conn.close()
-        return _exit_status(self.pid, kill=kill)
+        status = _exit_status(self.pid, kill=kill)
+        self.shared.close()
+        return status
 
 
 class _Pool:
@@ -197,6 +238,7 @@ def _forget_inherited() -> None:
     for worker in _pool.every:
         if isinstance(worker, _Worker):
             worker.conn.close()
+            worker.shared.close()
     _pool = _Pool()
 
 
@@ -237,27 +279,26 @@ def run_bounded(
     raised, as if called here. ParseTimeout when it takes longer than `timeout_s` (default
     PARSE_TIMEOUT_S); ParseError when the worker dies."""
     limit = PARSE_TIMEOUT_S if timeout_s is None else timeout_s
-    try:
-        request = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        outcome = _one_off(function, args, kwargs, limit)
-    else:
-        outcome = _pooled(request, function, args, kwargs, limit)
-    kind, value = outcome
+    kind, value = _pooled(function, args, kwargs, limit)
     if kind == "raise":
         raise value
     return value
 
 
-def _pooled(request: bytes, function: Callable[..., Any], args: tuple, kwargs: dict, limit: float) -> tuple:
+def _pooled(function: Callable[..., Any], args: tuple, kwargs: dict, limit: float) -> tuple:
     pool = _pool
     worker = pool.take()
-    alive = False
+    alive = True
     try:
-        outcome = worker.call(request, limit)
-        alive = True
+        outcome = worker.call(function, args, kwargs, limit)
+    except (pickle.PicklingError, AttributeError, TypeError):  # a lambda, a closure, a patched function
+        outcome = ("unloadable", "")
     except _Died as died:
+        alive = False
         raise ParseError(f"parse worker died ({died}): stopped") from None
+    except ParseTimeout:
+        alive = False
+        raise
     finally:
         pool.give_back(worker, alive=alive)
     if outcome[0] == "unloadable":

@@ -11,13 +11,13 @@ from selectolax.lexbor import LexborNode
 
 from ticker.scraper.links import safe_link
 
-_SPACES = re.compile(r"\s+")
 _PRINTABLE_NO_FRAGMENT = re.compile(r"[!-\"$-~]+")  # printable ASCII but "#"
 
 
 def clean_text(text: str) -> str:
-    """No-break spaces to spaces, runs of white space folded, ends stripped."""
-    return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
+    """No-break spaces to spaces, runs of white space folded, ends stripped (str.split's white
+    space is the regular expressions' \\s: the same rule as a regex fold, at a fraction of its cost)."""
+    return " ".join(text.split())
 
 
 def node_text(node: LexborNode | None) -> str:

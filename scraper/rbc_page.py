@@ -31,7 +31,13 @@ from ticker.scraper.challenge import block_page, blocked_message
 from ticker.scraper.challenge import (
     looks_like_challenge as looks_like_challenge,
 )  # re-exported (feed parsers)
-from ticker.scraper.decoding import decode_html, meta_charset, refuse_garbled_titles
+from ticker.scraper.decoding import (
+    Garbled,
+    decode_html,
+    has_replacement,
+    refuse_garbled_titles,
+    utf8_labelled,
+)
 from ticker.scraper.items import clean_text, item_link, node_text
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 
@@ -91,7 +97,11 @@ def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) 
 
 
 def _modif_seconds(node: LexborNode) -> int | None:
-    raw = (node.attrs.get("data-modif") or "").strip()
+    return _seconds(node.attrs.get("data-modif"))
+
+
+def _seconds(raw: str | None) -> int | None:
+    raw = (raw or "").strip()
     if raw.isascii() and raw.isdigit() and 9 <= len(raw) <= 11:
         return int(raw)
     return None
@@ -121,16 +131,16 @@ def document_info(raw: str | None) -> tuple[str | None, str | None, str | None]:
     return document_id, kind, project
 
 
-def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None]:
-    return document_info(node.attrs.get("data-rm-data-element"))
-
-
 def item_id(node: LexborNode) -> str | None:
     """The 24-hex id of a ticker item, from its `id` attribute or, failing that, its data."""
-    match = _ITEM_ID.match((node.attrs.get("id") or "").strip())
+    attributes = node.attributes
+    return _item_id(attributes.get("id"), document_info(attributes.get("data-rm-data-element"))[0])
+
+
+def _item_id(id_attribute: str | None, document_id: str | None) -> str | None:
+    match = _ITEM_ID.match((id_attribute or "").strip())
     if match:
         return match.group(1)
-    document_id, _, _ = _document_info(node)
     if document_id and _HEX_ID.match(document_id):
         return document_id
     return None
@@ -141,13 +151,15 @@ def parse_item(
 ) -> tuple[Headline | None, list[str]]:
     """One `a.news-feed__item` into a Headline (or None, with the reason as a warning)."""
     warnings: list[str] = []
-    headline_id = item_id(node)
+    attributes = node.attributes  # one dict: cheaper than a lookup through Lexbor per attribute
+    document_id, kind, project = document_info(attributes.get("data-rm-data-element"))
+    headline_id = _item_id(attributes.get("id"), document_id)
     if headline_id is None:
         return None, [f"item at position {position} has no item id: skipped"]
     title_node = date_node = None
     paid = False
     for part in node.css(_ITEM_PARTS):  # one pass over the item instead of three queries
-        classes = part.attrs.get("class") or ""
+        classes = part.attributes.get("class") or ""
         if "pro-shield" in classes.split():
             paid = True
         elif title_node is None and "news-feed__item__title" in classes:
@@ -158,15 +170,14 @@ def parse_item(
     if not title:
         return None, [f"item {headline_id} has no title: skipped"]
     rubric, shown_date, shown_time = split_rubric_and_time(node_text(date_node))
-    modif = _modif_seconds(node)
+    modif = _seconds(attributes.get("data-modif"))
     published_at = unix_to_iso(modif) if modif is not None else None
     if published_at is None and shown_time:
         try:
             published_at = to_iso(shown_instant(shown_date, shown_time, reference))
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
-    _, kind, project = _document_info(node)
-    url, link_warning = item_link(node.attrs.get("href"), base_url)
+    url, link_warning = item_link(attributes.get("href"), base_url)
     if link_warning:
         warnings.append(f"item {headline_id}: {link_warning}")
     return (
@@ -289,18 +300,6 @@ def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> date
     return None
 
 
-class _Garbled(Exception):
-    """Text read as UTF-8 came out with replacement characters: decode by the labels instead."""
-
-
-def _utf8_labelled(body: bytes, charset: str | None) -> bool:
-    """Whether every charset label (HTTP header, `<meta>`) says UTF-8 or is absent."""
-    labels = [charset, meta_charset(body)]
-    return all(
-        label is None or label.strip().lower().replace("_", "-") in ("utf-8", "utf8") for label in labels
-    )
-
-
 def _parse_tree(
     tree: LexborHTMLParser,
     *,
@@ -329,16 +328,10 @@ def _parse_tree(
     rates, rate_warnings = parse_rate_widgets(banner, reference) if banner is not None else ([], [])
     if not rates and not rate_warnings:
         rates, rate_warnings = parse_rate_widgets(tree.body or tree.root, reference)
-    if strict_utf8 and any(
-        "\ufffd" in text
-        for text in (
-            *(h.title for h in headlines),
-            *(h.rubric or "" for h in headlines),
-            *item_warnings,
-            *rate_warnings,
-        )
+    if strict_utf8 and has_replacement(
+        (*(h.title for h in headlines), *(h.rubric for h in headlines), *item_warnings, *rate_warnings)
     ):
-        raise _Garbled
+        raise Garbled
     warnings.extend(item_warnings)
     if len(headlines) < max(min_items, 1):
         raise ParseError(
@@ -382,7 +375,7 @@ def parse_rbc_page(
             **options,
         )
     tail = body[-4096:].decode("latin-1")
-    if _utf8_labelled(body, charset) and not body.startswith(codecs.BOM_UTF8):
+    if utf8_labelled(body, charset) and not body.startswith(codecs.BOM_UTF8):
         try:
             return _parse_tree(
                 LexborHTMLParser(body),
@@ -392,7 +385,7 @@ def parse_rbc_page(
                 strict_utf8=True,
                 **options,
             )
-        except _Garbled:
+        except Garbled:
             pass
     text, warnings = decode_html(body, charset)
     page = _parse_tree(
