@@ -11,7 +11,7 @@ from selectolax.lexbor import LexborNode
 
 from ticker.scraper.links import safe_link
 
-_PRINTABLE_NO_FRAGMENT = re.compile(r"[!-\"$-~]+")  # printable ASCII but "#"
+_PLAIN = re.compile(r"[!-\"$-:<-~]+")  # printable ASCII but "#" and ";" (urljoin drops empty params)
 
 
 def clean_text(text: str) -> str:
@@ -43,13 +43,7 @@ def item_link(href: str | None, base_url: str) -> tuple[str | None, str | None]:
     """`safe_link(href, base_url)`, with the common relative case (`/news/2022/01/30/slug/`)
     joined to the base's origin first, so that it takes safe_link's no-parsing path: the same
     address `urljoin` gives (no dot segments, no fragment, no space to encode)."""
-    if (
-        href
-        and href[0] == "/"
-        and href[1:2] != "/"
-        and "/." not in href
-        and _PRINTABLE_NO_FRAGMENT.fullmatch(href)
-    ):
+    if href and href[0] == "/" and href[1:2] != "/" and "/." not in href and _PLAIN.fullmatch(href):
         origin = _origin(base_url)
         if origin is not None:
             return safe_link(origin + href, base_url)
