@@ -3,7 +3,8 @@
 A kind module defines `KIND = Kind(...)`: its channels (the first is the main one), each with
 its default address, its pure parser (`bytes -> records`), how it recognises a block page
 (a bot challenge instead of the content), the least number of items a good answer has, whether it is an ordered live list (so exits can be classified), whether it
-carries rates, and how a backfill may read it; the kind's default interval; and the extra
+carries rates, and how a backfill may read it (a `Pager` walks a paged channel back in time, a
+`RangeReader` asks a range channel for dates); the kind's default interval; and the extra
 configuration keys it takes. Nothing outside `ticker.kinds` names a kind or a channel: the
 writers, views, queries, status and backfill read these properties (or the `sources` table the
 daemon and `ticker fetch` fill from them).
@@ -52,6 +53,28 @@ Parser = Callable[[bytes, ParseContext], Parsed]
 
 
 @dataclass(frozen=True, slots=True)
+class Pager:
+    """How a `backfill="paged"` channel is walked back in time."""
+
+    # (template, unix time, limit) -> the address of the page older than that time; ValueError
+    # (naming what is wrong) for a template it cannot fill.
+    page_url: Callable[[str, int, int], str]
+    # (body, fetched_at, base_url) -> a page: `.page` (TickerPage), `.raw_count` (items in the
+    # answer, usable or not), `.next_last_date` (unix time to page on, None: nothing older).
+    read_page: Callable[[bytes, datetime, str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeReader:
+    """How a `backfill="range"` channel answers rates over dates, one currency at a time."""
+
+    address: Callable[[str, str, date, date], str]  # (base address, currency, first, last day)
+    read: Callable[[bytes, str], RatesDocument]  # (body, currency); ParseError for another currency
+    currencies: tuple[str, ...]  # the currencies it can be asked for
+    default: tuple[str, ...]  # the ones asked for when none is named
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     """One way of reading a source."""
 
@@ -68,6 +91,8 @@ class Channel:
     for_day: Callable[[str, date], str] | None = None  # the address of one day's document (`--date`)
     # Whose block page a body is (None: not one); asked when the parser found no content.
     block_page: Callable[[bytes], str | None] = block_page
+    pager: Pager | None = None  # with backfill="paged": how to walk it back
+    ranges: RangeReader | None = None  # with backfill="range": how to ask for dates
 
 
 @dataclass(frozen=True, slots=True)
