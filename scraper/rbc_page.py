@@ -38,7 +38,7 @@ from ticker.scraper.decoding import (
     refuse_garbled_titles,
     utf8_labelled,
 )
-from ticker.scraper.items import clean_text, item_link, node_text
+from ticker.scraper.items import clean_text, item_cache, item_link, node_text
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 
 DEFAULT_URL = "https://www.rbc.ru/"
@@ -47,6 +47,7 @@ _ITEM_ID = re.compile(r"^id_newsfeed_([0-9a-f]{24})$")
 _HEX_ID = re.compile(r"^[0-9a-f]{24}$")
 _TIME_LAST_UPDATE = re.compile(r"newsfeed\.timeLastUpdate['\"]\s*,\s*(\d{9,11})")
 _CLOSING_HTML = re.compile(r"</html\s*>", re.I)
+_CLOSING_HTML_BYTES = re.compile(rb"</html\s*>", re.I)
 _ITEM_PARTS = ".news-feed__item__title, .news-feed__item__date-text, .pro-shield"
 _HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _KIND_BY_DOCUMENT_TYPE = {"short_news": "news", "article": "article", "anons": "partner"}
@@ -65,6 +66,7 @@ def parse_decimal(text: str) -> str:
     return token.replace(",", ".")
 
 
+@item_cache
 def split_rubric_and_time(text: str) -> tuple[str | None, str | None, str | None]:
     """ "Политика, 16:16" -> ("Политика", None, "16:16"); "Инвестиции, 28 мая, 20:19" ->
     ("Инвестиции", "28 мая", "20:19"). The time is None when the text does not end with one."""
@@ -112,6 +114,7 @@ def _modif_instant(node: LexborNode) -> datetime | None:
     return from_unix(seconds) if seconds is not None else None
 
 
+@item_cache
 def document_info(raw: str | None) -> tuple[str | None, str | None, str | None]:
     """(document id, kind, project nick) from a `data-rm-data-element` value, when there is one."""
     if not raw:
@@ -303,8 +306,8 @@ def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> date
 def _parse_tree(
     tree: LexborHTMLParser,
     *,
-    head: str,
-    tail: str,
+    head: bytes | str,
+    tail: bytes | str,
     fetched_at: datetime,
     base_url: str,
     min_items: int,
@@ -317,7 +320,7 @@ def _parse_tree(
         if vendor is not None:
             raise BlockedPage(blocked_message(vendor))
         raise ParseError("no headline ticker (.js-news-feed-list) on the page")
-    if not _CLOSING_HTML.search(tail):
+    if not (_CLOSING_HTML if isinstance(tail, str) else _CLOSING_HTML_BYTES).search(tail):
         raise ParseError("page truncated: it does not end with </html>")
 
     banner = feed_list.parent
@@ -374,13 +377,12 @@ def parse_rbc_page(
             strict_utf8=False,
             **options,
         )
-    tail = body[-4096:].decode("latin-1")
     if utf8_labelled(body, charset) and not body.startswith(codecs.BOM_UTF8):
         try:
             return _parse_tree(
                 LexborHTMLParser(body),
-                head=body[:20000].decode("latin-1"),
-                tail=tail,
+                head=body[:20000],
+                tail=body[-4096:],
                 warnings=[],
                 strict_utf8=True,
                 **options,
