@@ -99,12 +99,19 @@ def _answer(function: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:
 
 
 def _quiet_child() -> None:
-    """In a fresh worker: no terminal input or output, Ctrl-C left to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """In a fresh worker: no terminal input or output, Ctrl-C left to the parent, and none of
+    the parent's signal handlers (a daemon's shutdown handler must not run in its worker)."""
+    _default_signals()
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def _serve(conn: Connection, shared: mmap.mmap, parent: int) -> None:
@@ -156,7 +163,7 @@ class _Worker:
             finally:
                 os._exit(0)
         theirs.close()
-        self.pid, self.conn, self.tasks = pid, ours, 0
+        self.pid, self.conn, self.tasks, self.generation = pid, ours, 0, 0
 
     def call(self, function: Callable[..., Any], args: tuple, kwargs: dict, timeout_s: float) -> tuple:
         """Send one request; the answer, or ParseTimeout / _Died (the worker is then gone).
@@ -189,6 +196,7 @@ class _Pool:
         self.changed = threading.Condition()
         self.idle: list[_Worker] = []
         self.every: set[_Worker] = set()
+        self.generation = 0  # bumped by stop(): a worker forked before it is not reused
 
     def take(self) -> _Worker:
         with self.changed:
@@ -203,22 +211,26 @@ class _Pool:
         finally:
             with self.changed:
                 self.every.discard(placeholder)
+                self.changed.notify()
         with self.changed:
+            worker.generation = self.generation
             self.every.add(worker)
         return worker
 
     def give_back(self, worker: _Worker, *, alive: bool) -> None:
         with self.changed:
-            if alive and worker.tasks < MAX_TASKS:
+            keep = alive and worker.tasks < MAX_TASKS and worker.generation == self.generation
+            if keep:
                 self.idle.append(worker)
             else:
                 self.every.discard(worker)
             self.changed.notify()
-        if alive and worker.tasks >= MAX_TASKS:
-            worker.stop(kill=False)
+        if alive and not keep:
+            worker.stop(kill=True)
 
     def stop(self) -> None:
         with self.changed:
+            self.generation += 1
             idle, self.idle = self.idle, []
             self.every.difference_update(idle)
         for worker in idle:
@@ -253,7 +265,7 @@ def _one_off(function: Callable[..., T], args: tuple, kwargs: dict, timeout_s: f
     if pid == 0:
         try:
             ours.close()
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _default_signals()
             theirs.send_bytes(_answer(function, args, kwargs))
         finally:
             os._exit(0)
@@ -307,6 +319,6 @@ def _pooled(function: Callable[..., Any], args: tuple, kwargs: dict, limit: floa
 
 
 def stop_workers() -> None:
-    """End this process's idle workers (the next parse forks a fresh one, which sees the
-    process as it is then: tests that patch a parser call this)."""
+    """End this process's workers (idle ones now, busy ones when they answer): the next parse
+    forks a fresh one, which sees the process as it is then (tests that patch a parser)."""
     _pool.stop()

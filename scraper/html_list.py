@@ -30,7 +30,7 @@ from ticker.scraper.decoding import (
     refuse_garbled_titles,
     utf8_labelled,
 )
-from ticker.scraper.items import clean_text, item_link, node_text
+from ticker.scraper.items import clean_text, item_cache, item_link, node_text
 from ticker.scraper.ru_dates import shown_instant_text
 
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-A-Za-z0-9_:.]*)\s*$")
@@ -140,6 +140,7 @@ def _path(url: str) -> str:
     return address[start:] if start != -1 else ""
 
 
+@item_cache
 def _url_day(url: str | None) -> date | None:
     """The day in an article address (`/news/2022/01/30/slug/`, `/20150819/123.html`), if any."""
     if not url:
