@@ -7,7 +7,9 @@
 2. Real pages (../shared/reference/pages and outlets): each kind's parse in-process, through the
    kept worker (`parse_bounded`), and in a fork made for each parse, INTERLEAVED round by round;
    the ratios are medians of per-round ratios. The load average is printed: on a loaded machine
-   the worker's wake-ups wait for a core, which the in-process parse does not.
+   the worker's wake-ups wait for a core, which the in-process parse does not. Then the CPU
+   each costs (this process's and the worker's, from /proc/PID/schedstat), which waiting does
+   not inflate.
 
     .venv/bin/python benchmarks/parse_bounds.py [--rounds 40] [--unbounded]
 """
@@ -30,6 +32,7 @@ import common
 
 from ticker.base import ParseError
 from ticker.kinds import ParseContext, get_kind, parse_bounded, parse_channel
+from ticker.scraper import bounded
 
 LIMIT_S = 1.0
 FETCHED_AT = datetime(2025, 5, 29, 7, 0, tzinfo=UTC)
@@ -188,6 +191,56 @@ def real_pages(rounds: int) -> None:
     )
 
 
+def _cpu_ns(pid: int) -> int:
+    """CPU time a process has run, in ns: this one's from the clock, another's (sleeping, so up
+    to date) from /proc/PID/schedstat. Neither is inflated by waiting for a core."""
+    if pid == os.getpid():
+        return time.process_time_ns()
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def cpu_cost(rounds: int) -> None:
+    """CPU per parse, in-process against the kept worker (this process's CPU plus the worker's):
+    what the bound costs a daemon's cores, whatever the machine's load does to wall time."""
+    rows = []
+    for name, body, kind, options, url in _pages():
+        channel, context = get_kind(kind).main, _context(url, options)
+
+        def verdict(parse, channel=channel, body=body, context=context):
+            try:
+                return parse(channel, body, context)
+            except ParseError as error:
+                return str(error)
+
+        verdict(parse_bounded)  # the worker exists and is warm
+        (worker,) = [w for w in bounded._pool.idle]
+        spent = {"in-process": 0, "kept worker": 0}
+        for _ in range(rounds):
+            started = _cpu_ns(os.getpid())
+            verdict(parse_channel)
+            spent["in-process"] += _cpu_ns(os.getpid()) - started
+            started, started_worker = _cpu_ns(os.getpid()), _cpu_ns(worker.pid)
+            verdict(parse_bounded)
+            spent["kept worker"] += _cpu_ns(os.getpid()) - started + _cpu_ns(worker.pid) - started_worker
+        inline, kept = spent["in-process"] / rounds / 1e6, spent["kept worker"] / rounds / 1e6
+        rows.append(
+            [
+                f"{kind}: {name}",
+                f"{inline:.2f}",
+                f"{kept:.2f}",
+                f"{kept - inline:+.2f}",
+                f"{kept / inline:.2f}x",
+            ]
+        )
+    print(
+        common.table(
+            ["page", "in-process CPU ms", "kept worker CPU ms (both processes)", "difference", "ratio"],
+            rows,
+            title=f"CPU per parse ({rounds} parses each; the worker's from /proc/PID/schedstat)",
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
@@ -197,6 +250,7 @@ def main() -> None:
     args = parser.parse_args()
     print(common.machine())
     real_pages(args.rounds)
+    cpu_cost(args.rounds)
     hostile(args.unbounded)
     print(f"\nLoad average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -9,8 +9,12 @@ exception raised. A worker that has not answered within the limit is killed and 
 caller gets ParseTimeout ("parse took longer than N s: stopped"), a ParseError, which a fetch
 records as a `parse_error`. A worker that dies (out of memory, a crash in C) is a ParseError too.
 
-Workers are forked when first needed and kept: a fork per parse costs 2.8x the parse of a real
-page, a kept worker 1.1-1.2x (benchmarks/parse_bounds.py). At most MAX_WORKERS run at once (more
+Workers are forked when first needed and kept. Measured on every real page of the reference set
+(benchmarks/parse_bounds.py, on 2 cores at load average 7-13): a fork per parse costs 2.4-14x
+the in-process parse's wall time; a kept worker 1.0-1.1x on feeds and 1.5-5x on 0.4-3 ms pages
+(each parse waits twice for the scheduler: ~3 ms at that load, ~0.05 ms of CPU for the round
+trip itself), and 1.2-1.5x their CPU (+0.65-1.6 ms: pickling, the body's copy, a second
+process's cold caches). At most MAX_WORKERS run at once (more
 callers wait for one; the wait is not counted in the limit), and each is replaced after MAX_TASKS
 parses so its memory stays that of a fresh one. A function that cannot be sent by reference (a
 lambda, a closure, a module attribute patched since) runs in a one-off fork under the same limit.
@@ -90,7 +94,8 @@ def _answer(function: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:
         outcome = ("raise", error)
     try:
         data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.loads(data)  # an exception with a custom __init__ may pickle but not load
+        if outcome[0] == "raise":
+            pickle.loads(data)  # an exception with a custom __init__ may pickle but not load
         return data
     except Exception as error:
         what = "result" if outcome[0] == "ok" else f"{type(outcome[1]).__name__}: {outcome[1]}"
