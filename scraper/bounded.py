@@ -29,10 +29,12 @@ import contextlib
 import mmap
 import os
 import pickle
+import select
 import signal
+import socket
+import struct
 import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection, Pipe
 from typing import Any, TypeVar
 
 from ticker.base import ParseError
@@ -55,6 +57,48 @@ class ParseTimeout(ParseError):
 
 class _Died(Exception):
     """The worker's pipe closed before it answered."""
+
+
+class _Connection:
+    """One end of a socket pair carrying length-prefixed messages (what multiprocessing's
+    Connection does, without importing multiprocessing into every `ticker fetch`)."""
+
+    _HEADER = struct.Struct("!Q")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(self._HEADER.pack(len(data)))
+        self.sock.sendall(data)
+
+    def recv_bytes(self) -> bytes:
+        (size,) = self._HEADER.unpack(self._exactly(self._HEADER.size))
+        return self._exactly(size)
+
+    def _exactly(self, size: int) -> bytes:
+        buffer = bytearray(size)
+        view, got = memoryview(buffer), 0
+        while got < size:
+            count = self.sock.recv_into(view[got:])
+            if count == 0:
+                raise EOFError("the other end closed")
+            got += count
+        return bytes(buffer)
+
+    def poll(self, timeout_s: float) -> bool:
+        """Whether a message (or the other end's closing) is waiting, within `timeout_s`."""
+        ready, _, _ = select.select([self.sock], [], [], timeout_s)
+        return bool(ready)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _pipe() -> tuple[_Connection, _Connection]:
+    """Two connected ends."""
+    left, right = socket.socketpair()
+    return _Connection(left), _Connection(right)
 
 
 class _InShared:
@@ -119,7 +163,7 @@ def _default_signals() -> None:
         signal.signal(number, signal.SIG_DFL)
 
 
-def _serve(conn: Connection, shared: mmap.mmap, parent: int) -> None:
+def _serve(conn: _Connection, shared: mmap.mmap, parent: int) -> None:
     """A worker's loop: requests in, answers out, until the parent goes."""
     _quiet_child()
     while True:
@@ -157,7 +201,7 @@ class _Worker:
     """One forked worker and its end of the pipe."""
 
     def __init__(self) -> None:
-        ours, theirs = Pipe(duplex=True)
+        ours, theirs = _pipe()
         self.shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous, shared with the child
         parent = os.getpid()
         pid = os.fork()
@@ -265,7 +309,7 @@ atexit.register(lambda: _pool.stop())
 
 def _one_off(function: Callable[..., T], args: tuple, kwargs: dict, timeout_s: float) -> tuple:
     """Run in a fork made for this call (the child inherits the function as it is now)."""
-    ours, theirs = Pipe(duplex=False)
+    ours, theirs = _pipe()
     pid = os.fork()
     if pid == 0:
         try:
