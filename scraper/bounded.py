@@ -10,11 +10,11 @@ caller gets ParseTimeout ("parse took longer than N s: stopped"), a ParseError, 
 records as a `parse_error`. A worker that dies (out of memory, a crash in C) is a ParseError too.
 
 Workers are forked when first needed and kept. Measured on every real page of the reference set
-(benchmarks/parse_bounds.py, on 2 cores at load average 7-13): a fork per parse costs 2.4-14x
-the in-process parse's wall time; a kept worker 1.0-1.1x on feeds and 1.5-5x on 0.4-3 ms pages
-(each parse waits twice for the scheduler: ~3 ms at that load, ~0.05 ms of CPU for the round
-trip itself), and 1.2-1.5x their CPU (+0.65-1.6 ms: pickling, the body's copy, a second
-process's cold caches). At most MAX_WORKERS run at once (more
+(benchmarks/parse_bounds.py, 2 cores at load average 8-9): a fork per parse costs 2.7-21x the
+in-process parse's wall time; a kept worker 1.0-1.25x on feeds and large pages and up to 6.7x on
+2 ms pages (each parse waits twice for the scheduler: several ms at that load, while the round
+trip of an empty call costs 0.03 ms of CPU), and 1.03-1.5x their CPU (+0.7-1.4 ms on pages:
+pickling, the body's copy, a second process's cold caches). At most MAX_WORKERS run at once (more
 callers wait for one; the wait is not counted in the limit), and each is replaced after MAX_TASKS
 parses so its memory stays that of a fresh one. A function that cannot be sent by reference (a
 lambda, a closure, a module attribute patched since) runs in a one-off fork under the same limit.
