@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from ticker.base import ParseError
 
 PARSE_TIMEOUT_S = 3.0  # a real page parses in 2-50 ms; a hostile one is stopped here
+SECONDS_PER_MB = 1.0  # more for each MB past the first: a 10,000-item page (8 MB) takes 1.1 s
 MAX_WORKERS = max(1, min(4, os.cpu_count() or 1))
 MAX_TASKS = 1_000  # parses before a worker is replaced by a fresh fork
 _IDLE_CHECK_S = 1.0  # how often an idle worker checks that its parent is still there
@@ -225,7 +226,7 @@ class _Worker:
             self.conn.send_bytes(data)
             if not self.conn.poll(timeout_s):
                 self.stop(kill=True)
-                raise ParseTimeout(f"parse took longer than {timeout_s:g} s: stopped")
+                raise ParseTimeout(f"parse took longer than {timeout_s:.3g} s: stopped")
             return pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):
             raise _Died(self.stop(kill=False)) from None
@@ -323,7 +324,7 @@ def _one_off(function: Callable[..., T], args: tuple, kwargs: dict, timeout_s: f
         if not ours.poll(timeout_s):
             ours.close()
             _exit_status(pid, kill=True)
-            raise ParseTimeout(f"parse took longer than {timeout_s:g} s: stopped")
+            raise ParseTimeout(f"parse took longer than {timeout_s:.3g} s: stopped")
         outcome = pickle.loads(ours.recv_bytes())
     except (EOFError, OSError):
         ours.close()
@@ -331,6 +332,13 @@ def _one_off(function: Callable[..., T], args: tuple, kwargs: dict, timeout_s: f
     ours.close()
     _exit_status(pid, kill=False)
     return outcome
+
+
+def parse_limit(size: int) -> float:
+    """The time a body of `size` bytes may take to parse: PARSE_TIMEOUT_S, and SECONDS_PER_MB
+    more for each MB past the first (a real page's parse grows with it; hostile markup is slow
+    at any size)."""
+    return PARSE_TIMEOUT_S + SECONDS_PER_MB * max(0.0, size / 1_048_576 - 1)
 
 
 def run_bounded(

@@ -116,3 +116,10 @@ def test_workers_answer_concurrent_callers_in_order():
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda n: bounded.run_bounded(pow, n, 2), range(40)))
     assert results == [n * n for n in range(40)]
+
+
+def test_the_limit_grows_with_a_large_body_only():
+    """A real 10,000-item page (8 MB) takes over a second: big bodies get more time, small
+    hostile ones none."""
+    assert bounded.parse_limit(0) == bounded.parse_limit(1_048_576) == bounded.PARSE_TIMEOUT_S
+    assert bounded.parse_limit(8 * 1_048_576) == bounded.PARSE_TIMEOUT_S + 7 * bounded.SECONDS_PER_MB

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ticker.base import BlockedPage, RatesDocument, TickerPage
-from ticker.scraper.bounded import run_bounded
+from ticker.scraper.bounded import parse_limit, run_bounded
 from ticker.scraper.challenge import block_page, blocked_message
 
 Parsed = TickerPage | RatesDocument
@@ -162,9 +162,10 @@ def parse_channel(channel: Channel, body: bytes, context: ParseContext) -> Parse
 def parse_bounded(
     channel: Channel, body: bytes, context: ParseContext, *, timeout_s: float | None = None
 ) -> Parsed:
-    """`parse_channel` in a worker process under a hard time limit (ticker.scraper.bounded):
-    ParseTimeout, a ParseError, when it takes longer."""
-    return run_bounded(parse_channel, channel, body, context, timeout_s=timeout_s)
+    """`parse_channel` in a worker process under a hard time limit (ticker.scraper.bounded; by
+    default `parse_limit` of the body's size): ParseTimeout, a ParseError, when it takes longer."""
+    limit = timeout_s if timeout_s is not None else parse_limit(len(body))
+    return run_bounded(parse_channel, channel, body, context, timeout_s=limit)
 
 
 _registry: dict[str, Kind] | None = None
