@@ -1,28 +1,40 @@
-"""Extraction speed: ticker's parsers against the same extraction written with other libraries.
+"""Extraction speed on real pages: ticker's parsers against bare Lexbor doing the same minimal
+extraction, against BeautifulSoup(html.parser), through the bounded worker, and (with --old)
+against an older version of ticker's parsers.
 
-RBC page (~250 KB, 14 items, both rate widgets): ticker.scraper.rbc_page.parse_rbc_page against
-BeautifulSoup (html.parser, lxml back ends) and lxml.html + XPath, and against a bare Lexbor parse
-of the page that extracts nothing. Bank of Russia XML_daily: ticker.scraper.cbr_xml.parse_daily
-against lxml.etree + XPath, BeautifulSoup (lxml-xml) and bare parses.
+Pages: the built RBC page (benchmarks/common.py), every saved page under ../shared/reference/pages
+that carries RBC's ticker, the Lenta.ru and Interfax list pages under ../shared/reference/outlets
+(read by the `html` kind with the selectors docs/sources.md gives), and the feeds there and in
+tests/fixtures (Lenta, RG, TASS: the `rss` kind). No Kommersant page or feed is in the reference set.
 
-Every alternative pulls the same fields out of its tree (ids, titles, rubric/time text, links,
-kind/project data, the paid shield, both widgets, the edition) and hands them to the same
-pure-Python finishing code; the script asserts that what comes out equals ticker's records.
-Medians of many runs in one process, all in the same run.
+Variants of one page are INTERLEAVED: every round times each variant once, in a rotated order, and
+the ratios are taken within the round; the tables give the median of the per-round ratios (and
+median times). "bare" is Lexbor parsing the same bytes (decoded first when the page is not UTF-8)
+plus the minimal extraction: the item nodes, each one's title text, link and time strings, as
+found, with no cleaning, no link resolution, no date reading. For RBC pages BeautifulSoup, lxml
+and ticker produce identical records (the script asserts it); for list pages BeautifulSoup does
+only the minimal extraction (so its ratio flatters it).
 
-    python benchmarks/extraction.py            # full run (about a minute)
-    python benchmarks/extraction.py --quick    # smoke run
-    python benchmarks/extraction.py --profile  # also where ticker's parse spends its time
+    python benchmarks/extraction.py                 # full run (a minute or two)
+    python benchmarks/extraction.py --quick         # smoke run
+    python benchmarks/extraction.py --profile       # also where ticker's parse spends its time
+    python benchmarks/extraction.py --make-old REV DIR   # copy ticker at git REV to DIR (not committed)
+    python benchmarks/extraction.py --old DIR       # ... and time that copy's parsers side by side
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
+import importlib
 import io
 import pstats
 import re
+import statistics
+import subprocess
 import sys
+import time
 import xml.etree.ElementTree as StdET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,19 +43,47 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+import feedparser
 from bs4 import BeautifulSoup
 from lxml import etree as lxml_etree
 from lxml import html as lxml_html
 from selectolax.lexbor import LexborHTMLParser
 
 from ticker.base import MOSCOW, Headline, Rate, RatesDocument, from_unix, to_iso
+from ticker.kinds import ParseContext, get_kind, parse_bounded
 from ticker.scraper import cbr_xml, rbc_page
+from ticker.scraper.decoding import charset_from_content_type, decode_html
+from ticker.scraper.feed_rss import parse_feed
+from ticker.scraper.html_list import Selectors, parse_html_list, split_selector
+from ticker.scraper.items import clear_item_caches
 from ticker.scraper.links import safe_link
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date
 
 FETCHED_AT = datetime(2025, 5, 29, 7, 0, tzinfo=UTC)
 BASE_URL = rbc_page.DEFAULT_URL
-GOALS = {"bs4_html_parser": 35.0, "lxml_xpath": 2.0, "bare_lexbor": 1.5}
+OUTLETS = common.ROOT.parent / "shared" / "reference" / "outlets"
+FIXTURES = common.ROOT / "tests" / "fixtures"
+GOAL_BARE, GOAL_BS4 = 1.3, 35.0  # ticker <= 1.3x bare Lexbor + minimal extraction; >= 35x faster than bs4
+LIST_PAGES = {  # file under OUTLETS -> (address, selectors as docs/sources.md gives them)
+    "lenta_html_2022-01-30_main_KainSt.html": (
+        "https://lenta.ru/",
+        {
+            "item": "a.card-mini",
+            "title": ".card-mini__title",
+            "link": "@href",
+            "time": "time.card-mini__date",
+        },
+    ),
+    "interfax_html_2015-08-19_main_kirpich.cp1251.html": (
+        "https://www.interfax.ru/",
+        {"item": "div.dNewsCont div.text", "title": "h3", "link": "h3 a@href", "time": "time@datetime"},
+    ),
+}
+FEEDS = [
+    OUTLETS / "lenta_rss_2022-12-03_StombieIT.xml",
+    OUTLETS / "rg_rss_2017-01-24_getArtemUsername.xml",
+    FIXTURES / "feed_tass_2020.xml",
+]
 
 
 # --- what every alternative pulls out of its tree --------------------------------------------
@@ -263,81 +303,269 @@ def extract_lxml(text: str) -> RawPage:
     return page
 
 
-# --- RBC: the runners -------------------------------------------------------------------------
+def extract_lexbor(body: bytes) -> RawPage:
+    """The minimal extraction with selectolax/Lexbor: the same strings the others pull out."""
+    tree = LexborHTMLParser(body)
+    page = RawPage()
+    feed = tree.css_first(".js-news-feed-list")
+    for node in feed.css("a.news-feed__item"):
+        attrs = node.attrs
+        title = node.css_first(".news-feed__item__title")
+        date = node.css_first(".news-feed__item__date-text")
+        page.items.append(
+            RawItem(
+                id_attr=attrs.get("id") or "",
+                href=attrs.get("href") or "",
+                modif=attrs.get("data-modif") or "",
+                element=attrs.get("data-rm-data-element"),
+                title=title.text() if title is not None else "",
+                date_text=date.text() if date is not None else "",
+                paid=node.css_first(".pro-shield") is not None,
+            )
+        )
+    for node in (feed.parent or tree.root).css('a[id^="id_newsfeed_currencycb"]'):
+        title = node.css_first(".news-feed__item__title")
+        page.widgets.append(RawWidget(node.attrs.get("id") or "", title.text() if title else "", "", "", ""))
+    return page
 
 
-def rbc_runners(body: bytes) -> dict[str, tuple[str, object]]:
-    """name -> (description, zero-argument function returning comparable output or None)."""
+# --- list pages (`html` kind) and feeds (`rss` kind): the minimal extractions -----------------
+
+
+def _read(node, spec: str | None, get_first, get_text, get_attr) -> str | None:
+    if spec is None:
+        return None
+    css, attribute = split_selector(spec)
+    target = get_first(node, css) if css else node
+    if target is None:
+        return None
+    return get_attr(target, attribute) if attribute else get_text(target)
+
+
+def minimal_lexbor(text: bytes | str, select: dict) -> list[tuple]:
+    tree = LexborHTMLParser(text)
+    out = []
+    for node in tree.css(select["item"]):
+        fields = (select["title"], select["link"], select.get("time"))
+        out.append(tuple(
+            _read(node, spec, lambda n, c: n.css_first(c), lambda n: n.text(), lambda n, a: n.attrs.get(a))
+            for spec in fields
+        ))  # fmt: skip
+    return out
+
+
+def minimal_bs4(text: str, select: dict) -> list[tuple]:
+    soup = BeautifulSoup(text, "html.parser")
+    out = []
+    for node in soup.select(select["item"]):
+        fields = (select["title"], select["link"], select.get("time"))
+        out.append(tuple(
+            _read(node, spec, lambda n, c: n.select_one(c), lambda n: n.get_text(), lambda n, a: n.get(a))
+            for spec in fields
+        ))  # fmt: skip
+    return out
+
+
+def minimal_feedparser(body: bytes) -> list[tuple]:
+    return [
+        (e.get("id"), e.get("title"), e.get("link"), e.get("published"))
+        for e in feedparser.parse(body).entries
+    ]
+
+
+# --- interleaved timing -------------------------------------------------------------------------
+
+
+def interleaved(variants: dict[str, object], rounds: int) -> dict[str, list[float]]:
+    """Each round times every variant once, in an order rotated round by round; GC off."""
+    names = list(variants)
+    for name in names:  # warm-up
+        variants[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    gc.collect()
+    gc.disable()
+    try:
+        for number in range(rounds):
+            shift = number % len(names)
+            for name in names[shift:] + names[:shift]:
+                started = time.perf_counter()
+                variants[name]()
+                times[name].append(time.perf_counter() - started)
+    finally:
+        gc.enable()
+    return times
+
+
+def round_ratio(times: dict[str, list[float]], top: str, bottom: str) -> float:
+    """The median over rounds of top/bottom measured in the same round."""
+    return statistics.median(a / b for a, b in zip(times[top], times[bottom], strict=True))
+
+
+def low_ratio(times: dict[str, list[float]], top: str, bottom: str) -> float:
+    """top/bottom of their 10th-percentile times: on a loaded machine a preemption only ever
+    adds time, so the low end of each variant's times is the least disturbed estimate."""
+
+    def low(values: list[float]) -> float:
+        return sorted(values)[len(values) // 10]
+
+    return low(times[top]) / low(times[bottom])
+
+
+def report(label: str, size: int, times: dict[str, list[float]], descriptions: dict[str, str]) -> dict:
+    ours = "ticker"
+    rows = []
+    for name, description in descriptions.items():
+        vs = "1.00x" if name == ours else f"{round_ratio(times, name, ours):.2f}x"
+        rows.append([description, common.ms(statistics.median(times[name])), vs])
+    print(common.table(["variant", "median ms", "time vs ticker (median of per-round ratios)"], rows,
+                       title=f"{label} ({size / 1000:.0f} KB)"))  # fmt: skip
+    figures = {"page": label}
+    if "bare" in times:
+        figures["vs_bare"] = round_ratio(times, ours, "bare")
+        figures["vs_bare_low"] = low_ratio(times, ours, "bare")
+    if "bs4" in times:
+        figures["bs4_faster"] = round_ratio(times, "bs4", ours)
+        figures["bs4_faster_low"] = low_ratio(times, "bs4", ours)
+    if "cold" in times:
+        figures["cold_vs_bare"] = round_ratio(times, "cold", "bare")
+        figures["cold_vs_bare_low"] = low_ratio(times, "cold", "bare")
+    if "bounded" in times:
+        figures["bounded"] = round_ratio(times, "bounded", ours)
+    if "old" in times:
+        figures["old_vs_bare"] = round_ratio(times, "old", "bare")
+        figures["old_vs_bare_low"] = low_ratio(times, "old", "bare")
+        figures["old_bs4_faster"] = round_ratio(times, "bs4", "old") if "bs4" in times else None
+        figures["old_bs4_faster_low"] = low_ratio(times, "bs4", "old") if "bs4" in times else None
+    return figures
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+
+def _context(url: str, content_type: str, select: dict | None = None, source: str = "bench") -> ParseContext:
+    options = {"select": select} if select else {}
+    return ParseContext(url=url, content_type=content_type, fetched_at=FETCHED_AT, min_items=1, options=options,
+                        source=source)  # fmt: skip
+
+
+def rbc_variants(body: bytes, old) -> tuple[dict, dict]:
+    channel = get_kind("rbc").main
+    context = _context(BASE_URL, "text/html; charset=utf-8")
 
     def ticker():
         page = rbc_page.parse_rbc_page(body, fetched_at=FETCHED_AT, base_url=BASE_URL, min_items=5)
         return page.headlines, page.rates, page.edition
 
-    def alternative(extract):
+    def alternative(extract, decode=True):
         def run():
             text = body.decode("utf-8")
-            return finish(extract(text), text)
+            return finish(extract(text if decode else body), text)
 
         return run
 
-    return {
-        "ticker": ("ticker: parse_rbc_page (selectolax/Lexbor), bytes in", ticker),
-        "bare_lexbor": ("bare Lexbor parse of the bytes, no extraction", lambda: LexborHTMLParser(body)),
-        "bare_lexbor_str": (
-            "bare Lexbor parse after decoding to str",
-            lambda: LexborHTMLParser(body.decode("utf-8")),
+    variants = {
+        "ticker": ("ticker: parse_rbc_page", ticker),
+        "cold": ("ticker, per-item caches emptied first", lambda: (clear_item_caches(), ticker())),
+        "bare": ("bare Lexbor + minimal extraction", lambda: extract_lexbor(body)),
+        "bare_parse": ("bare Lexbor parse alone", lambda: LexborHTMLParser(body)),
+        "bounded": (
+            "ticker through the bounded worker (parse_bounded)",
+            lambda: parse_bounded(channel, body, context),
         ),
-        "lxml_xpath": ("lxml.html + XPath", alternative(extract_lxml)),
-        "bs4_lxml": ("BeautifulSoup(lxml) + select", alternative(lambda t: extract_bs4(t, "lxml"))),
-        "bs4_html_parser": (
-            "BeautifulSoup(html.parser) + select",
+        "lxml": ("lxml.html + XPath, same records", alternative(extract_lxml)),
+        "bs4": (
+            "BeautifulSoup(html.parser), same records",
             alternative(lambda t: extract_bs4(t, "html.parser")),
         ),
-        "bare_lxml": ("bare lxml.html parse, no extraction", lambda: lxml_html.fromstring(body)),
     }
+    if old is not None:
+        variants["old"] = ("older ticker: parse_rbc_page", lambda: old.rbc_page.parse_rbc_page(
+            body, fetched_at=FETCHED_AT, base_url=BASE_URL, min_items=5))  # fmt: skip
+    expected = ticker()
+    assert len(expected[0]) >= 5 and expected[1], f"ticker found too little: {expected}"
+    for name in ("lxml", "bs4"):
+        got = variants[name][1]()
+        assert got == expected, f"{name} does not extract what ticker does: {got[0][:1]} vs {expected[0][:1]}"
+    return {k: v[1] for k, v in variants.items()}, {k: v[0] for k, v in variants.items()}
 
 
-def check_agreement(runners: dict[str, tuple[str, object]], label: str) -> None:
-    expected = runners["ticker"][1]()
-    assert len(expected[0]) >= 5 and expected[1], f"{label}: ticker found too little: {expected}"
-    for name, (_, run) in runners.items():
-        if name == "ticker" or name.startswith("bare"):
-            continue
-        got = run()
-        if got != expected:
-            for ours, theirs in zip(expected[0], got[0], strict=False):
-                if ours != theirs:
-                    print(f"  first difference ({name}):\n    ticker: {ours}\n    {name}: {theirs}")
-                    break
-            raise AssertionError(f"{label}: {name} does not extract what ticker does")
+def list_variants(body: bytes, url: str, select: dict, old) -> tuple[dict, dict]:
+    selectors = Selectors.from_config(select, "select")
+    channel = get_kind("html").main
+    context = _context(url, "text/html", select)
+    text, _ = decode_html(body, charset_from_content_type("text/html"))
+    raw = body if text.encode("utf-8") == body else text  # bare Lexbor reads UTF-8 bytes as they are
+
+    def ticker():
+        return parse_html_list(body, selectors=selectors, base_url=url, content_type="text/html",
+                               fetched_at=FETCHED_AT, min_items=5)  # fmt: skip
+
+    variants = {
+        "ticker": ("ticker: parse_html_list", ticker),
+        "cold": ("ticker, per-item caches emptied first", lambda: (clear_item_caches(), ticker())),
+        "bare": ("bare Lexbor + minimal extraction", lambda: minimal_lexbor(raw, select)),
+        "bare_parse": ("bare Lexbor parse alone", lambda: LexborHTMLParser(raw)),
+        "bounded": (
+            "ticker through the bounded worker (parse_bounded)",
+            lambda: parse_bounded(channel, body, context),
+        ),
+        "bs4": ("BeautifulSoup(html.parser) + minimal extraction", lambda: minimal_bs4(text, select)),
+    }
+    if old is not None:
+        old_selectors = old.html_list.Selectors.from_config(select, "select")
+        variants["old"] = ("older ticker: parse_html_list", lambda: old.html_list.parse_html_list(
+            body, selectors=old_selectors, base_url=url, content_type="text/html", fetched_at=FETCHED_AT,
+            min_items=5))  # fmt: skip
+    assert len(ticker().headlines) == len(minimal_lexbor(raw, select)) >= 5
+    return {k: v[1] for k, v in variants.items()}, {k: v[0] for k, v in variants.items()}
 
 
-def bench_rbc(label: str, body: bytes, runs: int) -> list[list[object]]:
-    runners = rbc_runners(body)
-    check_agreement(runners, label)
-    times = {}
-    for name, (_, run) in runners.items():
-        slow = name.startswith("bs4")
-        times[name] = common.median(common.timed_runs(run, max(5, runs // 8) if slow else runs))
-    ours = times["ticker"]
-    rows = []
-    for name, (description, _) in runners.items():
-        goal = ""
-        if name in GOALS:
-            if name == "bare_lexbor":
-                goal = f"ticker <= {GOALS[name]}x bare: {'met' if ours / times[name] <= GOALS[name] else 'MISSED'}"
-            else:
-                met = times[name] / ours >= GOALS[name]
-                goal = f"ticker >= {GOALS[name]:.0f}x faster: {'met' if met else 'MISSED'}"
-        rows.append([description, common.ms(times[name]), common.ratio(times[name], ours), goal])
-    print(
-        common.table(
-            ["extraction", "median ms", "time vs ticker", "goal"],
-            rows,
-            title=f"RBC page: {label} ({len(body) / 1000:.0f} KB)",
-        )
-    )
-    return rows
+def feed_variants(body: bytes, old) -> tuple[dict, dict]:
+    channel = get_kind("rss").main
+    context = _context("https://example.ru/rss", "application/rss+xml")
+
+    def ticker():
+        return parse_feed(body, base_url="https://example.ru/rss", content_type="application/rss+xml",
+                          fetched_at=FETCHED_AT, min_items=1)  # fmt: skip
+
+    variants = {
+        "ticker": ("ticker: parse_feed (defusedxml check + feedparser)", ticker),
+        "bare": ("bare feedparser + minimal extraction", lambda: minimal_feedparser(body)),
+        "bounded": (
+            "ticker through the bounded worker (parse_bounded)",
+            lambda: parse_bounded(channel, body, context),
+        ),
+    }
+    return {k: v[1] for k, v in variants.items()}, {k: v[0] for k, v in variants.items()}
+
+
+# --- an older ticker, for side-by-side figures --------------------------------------------------
+
+
+def make_old(rev: str, target: Path) -> None:
+    """Copy ticker as of git `rev` to `target`/ticker_old (imports renamed), for --old."""
+    package = target / "ticker_old"
+    package.mkdir(parents=True, exist_ok=False)
+    archive = subprocess.run(["git", "-C", str(common.ROOT), "archive", rev], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(package)], input=archive.stdout, check=True)
+    for folder in ("scraper", "db", "schedules"):
+        (package / folder).rename(package / "ticker" / folder)
+    for path in (package / "ticker").rglob("*.py"):
+        code = path.read_text()
+        code = re.sub(r"\b(from|import) ticker\b", r"\1 ticker_old", code)
+        path.write_text(code)
+    inner = package / "ticker"
+    for item in inner.iterdir():
+        item.rename(package / item.name)
+    inner.rmdir()
+    print(f"older ticker ({rev}) copied to {package}: run with --old {target}")
+
+
+class _Old:
+    def __init__(self, folder: Path) -> None:
+        sys.path.insert(0, str(folder))
+        self.rbc_page = importlib.import_module("ticker_old.scraper.rbc_page")
+        self.html_list = importlib.import_module("ticker_old.scraper.html_list")
 
 
 # --- CBR XML -----------------------------------------------------------------------------------
@@ -396,98 +624,111 @@ def cbr_stdlib(body: bytes) -> RatesDocument:
     return _cbr_document(_iso_day(root.get("Date")), found)
 
 
-def bench_cbr(body: bytes, runs: int) -> None:
-    runners = {
+def bench_cbr(body: bytes, rounds: int) -> None:
+    variants = {
         "ticker": ("ticker: parse_daily (defusedxml ElementTree)", lambda: cbr_xml.parse_daily(body)),
         "stdlib": ("xml.etree.ElementTree, no defusedxml guard", lambda: cbr_stdlib(body)),
         "lxml": ("lxml.etree + XPath", lambda: cbr_lxml(body)),
         "bs4": ("BeautifulSoup(xml) (lxml-xml back end)", lambda: cbr_bs4(body)),
-        "bare_expat": ("bare xml.etree parse, no extraction", lambda: StdET.fromstring(body)),
-        "bare_lxml": ("bare lxml.etree parse, no extraction", lambda: lxml_etree.fromstring(body)),
+        "bare": ("bare xml.etree parse, no extraction", lambda: StdET.fromstring(body)),
     }
-    expected = runners["ticker"][1]()
+    expected = variants["ticker"][1]()
     for name in ("stdlib", "lxml", "bs4"):
-        got = runners[name][1]()
+        got = variants[name][1]()
         assert got == expected, f"CBR: {name} gives {got}, ticker {expected}"
-    times = {name: common.median(common.timed_runs(run, runs)) for name, (_, run) in runners.items()}
-    ours = times["ticker"]
-    rows = [[d, common.ms(times[n]), common.ratio(times[n], ours)] for n, (d, _) in runners.items()]
-    print(
-        common.table(
-            ["extraction", "median ms", "time vs ticker"],
-            rows,
-            title=f"Bank of Russia XML_daily ({len(body) / 1000:.1f} KB, 43 currencies, EUR+USD extracted)",
-        )
-    )
+    times = interleaved({k: v[1] for k, v in variants.items()}, rounds)
+    report("Bank of Russia XML_daily, 43 currencies, EUR+USD extracted", len(body), times,
+           {k: v[0] for k, v in variants.items()})  # fmt: skip
 
 
-# --- where ticker's RBC parse spends its time --------------------------------------------------
-
-
-def stage_breakdown(body: bytes, runs: int) -> None:
-    """ticker's parse_rbc_page, step by step (the same calls it makes, timed one by one)."""
-    tree = LexborHTMLParser(body)
-    feed = tree.css_first(".js-news-feed-list")
-    banner = feed.parent
-    nodes = feed.css("a.news-feed__item")
-    steps = {
-        "charset labels (HTTP, <meta>) say UTF-8?": lambda: rbc_page._utf8_labelled(body, None),
-        "LexborHTMLParser(bytes)": lambda: LexborHTMLParser(body),
-        "css_first('.js-news-feed-list')": lambda: tree.css_first(".js-news-feed-list"),
-        "</html> in the last 4 KB (cut short?)": lambda: re.search(
-            r"</html\s*>", body[-4096:].decode("latin-1"), re.I
-        ),
-        "timeLastUpdate from the banner's script": lambda: rbc_page._time_last_update(banner, tree),
-        "feed.css('a.news-feed__item')": lambda: feed.css("a.news-feed__item"),
-        "parse_items (14 items: one CSS pass, text, json, url)": lambda: rbc_page.parse_items(
-            nodes, FETCHED_AT, BASE_URL
-        ),
-        "parse_rate_widgets(banner)": lambda: rbc_page.parse_rate_widgets(banner, FETCHED_AT),
-        "edition (toggle in the banner)": lambda: rbc_page._edition(banner),
-    }
-    whole = common.median(
-        common.timed_runs(lambda: rbc_page.parse_rbc_page(body, fetched_at=FETCHED_AT, min_items=5), runs)
-    )
-    rows = []
-    for name, step in steps.items():
-        t = common.median(common.timed_runs(step, runs))
-        rows.append([name, common.ms(t), f"{100 * t / whole:.0f}%"])
-    rows.append(["whole parse_rbc_page", common.ms(whole), "100%"])
-    print(common.table(["step of parse_rbc_page", "median ms", "share"], rows, title="Where the time goes"))
-
+def profile(run, label: str, calls: int) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
-    for _ in range(runs):
-        rbc_page.parse_rbc_page(body, fetched_at=FETCHED_AT, min_items=5)
+    for _ in range(calls):
+        run()
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
-    print("\ncProfile, top functions by own time:\n" + "\n".join(out.getvalue().splitlines()[4:24]))
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(10)
+    print(
+        f"\ncProfile of ticker on {label}, top functions by own time:\n"
+        + "\n".join(out.getvalue().splitlines()[4:20])
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="few runs: a smoke test")
-    parser.add_argument("--profile", action="store_true", help="also break ticker's parse down")
-    parser.add_argument("--runs", type=int, help="runs per fast extraction (default 300, quick 20)")
+    parser.add_argument("--quick", action="store_true", help="few rounds: a smoke test")
+    parser.add_argument("--profile", action="store_true", help="also profile ticker's parse of each page")
+    parser.add_argument("--rounds", type=int, help="rounds per page (default 100, quick 5)")
+    parser.add_argument("--old", type=Path, help="a folder made by --make-old: time its parsers too")
+    parser.add_argument(
+        "--make-old", nargs=2, metavar=("REV", "DIR"), help="copy ticker at REV to DIR and stop"
+    )
     args = parser.parse_args()
-    runs = args.runs or (20 if args.quick else 300)
+    if args.make_old:
+        make_old(args.make_old[0], Path(args.make_old[1]))
+        return
+    rounds = args.rounds or (5 if args.quick else 100)
+    old = _Old(args.old) if args.old else None
     print(common.machine())
-    print(f"Runs: {runs} per fast extraction, {max(5, runs // 8)} per BeautifulSoup one; medians.")
+    print(f"{rounds} rounds per page, variants interleaved; ratios are medians of per-round ratios.")
 
-    bench_rbc("built realistic page (benchmarks/common.py)", common.rbc_page(0), runs)
+    pages = [("built RBC page (benchmarks/common.py)", common.rbc_page(0), "rbc", None)]
     for name, body in common.reference_pages():
         try:
             rbc_page.parse_rbc_page(body, fetched_at=FETCHED_AT, min_items=5)
         except Exception as error:  # a saved page without a ticker: nothing to extract
-            print(f"\n(skipped real page {name}: {error})")
+            print(f"\n(skipped {name}: {error})")
             continue
-        bench_rbc(f"real saved page {name}", body, runs)
-    bench_cbr(common.cbr_daily(), runs)
-    if args.profile:
-        stage_breakdown(common.rbc_page(0), runs)
+        pages.append((f"RBC {name}", body, "rbc", None))
+    for name, (url, select) in LIST_PAGES.items():
+        if (OUTLETS / name).is_file():
+            pages.append((f"html {name}", (OUTLETS / name).read_bytes(), "html", (url, select)))
+    for path in FEEDS:
+        if path.is_file():
+            pages.append((f"rss {path.name}", path.read_bytes(), "rss", None))
+
+    summary = []
+    for label, body, kind, extra in pages:
+        if kind == "rbc":
+            variants, descriptions = rbc_variants(body, old)
+        elif kind == "html":
+            variants, descriptions = list_variants(body, *extra, old)
+        else:
+            variants, descriptions = feed_variants(body, old)
+        figures = report(label, len(body), interleaved(variants, rounds), descriptions)
+        summary.append(figures)
+        if args.profile:
+            profile(variants["ticker"], label, 50)
+    bench_cbr(common.cbr_daily(), rounds)
+
+    rows = []
+
+    def pair(figures: dict, key: str, digits: int = 2) -> str:
+        return f"{figures[key]:.{digits}f}x / {figures[key + '_low']:.{digits}f}x"
+
+    for figures in summary:
+        if "bs4_faster" not in figures:
+            continue
+        old_cells = (
+            [pair(figures, "old_vs_bare"), pair(figures, "old_bs4_faster", 1)] if old is not None else []
+        )
+        met = figures["vs_bare_low"] <= GOAL_BARE and figures["bs4_faster_low"] >= GOAL_BS4
+        rows.append([figures["page"], *old_cells, pair(figures, "vs_bare"), pair(figures, "cold_vs_bare"),
+                     pair(figures, "bs4_faster", 1), f"{figures['bounded']:.2f}x",
+                     "met" if met else "MISSED"])  # fmt: skip
+    headers = ["page", "ticker vs bare Lexbor", "(caches cold)", "ticker faster than bs4", "bounded vs in-process",
+               "goals (low-end ratios)"]  # fmt: skip
+    if old is not None:
+        headers = [headers[0], "older: vs bare", "older: faster than bs4", *headers[1:]]
+    print(
+        common.table(
+            headers, rows, title=f"Goals: <= {GOAL_BARE}x bare Lexbor, >= {GOAL_BS4:.0f}x faster than bs4"
+        )
+    )
+    print("Each cell: median of per-round ratios / ratio of the 10th-percentile times.")
 
 
 if __name__ == "__main__":

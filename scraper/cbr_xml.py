@@ -21,6 +21,7 @@ CURRENCY_IDS = {"USD": "R01235", "EUR": "R01239"}
 DEFAULT_CURRENCIES = ("EUR", "USD")
 _NUMBER = re.compile(r"^[0-9]{1,12}(?:,[0-9]{1,12})?$")
 _CHALLENGE = re.compile(rb"ddos-guard|<html", re.I)
+_VALCURS_ID = re.compile(rb"<ValCurs\b[^>]*\bID\s*=\s*[\"']([^\"']+)[\"']")
 _DAY = re.compile(r"^(\d{2})([./])(\d{2})\2(\d{4})$")
 
 
@@ -128,3 +129,14 @@ def parse_dynamic(body: bytes, currency: str) -> RatesDocument:
         except (ValueError, ParseError) as error:
             warnings.append(str(error))
     return RatesDocument(rate_date=None, rates=tuple(rates), warnings=tuple(warnings))
+
+
+def parse_dynamic_for(body: bytes, currency: str) -> RatesDocument:
+    """`parse_dynamic` of an answer asked for `currency`: ParseError when the document is
+    another currency's (it must never be stored under this one)."""
+    match = _VALCURS_ID.search(body[:4096])
+    expected = CURRENCY_IDS[currency]
+    if match and match.group(1).decode("ascii", "replace") != expected:
+        found = match.group(1).decode("ascii", "replace")
+        raise ParseError(f"asked for {currency} ({expected}), the document is for {found}")
+    return parse_dynamic(body, currency)

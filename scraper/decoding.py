@@ -8,7 +8,7 @@ import re
 
 from ticker.base import ParseError
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_CHARSET_VALUE = re.compile(rb"""\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""")
 _CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _XML_DECLARATION = re.compile(rb"<\?xml\s[^>]*\?>")
@@ -35,9 +35,41 @@ def _known(encoding: str | None) -> str | None:
 
 
 def meta_charset(body: bytes) -> str | None:
-    """The charset a page declares in `<meta>` within its first 4 KB, if any."""
-    match = _META_CHARSET.search(body[:4096])
-    return match.group(1).decode("ascii", "replace") if match else None
+    """The charset a page declares in `<meta>` within its first 4 KB, if any: the first
+    `charset=` inside a `<meta ...>` tag (found by plain searches: a regular expression
+    backtracks over every long `<meta>` a page carries)."""
+    head = body[:4096]
+    lowered = head.lower()
+    at = lowered.find(b"charset")
+    while at != -1:
+        tag = lowered.rfind(b"<meta", 0, at)
+        if tag != -1 and b">" not in lowered[tag:at] and not lowered[tag + 5 : tag + 6].isalnum():
+            match = _CHARSET_VALUE.match(head, at + 7)
+            if match:
+                return match.group(1).decode("ascii", "replace")
+        at = lowered.find(b"charset", at + 7)
+    return None
+
+
+def utf8_labelled(body: bytes, charset: str | None) -> bool:
+    """Whether a body may go to Lexbor as bytes (read as UTF-8): every charset label (the HTTP
+    header, `<meta>`) says UTF-8 or is absent, and no BOM says otherwise. Should the text read
+    from it come out with U+FFFD, the caller decodes by `decode_html` instead (`Garbled`)."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    labels = (charset, meta_charset(body))
+    return all(
+        label is None or label.strip().lower().replace("_", "-") in ("utf-8", "utf8") for label in labels
+    )
+
+
+class Garbled(Exception):
+    """Text read as UTF-8 came out with replacement characters: decode by the labels instead."""
+
+
+def has_replacement(texts) -> bool:
+    """Whether any of `texts` (None allowed) holds U+FFFD."""
+    return any(text and "\ufffd" in text for text in texts)
 
 
 def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str]]:
@@ -150,10 +182,8 @@ def refuse_garbled_titles(body: bytes, texts) -> None:
     """A title or rubric holding U+FFFD that the page itself does not contain came from bytes no
     encoding reads: storing it would invent a title version (and a rewording at the next clean
     poll). Raise ParseError naming how many; a page that really shows U+FFFD is left alone."""
-    if REPLACEMENT.encode("utf-8") in body:
-        return
     garbled = sum(1 for text in texts if text and REPLACEMENT in text)
-    if garbled:
+    if garbled and REPLACEMENT.encode("utf-8") not in body:
         raise ParseError(
             f"undecodable bytes in {garbled} title(s) or rubric(s): not stored (a garbled title is never "
             "a title version)"

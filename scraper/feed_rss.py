@@ -40,9 +40,10 @@ from ticker.base import (
     TickerPage,
     to_iso,
 )
+from ticker.scraper.challenge import looks_like_challenge
 from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
+from ticker.scraper.items import clean_text
 from ticker.scraper.links import safe_link
-from ticker.scraper.rbc_page import clean_text, looks_like_challenge
 from ticker.scraper.ru_dates import feed_instant
 
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z]")

@@ -12,18 +12,25 @@ opens `<html>` but does not end with `</html>` (cut short). A bot challenge is a
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from urllib.parse import urlsplit
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from ticker.base import MOSCOW, BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
-from ticker.scraper.decoding import charset_from_content_type, decode_html, refuse_garbled_titles
-from ticker.scraper.links import safe_link
-from ticker.scraper.markup_guard import refuse_costly_markup
-from ticker.scraper.rbc_page import clean_text, looks_like_challenge, node_text
+from ticker.scraper.challenge import block_page, blocked_message
+from ticker.scraper.decoding import (
+    Garbled,
+    charset_from_content_type,
+    decode_html,
+    has_replacement,
+    refuse_garbled_titles,
+    utf8_labelled,
+)
+from ticker.scraper.items import clean_text, item_cache, item_link, node_text
 from ticker.scraper.ru_dates import shown_instant_text
 
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-A-Za-z0-9_:.]*)\s*$")
@@ -31,6 +38,8 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:
 _URL_DAY = re.compile(r"/((?:19|20)\d{2})/(\d{2})/(\d{2})/|/((?:19|20)\d{2})(\d{2})(\d{2})/")
 _HTML_OPEN = re.compile(r"<html[\s>]", re.I)
 _HTML_CLOSE = re.compile(r"</html\s*>", re.I)
+_HTML_OPEN_B = re.compile(rb"<html[\s>]", re.I)
+_HTML_CLOSE_B = re.compile(rb"</html\s*>", re.I)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _REQUIRED = ("item", "title", "link")
 _MAX_ID = 512
@@ -105,11 +114,14 @@ def _check(key: str, value: object, where: str) -> str:
     return value.strip()
 
 
+_split = lru_cache(maxsize=256)(split_selector)
+
+
 def _value(node: LexborNode, spec: str | None) -> str | None:
     """What a selector spec reads inside one item: text, or an attribute; None when no match."""
     if spec is None:
         return None
-    css, attribute = split_selector(spec)
+    css, attribute = _split(spec)
     target = node.css_first(css) if css is not None else node
     if target is None:
         return None
@@ -118,11 +130,22 @@ def _value(node: LexborNode, spec: str | None) -> str | None:
     return target.attrs.get(attribute)
 
 
+def _path(url: str) -> str:
+    """The path of an absolute address (as `urlsplit(url).path`, without parsing the rest)."""
+    address = url.partition("#")[0].partition("?")[0]
+    authority = address.find("//")
+    if authority == -1:
+        return address
+    start = address.find("/", authority + 2)
+    return address[start:] if start != -1 else ""
+
+
+@item_cache
 def _url_day(url: str | None) -> date | None:
     """The day in an article address (`/news/2022/01/30/slug/`, `/20150819/123.html`), if any."""
     if not url:
         return None
-    match = _URL_DAY.search(urlsplit(url).path)
+    match = _URL_DAY.search(_path(url))
     if match is None:
         return None
     year, month, day = (
@@ -162,7 +185,7 @@ def parse_item(
 ) -> tuple[Headline | None, list[str]]:
     """One item element into a Headline (None, with the reason, when it has no id or title)."""
     warnings: list[str] = []
-    url, link_warning = safe_link(_value(node, selectors.link), base_url)
+    url, link_warning = item_link(_value(node, selectors.link), base_url)
     if selectors.id is not None:
         raw_id = _value(node, selectors.id)
         item_id = _item_id(raw_id)
@@ -196,6 +219,47 @@ def parse_item(
     )
 
 
+def _parse_list(
+    tree: LexborHTMLParser,
+    *,
+    head: bytes | str,
+    tail: bytes | str,
+    selectors: Selectors,
+    base_url: str,
+    fetched_at: datetime,
+    min_items: int,
+    warnings: list[str],
+    strict_utf8: bool,
+) -> TickerPage:
+    nodes = tree.css(selectors.item)
+    if not nodes:
+        vendor = block_page(head)
+        if vendor is not None:
+            raise BlockedPage(blocked_message(vendor))
+        raise ParseError(f"no element on the page matches item selector {selectors.item!r}")
+    opens, closes = (_HTML_OPEN, _HTML_CLOSE) if isinstance(head, str) else (_HTML_OPEN_B, _HTML_CLOSE_B)
+    if opens.search(head) and not closes.search(tail):
+        raise ParseError("page truncated: it does not end with </html>")
+    found = HeadlineList("item")
+    found.warnings.extend(warnings)
+    for node in nodes:
+        found.add(
+            *parse_item(
+                node, found.next_position, selectors=selectors, base_url=base_url, fetched_at=fetched_at
+            )
+        )
+    if strict_utf8 and has_replacement(
+        (*(h.title for h in found.headlines), *(h.rubric for h in found.headlines), *found.warnings)
+    ):
+        raise Garbled
+    if len(found.headlines) < max(min_items, 1):
+        raise ParseError(
+            f"{len(nodes)} element(s) match {selectors.item!r} but {len(found.headlines)} usable item(s), "
+            f"fewer than the {max(min_items, 1)} expected"
+        )
+    return TickerPage(headlines=tuple(found.headlines), warnings=tuple(found.warnings))
+
+
 def parse_html_list(
     body: bytes,
     *,
@@ -207,34 +271,36 @@ def parse_html_list(
 ) -> TickerPage:
     """Parse a page's news list into headlines in on-page order (a repeated id keeps its first
     place). The charset comes from the HTTP header, else `<meta>` (windows-1251 pages exist).
+    A body labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded; should its text
+    come out garbled, the body is decoded by its labels instead.
 
     Raises BlockedPage for a bot challenge, ParseError for an empty or cut-short page or one with
     fewer than `min_items` usable items: such a page is never a snapshot.
     """
-    if not body.strip():
+    if not body or body.isspace():
         raise ParseError("empty answer instead of a page")
-    text, warnings = decode_html(body, charset_from_content_type(content_type))
-    refuse_costly_markup(text)  # markup that would hold the parser for minutes is refused first
-    tree = LexborHTMLParser(text)
-    nodes = tree.css(selectors.item)
-    if not nodes:
-        if looks_like_challenge(text[:20000]):
-            raise BlockedPage("bot challenge page instead of the content")
-        raise ParseError(f"no element on the page matches item selector {selectors.item!r}")
-    if _HTML_OPEN.search(text[:20000]) and not _HTML_CLOSE.search(text[-4096:]):
-        raise ParseError("page truncated: it does not end with </html>")
-    found = HeadlineList("item")
-    found.warnings.extend(warnings)
-    for node in nodes:
-        found.add(
-            *parse_item(
-                node, found.next_position, selectors=selectors, base_url=base_url, fetched_at=fetched_at
+    charset = charset_from_content_type(content_type)
+    options = {"selectors": selectors, "base_url": base_url, "fetched_at": fetched_at, "min_items": min_items}
+    if utf8_labelled(body, charset):
+        try:
+            return _parse_list(
+                LexborHTMLParser(body.removeprefix(codecs.BOM_UTF8)),
+                head=body[:20000],
+                tail=body[-4096:],
+                warnings=[],
+                strict_utf8=True,
+                **options,
             )
-        )
-    if len(found.headlines) < max(min_items, 1):
-        raise ParseError(
-            f"{len(nodes)} element(s) match {selectors.item!r} but {len(found.headlines)} usable item(s), "
-            f"fewer than the {max(min_items, 1)} expected"
-        )
-    refuse_garbled_titles(body, (*(h.title for h in found.headlines), *(h.rubric for h in found.headlines)))
-    return TickerPage(headlines=tuple(found.headlines), warnings=tuple(found.warnings))
+        except Garbled:
+            pass
+    text, warnings = decode_html(body, charset)
+    page = _parse_list(
+        LexborHTMLParser(text),
+        head=text[:20000],
+        tail=text[-4096:],
+        warnings=warnings,
+        strict_utf8=False,
+        **options,
+    )
+    refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
+    return page

@@ -25,7 +25,8 @@ from ticker.base import (
     unix_in_time_bounds,
     without_odd_time,
 )
-from ticker.scraper.rbc_page import DEFAULT_URL, looks_like_challenge, parse_item_markup
+from ticker.scraper.challenge import looks_like_challenge
+from ticker.scraper.rbc_page import DEFAULT_URL, parse_item_markup
 
 _LAST_DATE = re.compile(r"/lastDate/\d+")
 _LIMIT = re.compile(r"/limit/\d+")

@@ -27,9 +27,15 @@ from ticker.base import (
     to_iso,
     unix_to_iso,
 )
-from ticker.scraper.decoding import decode_html, meta_charset, refuse_garbled_titles
-from ticker.scraper.links import safe_link
-from ticker.scraper.markup_guard import refuse_costly_markup
+from ticker.scraper.challenge import block_page, blocked_message
+from ticker.scraper.decoding import (
+    Garbled,
+    decode_html,
+    has_replacement,
+    refuse_garbled_titles,
+    utf8_labelled,
+)
+from ticker.scraper.items import clean_text, item_cache, item_link, node_text
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 
 DEFAULT_URL = "https://www.rbc.ru/"
@@ -38,33 +44,15 @@ _ITEM_ID = re.compile(r"^id_newsfeed_([0-9a-f]{24})$")
 _HEX_ID = re.compile(r"^[0-9a-f]{24}$")
 _TIME_LAST_UPDATE = re.compile(r"newsfeed\.timeLastUpdate['\"]\s*,\s*(\d{9,11})")
 _CLOSING_HTML = re.compile(r"</html\s*>", re.I)
+_CLOSING_HTML_BYTES = re.compile(rb"</html\s*>", re.I)
 _ITEM_PARTS = ".news-feed__item__title, .news-feed__item__date-text, .pro-shield"
 _HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
-_SPACES = re.compile(r"\s+")
-_CHALLENGE_MARKERS = ("__qrator", "qauth.js", "ddos-guard", "ddos_guard", "checking your browser")
 _KIND_BY_DOCUMENT_TYPE = {"short_news": "news", "article": "article", "anons": "partner"}
 
 _RATE_DATE = re.compile(r"на\s+" + DAY_MONTH.pattern)
 _RATE_VALUE = re.compile(r"ЦБ\s*:\s*([^\s(]+)")
 _RATE_CHANGE = re.compile(r"\(\s*([+\-\u2212\u2013]?)\s*([^\s)]*)\s*\)")
 _DECIMAL = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,8})?$")  # ASCII digits: "１０８" is not stored
-
-
-def clean_text(text: str) -> str:
-    """No-break spaces to spaces, runs of white space folded, ends stripped."""
-    return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
-
-
-def node_text(node: LexborNode | None) -> str:
-    if node is None:
-        return ""
-    return clean_text(node.text(separator=" ", strip=False))
-
-
-def looks_like_challenge(text: str) -> bool:
-    """A bot-protection stub (Qrator, DDoS-Guard) instead of the page."""
-    head = text[:20000].lower()
-    return any(marker in head for marker in _CHALLENGE_MARKERS)
 
 
 def parse_decimal(text: str) -> str:
@@ -75,6 +63,7 @@ def parse_decimal(text: str) -> str:
     return token.replace(",", ".")
 
 
+@item_cache
 def split_rubric_and_time(text: str) -> tuple[str | None, str | None, str | None]:
     """ "Политика, 16:16" -> ("Политика", None, "16:16"); "Инвестиции, 28 мая, 20:19" ->
     ("Инвестиции", "28 мая", "20:19"). The time is None when the text does not end with one."""
@@ -107,7 +96,11 @@ def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) 
 
 
 def _modif_seconds(node: LexborNode) -> int | None:
-    raw = (node.attrs.get("data-modif") or "").strip()
+    return _seconds(node.attrs.get("data-modif"))
+
+
+def _seconds(raw: str | None) -> int | None:
+    raw = (raw or "").strip()
     if raw.isascii() and raw.isdigit() and 9 <= len(raw) <= 11:
         return int(raw)
     return None
@@ -118,6 +111,7 @@ def _modif_instant(node: LexborNode) -> datetime | None:
     return from_unix(seconds) if seconds is not None else None
 
 
+@item_cache
 def document_info(raw: str | None) -> tuple[str | None, str | None, str | None]:
     """(document id, kind, project nick) from a `data-rm-data-element` value, when there is one."""
     if not raw:
@@ -137,16 +131,16 @@ def document_info(raw: str | None) -> tuple[str | None, str | None, str | None]:
     return document_id, kind, project
 
 
-def _document_info(node: LexborNode) -> tuple[str | None, str | None, str | None]:
-    return document_info(node.attrs.get("data-rm-data-element"))
-
-
 def item_id(node: LexborNode) -> str | None:
     """The 24-hex id of a ticker item, from its `id` attribute or, failing that, its data."""
-    match = _ITEM_ID.match((node.attrs.get("id") or "").strip())
+    attributes = node.attributes
+    return _item_id(attributes.get("id"), document_info(attributes.get("data-rm-data-element"))[0])
+
+
+def _item_id(id_attribute: str | None, document_id: str | None) -> str | None:
+    match = _ITEM_ID.match((id_attribute or "").strip())
     if match:
         return match.group(1)
-    document_id, _, _ = _document_info(node)
     if document_id and _HEX_ID.match(document_id):
         return document_id
     return None
@@ -157,13 +151,15 @@ def parse_item(
 ) -> tuple[Headline | None, list[str]]:
     """One `a.news-feed__item` into a Headline (or None, with the reason as a warning)."""
     warnings: list[str] = []
-    headline_id = item_id(node)
+    attributes = node.attributes  # one dict: cheaper than a lookup through Lexbor per attribute
+    document_id, kind, project = document_info(attributes.get("data-rm-data-element"))
+    headline_id = _item_id(attributes.get("id"), document_id)
     if headline_id is None:
         return None, [f"item at position {position} has no item id: skipped"]
     title_node = date_node = None
     paid = False
     for part in node.css(_ITEM_PARTS):  # one pass over the item instead of three queries
-        classes = part.attrs.get("class") or ""
+        classes = part.attributes.get("class") or ""
         if "pro-shield" in classes.split():
             paid = True
         elif title_node is None and "news-feed__item__title" in classes:
@@ -174,15 +170,14 @@ def parse_item(
     if not title:
         return None, [f"item {headline_id} has no title: skipped"]
     rubric, shown_date, shown_time = split_rubric_and_time(node_text(date_node))
-    modif = _modif_seconds(node)
+    modif = _seconds(attributes.get("data-modif"))
     published_at = unix_to_iso(modif) if modif is not None else None
     if published_at is None and shown_time:
         try:
             published_at = to_iso(shown_instant(shown_date, shown_time, reference))
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
-    _, kind, project = _document_info(node)
-    url, link_warning = safe_link(node.attrs.get("href"), base_url)
+    url, link_warning = item_link(attributes.get("href"), base_url)
     if link_warning:
         warnings.append(f"item {headline_id}: {link_warning}")
     return (
@@ -305,23 +300,11 @@ def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> date
     return None
 
 
-class _Garbled(Exception):
-    """Text read as UTF-8 came out with replacement characters: decode by the labels instead."""
-
-
-def _utf8_labelled(body: bytes, charset: str | None) -> bool:
-    """Whether every charset label (HTTP header, `<meta>`) says UTF-8 or is absent."""
-    labels = [charset, meta_charset(body)]
-    return all(
-        label is None or label.strip().lower().replace("_", "-") in ("utf-8", "utf8") for label in labels
-    )
-
-
 def _parse_tree(
     tree: LexborHTMLParser,
     *,
-    head: str,
-    tail: str,
+    head: bytes | str,
+    tail: bytes | str,
     fetched_at: datetime,
     base_url: str,
     min_items: int,
@@ -330,10 +313,11 @@ def _parse_tree(
 ) -> TickerPage:
     feed_list = tree.css_first(".js-news-feed-list")
     if feed_list is None:
-        if looks_like_challenge(head):
-            raise BlockedPage("bot challenge page instead of the content")
+        vendor = block_page(head)
+        if vendor is not None:
+            raise BlockedPage(blocked_message(vendor))
         raise ParseError("no headline ticker (.js-news-feed-list) on the page")
-    if not _CLOSING_HTML.search(tail):
+    if not (_CLOSING_HTML if isinstance(tail, str) else _CLOSING_HTML_BYTES).search(tail):
         raise ParseError("page truncated: it does not end with </html>")
 
     banner = feed_list.parent
@@ -344,16 +328,10 @@ def _parse_tree(
     rates, rate_warnings = parse_rate_widgets(banner, reference) if banner is not None else ([], [])
     if not rates and not rate_warnings:
         rates, rate_warnings = parse_rate_widgets(tree.body or tree.root, reference)
-    if strict_utf8 and any(
-        "\ufffd" in text
-        for text in (
-            *(h.title for h in headlines),
-            *(h.rubric or "" for h in headlines),
-            *item_warnings,
-            *rate_warnings,
-        )
+    if strict_utf8 and has_replacement(
+        (*(h.title for h in headlines), *(h.rubric for h in headlines), *item_warnings, *rate_warnings)
     ):
-        raise _Garbled
+        raise Garbled
     warnings.extend(item_warnings)
     if len(headlines) < max(min_items, 1):
         raise ParseError(
@@ -386,7 +364,6 @@ def parse_rbc_page(
     A body labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded; should the
     ticker's text come out garbled, the body is decoded by its labels instead.
     """
-    refuse_costly_markup(body)  # before any parse: markup that would hold the parser for minutes is refused
     options = {"fetched_at": fetched_at, "base_url": base_url, "min_items": min_items}
     if isinstance(body, str):
         return _parse_tree(
@@ -397,18 +374,17 @@ def parse_rbc_page(
             strict_utf8=False,
             **options,
         )
-    tail = body[-4096:].decode("latin-1")
-    if _utf8_labelled(body, charset) and not body.startswith(codecs.BOM_UTF8):
+    if utf8_labelled(body, charset) and not body.startswith(codecs.BOM_UTF8):
         try:
             return _parse_tree(
                 LexborHTMLParser(body),
-                head=body[:20000].decode("latin-1"),
-                tail=tail,
+                head=body[:20000],
+                tail=body[-4096:],
                 warnings=[],
                 strict_utf8=True,
                 **options,
             )
-        except _Garbled:
+        except Garbled:
             pass
     text, warnings = decode_html(body, charset)
     page = _parse_tree(
@@ -427,7 +403,6 @@ def parse_item_markup(
     markup: str, *, reference: datetime, base_url: str = DEFAULT_URL, position: int = 1
 ) -> tuple[Headline | None, list[str]]:
     """One item's `<a class="news-feed__item">` markup (the feed JSON's `html`) into a Headline."""
-    refuse_costly_markup(markup)
     tree = LexborHTMLParser(markup)
     node = tree.css_first("a.news-feed__item") or tree.css_first("a")
     if node is None:

@@ -16,9 +16,11 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from ticker.base import BlockedPage, Headline, HeadlineList, ParseError, TickerPage, from_unix, to_iso
+from ticker.scraper.challenge import looks_like_challenge
 from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
+from ticker.scraper.items import clean_text
 from ticker.scraper.links import safe_link
-from ticker.scraper.rbc_page import _KIND_BY_DOCUMENT_TYPE, DEFAULT_URL, clean_text, looks_like_challenge
+from ticker.scraper.rbc_page import _KIND_BY_DOCUMENT_TYPE, DEFAULT_URL
 from ticker.scraper.ru_dates import feed_instant
 
 _ITEM_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ticker.cli import main
+from ticker.scraper import bounded
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -57,3 +58,33 @@ def httpserver_listen_address():
     """pytest-httpserver on 127.0.0.1, not `localhost`: a name that may resolve to ::1 first
     could reach another process's server on the same port number."""
     return ("127.0.0.1", 0)
+
+
+class _PatchSeenByParseWorkers(pytest.MonkeyPatch):
+    """Parsers run in forked worker processes (ticker.scraper.bounded), which see this process
+    as it was when they were forked: every patch and undo ends the idle workers, so the next
+    parse forks one that sees the patched (or restored) code."""
+
+    def setattr(self, *args, **kwargs) -> None:
+        super().setattr(*args, **kwargs)
+        bounded.stop_workers()
+
+    def delattr(self, *args, **kwargs) -> None:
+        super().delattr(*args, **kwargs)
+        bounded.stop_workers()
+
+    def setitem(self, *args, **kwargs) -> None:
+        super().setitem(*args, **kwargs)
+        bounded.stop_workers()
+
+    def undo(self) -> None:
+        super().undo()
+        bounded.stop_workers()
+
+
+@pytest.fixture
+def monkeypatch():
+    """pytest's monkeypatch, seen by the parse workers too."""
+    patch = _PatchSeenByParseWorkers()
+    yield patch
+    patch.undo()

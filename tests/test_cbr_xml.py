@@ -222,7 +222,7 @@ def test_ddos_guard_page_with_status_200_is_blocked_and_stores_nothing(
     assert saved.outcome == "blocked"
     row = db.execute("SELECT outcome, status, error, bytes, body_sha256 IS NOT NULL FROM fetches").fetchone()
     assert row[0:2] == ("blocked", 200)
-    assert "HTML page" in row[2]
+    assert "bot challenge page (DDoS-Guard)" in row[2]
     assert row[3] == len(fixture_bytes("ddos_guard_200.html")) and row[4] == 1
     assert rates_rows(db) == []
     assert db.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0

@@ -5,6 +5,8 @@ listed, every source kind is in docs/sources.md, and every command the README sh
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,9 @@ import pytest
 from ticker.cli import main
 from ticker.db.schema import MIGRATION_NAMES, open_db
 from ticker.kinds import kinds
+from ticker.poll import poll
+from ticker.scraper.http import make_client
+from ticker.sources import SourceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DOC = (ROOT / "docs" / "schema.md").read_text()
@@ -153,3 +158,35 @@ def test_every_command_and_option_the_docs_name_exists(doc: str) -> None:
             if option not in options:
                 problems.append(f"{line!r}: {' '.join(words[: len(words) - len(rest)])} has no {option}")
     assert not problems, "\n".join(problems)
+
+
+def _adding_a_kind_example() -> str:
+    """The Python block of docs/sources.md's "Adding a source kind"."""
+    text = (ROOT / "docs" / "sources.md").read_text()
+    section = text.split("## Adding a source kind", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"^```python\n(.*?)^```", section, flags=re.M | re.S).group(1)
+
+
+def test_the_adding_a_kind_example_is_a_working_kind(monkeypatch, httpserver, tmp_path):
+    """Following the page gives a kind that registers, polls, and keeps two outlets' bare ids apart."""
+    module = types.ModuleType("ticker.kinds.example")
+    exec(compile(_adding_a_kind_example(), "docs/sources.md", "exec"), module.__dict__)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(kinds(), "example", module.KIND)
+    db = open_db(tmp_path / "t.db")
+    for outlet in ("outlet_a", "outlet_b"):
+        items = [
+            {"id": 12345, "title": f"{outlet}: one", "href": "/n/1"},
+            {"id": 12346, "title": "two", "href": "/n/2"},
+        ]
+        httpserver.expect_request(f"/{outlet}").respond_with_json({"items": items})
+        spec = SourceSpec(name=outlet, kind="example", url=httpserver.url_for(f"/{outlet}"))
+        with make_client() as client:
+            assert poll(db, client, spec).outcome == "ok"
+    stored = dict(db.execute("SELECT id, title FROM headlines").fetchall())
+    assert stored == {
+        "outlet_a:12345": "outlet_a: one",
+        "outlet_a:12346": "two",
+        "outlet_b:12345": "outlet_b: one",
+        "outlet_b:12346": "two",
+    }

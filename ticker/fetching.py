@@ -29,8 +29,9 @@ from ticker.base import (
     without_odd_time,
 )
 from ticker.db.writes import AddressState, Attempt, FetchRow, address_key
-from ticker.kinds import ParseContext
+from ticker.kinds import ParseContext, parse_bounded
 from ticker.scraper import http
+from ticker.scraper.challenge import block_page, blocked_message
 from ticker.sources import SourceSpec
 
 MAX_MESSAGE = 500
@@ -70,10 +71,9 @@ def new_row(
 
 
 def _blocked_message(failure: http.FetchFailed) -> str:
-    from ticker.scraper.rbc_page import looks_like_challenge
-
-    if failure.body and looks_like_challenge(failure.body[:20000].decode("latin-1")):
-        return f"HTTP {failure.status}: bot challenge page (Qrator/DDoS-Guard)"
+    vendor = block_page(failure.body) if failure.body else None
+    if vendor is not None:
+        return f"HTTP {failure.status}: {blocked_message(vendor, 'the content')}"
     return failure.message
 
 
@@ -146,7 +146,7 @@ def parse_body(attempt: Attempt, spec: SourceSpec, channel: str, *, fetched_at: 
     )
     row.outcome, row.error, row.warning = "ok", None, None
     try:
-        parsed = spec.channel(channel).parse(attempt.body, context)
+        parsed = parse_bounded(spec.channel(channel), attempt.body, context)
     except BlockedPage as error:
         row.outcome, row.error = "blocked", one_line(f"HTTP {row.status}: {error}")
         return attempt

@@ -1,28 +1,23 @@
 """Bounds of the HTTP layer and of parsing, exercised in-process against a real loopback server:
 response headers carried on every answer, stacked content codings, Retry-After, 304 without
-validators, the markup guard."""
+validators. The parse's own bound (a worker with a hard timeout) is in test_parse_bounds.py."""
 
 from __future__ import annotations
 
 import contextlib
-import random
 import socket
 import struct
 import threading
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 import zstandard
-from selectolax.lexbor import LexborHTMLParser
 
 from reliability import faultserver as fs
 from reliability.faultserver import FaultServer, Request
-from reliability.support import page_bytes
-from ticker.base import ParseError
-from ticker.scraper import content_coding, http, markup_guard, rbc_page
+from ticker.scraper import content_coding, http
 
 pytestmark = pytest.mark.reliability
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -310,228 +305,6 @@ def test_304_with_validators_is_an_answer(validators, fault_server):
     answer = _fetch(fault_server, _not_modified(seen), **validators)
     assert answer.status == 304 and answer.body == b"" and answer.etag == '"v2"'
     assert {"if-none-match", "if-modified-since"} & set(seen[0])
-
-
-# The markup guard ----------------------------------------------------------------------------
-
-
-def _open_b(count: int) -> bytes:
-    return b"".join(b"<b class=c%d>" % i for i in range(count))
-
-
-HOSTILE_MARKUP = [
-    ("nested div", b"<div>" * 5000, "markup nested 5000 deep (limit 512)"),
-    ("nested div, closed", b"<div>" * 5000 + b"</div>" * 5000, "markup nested 5000 deep"),
-    ("nested span", b"<span>" * 5000, "markup nested 5000 deep"),
-    ("nested table", b"<table><tr><td>" * 1000, "markup nested 4000 deep"),  # + the implied <tbody>
-    ("nested ul li", b"<ul><li>" * 2000, "markup nested 4000 deep"),
-    ("self-closing div (not void)", b"<div/>" * 5000, "markup nested 5000 deep"),
-    ("unclosed formatting", _open_b(5000) + b"x", "more than 200 formatting elements"),
-    ("unclosed formatting, same tag", b"<i>" * 5000, "more than 200 formatting elements"),
-    ("misnested <b><i></b>", b"<b><i></b>x" * 5000, "more than 200 formatting elements"),
-    ("block inside formatting", (b"<b>" + b"<div>" * 50 + b"</b>") * 100, "markup nested 5100 deep"),
-    ("mix", (b"<div><span><table><td><b><ul><li><p><em>" * 300), "markup nested"),
-    ("ignored </li> over a list", b"<li><ul>" + (b"<div>" * 50 + b"</li>") * 100, "markup nested 5002 deep"),
-    ("comment closed at once", b"<!-->" + b"<div>" * 5000 + b"-->", "markup nested 5000 deep"),
-    ("quote inside an attribute name", b'<p a">' + b"<div>" * 5000 + b'">', "markup nested 5000 deep"),
-    ("unquoted value ending in /", b"<svg>" + b"<g a=x/>" * 5000, "markup nested 5001 deep"),
-    ("HTML breaking out of svg", b"<svg><p>" + b"<div/>" * 5000, "markup nested 5000 deep"),
-    (
-        "<style> in svg is not raw text",
-        b"<svg><style>" + b"<g>" * 5000 + b"</style>",
-        "markup nested 5002 deep",
-    ),
-    ("font without color stays in svg", (b"<svg>" + b"<g>" * 50 + b"<font>") * 20, "markup nested 1040 deep"),
-    ("options in one select", b"<select>" + b"<option>x" * 20000, "20000 <option>s in one <select>"),
-    ("optgroups in one select", b"<select>" + b"<optgroup><option>x" * 10000, "20000 <option>s in one"),
-    (
-        "attributes on one tag",
-        b"<div " + b" ".join(b"a%d=1" % i for i in range(20000)) + b">",
-        "20000 attributes",
-    ),
-    ("too many tags", b"<br>" * 260000, "markup has 260000 tag openings (limit 250000)"),
-    ("UTF-16", "\ufeff<html><body>".encode("utf-16-le") + "<div>".encode("utf-16-le") * 5000, "nested 5000"),
-]
-
-
-@pytest.mark.parametrize(
-    ("body", "says"), [(b, s) for _, b, s in HOSTILE_MARKUP], ids=[n for n, _, _ in HOSTILE_MARKUP]
-)
-def test_guard_refuses_markup_that_would_hold_the_parser(body, says):
-    with pytest.raises(ParseError) as refused:
-        markup_guard.check_markup(body)
-    assert says in str(refused.value) and "\n" not in str(refused.value)
-
-
-def _real_shaped_page() -> bytes:
-    return page_bytes(200)
-
-
-BENIGN_MARKUP = [
-    ("an RBC-shaped page of 200 items", _real_shaped_page()),
-    ("the stored RBC page", (FIXTURES / "rbc_full_page.html").read_bytes()),
-    (
-        "an Interfax page (upper-case tags, windows-1251)",
-        (FIXTURES / "html_interfax_2015.cp1251.html").read_bytes(),
-    ),
-    ("500 nested div", b"<div>" * 500),
-    ("200 open formatting elements", _open_b(200) + b"x"),
-    ("10,000 unclosed <p> and <li>", b"<ul>" + b"<li><p>x" * 5000),
-    ("10,000 flat <tr><td>", b"<table>" + b"<tr><td>x" * 5000),
-    ("identical <b> left open, closed by a cell", b"<table>" + b"<tr><td><b>x" * 5000),
-    ("a country <select>", b"<select>" + b"<option value=x>Country" * 300 + b"</select>"),
-    ("svg icons", b"<svg><use href=#a/><path d='M0 0'/></svg>" * 5000),
-    ("scripts with < and tags inside", b"<script>if (a<b) document.write('<div><div><div>')</script>" * 5000),
-    ("comments with tags inside", b"<!-- <div><div> -->" * 5000),
-    ("font with color leaves svg", (b"<svg>" + b"<g>" * 50 + b"<font color=red>") * 20),
-    ("a 100 KB attribute value full of spaces", b'<div data-x="' + b"a b " * 25000 + b'">x</div>'),
-]
-
-
-@pytest.mark.parametrize("body", [b for _, b in BENIGN_MARKUP], ids=[n for n, _ in BENIGN_MARKUP])
-def test_guard_lets_real_shapes_through(body):
-    shape = markup_guard.check_markup(body)
-    assert shape.depth <= markup_guard.MAX_DEPTH and shape.work <= markup_guard.MAX_WORK
-
-
-def test_real_shaped_pages_are_far_from_the_limits():
-    """Real pages nest 12-19 deep (see docs/reliability.md): a wide margin under 512."""
-    shape = markup_guard.check_markup(_real_shaped_page())
-    assert shape.depth < 40 and shape.formatting < 10 and shape.work < markup_guard.MAX_WORK / 1000
-
-
-def test_rbc_parser_refuses_deep_markup_before_parsing():
-    deep = page_bytes().replace(b"<body>", b"<body>" + b"<div>" * 50000, 1)
-    with pytest.raises(ParseError, match=r"^markup nested 5\d{4} deep \(limit 512\)"):
-        rbc_page.parse_rbc_page(deep, fetched_at=datetime(2024, 11, 25, 12, 0, tzinfo=UTC))
-
-
-# Tag soup: the guard's depth is never below the parser's (it may be above) --------------------
-
-SOUP = [
-    "<div>",
-    "</div>",
-    "<span>",
-    "</span>",
-    "<p>",
-    "</p>",
-    "<b>",
-    "</b>",
-    "<i>",
-    "</i>",
-    "<a",
-    "href=x>",
-    "</a>",
-    "<li>",
-    "</li>",
-    "<ul>",
-    "</ul>",
-    "<table>",
-    "</table>",
-    "<tr>",
-    "<td>",
-    "</td>",
-    "</tr>",
-    "<tbody>",
-    "<th>",
-    "<caption>",
-    "</caption>",
-    "<col>",
-    "<colgroup>",
-    "<svg>",
-    "</svg>",
-    "<g>",
-    "</g>",
-    "<g/>",
-    "<div/>",
-    "<math>",
-    "<mi>",
-    "</mi>",
-    "<foreignObject>",
-    "</foreignObject>",
-    "<font>",
-    "<font",
-    "color=red>",
-    "</font>",
-    "<nobr>",
-    "</nobr>",
-    "<select>",
-    "</select>",
-    "<option>",
-    "<optgroup>",
-    "<h1>",
-    "</h1>",
-    "<h2>",
-    "<dd>",
-    "<dt>",
-    "<dl>",
-    "</dl>",
-    "<form>",
-    "</form>",
-    "<button>",
-    "</button>",
-    "<template>",
-    "</template>",
-    "<object>",
-    "</object>",
-    "<marquee>",
-    "</marquee>",
-    "<br>",
-    "</br>",
-    "<img>",
-    "<hr>",
-    "x",
-    "<!--c-->",
-    "<script>a<b</script>",
-    "<style>p{}</style>",
-    "<title>t</title>",
-    "<textarea><div></textarea>",
-    "<em",
-    "class=1>",
-    "<em",
-    "class=2>",
-    "<strong>",
-    "</strong>",
-    "<body>",
-    "</body>",
-    "<p/>",
-    "<s>",
-    "<u>",
-    "</u>",
-    "<code>",
-    "<pre>",
-    "</pre>",
-    "<noscript>",
-    "</noscript>",
-    "<ruby>",
-    "<rt>",
-    "<rp>",
-    "<input>",
-    "<frameset>",
-    "<xmp>x</xmp>",
-    "<annotation-xml>",
-    "<desc>",
-]
-
-
-def _lexbor_depth(body: bytes) -> int:
-    """The deepest element of the tree Lexbor builds, <html> and <body> not counted."""
-    deepest = 0
-    for node in LexborHTMLParser(body).root.traverse(include_text=False):
-        depth, parent = 0, node.parent
-        while parent is not None:
-            depth, parent = depth + 1, parent.parent
-        deepest = max(deepest, depth)
-    return deepest - 2
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_guard_depth_covers_the_parsers_on_tag_soup(seed):
-    rng = random.Random(seed)
-    for _ in range(60):
-        body = "".join(rng.choice(SOUP) for _ in range(rng.randint(20, 200))).encode()
-        # -1: a void or empty leaf is a node of its own in the tree, never an open element
-        assert markup_guard.measure_markup(body).depth >= _lexbor_depth(body) - 1, body
 
 
 # Network errors name the host and say what they mean ------------------------------------------

@@ -156,14 +156,14 @@ FAULTS = [
         "200, the ticker inside 50,000 nested <div>",
         lambda s: fs.static(page_bytes().replace(b"<body>", b"<body>" + b"<div>" * 50_000, 1)),
         "parse_error",
-        "markup nested 50008 deep (limit 512): refused before parsing",
+        "parse took longer than 3 s: stopped",
         200,
     ),
     Fault(
-        "200, 20,000 <option> in one <select>",
-        lambda s: fs.static(page_bytes().replace(b"<body>", b"<body><select>" + b"<option>x" * 20_000, 1)),
+        "200, 100,000 <option> in one <select>",
+        lambda s: fs.static(page_bytes().replace(b"<body>", b"<body><select>" + b"<option>x" * 100_000, 1)),
         "parse_error",
-        "20000 <option>s in one <select>",
+        "parse took longer than 3 s: stopped",
         200,
     ),
     Fault(

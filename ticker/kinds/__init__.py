@@ -1,9 +1,10 @@
 """The source kinds: one module per kind in this package, found by the registry below.
 
 A kind module defines `KIND = Kind(...)`: its channels (the first is the main one), each with
-its default address, its pure parser (`bytes -> records`), the least number of items a good
-answer has, whether it is an ordered live list (so exits can be classified), whether it
-carries rates, and how a backfill may read it; the kind's default interval; and the extra
+its default address, its pure parser (`bytes -> records`), how it recognises a block page
+(a bot challenge instead of the content), the least number of items a good answer has, whether it is an ordered live list (so exits can be classified), whether it
+carries rates, and how a backfill may read it (a `Pager` walks a paged channel back in time, a
+`RangeReader` asks a range channel for dates); the kind's default interval; and the extra
 configuration keys it takes. Nothing outside `ticker.kinds` names a kind or a channel: the
 writers, views, queries, status and backfill read these properties (or the `sources` table the
 daemon and `ticker fetch` fill from them).
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from ticker.base import RatesDocument, TickerPage
+from ticker.base import BlockedPage, RatesDocument, TickerPage
+from ticker.scraper.bounded import parse_limit, run_bounded
+from ticker.scraper.challenge import block_page, blocked_message
 
 Parsed = TickerPage | RatesDocument
 
@@ -50,6 +53,28 @@ Parser = Callable[[bytes, ParseContext], Parsed]
 
 
 @dataclass(frozen=True, slots=True)
+class Pager:
+    """How a `backfill="paged"` channel is walked back in time."""
+
+    # (template, unix time, limit) -> the address of the page older than that time; ValueError
+    # (naming what is wrong) for a template it cannot fill.
+    page_url: Callable[[str, int, int], str]
+    # (body, fetched_at, base_url) -> a page: `.page` (TickerPage), `.raw_count` (items in the
+    # answer, usable or not), `.next_last_date` (unix time to page on, None: nothing older).
+    read_page: Callable[[bytes, datetime, str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeReader:
+    """How a `backfill="range"` channel answers rates over dates, one currency at a time."""
+
+    address: Callable[[str, str, date, date], str]  # (base address, currency, first, last day)
+    read: Callable[[bytes, str], RatesDocument]  # (body, currency); ParseError for another currency
+    currencies: tuple[str, ...]  # the currencies it can be asked for
+    default: tuple[str, ...]  # the ones asked for when none is named
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     """One way of reading a source."""
 
@@ -64,6 +89,10 @@ class Channel:
     live: bool = True  # polled by the daemon (False: read by a backfill only)
     address: Callable[[str, datetime], str] | None = None  # builds a templated address at fetch time
     for_day: Callable[[str, date], str] | None = None  # the address of one day's document (`--date`)
+    # Whose block page a body is (None: not one); asked when the parser found no content.
+    block_page: Callable[[bytes], str | None] = block_page
+    pager: Pager | None = None  # with backfill="paged": how to walk it back
+    ranges: RangeReader | None = None  # with backfill="range": how to ask for dates
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +144,28 @@ def scoped_ids(page: TickerPage, source: str) -> TickerPage:
 
 def _needs_scope(item_id: str) -> bool:
     return not item_id.lower().startswith(("http://", "https://"))
+
+
+def parse_channel(channel: Channel, body: bytes, context: ParseContext) -> Parsed:
+    """The channel's parser on `body`. When it finds no content (ParseError, BlockedPage, or a
+    parser failing on it) and the body is a block page, BlockedPage naming whose, the same
+    message for every kind."""
+    try:
+        return channel.parse(body, context)
+    except Exception:
+        vendor = channel.block_page(body)
+        if vendor is None:
+            raise  # a parser's own BlockedPage ("HTML instead of XML") stands as it is
+        raise BlockedPage(blocked_message(vendor)) from None
+
+
+def parse_bounded(
+    channel: Channel, body: bytes, context: ParseContext, *, timeout_s: float | None = None
+) -> Parsed:
+    """`parse_channel` in a worker process under a hard time limit (ticker.scraper.bounded; by
+    default `parse_limit` of the body's size): ParseTimeout, a ParseError, when it takes longer."""
+    limit = timeout_s if timeout_s is not None else parse_limit(len(body))
+    return run_bounded(parse_channel, channel, body, context, timeout_s=limit)
 
 
 _registry: dict[str, Kind] | None = None

@@ -6,8 +6,8 @@ from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
 from ticker.base import RatesDocument, TickerPage
-from ticker.kinds import Channel, Kind, ParseContext
-from ticker.scraper.cbr_xml import DAILY_URL, DYNAMIC_URL
+from ticker.kinds import Channel, Kind, ParseContext, RangeReader
+from ticker.scraper.cbr_xml import CURRENCY_IDS, DAILY_URL, DEFAULT_CURRENCIES, DYNAMIC_URL
 
 
 def day_address(url: str, day: date) -> str:
@@ -32,6 +32,24 @@ def parse_daily(body: bytes, context: ParseContext) -> TickerPage | RatesDocumen
     return cbr_xml.parse_daily(body)
 
 
+def range_address(base: str, currency: str, start: date, end: date) -> str:
+    """An XML_dynamic address: one currency's rates from `start` to `end`."""
+    from ticker.scraper import cbr_xml
+
+    separator = "&" if "?" in base else "?"
+    return (
+        f"{base}{separator}date_req1={cbr_xml.request_date(start)}&date_req2={cbr_xml.request_date(end)}"
+        f"&VAL_NM_RQ={CURRENCY_IDS[currency]}"
+    )
+
+
+def read_range(body: bytes, currency: str) -> RatesDocument:
+    """An XML_dynamic answer for `currency` (ParseError when it is another currency's)."""
+    from ticker.scraper import cbr_xml
+
+    return cbr_xml.parse_dynamic_for(body, currency)
+
+
 KIND = Kind(
     name="cbr",
     description="the Bank of Russia's official daily EUR/USD rates",
@@ -46,6 +64,12 @@ KIND = Kind(
             headlines=False,
             backfill="range",
             live=False,
+            ranges=RangeReader(
+                address=range_address,
+                read=read_range,
+                currencies=tuple(CURRENCY_IDS),
+                default=DEFAULT_CURRENCIES,
+            ),
         ),
     ),
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ticker.base import RatesDocument, TickerPage
-from ticker.kinds import Channel, Kind, ParseContext
+from ticker.kinds import Channel, Kind, Pager, ParseContext
 from ticker.scraper.rbc_page import DEFAULT_URL as PAGE_URL
 
 RSS_URL = "https://rssexport.rbc.ru/rbcnews/news/30/full.rss"
@@ -55,6 +55,20 @@ def feed_json_address(template: str, started: datetime) -> str:
     return rbc_feed_json.feed_page_url(template, int(started.timestamp()), FEED_LIVE_LIMIT)
 
 
+def feed_json_page_url(template: str, last_date: int, limit: int) -> str:
+    """The feed-JSON page older than `last_date` (ValueError for a template it cannot fill)."""
+    from ticker.scraper import rbc_feed_json
+
+    return rbc_feed_json.feed_page_url(template, last_date, limit)
+
+
+def read_feed_json_page(body: bytes, fetched_at: datetime, base_url: str):
+    """One feed-JSON page of a backfill: its headlines and where the next, older one starts."""
+    from ticker.scraper import rbc_feed_json
+
+    return rbc_feed_json.parse_feed_chunk(body, fetched_at=fetched_at, base_url=base_url)
+
+
 KIND = Kind(
     name="rbc",
     description="RBC's main page ticker and rate widgets, its RSS and its feed JSON",
@@ -62,6 +76,13 @@ KIND = Kind(
     channels=(
         Channel("page", parse_page, url=PAGE_URL, min_items=5, ordered=True, rates=True),
         Channel("rss", parse_rss, url=RSS_URL, backfill="single"),
-        Channel("feed_json", parse_feed_json, url=FEED_JSON_URL, backfill="paged", address=feed_json_address),
+        Channel(
+            "feed_json",
+            parse_feed_json,
+            url=FEED_JSON_URL,
+            backfill="paged",
+            address=feed_json_address,
+            pager=Pager(page_url=feed_json_page_url, read_page=read_feed_json_page),
+        ),
     ),
 )
