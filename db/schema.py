@@ -13,6 +13,8 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
+
 BUSY_TIMEOUT_S = 30.0
 
 migrations = Migrations("ticker")
@@ -249,8 +251,6 @@ def _outage_runs(db: Database) -> None:
         CREATE INDEX outage_runs_started ON outage_runs (started_at);
         """
     )
-    from ticker.db.writes import rebuild_outage_runs
-
     rebuild_outage_runs(db)
 
 
@@ -284,8 +284,6 @@ def _fetch_hours(db: Database) -> None:
         CREATE INDEX fetch_hours_hour ON fetch_hours (hour);
         """
     )
-    from ticker.db.writes import rebuild_fetch_hours
-
     rebuild_fetch_hours(db)
 
 
@@ -324,8 +322,6 @@ def _fetch_origin_address_state(db: Database) -> None:
     )
     # Sources recorded before it: the kinds of that time, whose ticker was RBC's page.
     db.execute("UPDATE sources SET ticker_channel = 'page' WHERE kind = 'rbc'")
-    from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs
-
     rebuild_outage_runs(db)
     rebuild_fetch_hours(db)
 
@@ -360,6 +356,54 @@ def _alert_delivery(db: Database) -> None:
         ALTER TABLE alerts ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;  -- delivery attempts made
         ALTER TABLE alerts ADD COLUMN next_attempt_at TEXT;  -- UTC ISO: due then; NULL: nothing more to do
         CREATE INDEX alerts_due ON alerts (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+        """
+    )
+
+
+@_migration("0010_history_log")
+def _history_log(db: Database) -> None:
+    """The history as one function of the fetch log (db/history.py): each fetch's place in the
+    log (`log_at`: its instant, never before the live poll it followed), the channels whose
+    history still waits to be re-derived from a place (`history_pending`: an import stopped
+    before it merged), an unchanged fetch's edition (the one its predecessor saw, NULL before),
+    and the indexes the derivation walks by."""
+    db.executescript(
+        """
+        ALTER TABLE fetches ADD COLUMN log_at TEXT;  -- place in the log: (log_at, id) orders a channel
+        CREATE TABLE history_pending (
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            log_at TEXT NOT NULL,           -- re-derive from this place (log_at, fetch_id) on
+            fetch_id INTEGER NOT NULL,
+            since TEXT NOT NULL,            -- when it was first marked (UTC)
+            PRIMARY KEY (source, channel)
+        ) WITHOUT ROWID;
+        """
+    )
+    latest: dict[tuple[str, str], str] = {}
+    editions: dict[tuple[str, str, int], str | None] = {}
+    places, unchanged = [], []
+    for fetch_id, source, channel, started_at, origin, outcome, snapshot_id, edition in db.execute(
+        "SELECT id, source, channel, started_at, origin, outcome, snapshot_id, edition FROM fetches ORDER BY id"
+    ).fetchall():
+        place = started_at
+        if origin is None:  # live polls of that time were written in the order they ran
+            place = max(started_at, latest.get((source, channel), started_at))
+            latest[(source, channel)] = place
+        places.append((place, fetch_id))
+        if outcome == "ok" and snapshot_id is not None:
+            editions[(source, channel, snapshot_id)] = edition
+        elif outcome == "unchanged" and edition is None and snapshot_id is not None:
+            seen = editions.get((source, channel, snapshot_id))
+            if seen is not None:
+                unchanged.append((seen, fetch_id))
+    db.conn.executemany("UPDATE fetches SET log_at = ? WHERE id = ?", places)
+    db.conn.executemany("UPDATE fetches SET edition = ? WHERE id = ?", unchanged)
+    db.executescript(
+        """
+        CREATE INDEX fetches_log ON fetches (source, channel, log_at);
+        CREATE INDEX sightings_channel_first ON sightings (source, channel, first_seen);
+        CREATE INDEX title_changes_fetch ON title_changes (fetch_id);
         """
     )
 

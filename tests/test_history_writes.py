@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
+from ticker.db.history import classify_exit
 from ticker.db.schema import open_db
-from ticker.db.writes import classify_exit
 from ticker.poll import poll
 from ticker.scraper.http import make_client
 from ticker.sources import builtin_source

@@ -21,8 +21,9 @@ from sqlite_utils import Database
 
 from ticker.base import BlockedPage, Headline, ParseError, from_iso, to_iso, utc_now
 from ticker.db.backfill import live_seen_ids, live_watermark, save_backfill_page, save_rate_range
-from ticker.db.writes import FetchRow, save_failure
+from ticker.db.writes import save_failure
 from ticker.fetching import one_line, parse_body, request
+from ticker.records import FetchRow
 from ticker.scraper import cbr_xml, rbc_feed_json
 from ticker.scraper.rbc_feed_json import BadFeedAddress, feed_page_url
 from ticker.sources import SourceSpec, builtin_source

@@ -16,8 +16,8 @@ from datetime import datetime
 import httpx
 
 from ticker.base import BlockedPage, ParseError, redact_url, to_iso, utc_now
-from ticker.db.writes import AddressState, Attempt, FetchRow, address_key
 from ticker.kinds import ParseContext
+from ticker.records import AddressState, Attempt, FetchRow, address_key
 from ticker.scraper import http
 from ticker.sources import SourceSpec
 
@@ -154,6 +154,7 @@ def request(
         row=new_row(spec, channel, address, started_at or started, origin=origin, origin_ref=origin_ref),
         address_key=address_key(address),
         based_on=validators.fetch_id if validators else None,
+        base=validators,
     )
     clock = time.monotonic()
     try:

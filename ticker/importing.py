@@ -2,9 +2,10 @@
 
 Every capture goes through the one request path (`ticker.fetching`: the same status
 classification and parser as a live poll), is stored as a fetch of the source's channel at the
-capture's instant (`ticker.db.imports.save_capture`), and once the captures are in, the
-source's history is re-derived in time order (`ticker.db.rederive`). A re-run skips captures
-already stored without asking for them again.
+capture's instant (`ticker.db.imports.save_capture`, which marks the channel's history pending
+from there), and once the captures are in, the history is derived from the earliest pending
+place (`ticker.db.imports.merge_captures`: the one derivation, ticker.db.history). A re-run
+skips captures already stored without asking for them again.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from sqlite_utils import Database
 from ticker.base import EARLIEST_YEAR, LATEST_YEAR, to_iso, utc_now
 from ticker.db.imports import (
     capture_stored,
-    imported_channels,
     imported_instants,
     imported_refs,
+    merge_captures,
     save_capture,
 )
-from ticker.db.rederive import rederive_source
 from ticker.db.writes import Saved, register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
 from ticker.progress import Bar
@@ -199,22 +199,11 @@ class Summary:
 
 
 def finish(db: Database, spec: SourceSpec, channel: str) -> None:
-    """Put the source's channel history in time order (after any import, even an interrupted one)."""
-    rederive_source(
+    """Merge the captures stored into the channel's history (after any import, even an
+    interrupted one): derived from the earliest pending place."""
+    merge_captures(
         db, spec.name, channel, gap_limit_s=spec.gap_limit_s, ordered=spec.channel(channel).ordered
     )
-
-
-def rederive_imported(db: Database, specs: dict[str, SourceSpec | None]) -> int:
-    """Re-derive in time order every source's channel that holds imported captures (after a
-    history rebuilt in fetch-id order, such as a re-parse); returns how many channels."""
-    done = 0
-    for source, channel in imported_channels(db):
-        spec = specs.get(source)
-        if spec is not None and channel in spec.kind_def.channel_names:
-            finish(db, spec, channel)
-            done += 1
-    return done
 
 
 def _register(db: Database, spec: SourceSpec) -> None:
