@@ -4,11 +4,13 @@ The fetches, with the snapshots they point at, are the log: what each attempt sa
 order `(log_at, id)` (db/fetchlog.py says how a fetch gets its place). Everything else a reader
 cites is derived from it here, by `derive`, inside the writer's transaction:
 
-- `sightings` of a channel: presences, their last poll and how they ended. A presence breaks
-  only where the log says the item was not shown. An exit is `unknown` when a failed live poll,
-  a gap longer than the channel's limit (whatever wrote the observations: an imported capture
-  of 2022 and today's poll are not one presence) or a change of edition lies between the last
-  poll that showed it and the first that did not; otherwise `pulled` or `scrolled_off`;
+- `sightings` of a channel: presences, their last poll and how they ended. A presence ends
+  where the log says the item was not shown, or where the channel was not watched (neither
+  observed nor polled) for longer than its gap limit, whatever wrote the observations: an
+  imported capture of 2022 and today's poll are two presences, the first ending `unknown`. An
+  exit is `unknown` when a failed live poll, a gap longer than the limit or a change of edition
+  lies between the last poll that showed it and the first that did not; otherwise `pulled` or
+  `scrolled_off`;
 - the extents of headlines, title versions and rates (first and last observation);
 - `title_changes` and each headline's latest title, across every channel;
 - the fetch-log summary `fetches.titles_changed`.
@@ -371,6 +373,7 @@ def derive(
         previous = _positions(snapshots.get(base[2])[0])
         before = (base[1], base[3])
     failed = False
+    watched = base[1] if base is not None else None  # the last instant the channel was watched
     after = (base[1], base[0]) if base is not None else ("", 0)
     cursor = db.execute(
         "SELECT id, log_at, outcome, origin, snapshot_id, edition FROM fetches "
@@ -379,7 +382,8 @@ def derive(
     )
     for fetch_id, at, outcome, origin, snapshot_id, edition in cursor.fetchall():
         if outcome not in ("ok", "unchanged"):
-            failed = failed or is_failed_poll(outcome, origin)
+            if is_failed_poll(outcome, origin):
+                failed, watched = True, at
             continue
         if snapshot_id is None:  # a backfill request: evidence of publication, not of presence
             continue
@@ -392,6 +396,12 @@ def derive(
             titles.setdefault(title_id, [place, place])[1] = place
         for rate_id in rate_ids:
             rates.setdefault(rate_id, [place, place])[1] = place
+        if watched is not None and (from_iso(at) - from_iso(watched)).total_seconds() > gap_limit_s:
+            # Not watched for longer than the channel allows (no observation, no live attempt):
+            # every presence ends here, its exit unknown, and what this fetch shows begins
+            # again, whatever wrote either side (a capture of 2022 and today's poll).
+            for headline_id in list(open_runs):
+                _end(open_runs.pop(headline_id), fetch_id, at, UNKNOWN if ordered else None, derived)
         for headline_id, position in current.items():
             run = open_runs.get(headline_id)
             if run is None:
@@ -409,21 +419,23 @@ def derive(
                 or (from_iso(at) - from_iso(before[0])).total_seconds() > gap_limit_s
             )
             positions = previous or {hid: open_runs[hid].last_position for hid in gone}
-            for headline_id, reason in zip(
-                gone, exit_reasons(positions, current, gone, blind=blind), strict=True
-            ):
-                run = open_runs.pop(headline_id)
-                run.exit_fetch_id, run.exited_at = fetch_id, at
-                run.exit_reason = reason if ordered else None
-                counts = derived.exits.setdefault(fetch_id, {})
-                counts[reason] = counts.get(reason, 0) + 1
-        previous, before, failed = current, (at, edition), False
+            reasons = exit_reasons(positions, current, gone, blind=blind)
+            for headline_id, reason in zip(gone, reasons, strict=True):
+                _end(open_runs.pop(headline_id), fetch_id, at, reason if ordered else None, derived)
+        previous, before, failed, watched = current, (at, edition), False, at
     derived.sightings = _write_runs(db, source, channel, runs)
     _derive_titles(db, snapshots, seen, titles, derived)
     for rate_id, (first, last) in rates.items():
         _merge_extent(db, "rates", rate_id, first, last)
     derived.headlines, derived.rates = len(seen), len(rates)
     return derived
+
+
+def _end(run: _Run, fetch_id: int, at: str, reason: str | None, derived: Derived) -> None:
+    run.exit_fetch_id, run.exited_at, run.exit_reason = fetch_id, at, reason
+    counts = derived.exits.setdefault(fetch_id, {})
+    key = reason or "exit"
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _positions(items: list[list]) -> dict[str, int]:

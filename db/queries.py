@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_SQL
+from ticker.db.fetchlog import FAILED_POLL_SQL
 
 
 class NotReady(Exception):
@@ -141,7 +141,7 @@ FROM (
     FROM headline_exits WHERE exited_at >= :since AND exited_at <= :until
     UNION ALL
     SELECT started_at, 'failure', source, NULL, channel || ': ' || outcome, error, id, NULL, NULL
-    FROM fetches WHERE outcome NOT IN {SUCCESS_SQL} AND started_at >= :since AND started_at <= :until
+    FROM fetches WHERE {FAILED_POLL_SQL} AND started_at >= :since AND started_at <= :until
 ) e WHERE :source IS NULL OR source = :source
 ORDER BY at, event, coalesce(id, ''), fetch_id
 """

@@ -80,6 +80,7 @@ class Report:
     # How many presences changed how they ended: "pulled -> unknown": count (and ones added/gone).
     exits_changed: dict[str, int] = field(default_factory=dict)
     target: str = ""
+    stale_scratch: list[str] = field(default_factory=list)  # left by a re-parse that was killed: removed
 
     @property
     def changed(self) -> bool:
@@ -364,7 +365,9 @@ class Replayer:
         if (fetch["outcome"] == "unchanged" or same_again) and key in self._seen_again:
             # The same page again (its body, which a fixed parser may read differently, was not
             # kept): it saw what its predecessor with that list saw under today's parser.
-            snapshot_id, row.edition = self._seen_again[key]
+            snapshot_id, edition = self._seen_again[key]
+            if fetch["outcome"] == "unchanged":  # an `ok` one keeps the edition it recorded
+                row.edition = edition
             return store_observation(self.new, row, same_as_snapshot=snapshot_id, known_after=True)
         items, rates = self._snapshot(fetch["snapshot_id"])
         if _is_ticker(spec, row.channel):
@@ -527,12 +530,14 @@ def reparse_in_place(
     db_path = Path(db_path)
     if not db_path.exists():
         raise ReparseError(f"no database at {db_path}")
-    scratch = db_path.with_name(f".{db_path.name}.reparse-{os.getpid()}")
+    scratch = db_path.with_name(f"{SCRATCH_PREFIX.format(name=db_path.name)}{os.getpid()}")
+    stale = remove_stale_scratch(db_path)
     _remove(scratch)
     old = open_db(db_path)
     new = _fast(open_db(scratch))
     try:
         replayer = Replayer(old, new, source=source, since=since, advance=advance)
+        replayer.report.stale_scratch = stale
         for _ in range(max_rounds):
             replayer.run()
             compare(old, new, replayer.report)
@@ -545,6 +550,33 @@ def reparse_in_place(
         _remove(scratch)
     replayer.report.target = str(db_path)
     return replayer.report
+
+
+SCRATCH_PREFIX = ".{name}.reparse-"  # + the process id of the re-parse building it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_scratch(db_path: Path) -> list[str]:
+    """Remove the scratch files of re-parses of this database whose process is gone (killed
+    mid-way: nothing else would ever remove them); returns their names."""
+    prefix = SCRATCH_PREFIX.format(name=db_path.name)
+    removed = []
+    for path in sorted(db_path.parent.glob(f"{prefix}*")):
+        pid = path.name[len(prefix) :].split("-")[0]
+        if not pid.isdigit() or path.name != f"{prefix}{pid}" or _alive(int(pid)):
+            continue
+        _remove(path)
+        removed.append(path.name)
+    return removed
 
 
 def _swap(db: Database, scratch: Path, last_id: int) -> bool:

@@ -72,6 +72,7 @@ def status(db_path: str, as_json_output: bool) -> None:
     import sqlite3
 
     from ticker.base import to_moscow_text
+    from ticker.db.history import pending
     from ticker.db.schema import database_shape, open_existing
     from ticker.schedules.health import source_health
     from ticker.schedules.lock import current_holder, lock_path
@@ -87,6 +88,7 @@ def status(db_path: str, as_json_output: bool) -> None:
                     "up to date (status reads the summaries it adds); nothing was changed"
                 )
             sources = source_health(db)
+            unmerged = pending(db)
         except sqlite3.OperationalError as error:
             raise click.ClickException(f"{db_path} is not a ticker database ({error})") from None
         finally:
@@ -97,6 +99,10 @@ def status(db_path: str, as_json_output: bool) -> None:
         daemon = {"running": holder is not None, "pid": holder.pid if holder else None,
                   "started_at": holder.started_at if holder else None}  # fmt: skip
         document = {"db": str(db_path), "daemon": daemon, "sources": [as_json(h) for h in sources]}
+        document["history_pending"] = [
+            {"source": source, "channel": channel, "from": at, "since": since}
+            for source, channel, at, _, since in unmerged
+        ]
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     if holder is None:
@@ -104,6 +110,12 @@ def status(db_path: str, as_json_output: bool) -> None:
     else:
         started = to_moscow_text(holder.started_at) if holder.started_at else "?"
         click.echo(f"daemon: running (pid {holder.pid}, since {started}; lock {lock_path(db_path)})")
+    for source, channel, at, _, since in unmerged:
+        click.echo(
+            f"history pending: {source}/{channel} from {to_moscow_text(at)} (captures stored "
+            f"{to_moscow_text(since)} but not merged: an import stopped; the next poll or import of "
+            "that channel merges them)"
+        )
     if not sources:
         click.echo("no sources yet")
     for health in sources:
