@@ -7,13 +7,15 @@ described in docs/schema.md. Tables change only through a new migration appended
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
 from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
+from ticker.db.transactions import write_transaction
+from ticker.db.views import ensure_views
+
+__all__ = ["write_transaction"]  # where every writer takes its transaction from
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -423,22 +425,6 @@ def connect(path: str | Path, *, read_only: bool = False) -> Database:
     return Database(conn)
 
 
-@contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """One IMMEDIATE transaction: takes the write lock up front (waits, never deadlocks)."""
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        # SQLite has already rolled back after some errors (a full disk, an I/O error): a second
-        # ROLLBACK would raise and hide the real error.
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    else:
-        db.conn.execute("COMMIT")
-
-
 class DatabaseRefused(sqlite3.DatabaseError):
     """A file ticker must not use: not a ticker database, or one written by a newer ticker.
     The message is one line naming the file."""
@@ -515,6 +501,4 @@ def ensure_db_shape(db: Database) -> None:
     if migrations.pending(db):
         with write_transaction(db):
             migrations.apply(db)
-    from ticker.db.views import ensure_views
-
     ensure_views(db)
