@@ -43,8 +43,9 @@ _FETCH_COLUMNS = [name for name in FetchRow.__dataclass_fields__ if name != "id"
 def latest_live_place(db: Database, source: str, channel: str) -> str | None:
     """The latest place (`log_at`) of the channel's live polls: a poll that starts now goes
     after it."""
-    found = db.execute(
-        "SELECT max(log_at) FROM fetches WHERE source = ? AND channel = ? AND origin IS NULL",
+    found = db.execute(  # backwards through the channel's index: the latest fetch is nearly always live
+        "SELECT log_at FROM fetches WHERE source = ? AND channel = ? AND origin IS NULL "
+        "ORDER BY log_at DESC LIMIT 1",
         [source, channel],
     ).fetchone()
     return found[0] if found else None

@@ -467,7 +467,8 @@ def _reopen(
     )
     db.execute(
         "UPDATE sightings SET exit_fetch_id = NULL, exited_at = NULL, exit_reason = NULL "
-        "WHERE source = ? AND channel = ? AND exit_fetch_id IS NOT NULL AND exited_at >= ? "
+        # by the exits index (`+`: not by the channel's, which holds every presence it ever had)
+        "WHERE +source = ? AND +channel = ? AND exit_fetch_id IS NOT NULL AND exited_at >= ? "
         "AND (exited_at, exit_fetch_id) >= (?, ?)",
         [source, channel, start[0], *start],
     )

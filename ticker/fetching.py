@@ -19,6 +19,7 @@ from ticker.base import BlockedPage, ParseError, redact_url, to_iso, utc_now
 from ticker.kinds import ParseContext
 from ticker.records import AddressState, Attempt, FetchRow, address_key
 from ticker.scraper import http
+from ticker.scraper.rbc_page import looks_like_challenge
 from ticker.sources import SourceSpec
 
 MAX_MESSAGE = 500
@@ -58,8 +59,6 @@ def new_row(
 
 
 def _blocked_message(failure: http.FetchFailed) -> str:
-    from ticker.scraper.rbc_page import looks_like_challenge
-
     if failure.body and looks_like_challenge(failure.body[:20000].decode("latin-1")):
         return f"HTTP {failure.status}: bot challenge page (Qrator/DDoS-Guard)"
     return failure.message

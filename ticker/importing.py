@@ -31,7 +31,7 @@ from ticker.db.imports import (
 from ticker.db.writes import Saved, register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
 from ticker.progress import Bar
-from ticker.scraper import wayback
+from ticker.scraper import warc_reader, wayback
 from ticker.sources import SourceSpec, UnknownSource
 
 DEFAULT_PAUSE_S = 2.5  # the least gap between two requests: 24 a minute, under the CDX's 30
@@ -399,8 +399,6 @@ def import_warc(
     or holds no source's record, creates no database. Records dated outside the years ticker's
     times take, and records cut short (a truncated file: `reader.truncated` names it), are
     skipped, counted and said."""
-    from ticker.scraper import warc_reader
-
     bar = bar or Bar("importing", None)
     database = _Lazy(db)
     summaries: dict[tuple[str, str], Summary] = {}

@@ -18,6 +18,7 @@ snapshots) may change. The result is compared with the original to report what c
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -38,7 +39,7 @@ from ticker.base import (
 from ticker.db.archive import CorruptBody, read_body
 from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
 from ticker.db.history import derive, mark_pending, pending, store_backfill, store_observation, store_rate
-from ticker.db.schema import open_db, write_transaction
+from ticker.db.schema import open_db, open_existing, write_transaction
 from ticker.db.writes import DEFAULT_GAP_LIMIT_S, recorded_sources
 from ticker.fetching import address_key, parse_body
 from ticker.records import Attempt, FetchRow, Saved
@@ -164,8 +165,6 @@ class _ParsePool:
         if self._workers < 2 or len(jobs) < PARALLEL_FROM:
             return dict  # nothing ahead: parsed on demand, in order
         if self._pool is None:
-            import multiprocessing
-
             self._pool = multiprocessing.get_context("fork").Pool(self._workers)
         pending = self._pool.map_async(_parse_one, jobs, chunksize=8)
         return lambda: dict(pending.get())
@@ -602,8 +601,6 @@ def _remove(path: Path) -> None:
 
 def fetch_count(db_path: str | Path) -> int:
     """How many fetches a re-parse will replay (for its progress display)."""
-    from ticker.db.schema import open_existing
-
     db = open_existing(db_path)
     try:
         return int(db.execute("SELECT count(*) FROM fetches").fetchone()[0])
