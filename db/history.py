@@ -181,13 +181,9 @@ def store_backfill(db: Database, row: FetchRow, headlines: list[Headline]) -> Sa
     saved = store_observation(db, row)
     saved.items_found = len(headlines)
     for headline in headlines:
-        _, is_new = (
-            _ensure_headline(db, row, headline, channel=BACKFILL_CHANNEL)
-            if not _known(db, headline.id)
-            else (0, False)
-        )
-        if not is_new:
+        if _known(db, headline.id):  # seen or backfilled before (or twice in this answer)
             continue
+        _ensure_headline(db, row, headline, channel=BACKFILL_CHANNEL)
         saved.items_new += 1
         db.execute(
             "INSERT INTO sightings (headline_id, source, channel, first_fetch_id, last_fetch_id, "
