@@ -34,9 +34,10 @@ from ticker.db.fetchlog import insert_fetch, is_failed_poll
 from ticker.db.schema import write_transaction
 from ticker.records import FetchRow, Saved
 
-# The most items one fetch of a channel may store: a list longer than any real ticker (RBC shows
-# 14, a feed some hundreds) is cut here, said in the fetch's `warning`, so one answer cannot
-# hold the write lock for minutes.
+# The most items one fetch of a channel may store, unless its kind's channel says otherwise
+# (`ticker.kinds.Channel.max_items`): a list longer than any real ticker (RBC shows 14, a feed
+# some hundreds) is cut here, said in the fetch's `warning`, so one answer cannot hold the write
+# lock for minutes.
 MAX_ITEMS = 2000
 
 Place = tuple[str, int]  # (log_at, fetch id): a fetch's place in the log
@@ -54,6 +55,7 @@ def store_observation(
     same_as_snapshot: int | None = None,
     after_log_at: str | None = None,
     known_after: bool = False,
+    max_items: int = MAX_ITEMS,
 ) -> Saved:
     """Inside the caller's transaction: the fetch row and what it saw, as the log holds it (the
     headlines, title versions and rates it showed, created when new, and its snapshot); an
@@ -64,10 +66,10 @@ def store_observation(
         headlines = parsed.headlines
         if row.edition is None:
             row.edition = parsed.edition
-        if len(headlines) > MAX_ITEMS:
-            note = f"item cap: kept the first {MAX_ITEMS} of {len(headlines)} items"
+        if len(headlines) > max_items:
+            note = f"item cap: kept the first {max_items} of {len(headlines)} items"
             row.warning = f"{row.warning}; {note}" if row.warning else note
-            headlines = headlines[:MAX_ITEMS]
+            headlines = headlines[:max_items]
     if parsed is not None:
         row.items_found = len(headlines) if isinstance(parsed, TickerPage) else None
         row.rates_found = len(parsed.rates)

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from ticker.base import RatesDocument, TickerPage, to_iso, utc_now
 from ticker.db.archive import archive_body
-from ticker.db.history import Derived, derive, mark_pending, store_observation
+from ticker.db.history import MAX_ITEMS, Derived, derive, mark_pending, store_observation
 from ticker.db.schema import write_transaction
 from ticker.records import FetchRow, Saved
 
@@ -65,6 +65,7 @@ def save_capture(
     *,
     origin: str,
     origin_ref: str,
+    max_items: int = MAX_ITEMS,
 ) -> Saved | None:
     """Store one capture as a fetch (its outcome as classified: ok, blocked, parse_error, ...),
     with what it showed and its body (imported bodies are always kept), in one transaction.
@@ -81,7 +82,7 @@ def save_capture(
         if capture_stored(db, row.source, row.channel, origin, row.started_at):
             return None
         row.origin, row.origin_ref = origin, origin_ref
-        saved = store_observation(db, row, parsed)
+        saved = store_observation(db, row, parsed, max_items=max_items)
         mark_pending(db, row.source, row.channel, (row.log_at, saved.fetch_id))
         if body is not None:
             # stored_at is when it entered the archive (age-based retention), not the capture time

@@ -19,7 +19,7 @@ from ticker.db.fetchlog import (
     rebuild_fetch_hours,
     rebuild_outage_runs,
 )
-from ticker.db.history import derive, store_observation
+from ticker.db.history import MAX_ITEMS, derive, store_observation
 from ticker.db.schema import write_transaction
 from ticker.records import AddressState, Attempt, FetchRow, Saved, address_key
 
@@ -171,6 +171,7 @@ def save_attempt(
     ordered: bool,
     gap_limit_s: float = DEFAULT_GAP_LIMIT_S,
     keep_body: Callable[[Saved, Attempt], bool] | None = None,
+    max_items: int = MAX_ITEMS,
 ) -> Saved:
     """Record one live request and what it saw, in one transaction, and derive the channel's
     history from its place in the log:
@@ -186,7 +187,7 @@ def save_attempt(
     """
     row = attempt.row
     with write_transaction(db):
-        saved = _record(db, attempt)
+        saved = _record(db, attempt, max_items)
         _derive_for(db, saved, ordered=ordered, gap_limit_s=gap_limit_s)
         if attempt.body is not None and keep_body is not None and keep_body(saved, attempt):
             archive.archive_body(
@@ -196,7 +197,7 @@ def save_attempt(
     return saved
 
 
-def _record(db: Database, attempt: Attempt) -> Saved:
+def _record(db: Database, attempt: Attempt, max_items: int) -> Saved:
     row = attempt.row
     place = {"after_log_at": attempt.after_log_at, "known_after": attempt.after_log_at is not None}
     if row.outcome not in SUCCESS_OUTCOMES:
@@ -215,7 +216,7 @@ def _record(db: Database, attempt: Attempt) -> Saved:
         return saved
     if attempt.parsed is None:
         raise ValueError(f"{row.source}/{row.channel}: an answer to save must be parsed first")
-    saved = store_observation(db, row, attempt.parsed, **place)
+    saved = store_observation(db, row, attempt.parsed, max_items=max_items, **place)
     _remember_address(db, attempt, row.body_sha256, saved.snapshot_id)
     return saved
 

@@ -356,7 +356,13 @@ def import_wayback(
                 if attempt is not None:
                     row = attempt.row
                     saved = save_capture(
-                        db, row, attempt.parsed, attempt.body, origin="wayback", origin_ref=row.url
+                        db,
+                        row,
+                        attempt.parsed,
+                        attempt.body,
+                        origin="wayback",
+                        origin_ref=row.url,
+                        max_items=spec.channel(channel).max_items,
                     )
                     known.add(row.started_at)
                     if saved is None:  # another import stored it meanwhile
@@ -442,7 +448,15 @@ def import_warc(
                         started_at=record.date, origin="warc", origin_ref=ref,
                     )  # fmt: skip
                     row = attempt.row
-                    saved = save_capture(db, row, attempt.parsed, attempt.body, origin="warc", origin_ref=ref)
+                    saved = save_capture(
+                        db,
+                        row,
+                        attempt.parsed,
+                        attempt.body,
+                        origin="warc",
+                        origin_ref=ref,
+                        max_items=target.spec.channel(target.channel).max_items,
+                    )
                     known[key].update((ref, row.started_at))
                     if saved is None:  # another import stored it meanwhile
                         summary.skipped += 1

@@ -44,7 +44,12 @@ def poll(
     that whatever the host clock says, and only polls committed while it ran are merged with it
     by their instants (ticker.db.fetchlog)."""
     channel = channel or spec.channels[0]
-    options = {"ordered": spec.channel(channel).ordered, "gap_limit_s": spec.gap_limit_s}
+    kind_channel = spec.channel(channel)
+    options = {
+        "ordered": kind_channel.ordered,
+        "gap_limit_s": spec.gap_limit_s,
+        "max_items": kind_channel.max_items,
+    }
     after = latest_live_place(db, spec.name, channel) or ""
     started = now()
     address = target_address(spec, channel, url, started)

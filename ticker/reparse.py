@@ -38,7 +38,15 @@ from ticker.base import (
 )
 from ticker.db.archive import CorruptBody, read_body
 from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
-from ticker.db.history import derive, mark_pending, pending, store_backfill, store_observation, store_rate
+from ticker.db.history import (
+    MAX_ITEMS,
+    derive,
+    mark_pending,
+    pending,
+    store_backfill,
+    store_observation,
+    store_rate,
+)
 from ticker.db.schema import open_db, open_existing, write_transaction
 from ticker.db.writes import DEFAULT_GAP_LIMIT_S, recorded_sources
 from ticker.fetching import address_key, parse_body
@@ -351,7 +359,9 @@ class Replayer:
             parse_body(attempt, spec, fetch["channel"], fetched_at=from_iso(fetch["started_at"]))
         else:
             (attempt.row.outcome, attempt.row.error, attempt.row.warning), attempt.parsed = parsed
-        return self._saw(fetch, store_observation(self.new, attempt.row, attempt.parsed, known_after=True))
+        cap = spec.channel(fetch["channel"]).max_items if _is_ticker(spec, fetch["channel"]) else MAX_ITEMS
+        saved = store_observation(self.new, attempt.row, attempt.parsed, known_after=True, max_items=cap)
+        return self._saw(fetch, saved)
 
     def _as_recorded(self, spec: SourceSpec | None, fetch: dict) -> Saved:
         row = _row(fetch)

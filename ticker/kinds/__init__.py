@@ -64,6 +64,9 @@ class Channel:
     live: bool = True  # polled by the daemon (False: read by a backfill only)
     address: Callable[[str, datetime], str] | None = None  # builds a templated address at fetch time
     for_day: Callable[[str, date], str] | None = None  # the address of one day's document (`--date`)
+    # The most items one fetch stores (the rest is cut, said in the fetch's warning): bounds the
+    # work and the write lock of one answer (ticker.db.history).
+    max_items: int = 2000
 
 
 @dataclass(frozen=True, slots=True)
