@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_SQL
+from ticker.db.fetchlog import FAILED_POLL_SQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def failure_run(db: Database, source: str, channel: str, fetch_id: int) -> Failu
     failed, first_blocked, first_failed = db.execute(
         "SELECT count(*) FILTER (WHERE outcome != 'blocked'), "
         "min(started_at) FILTER (WHERE outcome = 'blocked'), min(started_at) FROM fetches "
-        f"WHERE source = ? AND channel = ? AND id >= ? AND id <= ? AND outcome NOT IN {SUCCESS_SQL}",
+        f"WHERE source = ? AND channel = ? AND id >= ? AND id <= ? AND {FAILED_POLL_SQL}",
         [source, channel, run[0], fetch_id],
     ).fetchone()
     return FailureRun(failed, first_failed, first_blocked)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ticker.base import SUCCESS_SQL
+from ticker.db.fetchlog import failed_poll_sql
 
 
 def rows(db: Database, sql: str, params: dict | list | tuple = ()) -> list[dict[str, Any]]:
@@ -75,7 +76,7 @@ SELECT f.outcome, count(*) AS polls, min(f.started_at) AS first_at, max(f.starte
           AND g.outcome = f.outcome AND g.started_at > :after AND g.started_at <= :until
         ORDER BY g.started_at DESC, g.id DESC LIMIT 1) AS last_error
 FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome NOT IN {SUCCESS_SQL}
+WHERE f.source = :source AND f.channel = :channel AND {failed_poll_sql("f")}
   AND f.started_at > :after AND f.started_at <= :until
 GROUP BY f.outcome ORDER BY min(f.started_at)
 """
@@ -259,7 +260,7 @@ FAILED_FETCHES_SQL = f"""
 SELECT f.id AS fetch_id, f.started_at, f.outcome, f.status, f.error, f.body_sha256,
        b.sha256 IS NOT NULL AS archived
 FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256
-WHERE f.source = :source AND f.channel = :channel AND f.outcome NOT IN {SUCCESS_SQL}
+WHERE f.source = :source AND f.channel = :channel AND {failed_poll_sql("f")}
   AND f.started_at > :after AND f.started_at <= :until
 ORDER BY f.started_at DESC, f.id DESC LIMIT :limit
 """

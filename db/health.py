@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from ticker.base import OUTCOMES, SUCCESS_SQL
+from ticker.db.fetchlog import FAILED_POLL_SQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +103,7 @@ def failures_since(db: Database, source: str, channels: list[str], success_id: i
             total += failures
         else:
             total += db.execute(
-                f"SELECT count(*) FROM fetches WHERE id > ? AND id <= ? AND source = ? AND channel = ? AND origin IS NULL "
-                f"AND outcome NOT IN {SUCCESS_SQL}",
+                f"SELECT count(*) FROM fetches WHERE id > ? AND id <= ? AND source = ? AND channel = ? AND {FAILED_POLL_SQL}",
                 [success_id, last_id, source, channel],
             ).fetchone()[0]
     return total

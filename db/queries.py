@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ticker.base import SUCCESS_SQL, from_iso, to_moscow_text
+from ticker.db.fetchlog import FAILED_POLL_SQL, failed_poll_sql
 
 
 class NotReady(Exception):
@@ -72,8 +73,8 @@ ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
 
 TICKER_FAILED_SQL = f"""
-SELECT 1 FROM fetches WHERE source = :source AND channel = :channel AND outcome NOT IN {SUCCESS_SQL}
-  AND origin IS NULL AND started_at > :after AND started_at <= :at LIMIT 1
+SELECT 1 FROM fetches WHERE source = :source AND channel = :channel AND {FAILED_POLL_SQL}
+  AND started_at > :after AND started_at <= :at LIMIT 1
 """
 
 LAST_ATTEMPT_SQL = """
@@ -229,7 +230,7 @@ FROM (
     UNION ALL
     SELECT started_at, 'failed', source, NULL, NULL, channel || ': ' || outcome, error, NULL, id, NULL, NULL,
            channel
-    FROM fetches WHERE outcome NOT IN {SUCCESS_SQL} AND origin IS NULL
+    FROM fetches WHERE {FAILED_POLL_SQL}
       AND started_at >= :since AND started_at <= :until
 ) e WHERE :sources IS NULL OR source IN (SELECT value FROM json_each(:sources))
 ORDER BY at, event, coalesce(headline_id, ''), fetch_id
@@ -502,7 +503,7 @@ SELECT f.outcome, f.error, f.status, count(*) AS fetches, min(f.started_at) AS f
        max(CASE WHEN b.sha256 IS NOT NULL THEN f.id END) AS archived_fetch_id
 FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256
 WHERE f.id BETWEEN :first AND :last AND f.source = :source AND f.channel = :channel
-  AND f.outcome NOT IN {SUCCESS_SQL} AND f.origin IS NULL
+  AND {failed_poll_sql("f")}
 GROUP BY f.outcome, f.error, f.status ORDER BY min(f.id)
 """
 

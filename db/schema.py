@@ -7,13 +7,16 @@ described in docs/schema.md. Tables change only through a new migration appended
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
 from ticker.base import check_database_path
+from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
+from ticker.db.transactions import write_transaction
+from ticker.db.views import ensure_views
+
+__all__ = ["write_transaction"]  # where every writer takes its transaction from
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -251,8 +254,6 @@ def _outage_runs(db: Database) -> None:
         CREATE INDEX outage_runs_started ON outage_runs (started_at);
         """
     )
-    from ticker.db.writes import rebuild_outage_runs
-
     rebuild_outage_runs(db)
 
 
@@ -286,8 +287,6 @@ def _fetch_hours(db: Database) -> None:
         CREATE INDEX fetch_hours_hour ON fetch_hours (hour);
         """
     )
-    from ticker.db.writes import rebuild_fetch_hours
-
     rebuild_fetch_hours(db)
 
 
@@ -326,8 +325,6 @@ def _fetch_origin_address_state(db: Database) -> None:
     )
     # Sources recorded before it: the kinds of that time, whose ticker was RBC's page.
     db.execute("UPDATE sources SET ticker_channel = 'page' WHERE kind = 'rbc'")
-    from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs
-
     rebuild_outage_runs(db)
     rebuild_fetch_hours(db)
 
@@ -366,6 +363,54 @@ def _alert_delivery(db: Database) -> None:
     )
 
 
+@_migration("0010_history_log")
+def _history_log(db: Database) -> None:
+    """The history as one function of the fetch log (db/history.py): each fetch's place in the
+    log (`log_at`: its instant, never before the live poll it followed), the channels whose
+    history still waits to be re-derived from a place (`history_pending`: an import stopped
+    before it merged), an unchanged fetch's edition (the one its predecessor saw, NULL before),
+    and the indexes the derivation walks by."""
+    db.executescript(
+        """
+        ALTER TABLE fetches ADD COLUMN log_at TEXT;  -- place in the log: (log_at, id) orders a channel
+        CREATE TABLE history_pending (
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            log_at TEXT NOT NULL,           -- re-derive from this place (log_at, fetch_id) on
+            fetch_id INTEGER NOT NULL,
+            since TEXT NOT NULL,            -- when it was first marked (UTC)
+            PRIMARY KEY (source, channel)
+        ) WITHOUT ROWID;
+        """
+    )
+    latest: dict[tuple[str, str], str] = {}
+    editions: dict[tuple[str, str, int], str | None] = {}
+    places, unchanged = [], []
+    for fetch_id, source, channel, started_at, origin, outcome, snapshot_id, edition in db.execute(
+        "SELECT id, source, channel, started_at, origin, outcome, snapshot_id, edition FROM fetches ORDER BY id"
+    ).fetchall():
+        place = started_at
+        if origin is None:  # live polls of that time were written in the order they ran
+            place = max(started_at, latest.get((source, channel), started_at))
+            latest[(source, channel)] = place
+        places.append((place, fetch_id))
+        if outcome == "ok" and snapshot_id is not None:
+            editions[(source, channel, snapshot_id)] = edition
+        elif outcome == "unchanged" and edition is None and snapshot_id is not None:
+            seen = editions.get((source, channel, snapshot_id))
+            if seen is not None:
+                unchanged.append((seen, fetch_id))
+    db.conn.executemany("UPDATE fetches SET log_at = ? WHERE id = ?", places)
+    db.conn.executemany("UPDATE fetches SET edition = ? WHERE id = ?", unchanged)
+    db.executescript(
+        """
+        CREATE INDEX fetches_log ON fetches (source, channel, log_at);
+        CREATE INDEX sightings_channel_first ON sightings (source, channel, first_seen);
+        CREATE INDEX title_changes_fetch ON title_changes (fetch_id);
+        """
+    )
+
+
 def connect(path: str | Path, *, read_only: bool = False) -> Database:
     """Open the database: WAL, a busy timeout, transactions under our explicit control. A path
     that is no file (a directory, a FIFO, a device) is refused first (BadInput, one line)."""
@@ -380,22 +425,6 @@ def connect(path: str | Path, *, read_only: bool = False) -> Database:
         conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
     return Database(conn)
-
-
-@contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """One IMMEDIATE transaction: takes the write lock up front (waits, never deadlocks)."""
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        # SQLite has already rolled back after some errors (a full disk, an I/O error): a second
-        # ROLLBACK would raise and hide the real error.
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    else:
-        db.conn.execute("COMMIT")
 
 
 class DatabaseRefused(sqlite3.DatabaseError):
@@ -474,6 +503,4 @@ def ensure_db_shape(db: Database) -> None:
     if migrations.pending(db):
         with write_transaction(db):
             migrations.apply(db)
-    from ticker.db.views import ensure_views
-
     ensure_views(db)

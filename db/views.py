@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from ticker.db.rate_rule import agrees_sql
+from ticker.db.transactions import write_transaction
 
 # Moscow has been UTC+3 all year since 2014; `*_msk` columns use that fixed offset so the views
 # stay plain SQL that any SQLite client can read.
@@ -121,8 +122,6 @@ def ensure_views(db: Database) -> None:
     if not stale:
         return
     wanted = _wanted()
-    from ticker.db.schema import write_transaction
-
     with write_transaction(db):
         for name in stale:
             db.execute(f"DROP VIEW IF EXISTS {name}")

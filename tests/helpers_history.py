@@ -18,7 +18,7 @@ def snapshot_sighting_mismatches(db_path: str | Path) -> list[str]:
     try:
         fetches = db.execute(
             "SELECT f.id, f.source, f.channel, s.items FROM fetches f JOIN snapshots s ON s.id = f.snapshot_id "
-            "WHERE f.outcome IN ('ok', 'unchanged') ORDER BY f.started_at, f.id"
+            "WHERE f.outcome IN ('ok', 'unchanged') ORDER BY f.log_at, f.id"
         ).fetchall()
         sightings = db.execute(
             "SELECT headline_id, source, channel, first_fetch_id, last_fetch_id, exit_fetch_id FROM sightings"

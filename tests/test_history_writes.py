@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
+from ticker.db.history import classify_exit
 from ticker.db.schema import open_db
-from ticker.db.writes import classify_exit
 from ticker.poll import poll
 from ticker.scraper.http import make_client
 from ticker.sources import builtin_source
@@ -232,7 +232,13 @@ def test_exit_after_too_long_a_gap_is_unknown(site):
     first = standard_items(14)
     site.poll(render_page(first), T0)
     saved = site.poll(render_page([*newer(1, start=100), *first[:13]]), T0 + timedelta(hours=3))
-    assert saved.exits == {"unknown": 1}
+    # Issue 19: not observed for longer than the gap limit, every presence ends (unknown) and
+    # what the next poll shows is a new presence (before, the 13 still shown ran on across 3 h).
+    assert saved.exits == {"unknown": 14}
+    assert [row[4:] for row in sightings(site.db, first[0].id)] == [
+        (2, "2024-11-26T10:00:00Z", "unknown"),
+        (None, None, None),
+    ]
 
 
 def test_exits_across_a_change_of_edition_are_unknown(site):

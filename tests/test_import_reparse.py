@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from helpers_import import presence
 from rbc_markup import item_id, render_page, standard_items
 
+from ticker.db.history import rederive as rederive_source
 from ticker.db.imports import save_capture
-from ticker.db.rederive import rederive_source
 from ticker.db.schema import open_db
 from ticker.fetching import from_recorded
 from ticker.sources import builtin_source

@@ -7,8 +7,8 @@ import pytest
 from helpers_import import GAP_LIMIT_S, at, headline, history, page, presence, row
 
 from ticker.db.backfill import save_backfill_page
+from ticker.db.history import rederive as rederive_source
 from ticker.db.imports import save_capture
-from ticker.db.rederive import rederive_source
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_failure, save_ticker, save_unchanged
 
@@ -126,8 +126,13 @@ def test_failed_capture_between_polls_changes_no_exit(db_path):
     assert history(db) == before
     # nor is it an outage of the site
     assert db.execute("SELECT count(*) FROM outage_runs").fetchone()[0] == 0
-    # while a failed live poll between them does blind the comparison
-    save_failure(db, row(3, "network_error"))
+    # while a failed live poll between them does blind the comparison: one that started before
+    # the poll of minute 4 finished (it raced it: its place was read at minute 0's poll), so it is
+    # merged by its instant. (Written without that place, it would have started after everything
+    # written: a host clock stepped back, placed after minute 4: issue 19.)
+    racing = row(3, "network_error")
+    racing.log_at = at(0)
+    save_failure(db, racing)
     rederive(db)
     assert (
         db.execute("SELECT exit_reason FROM sightings WHERE exit_reason IS NOT NULL").fetchone()[0]

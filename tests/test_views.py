@@ -133,6 +133,10 @@ def test_headline_exits_one_row_per_exit(db_path: Path) -> None:
         (hid(2), "2024-11-25T10:04:00Z", "pulled"),
         (hid(1), "2024-11-26T10:00:00Z", "unknown"),
         (hid(2), "2024-11-26T10:00:00Z", "unknown"),
+        # Shown again after the night's gap: a new presence, the one before it ending unknown
+        # (issue 19: a presence breaks where the channel was not watched for longer than its limit).
+        (hid(3), "2024-11-26T10:00:00Z", "unknown"),
+        (hid(5), "2024-11-26T10:00:00Z", "unknown"),
         (hid(6), "2024-11-26T10:00:00Z", "unknown"),
     ]
     pulled = found[1]

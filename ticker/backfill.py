@@ -10,7 +10,6 @@ not answer at all, the RSS feed (one page, ~30 items) is used instead. Every req
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,19 +20,18 @@ from sqlite_utils import Database
 
 from ticker.base import BlockedPage, Headline, ParseError, from_iso, to_iso, utc_now
 from ticker.db.backfill import live_seen_ids, live_watermark, save_backfill_page, save_rate_range
-from ticker.db.writes import FetchRow, save_failure
+from ticker.db.writes import save_failure
 from ticker.fetching import one_line, parse_body, request
-from ticker.scraper import cbr_xml, rbc_feed_json
-from ticker.scraper.rbc_feed_json import BadFeedAddress, feed_page_url
+from ticker.politeness import MAX_CONSECUTIVE_FAILURES
+from ticker.records import FetchRow
+from ticker.scraper import cbr_xml
 from ticker.sources import SourceSpec, builtin_source
 
 DEFAULT_MAX_PAGES = 20
 DEFAULT_LIMIT = 20
 DEFAULT_PAUSE_S = 1.0
 RATE_WINDOW_DAYS = 366  # one XML_dynamic request covers at most this many days
-MAX_CONSECUTIVE_FAILURES = 3  # a backfill stops after this many failed requests in a row
 ORIGIN = "backfill"  # `fetches.origin` of every backfill request
-_VALCURS_ID = re.compile(rb"<ValCurs\b[^>]*\bID\s*=\s*[\"']([^\"']+)[\"']")
 
 
 class BadBackfillInput(ValueError):
@@ -127,18 +125,17 @@ def _page_feed(
     """Walk the feed JSON back in time. Returns False when its first page did not answer."""
     report = requester.report
     last_date = int(requester.now().timestamp())
+    pager = requester.spec.channel(channel).pager
     for page_number in range(1, max_pages + 1):
         if page_number > 1 and pause_s > 0:
             sleep(pause_s)
-        row, answer = requester.get(channel, feed_page_url(template, last_date, limit))
+        row, answer = requester.get(channel, pager.page_url(template, last_date, limit))
         if answer is None:
             report.failed_stop = page_number > 1
             report.stop = f"feed JSON page {page_number} failed"
             return page_number > 1
         try:
-            chunk = rbc_feed_json.parse_feed_chunk(
-                answer.body, fetched_at=from_iso(row.started_at), base_url=answer.final_url or row.url
-            )
+            chunk = pager.read_page(answer.body, from_iso(row.started_at), answer.final_url or row.url)
         except Exception as error:  # recorded, never a crash
             requester.fail(row, error)
             report.failed_stop = page_number > 1
@@ -242,8 +239,8 @@ def backfill_headlines(
     for name in order:
         if spec.channel(name).backfill == "paged":
             try:
-                feed_page_url(addresses[name], 0, limit)  # a bad address is refused before any request
-            except BadFeedAddress as error:
+                spec.channel(name).pager.page_url(addresses[name], 0, limit)  # refused before any request
+            except ValueError as error:
                 raise BadBackfillInput(str(error)) from None
     report = Report()
     requester = _Requester(db, client, spec, now, report, advance=advance or (lambda: None))
@@ -264,15 +261,6 @@ def backfill_headlines(
     except TooManyFailures:
         pass
     return report
-
-
-def dynamic_url(base: str, currency: str, start: date, end: date) -> str:
-    """An `XML_dynamic.asp` address for one currency over [start, end]."""
-    separator = "&" if "?" in base else "?"
-    return (
-        f"{base}{separator}date_req1={cbr_xml.request_date(start)}&date_req2={cbr_xml.request_date(end)}"
-        f"&VAL_NM_RQ={cbr_xml.CURRENCY_IDS[currency]}"
-    )
 
 
 def rate_windows(start: date, end: date, days: int = RATE_WINDOW_DAYS) -> list[tuple[date, date]]:
@@ -326,7 +314,10 @@ def backfill_rates(
             if number and pause_s > 0:
                 sleep(pause_s)
             _one_rate_window(
-                requester, channel, dynamic_url(base, currency, window_start, window_end), currency
+                requester,
+                channel,
+                spec.channel(channel).ranges.address(base, currency, window_start, window_end),
+                currency,
             )
     except TooManyFailures:
         return report
@@ -341,8 +332,7 @@ def _one_rate_window(requester: _Requester, channel: str, url: str, currency: st
     if answer is None:
         return
     try:
-        document = cbr_xml.parse_dynamic(answer.body, currency)
-        _check_currency(answer.body, currency)
+        document = requester.spec.channel(channel).ranges.read(answer.body, currency)
     except Exception as error:  # recorded, never a crash
         requester.fail(row, error)
         return
@@ -352,13 +342,3 @@ def _one_rate_window(requester: _Requester, channel: str, url: str, currency: st
     requester.succeeded()
     report.rates_found += saved.rates_found
     report.rates_new += saved.rates_new
-
-
-def _check_currency(body: bytes, currency: str) -> None:
-    """An answer for another currency than asked must never be stored under this one."""
-    match = _VALCURS_ID.search(body[:4096])
-    expected = cbr_xml.CURRENCY_IDS[currency]
-    if match and match.group(1).decode("ascii", "replace") != expected:
-        raise ParseError(
-            f"asked for {currency} ({expected}), the document is for {match.group(1).decode('ascii', 'replace')}"
-        )

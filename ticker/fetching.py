@@ -28,8 +28,8 @@ from ticker.base import (
     utc_now,
     without_odd_time,
 )
-from ticker.db.writes import AddressState, Attempt, FetchRow, address_key
 from ticker.kinds import ParseContext, parse_bounded
+from ticker.records import AddressState, Attempt, FetchRow, address_key
 from ticker.scraper import http
 from ticker.scraper.challenge import block_page, blocked_message
 from ticker.sources import SourceSpec
@@ -189,6 +189,7 @@ def request(
         row=new_row(spec, channel, address, started_at or started, origin=origin, origin_ref=origin_ref),
         address_key=address_key(address),
         based_on=validators.fetch_id if validators else None,
+        base=validators,
     )
     clock = time.monotonic()
     try:

@@ -2,9 +2,10 @@
 
 Every capture goes through the one request path (`ticker.fetching`: the same status
 classification and parser as a live poll), is stored as a fetch of the source's channel at the
-capture's instant (`ticker.db.imports.save_capture`), and once the captures are in, the
-source's history is re-derived in time order (`ticker.db.rederive`). A re-run skips captures
-already stored without asking for them again.
+capture's instant (`ticker.db.imports.save_capture`, which marks the channel's history pending
+from there), and once the captures are in, the history is derived from the earliest pending
+place (`ticker.db.imports.merge_captures`: the one derivation, ticker.db.history). A re-run
+skips captures already stored without asking for them again.
 """
 
 from __future__ import annotations
@@ -20,18 +21,17 @@ from sqlite_utils import Database
 from ticker.base import OUT_OF_TIME_BOUNDS, in_time_bounds, to_iso, utc_now
 from ticker.db.imports import (
     capture_stored,
-    imported_channels,
     imported_instants,
     imported_refs,
+    merge_captures,
     save_capture,
 )
-from ticker.db.rederive import rederive_source
 from ticker.db.writes import Saved, register_source
 from ticker.fetching import Attempt, from_recorded, parse_body, request
 from ticker.politeness import Politeness as PolitenessRule
 from ticker.politeness import Stopped
 from ticker.progress import Bar
-from ticker.scraper import wayback
+from ticker.scraper import warc_reader, wayback
 from ticker.scraper.links import address_identity, same_address
 from ticker.sources import SourceSpec, UnknownSource
 
@@ -148,22 +148,11 @@ class Summary:
 
 
 def finish(db: Database, spec: SourceSpec, channel: str) -> None:
-    """Put the source's channel history in time order (after any import, even an interrupted one)."""
-    rederive_source(
+    """Merge the captures stored into the channel's history (after any import, even an
+    interrupted one): derived from the earliest pending place."""
+    merge_captures(
         db, spec.name, channel, gap_limit_s=spec.gap_limit_s, ordered=spec.channel(channel).ordered
     )
-
-
-def rederive_imported(db: Database, specs: dict[str, SourceSpec | None]) -> int:
-    """Re-derive in time order every source's channel that holds imported captures (after a
-    history rebuilt in fetch-id order, such as a re-parse); returns how many channels."""
-    done = 0
-    for source, channel in imported_channels(db):
-        spec = specs.get(source)
-        if spec is not None and channel in spec.kind_def.channel_names:
-            finish(db, spec, channel)
-            done += 1
-    return done
 
 
 def _register(db: Database, spec: SourceSpec) -> None:
@@ -342,7 +331,13 @@ def import_wayback(
                 if attempt is not None:
                     row = attempt.row
                     saved = save_capture(
-                        db, row, attempt.parsed, attempt.body, origin="wayback", origin_ref=row.url
+                        db,
+                        row,
+                        attempt.parsed,
+                        attempt.body,
+                        origin="wayback",
+                        origin_ref=row.url,
+                        max_items=spec.channel(channel).max_items,
                     )
                     known.add(row.started_at)
                     if saved is None:  # another import stored it meanwhile
@@ -385,8 +380,6 @@ def import_warc(
     or holds no source's record, creates no database. Records dated outside the years ticker's
     times take, and records cut short (a truncated file: `reader.truncated` names it), are
     skipped, counted and said."""
-    from ticker.scraper import warc_reader
-
     bar = bar or Bar("importing", None)
     database = _Lazy(db)
     summaries: dict[tuple[str, str], Summary] = {}
@@ -434,7 +427,15 @@ def import_warc(
                         started_at=record.date, origin="warc", origin_ref=ref,
                     )  # fmt: skip
                     row = attempt.row
-                    saved = save_capture(db, row, attempt.parsed, attempt.body, origin="warc", origin_ref=ref)
+                    saved = save_capture(
+                        db,
+                        row,
+                        attempt.parsed,
+                        attempt.body,
+                        origin="warc",
+                        origin_ref=ref,
+                        max_items=target.spec.channel(target.channel).max_items,
+                    )
                     known[key].update((ref, row.started_at))
                     if saved is None:  # another import stored it meanwhile
                         summary.skipped += 1

@@ -11,8 +11,10 @@ from sqlite_utils import Database
 
 from ticker.base import utc_now
 from ticker.db.archive import wants_body
-from ticker.db.writes import Attempt, NeedsParse, NeedsRefetch, Saved, address_state, save_attempt
+from ticker.db.fetchlog import latest_live_place
+from ticker.db.writes import address_state, save_attempt
 from ticker.fetching import address_key, parse_body, request, target_address
+from ticker.records import Attempt, Saved
 from ticker.settings import ArchiveSettings
 from ticker.sources import SourceSpec
 
@@ -36,26 +38,27 @@ def poll(
 ) -> Saved:
     """Fetch one channel of a source and record the attempt, whatever happens to it, with its
     body when retention keeps it (one transaction). The returned Saved carries the row as
-    recorded (`saved.row`: its error, warning, retry-after)."""
+    recorded (`saved.row`: its error, warning, retry-after).
+
+    Before the request, the poll reads the channel's latest place in the log: it goes after
+    that whatever the host clock says, and only polls committed while it ran are merged with it
+    by their instants (ticker.db.fetchlog)."""
     channel = channel or spec.channels[0]
-    options = {"ordered": spec.channel(channel).ordered, "gap_limit_s": spec.gap_limit_s}
-    keep = _body_keeper(archive or ArchiveSettings())
+    kind_channel = spec.channel(channel)
+    options = {
+        "ordered": kind_channel.ordered,
+        "gap_limit_s": spec.gap_limit_s,
+        "max_items": kind_channel.max_items,
+    }
+    after = latest_live_place(db, spec.name, channel) or ""
     started = now()
     address = target_address(spec, channel, url, started)
     validators = address_state(db, spec.name, channel, address_key(address))
     attempt = request(
         client, spec, channel, url=address, validators=validators, parse=False, now=lambda: started
     )
+    attempt.after_log_at = after
     same_as_before = validators is not None and attempt.row.body_sha256 == validators.body_sha256
     if attempt.body is not None and attempt.row.outcome == "ok" and not same_as_before:
         parse_body(attempt, spec, channel, fetched_at=started)
-    try:
-        return save_attempt(db, attempt, keep_body=keep, **options)
-    except NeedsParse:
-        # Another writer recorded something else since our body's twin: this body is news again.
-        parse_body(attempt, spec, channel, fetched_at=started)
-        return save_attempt(db, attempt, keep_body=keep, **options)
-    except NeedsRefetch:
-        # The 304 confirmed a page that is no longer the channel's latest: ask again, unconditionally.
-        again = request(client, spec, channel, url=address, now=now)
-        return save_attempt(db, again, keep_body=keep, **options)
+    return save_attempt(db, attempt, keep_body=_body_keeper(archive or ArchiveSettings()), **options)

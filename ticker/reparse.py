@@ -1,7 +1,9 @@
 """Re-deriving history from the raw archive with today's parser.
 
-Every fetch is replayed in id order into a fresh database through the ordinary writers, with
-its original metadata (time, URL, status, ...) and its original id:
+Every fetch is copied in id order into a fresh database through the one insert path
+(ticker.db.history.store_observation), with its original metadata (time, URL, status, place in
+the log, ...) and its original id, and the history is then derived from that log by the one
+derivation every writer uses (ticker.db.history.derive):
 
 - a selected fetch whose body reached the parser (2xx) and is archived is parsed again;
 - any other fetch is re-driven as recorded: failures as they were, successes from the snapshot
@@ -16,6 +18,7 @@ snapshots) may change. The result is compared with the original to report what c
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -34,19 +37,20 @@ from ticker.base import (
     from_iso,
 )
 from ticker.db.archive import CorruptBody, read_body
-from ticker.db.schema import open_db, write_transaction
-from ticker.db.writes import (
-    DEFAULT_GAP_LIMIT_S,
-    Attempt,
-    FetchRow,
-    NeedsParse,
-    NeedsRefetch,
-    Saved,
-    address_state,
-    save_attempt,
-    save_failure,
+from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
+from ticker.db.history import (
+    MAX_ITEMS,
+    derive,
+    mark_pending,
+    pending,
+    store_backfill,
+    store_observation,
+    store_rate,
 )
+from ticker.db.schema import open_db, open_existing, write_transaction
+from ticker.db.writes import DEFAULT_GAP_LIMIT_S, recorded_sources
 from ticker.fetching import address_key, parse_body
+from ticker.records import Attempt, FetchRow, Saved
 from ticker.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source, spec_from_record
 
 # Derived history, rebuilt by a re-parse (and swapped in by --in-place).
@@ -61,9 +65,9 @@ HISTORY_TABLES = (
     "outage_runs",
     "fetch_hours",
     "address_state",
+    "history_pending",
 )
 _ROW_FIELDS = [f.name for f in fields(FetchRow)]
-_GAP_SOURCE = "\x00gap"
 
 
 class ReparseError(Exception):
@@ -85,6 +89,7 @@ class Report:
     # How many presences changed how they ended: "pulled -> unknown": count (and ones added/gone).
     exits_changed: dict[str, int] = field(default_factory=dict)
     target: str = ""
+    stale_scratch: list[str] = field(default_factory=list)  # left by a re-parse that was killed: removed
 
     @property
     def changed(self) -> bool:
@@ -104,8 +109,6 @@ class Report:
 
 def source_specs(db: Database) -> dict[str, SourceSpec | None]:
     """Configured sources as recorded in `sources` (kind, interval, options), by name."""
-    from ticker.db.writes import recorded_sources
-
     specs: dict[str, SourceSpec | None] = {}
     for recorded in recorded_sources(db):
         try:
@@ -170,8 +173,6 @@ class _ParsePool:
         if self._workers < 2 or len(jobs) < PARALLEL_FROM:
             return dict  # nothing ahead: parsed on demand, in order
         if self._pool is None:
-            import multiprocessing
-
             self._pool = multiprocessing.get_context("fork").Pool(self._workers)
         pending = self._pool.map_async(_parse_one, jobs, chunksize=8)
         return lambda: dict(pending.get())
@@ -219,7 +220,10 @@ def _fetches(db: Database, after_id: int) -> Iterator[dict]:
 
 
 class Replayer:
-    """Replays an old database's fetches into a fresh one."""
+    """Copies an old database's fetch log into a fresh one, each fetch with what it saw (parsed
+    again by today's parser when selected and archived, else as recorded), through the one
+    insert path; the history is then derived from the log (ticker.db.history), as every
+    writer derives it."""
 
     def __init__(
         self,
@@ -236,6 +240,9 @@ class Replayer:
         self.specs = source_specs(old)
         self.report = Report()
         self.last_id = 0
+        # (source, channel, old snapshot id) -> (new snapshot id, edition): what an unchanged
+        # fetch saw again is what its predecessor with that snapshot saw under today's parser.
+        self._seen_again: dict[tuple[str, str, int], tuple[int, str | None]] = {}
         self._old_previous: dict[tuple[str, str], int | None] = {}
 
     def selected(self, fetch: dict) -> bool:
@@ -244,9 +251,9 @@ class Replayer:
         return self.since is None or fetch["started_at"] >= self.since
 
     def run(self) -> int:
-        """Replay every fetch after the last one replayed; returns how many. Bodies are read
-        in order here and parsed ahead, in batches, by a pool of processes (parsing is pure and
-        most of the time); the history is written here, in fetch order, as a live poll would."""
+        """Copy every fetch after the last one copied, then derive the history of the channels
+        they belong to; returns how many. Bodies are read in order here and parsed ahead, in
+        batches, by a pool of processes (parsing is pure and most of the time)."""
         count = 0
         with _ParsePool() as pool:
             waiting = None  # the batch being parsed while the one before it is written
@@ -257,14 +264,40 @@ class Replayer:
                 waiting = started
             if waiting is not None:
                 count += self._write_batch(*waiting)
+        self._derive()
         self.report.fetches += count
         return count
+
+    def _derive(self) -> None:
+        with write_transaction(self.new):
+            for source, channel, *_ in pending(self.new):
+                spec = _spec_for(self.specs, source)
+                ordered = _is_ticker(spec, channel) and spec.channel(channel).ordered
+                gap = spec.gap_limit_s if spec is not None else DEFAULT_GAP_LIMIT_S
+                derive(self.new, source, channel, since=None, gap_limit_s=gap, ordered=ordered)
+            rebuild_outage_runs(self.new)
+            rebuild_fetch_hours(self.new)
+            self.new.execute("DELETE FROM address_state")
+            for values in self.old.execute(
+                "SELECT source, channel, address_sha256, address, fetch_id, started_at, etag, last_modified, "
+                "body_sha256 FROM address_state"
+            ).fetchall():
+                snapshot = self.new.execute(
+                    "SELECT snapshot_id FROM fetches WHERE id = ?", [values[4]]
+                ).fetchone()
+                if snapshot is not None:
+                    self.new.execute(
+                        "INSERT INTO address_state (source, channel, address_sha256, address, fetch_id, started_at, "
+                        "etag, last_modified, body_sha256, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [*values, snapshot[0]],
+                    )
 
     def _write_batch(self, batch: list[dict], bodies: dict, results: Callable[[], dict]) -> int:
         parsed = results()
         ahead = {fetch_id: (body, parsed.get(fetch_id)) for fetch_id, body in bodies.items()}
-        for fetch in batch:
-            self._replay_one(fetch, ahead)
+        with write_transaction(self.new):
+            for fetch in batch:
+                self._replay_one(fetch, ahead)
         return len(batch)
 
     def _parse_ahead(self, batch: list[dict], pool: _ParsePool) -> tuple[dict, Callable[[], dict]]:
@@ -291,13 +324,9 @@ class Replayer:
         return parsed_once and spec is not None and self.selected(fetch)
 
     def _replay_one(self, fetch: dict, ahead: dict[int, tuple]) -> None:
-        gap = self._align_id(fetch["id"])
         saved = self._replay(fetch, ahead)
-        if gap is not None:
-            with write_transaction(self.new):
-                self.new.execute("DELETE FROM fetches WHERE id = ?", [gap])
-        if saved.fetch_id != fetch["id"]:
-            raise RuntimeError(f"fetch {fetch['id']} was replayed as {saved.fetch_id}")
+        if saved.row.log_at is not None:
+            mark_pending(self.new, fetch["source"], fetch["channel"], (saved.row.log_at, saved.fetch_id))
         if saved.outcome != fetch["outcome"]:
             key = f"{fetch['outcome']} -> {saved.outcome}"
             self.report.outcome_changes.setdefault(key, []).append(fetch["id"])
@@ -305,21 +334,6 @@ class Replayer:
             self._old_previous[(fetch["source"], fetch["channel"])] = fetch["snapshot_id"]
         self.last_id = fetch["id"]
         self.advance()
-
-    def _align_id(self, wanted_id: int) -> int | None:
-        """Keep ids equal across a gap in the old ids: a placeholder row, deleted right after."""
-        top = self.new.execute("SELECT coalesce(max(id), 0) FROM fetches").fetchone()[0]
-        if wanted_id == top + 1:
-            return None
-        if wanted_id <= top:
-            raise RuntimeError(f"fetch {wanted_id} is not after {top}: target is not fresh")
-        with write_transaction(self.new):
-            self.new.execute(
-                "INSERT INTO fetches (id, source, channel, url, started_at, outcome) "
-                "VALUES (?, ?, '', '', '', 'network_error')",
-                [wanted_id - 1, _GAP_SOURCE],
-            )
-        return wanted_id - 1
 
     def _replay(self, fetch: dict, ahead: dict[int, tuple]) -> Saved:
         spec = _spec_for(self.specs, fetch["source"])
@@ -333,63 +347,43 @@ class Replayer:
         self.report.replayed += 1
         return self._as_recorded(spec, fetch)
 
-    def _write(self, spec: SourceSpec | None, attempt: Attempt, fill: Callable[[], None]) -> Saved:
-        """Save through the live writer; `fill()` supplies `attempt.parsed` when the writer
-        finds the body is not the same as the channel's latest after all."""
-        channel = attempt.row.channel
-        ordered = _is_ticker(spec, channel) and spec.channel(channel).ordered
-        options = {
-            "ordered": ordered,
-            "gap_limit_s": spec.gap_limit_s if spec is not None else DEFAULT_GAP_LIMIT_S,
-        }
-        try:
-            return save_attempt(self.new, attempt, **options)
-        except (NeedsParse, NeedsRefetch):
-            attempt.not_modified = False
-            fill()
-            if attempt.parsed is None:  # the parser refused it: recorded as such
-                return save_failure(self.new, attempt.row)
-            return save_attempt(self.new, attempt, **options)
+    def _saw(self, fetch: dict, saved: Saved) -> Saved:
+        if fetch["snapshot_id"] is not None and saved.snapshot_id is not None:
+            key = (fetch["source"], fetch["channel"], fetch["snapshot_id"])
+            self._seen_again[key] = (saved.snapshot_id, saved.row.edition)
+        return saved
 
     def _reparse(self, spec: SourceSpec, fetch: dict, body: bytes, parsed: tuple | None) -> Saved:
         attempt = _archived_attempt(fetch, _fresh_row(fetch), body)
-
-        def fill() -> None:
-            if parsed is None:  # not parsed ahead (a small batch): here
-                parse_body(attempt, spec, fetch["channel"], fetched_at=from_iso(fetch["started_at"]))
-                return
+        if parsed is None:  # not parsed ahead (a small batch): here
+            parse_body(attempt, spec, fetch["channel"], fetched_at=from_iso(fetch["started_at"]))
+        else:
             (attempt.row.outcome, attempt.row.error, attempt.row.warning), attempt.parsed = parsed
-
-        return self._write(spec, attempt, fill)
+        cap = spec.channel(fetch["channel"]).max_items if _is_ticker(spec, fetch["channel"]) else MAX_ITEMS
+        saved = store_observation(self.new, attempt.row, attempt.parsed, known_after=True, max_items=cap)
+        return self._saw(fetch, saved)
 
     def _as_recorded(self, spec: SourceSpec | None, fetch: dict) -> Saved:
         row = _row(fetch)
         if fetch["outcome"] not in SUCCESS_OUTCOMES:
-            return save_failure(self.new, row)
+            return store_observation(self.new, row, known_after=True)
         if fetch["snapshot_id"] is None:
             return self._backfill(fetch, row)
-        attempt = _archived_attempt(fetch, row)
+        key = (row.source, row.channel, fetch["snapshot_id"])
         same_again = self._old_previous.get((row.source, row.channel), -1) == fetch["snapshot_id"]
-        if fetch["outcome"] == "unchanged" or same_again:
-            # The same page again (a body a fixed parser may read differently was not kept): the
-            # writer carries the channel's latest list on, if it is still this address's.
-            state = address_state(self.new, row.source, row.channel, attempt.address_key)
-            attempt.not_modified = True
-            attempt.based_on = state.fetch_id if state is not None else None
-            attempt.replayed_outcome = fetch["outcome"]
-            row.outcome = "ok"
-
-        def from_snapshot() -> None:
-            row.outcome = "ok"
-            items, rates = self._snapshot(fetch["snapshot_id"])
-            if _is_ticker(spec, row.channel):
-                attempt.parsed = TickerPage(headlines=items, rates=rates, edition=row.edition)
-            else:
-                attempt.parsed = RatesDocument(rate_date=None, rates=rates)
-
-        if not attempt.not_modified:
-            from_snapshot()
-        return self._write(spec, attempt, from_snapshot)
+        if (fetch["outcome"] == "unchanged" or same_again) and key in self._seen_again:
+            # The same page again (its body, which a fixed parser may read differently, was not
+            # kept): it saw what its predecessor with that list saw under today's parser.
+            snapshot_id, edition = self._seen_again[key]
+            if fetch["outcome"] == "unchanged":  # an `ok` one keeps the edition it recorded
+                row.edition = edition
+            return store_observation(self.new, row, same_as_snapshot=snapshot_id, known_after=True)
+        items, rates = self._snapshot(fetch["snapshot_id"])
+        if _is_ticker(spec, row.channel):
+            parsed = TickerPage(headlines=items, rates=rates, edition=row.edition)
+        else:
+            parsed = RatesDocument(rate_date=None, rates=rates)
+        return self._saw(fetch, store_observation(self.new, row, parsed, known_after=True))
 
     def _snapshot(self, snapshot_id: int) -> tuple[tuple[Headline, ...], tuple[Rate, ...]]:
         found = self.old.execute("SELECT items, rates FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
@@ -432,22 +426,21 @@ class Replayer:
 
     def _backfill(self, fetch: dict, row: FetchRow) -> Saved:
         """A success without a snapshot: a backfill request, re-driven from what it created."""
-        from ticker.db.backfill import save_backfill_page, save_rate_range
-
         if not _is_ticker(_spec_for(self.specs, fetch["source"]), fetch["channel"]):
-            ids = self.old.execute(
+            saved = store_observation(self.new, row, known_after=True)
+            for (rate_id,) in self.old.execute(
                 "SELECT id FROM rates WHERE first_fetch_id = ? OR last_fetch_id = ? ORDER BY id",
                 [fetch["id"], fetch["id"]],
-            ).fetchall()
-            rates = tuple(r for r in (self._rate(rate_id) for (rate_id,) in ids) if r)
-            done = save_rate_range(self.new, row, RatesDocument(rate_date=None, rates=rates))
-        else:
-            ids = self.old.execute(
-                "SELECT id FROM headlines WHERE first_fetch_id = ? ORDER BY rowid", [fetch["id"]]
-            ).fetchall()
-            headlines = [self._headline(hid, n, fetch_id=fetch["id"]) for n, (hid,) in enumerate(ids, 1)]
-            done = save_backfill_page(self.new, row, [h for h in headlines if h])
-        return Saved(done.fetch_id, row.outcome)
+            ).fetchall():
+                rate = self._rate(rate_id)
+                if rate is not None:
+                    store_rate(self.new, row, rate)
+            return saved
+        ids = self.old.execute(
+            "SELECT id FROM headlines WHERE first_fetch_id = ? ORDER BY rowid", [fetch["id"]]
+        ).fetchall()
+        headlines = [self._headline(hid, n, fetch_id=fetch["id"]) for n, (hid,) in enumerate(ids, 1)]
+        return store_backfill(self.new, row, [h for h in headlines if h])
 
 
 def compare(old: Database, new: Database, report: Report) -> None:
@@ -503,14 +496,6 @@ def _copy_table(db: Database, table: str, schema: str = "old") -> None:
     db.execute(f"INSERT OR IGNORE INTO main.{table} ({shared}) SELECT {shared} FROM {schema}.{table}")
 
 
-def _in_time_order(new: Database, replayer: Replayer) -> None:
-    """Fetches replay in id order; imported captures (older than the polls around them) are
-    then put back in time order (ticker.importing)."""
-    from ticker.importing import rederive_imported
-
-    rederive_imported(new, replayer.specs)
-
-
 def reparse_into(
     db_path: str | Path,
     target: str | Path,
@@ -529,7 +514,6 @@ def reparse_into(
     new = _fast(open_db(target))
     replayer = Replayer(old, new, source=source, since=since, advance=advance)
     replayer.run()
-    _in_time_order(new, replayer)
     new.execute("ATTACH DATABASE ? AS old", [str(db_path)])
     with write_transaction(new):
         for table in ("sources", "bodies"):
@@ -555,15 +539,16 @@ def reparse_in_place(
     db_path = Path(db_path)
     if not db_path.exists():
         raise ReparseError(f"no database at {db_path}")
-    scratch = db_path.with_name(f".{db_path.name}.reparse-{os.getpid()}")
+    scratch = db_path.with_name(f"{SCRATCH_PREFIX.format(name=db_path.name)}{os.getpid()}")
+    stale = remove_stale_scratch(db_path)
     _remove(scratch)
     old = open_db(db_path)
     new = _fast(open_db(scratch))
     try:
         replayer = Replayer(old, new, source=source, since=since, advance=advance)
+        replayer.report.stale_scratch = stale
         for _ in range(max_rounds):
             replayer.run()
-            _in_time_order(new, replayer)
             compare(old, new, replayer.report)
             if _swap(old, scratch, replayer.last_id):
                 break
@@ -574,6 +559,33 @@ def reparse_in_place(
         _remove(scratch)
     replayer.report.target = str(db_path)
     return replayer.report
+
+
+SCRATCH_PREFIX = ".{name}.reparse-"  # + the process id of the re-parse building it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_scratch(db_path: Path) -> list[str]:
+    """Remove the scratch files of re-parses of this database whose process is gone (killed
+    mid-way: nothing else would ever remove them); returns their names."""
+    prefix = SCRATCH_PREFIX.format(name=db_path.name)
+    removed = []
+    for path in sorted(db_path.parent.glob(f"{prefix}*")):
+        pid = path.name[len(prefix) :].split("-")[0]
+        if not pid.isdigit() or path.name != f"{prefix}{pid}" or _alive(int(pid)):
+            continue
+        _remove(path)
+        removed.append(path.name)
+    return removed
 
 
 def _swap(db: Database, scratch: Path, last_id: int) -> bool:
@@ -599,8 +611,6 @@ def _remove(path: Path) -> None:
 
 def fetch_count(db_path: str | Path) -> int:
     """How many fetches a re-parse will replay (for its progress display)."""
-    from ticker.db.schema import open_existing
-
     db = open_existing(db_path)
     try:
         return int(db.execute("SELECT count(*) FROM fetches").fetchone()[0])

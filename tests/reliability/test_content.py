@@ -15,6 +15,7 @@ from rbc_markup import Item, Widget, item_id, render_page, standard_items
 from reliability import faultserver as fs
 from reliability.support import rows
 from ticker.base import ParseError, RatesDocument, TickerPage
+from ticker.db.history import MAX_ITEMS
 from ticker.db.schema import open_db
 from ticker.poll import poll
 from ticker.scraper import cbr_xml, http, rbc_page
@@ -48,13 +49,17 @@ def store(fault_server, tmp_path):
     return run
 
 
-def test_ten_thousand_items_are_all_stored(store):
+def test_ten_thousand_items_keep_the_first_under_the_item_cap_and_say_so(store):
+    """Issue 19: one answer's work is bounded (it held the write lock for minutes): the first
+    MAX_ITEMS items are kept, the fetch row says the cap bit. (Before: all 10,000 were stored.)"""
     items = standard_items(10_000)
     db, saved = store(render_page(items))
-    assert saved.outcome == "ok" and saved.items_found == saved.items_new == 10_000
-    assert rows(db, "SELECT count(*) FROM headlines") == [(10_000,)]
-    assert rows(db, "SELECT count(*) FROM sightings WHERE exit_fetch_id IS NULL") == [(10_000,)]
-    assert rows(db, "SELECT item_count, json_array_length(items) FROM snapshots") == [(10_000, 10_000)]
+    assert saved.outcome == "ok" and saved.items_found == saved.items_new == MAX_ITEMS
+    assert f"kept the first {MAX_ITEMS} of 10000 items" in saved.row.warning
+    assert rows(db, "SELECT warning LIKE '%item cap%' FROM fetches") == [(1,)]
+    assert rows(db, "SELECT count(*) FROM headlines") == [(MAX_ITEMS,)]
+    assert rows(db, "SELECT count(*) FROM sightings WHERE exit_fetch_id IS NULL") == [(MAX_ITEMS,)]
+    assert rows(db, "SELECT item_count, json_array_length(items) FROM snapshots") == [(MAX_ITEMS, MAX_ITEMS)]
 
 
 HOSTILE_TITLES = {

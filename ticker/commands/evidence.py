@@ -323,6 +323,8 @@ def reparse(
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
+    for name in report.stale_scratch:
+        click.echo(f"removed {name}: the scratch file of a re-parse that was stopped")
     click.echo(
         f"{report.fetches} fetches replayed into {report.target}: {report.reparsed} re-parsed, "
         f"{report.replayed} as recorded"

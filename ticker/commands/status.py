@@ -118,6 +118,7 @@ def status(config_path: str | None, db_path: str | None, as_json_output: bool) -
 
     from ticker.base import to_iso, to_moscow_text, utc_now
     from ticker.commands.outages import cause_text, outage_line
+    from ticker.db.history import pending
     from ticker.db.queries import outages
     from ticker.db.schema import database_shape, open_existing
     from ticker.schedules.backoff import MAX_BACKOFF_S
@@ -145,6 +146,7 @@ def status(config_path: str | None, db_path: str | None, as_json_output: bool) -
             runs = {
                 h.name: outages(db, since=since, until=to_iso(utc_now()), sources=[h.name]) for h in sources
             }
+            unmerged = pending(db)
         except sqlite3.OperationalError as error:
             raise click.ClickException(f"{db_path} is not a ticker database ({error})") from None
         finally:
@@ -172,6 +174,10 @@ def status(config_path: str | None, db_path: str | None, as_json_output: bool) -
                 for h in sources
             ],
         }
+        document["history_pending"] = [
+            {"source": source, "channel": channel, "from": at, "since": since}
+            for source, channel, at, _, since in unmerged
+        ]
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     if holder is None:
@@ -180,6 +186,12 @@ def status(config_path: str | None, db_path: str | None, as_json_output: bool) -
         started = to_moscow_text(holder.started_at) if holder.started_at else "?"
         click.echo(f"daemon: running (pid {holder.pid}, since {started}; lock {lock_path(db_path)})")
     click.echo(f"database: {db_path} ({found.describe() if config is not None else 'from --db'})")
+    for source, channel, at, _, since in unmerged:
+        click.echo(
+            f"history pending: {source}/{channel} from {to_moscow_text(at)} (captures stored "
+            f"{to_moscow_text(since)} but not merged: an import stopped; the next poll or import of "
+            "that channel merges them)"
+        )
     if not sources:
         click.echo("no sources yet")
     for health in sources:

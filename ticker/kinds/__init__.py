@@ -93,6 +93,9 @@ class Channel:
     block_page: Callable[[bytes], str | None] = block_page
     pager: Pager | None = None  # with backfill="paged": how to walk it back
     ranges: RangeReader | None = None  # with backfill="range": how to ask for dates
+    # The most items one fetch stores (the rest is cut, said in the fetch's warning): bounds the
+    # work and the write lock of one answer (ticker.db.history).
+    max_items: int = 2000
 
 
 @dataclass(frozen=True, slots=True)
