@@ -13,6 +13,8 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from ticker.base import moscow_offsets
+
 BUSY_TIMEOUT_S = 30.0
 
 migrations = Migrations("ticker")
@@ -362,6 +364,17 @@ def _alert_delivery(db: Database) -> None:
         CREATE INDEX alerts_due ON alerts (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
         """
     )
+
+
+@_migration("0011_moscow_offsets")
+def _moscow_offsets(db: Database) -> None:
+    """Moscow's UTC offset over time (zoneinfo's Europe/Moscow, 1990-2100), so the views show
+    Moscow time right for every date in plain SQL: an instant's offset is the one of the last row
+    at or before it (db/views.py). Plus the indexes the ten-year queries seek by (docs/queries.md)."""
+    db.execute(
+        "CREATE TABLE moscow_offsets (from_utc TEXT PRIMARY KEY, offset_s INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    db.conn.executemany("INSERT INTO moscow_offsets (from_utc, offset_s) VALUES (?, ?)", moscow_offsets())
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> Database:

@@ -10,13 +10,24 @@ from sqlite_utils import Database
 
 from ticker.db.rate_rule import agrees_sql
 
-# Moscow has been UTC+3 all year since 2014; `*_msk` columns use that fixed offset so the views
-# stay plain SQL that any SQLite client can read.
-_MSK = "'+3 hours'"
+
+def moscow_offset_sql(column: str) -> str:
+    """SQL for Moscow's UTC offset at the instant in `column`, as a date modifier (`10800 seconds`):
+    the offset of the last change at or before it in `moscow_offsets` (migration 0011, built from
+    zoneinfo), one index seek per row. NULL for NULL or an instant before 1990."""
+    return (
+        f"((SELECT mo.offset_s FROM moscow_offsets mo WHERE mo.from_utc <= {column} "
+        f"ORDER BY mo.from_utc DESC LIMIT 1) || ' seconds')"
+    )
+
+
+def moscow_sql(column: str, form: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """SQL for a stored UTC instant as Moscow wall time (`ticker.base.moscow_wall` in Python)."""
+    return f"strftime('{form}', {column}, {moscow_offset_sql(column)})"
 
 
 def _msk(column: str) -> str:
-    return f"strftime('%Y-%m-%d %H:%M:%S', {column}, {_MSK})"
+    return moscow_sql(column)
 
 
 def _decimals(column: str) -> str:

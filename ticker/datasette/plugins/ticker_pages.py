@@ -19,7 +19,16 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
-from ticker.base import BadTime, parse_user_time, to_iso, to_moscow_text, utc_now
+from ticker.base import (
+    BadTime,
+    from_iso,
+    from_moscow_wall,
+    parse_user_time,
+    to_iso,
+    to_moscow,
+    to_moscow_text,
+    utc_now,
+)
 from ticker.display import duration_text, flag_text, safe_href, word_diff
 
 _UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -53,14 +62,16 @@ def _moscow_html(iso: str | None) -> Markup:
     return Markup('<time datetime="{0}" title="UTC {0}">{1}</time>').format(iso, shown)
 
 
-def _moscow_text_html(text: str) -> Markup:
-    """A Moscow wall time (a view's `_msk` column) labelled MSK, its UTC value in the tooltip."""
-    from datetime import datetime
+def _utc_html(iso: str) -> Markup:
+    """A stored UTC instant labelled UTC (its row shows the Moscow time in a column of its own)."""
+    return Markup('<time datetime="{0}">{1} UTC</time>').format(iso, iso[:19].replace("T", " "))
 
-    from ticker.base import MOSCOW
 
+def _moscow_text_html(text: str, utc: str | None = None) -> Markup:
+    """A Moscow wall time (a view's `_msk` column) labelled MSK, its UTC value (the row's own
+    UTC column when it has one) in the tooltip."""
     wall = _MOSCOW_TEXT.match(text).group(1)
-    utc = to_iso(datetime.fromisoformat(wall).replace(tzinfo=MOSCOW))
+    utc = utc or to_iso(from_moscow_wall(wall))
     return Markup('<time datetime="{0}" title="UTC {0}">{1} MSK</time>').format(utc, wall.replace("T", " "))
 
 
@@ -98,9 +109,10 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
     try:
         if isinstance(value, str) and _UTC_INSTANT.match(value):
-            return _moscow_html(value)
+            return _utc_html(value) if f"{column}_msk" in row.keys() else _moscow_html(value)
         if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
-            return _moscow_text_html(value)
+            utc = row[column[:-4]] if column[:-4] in row.keys() else None
+            return _moscow_text_html(value, utc if isinstance(utc, str) and _UTC_INSTANT.match(utc) else None)
     except ValueError:  # shaped like a time but no such day (`2024-02-30`): shown as it is
         return None
     if column in DURATION_COLUMNS and isinstance(value, int | float):
@@ -171,9 +183,7 @@ def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
 
 def _moscow_input(iso: str) -> str:
     """The value of a datetime-local field showing `iso` in Moscow time."""
-    from ticker.base import MOSCOW, from_iso
-
-    return from_iso(iso).astimezone(MOSCOW).strftime("%Y-%m-%dT%H:%M")
+    return to_moscow(from_iso(iso)).strftime("%Y-%m-%dT%H:%M")
 
 
 async def ticker_page(datasette, request) -> Response:
