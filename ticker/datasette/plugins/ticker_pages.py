@@ -108,10 +108,11 @@ def render_cell(row, value, column, table, database, datasette):
     if table == "headlines" and column == "title":  # the id cell links to the row: the title to its life
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
     try:
+        columns = list(row.keys())  # a sqlite3.Row's `in` looks at values, not names
         if isinstance(value, str) and _UTC_INSTANT.match(value):
-            return _utc_html(value) if f"{column}_msk" in row.keys() else _moscow_html(value)
+            return _utc_html(value) if f"{column}_msk" in columns else _moscow_html(value)
         if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
-            utc = row[column[:-4]] if column[:-4] in row.keys() else None
+            utc = row[column[:-4]] if column[:-4] in columns else None
             return _moscow_text_html(value, utc if isinstance(utc, str) and _UTC_INSTANT.match(utc) else None)
     except ValueError:  # shaped like a time but no such day (`2024-02-30`): shown as it is
         return None
