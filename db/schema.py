@@ -375,6 +375,14 @@ def _moscow_offsets(db: Database) -> None:
         "CREATE TABLE moscow_offsets (from_utc TEXT PRIMARY KEY, offset_s INTEGER NOT NULL) WITHOUT ROWID"
     )
     db.conn.executemany("INSERT INTO moscow_offsets (from_utc, offset_s) VALUES (?, ?)", moscow_offsets())
+    db.executescript(
+        """
+        CREATE INDEX rates_previous ON rates (source, currency, rate_date, first_seen);
+        CREATE INDEX rates_date ON rates (rate_date, currency, source);
+        CREATE INDEX sightings_exited_began ON sightings (first_seen) WHERE exit_fetch_id IS NOT NULL;
+        CREATE INDEX headline_titles_first_seen ON headline_titles (first_seen);
+        """
+    )
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> Database:

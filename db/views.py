@@ -44,17 +44,21 @@ VIEWS: dict[str, str] = {
         JOIN headline_titles n ON n.id = tc.new_title_id
         JOIN headlines h ON h.id = tc.headline_id
     """,
-    # Each distinct rate a source showed, with the move from the previous one (same source, currency).
+    # Each distinct rate a source showed, with the move from the previous one (same source, currency,
+    # in the order rate_date, first_seen, id). The previous one is found by an index seek per row
+    # (rates_previous), not a window over every rate: a filter on the view applies first.
     "rate_history": f"""
         SELECT r.id AS rate_id, r.source, coalesce(s.kind, r.source) AS source_kind, r.currency,
                r.rate_date, r.value, r.change AS change_shown,
-               lag(r.rate_date) OVER w AS previous_date, lag(r.value) OVER w AS previous_value,
-               CASE WHEN lag(r.value) OVER w IS NOT NULL THEN printf('%+.*f',
-                   max({_decimals("r.value")}, {_decimals("lag(r.value) OVER w")}),
-                   r.value - lag(r.value) OVER w) END AS move,
+               p.rate_date AS previous_date, p.value AS previous_value,
+               CASE WHEN p.value IS NOT NULL THEN printf('%+.*f',
+                   max({_decimals("r.value")}, {_decimals("p.value")}), r.value - p.value) END AS move,
                r.first_seen, r.last_seen, r.published_at, r.channel
         FROM rates r LEFT JOIN sources s ON s.name = r.source
-        WINDOW w AS (PARTITION BY r.source, r.currency ORDER BY r.rate_date, r.first_seen, r.id)
+        LEFT JOIN rates p ON p.id = (
+            SELECT q.id FROM rates q WHERE q.source = r.source AND q.currency = r.currency
+                AND (q.rate_date, q.first_seen, q.id) < (r.rate_date, r.first_seen, r.id)
+            ORDER BY q.rate_date DESC, q.first_seen DESC, q.id DESC LIMIT 1)
     """,
     # What a ticker source's rate widget showed against the official rate (a source without a
     # ticker: the Bank of Russia) for the same currency and date. mismatch = 1 unless some

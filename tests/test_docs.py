@@ -5,11 +5,15 @@ listed, every source kind is in docs/sources.md, and every command the README sh
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import click
 
 import pytest
 
-from ticker.cli import main
+from ticker.cli import COMMANDS, SUMMARIES, command_summary, main
 from ticker.db.schema import MIGRATION_NAMES, open_db
 from ticker.kinds import kinds
 
@@ -108,3 +112,28 @@ def test_every_command_the_readme_shows_exists():
     shown = set(re.findall(r"(?:^|&& |\.venv/bin/)ticker ([a-z][a-z-]+)", code, flags=re.M))
     assert {"fetch", "run", "serve"} <= shown
     assert shown <= set(main.list_commands(None)), sorted(shown - set(main.list_commands(None)))
+
+
+def test_help_summaries_are_each_commands_own_first_sentence():
+    """`ticker --help` reads SUMMARIES instead of importing every command: each must say what the
+    command's own help says, and every visible command must have one."""
+    ctx = click.Context(main)
+    for name in sorted(COMMANDS):
+        command = main.get_command(ctx, name)
+        if command.hidden:
+            assert name not in SUMMARIES, f"{name} is hidden but has a --help summary"
+            continue
+        assert SUMMARIES.get(name) == command_summary(command), f"SUMMARIES[{name!r}]"
+    assert set(SUMMARIES) <= set(COMMANDS)
+
+
+def test_help_imports_no_command_module():
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom ticker.cli import main\n"
+        "result = CliRunner().invoke(main, ['--help'])\nassert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ticker.commands.')))\nprint(result.output)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported, _, output = done.stdout.partition("\n")
+    assert imported == "[]"
+    assert "What changed in a window." in output and "Fetch SOURCE once" in output
