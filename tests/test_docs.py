@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import click
-
 import pytest
 
 from ticker.cli import COMMANDS, SUMMARIES, command_summary, main
