@@ -25,7 +25,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlite_utils import Database
 
 from ticker import __version__
 from ticker.base import redact_url, to_iso, utc_now
@@ -113,7 +112,6 @@ class Daemon:
         self._runners: list[SourceRunner] = []
         self._transport: httpx.HTTPTransport | None = None
         self._lock: DaemonLock | None = None
-        self._keeper: Database | None = None
         self.failure: str | None = None  # why the daemon stopped itself (it must exit non-zero)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -165,9 +163,6 @@ class Daemon:
                 )  # fmt: skip
         finally:
             db.conn.close()
-        # Held open while the daemon runs: a run's own connection then closes without checkpointing
-        # and truncating the WAL (the last connection to close does that, ~20 ms with its fsyncs).
-        self._keeper = connect(self.config.db)
         hooks.configure(self.config.settings)
         loaded = hooks.install_features(self.config.settings)
         # One connection pool (and TLS context, ~1 MB each) for all; a client (cookies) per source.
@@ -256,9 +251,6 @@ class Daemon:
             return False
         for runner in self._runners:
             runner.client.close()  # each closes the shared pool: closing twice is harmless
-        if self._keeper is not None:
-            self._keeper.conn.close()
-            self._keeper = None
         if self._scheduler is not None:
             log.info("stopped")
         return True
