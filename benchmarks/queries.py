@@ -50,6 +50,7 @@ NEW_OBJECTS = {
 
 def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
     """The case names, and run(name, round) running one case once (parameters from the round)."""
+    # Lazy: a child imports the ticker of whichever checkout's interpreter runs it; the driver none.
     from ticker.base import from_iso, to_iso
     from ticker.commands.serve import DATASETTE_DIR, load_metadata, make_datasette
     from ticker.db import queries
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         child(args.child)
         return
     sys.path.insert(0, str(HERE))
-    import synthetic_history
+    import synthetic_history  # lazy: only the driver generates, and only with this checkout's ticker
 
     folder = args.dir or Path(tempfile.mkdtemp(prefix="ticker-bench-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,8 @@ def rss_bytes() -> int:
 
 
 def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float, seconds: float) -> dict:
+    # Lazy: a trial runs the daemon of whichever checkout's interpreter runs it; the driver and
+    # the feed server import no ticker.
     from ticker.schedules.config import DaemonConfig
     from ticker.schedules.daemon import Daemon
     from ticker.sources import SourceSpec
