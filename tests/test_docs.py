@@ -122,7 +122,8 @@ def test_help_summaries_are_each_commands_own_first_sentence():
         if command.hidden:
             assert name not in SUMMARIES, f"{name} is hidden but has a --help summary"
             continue
-        assert SUMMARIES.get(name) == command_summary(command), f"SUMMARIES[{name!r}]"
+        wanted = command_summary(command)
+        assert SUMMARIES.get(name) == wanted, f"ticker/cli.py SUMMARIES needs: {name!r}: {wanted!r},"
     assert set(SUMMARIES) <= set(COMMANDS)
 
 
