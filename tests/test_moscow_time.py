@@ -96,27 +96,3 @@ def test_no_fixed_offset_left_in_views_or_charts() -> None:
     metadata = (Path(__file__).resolve().parents[1] / "ticker" / "datasette" / "metadata.yml").read_text()
     for text in [*VIEWS.values(), metadata]:
         assert not re.search(r"[+-]\s*3 hours|10800 seconds", text)
-
-
-def test_utc_column_with_a_moscow_twin_reads_as_utc_in_pages() -> None:
-    """headline_exits has exited_at and exited_at_msk: they must not show the same text."""
-    instant, wall = CASES[0]
-    row = {"exited_at": instant, "exited_at_msk": wall}
-
-    def cell(column: str) -> str:
-        html = ticker_pages.render_cell(
-            row=row,
-            value=row[column],
-            column=column,
-            table="headline_exits",
-            database="ticker",
-            datasette=None,
-        )
-        return re.sub(r"<[^>]+>", "", str(html))
-
-    assert cell("exited_at") == "2013-07-01 12:00:00 UTC"
-    assert cell("exited_at_msk") == "2013-07-01 16:00:00 MSK"
-    alone = ticker_pages.render_cell(
-        row={"seen": instant}, value=instant, column="seen", table=None, database="ticker", datasette=None
-    )
-    assert re.sub(r"<[^>]+>", "", str(alone)) == "2013-07-01 16:00:00 MSK"  # no twin: Moscow, labelled

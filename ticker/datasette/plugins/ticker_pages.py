@@ -62,16 +62,10 @@ def _moscow_html(iso: str | None) -> Markup:
     return Markup('<time datetime="{0}" title="UTC {0}">{1}</time>').format(iso, shown)
 
 
-def _utc_html(iso: str) -> Markup:
-    """A stored UTC instant labelled UTC (its row shows the Moscow time in a column of its own)."""
-    return Markup('<time datetime="{0}">{1} UTC</time>').format(iso, iso[:19].replace("T", " "))
-
-
-def _moscow_text_html(text: str, utc: str | None = None) -> Markup:
-    """A Moscow wall time (a view's `_msk` column) labelled MSK, its UTC value (the row's own
-    UTC column when it has one) in the tooltip."""
+def _moscow_text_html(text: str) -> Markup:
+    """A Moscow wall time (a view's `_msk` column) labelled MSK, its UTC value in the tooltip."""
     wall = _MOSCOW_TEXT.match(text).group(1)
-    utc = utc or to_iso(from_moscow_wall(wall))
+    utc = to_iso(from_moscow_wall(wall))
     return Markup('<time datetime="{0}" title="UTC {0}">{1} MSK</time>').format(utc, wall.replace("T", " "))
 
 
@@ -108,12 +102,10 @@ def render_cell(row, value, column, table, database, datasette):
     if table == "headlines" and column == "title":  # the id cell links to the row: the title to its life
         return Markup('<a href="{}">{}</a>').format(_headline_href(datasette, row["id"]), value)
     try:
-        columns = list(row.keys())  # a sqlite3.Row's `in` looks at values, not names
         if isinstance(value, str) and _UTC_INSTANT.match(value):
-            return _utc_html(value) if f"{column}_msk" in columns else _moscow_html(value)
+            return _moscow_html(value)
         if column.endswith("_msk") and isinstance(value, str) and _MOSCOW_TEXT.match(value):
-            utc = row[column[:-4]] if column[:-4] in columns else None
-            return _moscow_text_html(value, utc if isinstance(utc, str) and _UTC_INSTANT.match(utc) else None)
+            return _moscow_text_html(value)
     except ValueError:  # shaped like a time but no such day (`2024-02-30`): shown as it is
         return None
     if column in DURATION_COLUMNS and isinstance(value, int | float):
