@@ -35,6 +35,8 @@ def user_errors(db_path: str | None = None) -> Iterator[None]:
         if isinstance(error, sqlite3.DatabaseError):
             where = f" {db_path}" if db_path else ""
             raise click.ClickException(f"cannot use database{where}: {error}") from None
+        if isinstance(error, BrokenPipeError):
+            raise  # a reader that stopped reading: the command group ends quietly (ticker/cli.py)
         if isinstance(error, OSError):
             raise click.ClickException(
                 f"{error.strerror or error}: {error.filename or db_path or ''}".rstrip(": ")
