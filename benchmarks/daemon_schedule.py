@@ -4,8 +4,8 @@ delay < 1 s.)
 Runs ticker's own daemon (ticker.schedules.daemon.Daemon, as `ticker run` does) for about 75 s
 against the loopback server (its own process). Every source is an RBC page with one new
 headline at every poll (the worst ordinary case: each poll parses ~250 KB, stores, archives).
-Start delay = when the run began - when APScheduler had it due (jitter included in the due
-time), as the daemon records it. The start burst (every source at once at start-up) is shown
+Start delay = when the run began - when APScheduler had it due (its phase
+included in the due time), as the daemon records it. The start burst (every source at once at start-up) is shown
 apart from the steady rounds.
 
     python benchmarks/daemon_schedule.py                       # 50 sources, every 10 s, 75 s
@@ -30,7 +30,6 @@ import common
 import psutil
 
 from ticker.schedules.config import DaemonConfig
-from ticker.schedules.daemon import jitter_for
 from ticker.sources import SourceSpec
 
 GOAL_S = 1.0
@@ -95,7 +94,7 @@ def main() -> None:
             ["runs", "count", "median s", "p90 s", "p99 s", "max s"],
             rows,
             title=(
-                f"{args.sources} sources every {args.every:g} s (jitter 0..{jitter_for(args.every):g} s), "
+                f"{args.sources} sources every {args.every:g} s (each at its own phase), "
                 f"{args.seconds:g} s run: start delays"
             ),
         )

@@ -1,20 +1,32 @@
-"""Query speed on synthetic histories of 1 month, 6 months and 1 year: every canned query, the
-CLI's queries (`at`, `changes`, `rates`), the chart queries, each view's first page as Datasette
-asks for it, and a title search. Median and p95 in ms, plus the database size.
+"""Query speed on a synthetic history of ten years (benchmarks/synthetic_history.py: RBC's page
+every 2 minutes with its ticker channel, the Bank of Russia hourly): every CLI query (`at`,
+`changes`, `rates`), every canned query, chart and view page as Datasette runs its SQL, a title
+search, and the pages themselves through Datasette's own client (`/-/ticker`, table and view
+pages, canned query pages, a title search page). Goal: every one < 50 ms p50.
 
-Goal: < 50 ms median at 1 year, growth far below linear. Queries run on a read-only connection
-with the same SQL functions `ticker serve` registers, fetching at most 1001 rows as Datasette does.
+Each round runs every case once, in every variant, one after the other (interleaved), with the
+same random parameters for each variant; the table gives p50 and p99 over the rounds and, with
+`--old`, the old code's figures and the median of the per-round ratios. `--old PYTHON` is another
+checkout's interpreter (the pre-change code: `--old /work/main/.venv/bin/python`), run on a copy
+of the database brought back to that code's schema (its migrations and views).
 
-    python benchmarks/queries.py                  # 30, 182, 365 days (generates ~1 min)
-    python benchmarks/queries.py --days 30 --repeat 5
+    python benchmarks/queries.py --dir /tmp/ticker-bench                # 10 years (generates ~5 min once)
+    python benchmarks/queries.py --dir /tmp/ticker-bench --old /work/main/.venv/bin/python
+    python benchmarks/queries.py --days 30 --rounds 3                  # a smoke test
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
+import json
+import os
 import random
+import shutil
+import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,153 +34,237 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import synthetic_history
-
-from ticker.base import from_iso, to_iso
-from ticker.commands.serve import DATASETTE_DIR, load_metadata
-from ticker.db import queries
-from ticker.db.schema import connect
-
+HERE = Path(__file__).resolve().parent
 DATASETTE_ROWS = 1001
+SEARCH = "оштрафовал"
+GOAL_MS = 50.0
+# what this checkout's migration 0011 added, dropped from the old variant's copy
+NEW_OBJECTS = {
+    "table": ["moscow_offsets"],
+    "index": ["rates_previous", "rates_date", "sightings_exited_began", "headline_titles_first_seen"],
+}
 
 
-def _plugin():
+# ---- the cases (run in a child: the checkout of whichever interpreter runs this file) ----------
+
+
+def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
+    """The case names, and run(name, round) running one case once (parameters from the round)."""
+    # Lazy: a child imports the ticker of whichever checkout's interpreter runs it; the driver none.
+    from ticker.base import from_iso, to_iso
+    from ticker.commands.serve import DATASETTE_DIR, load_metadata, make_datasette
+    from ticker.db import queries
+    from ticker.db.schema import connect
+    from ticker.db.views import VIEWS
+
+    db = connect(db_path, read_only=True)
     spec = importlib.util.spec_from_file_location("ticker_sql", DATASETTE_DIR / "plugins" / "ticker_sql.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _timed(run: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - began) * 1000)
-    return times
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def cases(db, rng: random.Random) -> dict[str, Callable[[], object]]:
-    """name -> a callable running one query (parameters drawn afresh on each call)."""
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    plugin.prepare_connection(db.conn)
     conn = db.conn
     first, last = conn.execute("SELECT min(started_at), max(started_at) FROM fetches").fetchone()
     start, end = from_iso(first), from_iso(last)
     span = (end - start).total_seconds()
-    ids = [r[0] for r in conn.execute("SELECT id FROM headlines ORDER BY random() LIMIT 200")]
+    ids = [r[0] for r in conn.execute("SELECT id FROM headlines ORDER BY id LIMIT 2000")]
+    ds = make_datasette(db_path)
+    name = db_path.stem
+    loop = asyncio.new_event_loop()
+    rng = random.Random()
 
     def instant() -> str:
         return to_iso(start + timedelta(seconds=rng.uniform(0.05, 1.0) * span))
 
-    def changes_window(hours: int) -> Callable[[], object]:
+    def sql(text: str, params: Callable[[], dict] = dict) -> Callable[[], object]:
+        return lambda: conn.execute(text, params()).fetchmany(DATASETTE_ROWS)
+
+    def page(path: Callable[[], str]) -> Callable[[], object]:
+        def run() -> object:
+            return loop.run_until_complete(ds.client.get(path())).status_code
+
+        return run
+
+    def changes(hours: int) -> Callable[[], object]:
         def run() -> object:
             until = instant()
             return queries.changes(db, to_iso(from_iso(until) - timedelta(hours=hours)), until)
 
         return run
 
-    def fetch(sql: str, params: dict | None = None) -> Callable[[], object]:
-        return lambda: conn.execute(sql, params or {}).fetchmany(DATASETTE_ROWS)
-
-    metadata = load_metadata("ticker")
-    canned = metadata["databases"]["ticker"]["queries"]
     out: dict[str, Callable[[], object]] = {
         "cli at": lambda: queries.ticker_at(db, instant()),
-        "cli changes 1h": changes_window(1),
-        "cli changes 1d": changes_window(24),
+        "cli changes 1h": changes(1),
+        "cli changes 1d": changes(24),
         "cli rates (all)": lambda: queries.rates(db),
         "cli rates EUR cbr 30d": lambda: queries.rates(
             db, currency="EUR", source="cbr", since_day=(end - timedelta(days=30)).date().isoformat()
         ),
     }
-    forms = [
-        lambda: instant(),
-        lambda: (from_iso(instant()) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),  # Moscow, no zone
-        lambda: "",
-    ]
-    for name, query in canned.items():
-        sql = query["sql"]
-        if name == "ticker_at":
-            out["q ticker_at"] = lambda sql=sql: conn.execute(
-                sql, {"at": rng.choice(forms)(), "source": ""}
-            ).fetchmany(DATASETTE_ROWS)
-        elif name == "headline_history":
-            out["q headline_history"] = lambda sql=sql: conn.execute(
-                sql, {"id": rng.choice(ids), "source": ""}
-            ).fetchall()
-        elif name == "rate_series":
-            out["q rate_series EUR"] = fetch(sql, {"currency": "EUR"})
+    metadata = load_metadata("ticker")
+    for query, body in metadata["databases"]["ticker"]["queries"].items():
+        text = body["sql"]
+        if query == "ticker_at":
+            out["q ticker_at"] = sql(text, lambda: {"at": instant(), "source": ""})
+        elif query == "headline_history":
+            out["q headline_history"] = sql(text, lambda: {"id": rng.choice(ids), "source": ""})
+        elif query == "rate_series":
+            out["q rate_series EUR"] = sql(text, lambda: {"currency": "EUR"})
         else:
-            out[f"q {name}"] = fetch(sql)
-    for name, chart in metadata["plugins"]["datasette-dashboards"]["ticker"]["charts"].items():
-        out[f"chart {name}"] = fetch(chart["query"])
-    for name, table in metadata["databases"]["ticker"]["tables"].items():
-        if name in queries_views():
-            order = f" ORDER BY {table['sort_desc']} DESC" if "sort_desc" in table else ""
-            out[f"view {name}"] = fetch(f"SELECT * FROM {name}{order} LIMIT 101")
-    out["search titles"] = fetch(
-        "SELECT * FROM headline_titles WHERE rowid IN (SELECT rowid FROM headline_titles_fts "
-        "WHERE headline_titles_fts MATCH :q) ORDER BY first_seen DESC LIMIT 101",
-        {"q": '"оштрафовал"'},
+            out[f"q {query}"] = sql(text)
+    for chart, body in metadata["plugins"]["datasette-dashboards"]["ticker"]["charts"].items():
+        out[f"chart {chart}"] = sql(body["query"])
+    for table, body in metadata["databases"]["ticker"]["tables"].items():
+        if table in VIEWS:
+            order = f" ORDER BY {body['sort_desc']} DESC" if "sort_desc" in body else ""
+            out[f"view {table}"] = sql(f"SELECT * FROM {table}{order} LIMIT 101")
+    out["search titles (FTS, newest first)"] = sql(
+        "SELECT t.* FROM headline_titles_fts f JOIN headline_titles t ON t.id = f.rowid "
+        "WHERE headline_titles_fts MATCH :q ORDER BY f.rowid DESC LIMIT 101",
+        lambda: {"q": f'"{SEARCH}"'},
     )
-    return out
+    out["page /-/ticker"] = page(lambda: f"/-/ticker?source=rbc&at={instant()}")
+    for table in ("fetches", "headlines", "headline_titles", "sightings", "rates"):
+        out[f"page table {table}"] = page(lambda table=table: f"/{name}/{table}")
+    out["page title search"] = page(lambda: f"/{name}/headline_titles?_search={SEARCH}")
+    for view in ("headline_exits", "headline_rewrites", "rate_history", "fetch_health", "fetch_outages"):
+        out[f"page view {view}"] = page(lambda view=view: f"/{name}/{view}")
+    for query in ("rate_series", "rbc_vs_cbr", "pulled", "outages"):
+        if query in metadata["databases"]["ticker"]["queries"]:
+            out[f"page query {query}"] = page(lambda query=query: f"/{name}/{query}?currency=EUR")
+
+    def run(case: str, round_: int) -> object:
+        rng.seed(f"{case}:{round_}")
+        return out[case]()
+
+    return list(out), run
 
 
-def queries_views() -> set[str]:
-    from ticker.db.views import VIEWS
+def child(db_path: Path) -> None:
+    """Serve rounds: read a round number per line, answer {case: ms} for that round."""
+    names, run = cases(db_path)
+    for name in names:  # warm the page cache and Datasette, as a running server is
+        run(name, -1)
+    print(json.dumps(names), flush=True)
+    for line in sys.stdin:
+        round_ = int(line)
+        timings: dict[str, object] = {"_status": {}}
+        for name in names:
+            began = time.perf_counter()
+            status = run(name, round_)
+            timings[name] = (time.perf_counter() - began) * 1000
+            if isinstance(status, int) and status != 200:  # a page over Datasette's time limit: 400
+                timings["_status"][name] = status
+        print(json.dumps(timings), flush=True)
 
-    return set(VIEWS)
+
+def downgrade(path: Path, python: str) -> None:
+    """Bring a copy of the database back to another checkout's schema: drop what this checkout's
+    migrations added, then let that checkout write its own views."""
+    with sqlite3.connect(path) as conn:
+        for kind, names in NEW_OBJECTS.items():
+            for name in names:
+                conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE '0011_%'")
+        for (view,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'").fetchall():
+            conn.execute(f"DROP VIEW {view}")
+    code = (
+        "import sys\nfrom ticker.db.schema import connect\nfrom ticker.db.views import ensure_views\n"
+        "ensure_views(connect(sys.argv[1]))"
+    )
+    subprocess.run([python, "-c", code, str(path)], check=True)
 
 
-def measure(path: Path, repeat: int) -> dict[str, tuple[float, float]]:
-    db = connect(path, read_only=True)
-    _plugin().prepare_connection(db.conn)
-    rng = random.Random(11)
-    results = {}
-    for name, run in cases(db, rng).items():
-        run()  # warm the page cache like a running server
-        times = _timed(run, repeat)
-        results[name] = (statistics.median(times), _p95(times))
-    db.close()
-    return results
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, nargs="+", default=[30, 182, 365])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--dir", type=Path, help="Where to keep the generated databases (reused if present).")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=3650)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--dir", type=Path, help="where to keep the generated databases (reused if present)")
+    parser.add_argument("--old", help="another checkout's python, measured in the same rounds")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child(args.child)
+        return
+    sys.path.insert(0, str(HERE))
+    import synthetic_history  # lazy: only the driver generates, and only with this checkout's ticker
+
     folder = args.dir or Path(tempfile.mkdtemp(prefix="ticker-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    sizes, measured = {}, {}
-    for days in args.days:
-        path = folder / f"history-{days}d.db"
-        if not path.exists():
-            began = time.monotonic()
-            facts = synthetic_history.generate(path, days)
-            print(f"generated {days} d in {time.monotonic() - began:.0f} s: {facts}", file=sys.stderr)
-        sizes[days] = path.stat().st_size
-        measured[days] = measure(path, args.repeat)
-    names = list(measured[args.days[0]])
-    header = f"{'query':<28}" + "".join(f"{f'{d} d median/p95 ms':>22}" for d in args.days)
-    print(header)
-    print("-" * len(header))
-    for name in names:
-        cells = "".join(f"{measured[d][name][0]:>13.1f} /{measured[d][name][1]:>7.1f}" for d in args.days)
-        print(f"{name:<28}{cells}")
-    print("-" * len(header))
-    print(f"{'database size MB':<28}" + "".join(f"{sizes[d] / 1e6:>22.1f}" for d in args.days))
-    if 365 in sizes:
-        print(f"size per year: {sizes[365] / 1e6:.0f} MB")
-    slow = [n for n in names if measured[args.days[-1]][n][0] >= 50]
-    print(f"median >= 50 ms at {args.days[-1]} d: {', '.join(slow) if slow else 'none'}")
+    path = folder / f"history-{args.days}d.db"
+    if not path.exists():
+        began = time.monotonic()
+        facts = synthetic_history.generate(path, args.days)
+        print(f"generated {args.days} d in {time.monotonic() - began:.0f} s: {facts}", file=sys.stderr)
+    variants = {"new": (sys.executable, path)}
+    if args.old:
+        old_path = folder / f"history-{args.days}d-old.db"
+        if not old_path.exists():
+            shutil.copyfile(path, old_path)
+            downgrade(old_path, args.old)
+        variants["old"] = (args.old, old_path)
+    children = {
+        name: subprocess.Popen(
+            [python, __file__, "--child", str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=HERE.parent,
+        )
+        for name, (python, db) in variants.items()
+    }
+    names = {name: json.loads(proc.stdout.readline()) for name, proc in children.items()}
+    shared = [n for n in names["new"] if all(n in found for found in names.values())]
+    times: dict[str, dict[str, list[float]]] = {name: {case: [] for case in shared} for name in children}
+    failed: dict[str, dict[str, int]] = {name: {} for name in children}
+    print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
+    for round_ in range(args.rounds):
+        order = list(children) if round_ % 2 == 0 else list(reversed(children))
+        for name in order:
+            children[name].stdin.write(f"{round_}\n")
+            children[name].stdin.flush()
+            got = json.loads(children[name].stdout.readline())
+            for case in shared:
+                times[name][case].append(got[case])
+            for case, status in got["_status"].items():
+                failed[name][case] = status
+        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+    for proc in children.values():
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    size = path.stat().st_size
+    headers = ["case", "new p50 ms", "new p99 ms"]
+    if "old" in times:
+        headers += ["old p50 ms", "old p99 ms", "old/new (median per-round ratio)"]
+    headers.append(f"new p50 < {GOAL_MS:g} ms")
+    rows = []
+    for case in shared:
+        new = times["new"][case]
+
+        def note(name: str, case: str = case) -> str:
+            status = failed[name].get(case)
+            return f" (HTTP {status}: over the time limit)" if status else ""
+
+        row = [case, f"{statistics.median(new):.1f}{note('new')}", f"{quantile(new, 0.99):.1f}"]
+        if "old" in times:
+            old = times["old"][case]
+            ratios = [o / n for o, n in zip(old, new, strict=True)]
+            row += [f"{statistics.median(old):.1f}{note('old')}", f"{quantile(old, 0.99):.1f}",
+                    f"{statistics.median(ratios):.1f}x"]  # fmt: skip
+        row.append("yes" if statistics.median(new) < GOAL_MS and not note("new") else "NO")
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    print(f"\n{args.days} days of history ({size / 1e9:.2f} GB), {args.rounds} interleaved rounds\n")
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        print("| " + " | ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
+    slow = [row[0] for row in rows if row[-1] == "NO"]
+    print(f"\nnew p50 >= {GOAL_MS:g} ms: {', '.join(slow) if slow else 'none'}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ failures in runs (network_error, http_error, blocked) making ~2% of polls, a few
 exits after a failed poll or a long gap are `unknown`; the rate widgets change once a day;
 the Bank of Russia's XML polled hourly, mostly unchanged, a new rate a day.
 
+Rows are written in chunks as the history advances (a headline when it leaves the page), so ten
+years (2.6 million polls, 1.1 million headlines) fit in a few hundred MB of memory.
+
     python benchmarks/synthetic_history.py OUT.db --days 365
 """
 
@@ -24,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from ticker.base import to_iso
+from ticker.base import moscow_day, to_iso
 from ticker.db.schema import open_db, write_transaction
 from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs, register_source
 
@@ -61,6 +64,7 @@ class Headline:
     last_seen: str = ""
     last_fetch_id: int = 0
     title_id: int = 0
+    title_ids: list[int] = field(default_factory=list)
     reword_at_poll: int | None = None
     pull_at_poll: int | None = None
 
@@ -85,14 +89,19 @@ class Writer:
     titles: dict[int, list] = field(default_factory=dict)  # id -> [hid, title, first, last, ffid, lfid]
     changes: list[tuple] = field(default_factory=list)
     sightings: list[tuple] = field(default_factory=list)
-    snapshots: dict[str, tuple] = field(default_factory=dict)  # digest -> row
+    snapshots: dict[str, tuple] = field(default_factory=dict)  # digest -> row, not yet written
+    snapshot_ids: dict[bytes, int] = field(default_factory=dict)  # every snapshot's key so far -> id
+    snapshot_count: int = 0
+    title_count: int = 0
     rates: dict[tuple, list] = field(default_factory=dict)  # (source, cur, date, value) -> row
-    headlines: list[Headline] = field(default_factory=list)
+    headlines: list[Headline] = field(default_factory=list)  # left the page, not yet written
+    totals: dict[str, int] = field(default_factory=dict)
 
     def title_version(self, headline: Headline, title: str, at: str, fetch_id: int) -> int:
-        title_id = len(self.titles) + 1
-        self.titles[title_id] = [headline.id, title, at, at, fetch_id, fetch_id]
-        return title_id
+        self.title_count += 1
+        self.titles[self.title_count] = [headline.id, title, at, at, fetch_id, fetch_id]
+        headline.title_ids.append(self.title_count)
+        return self.title_count
 
     def snapshot(self, source: str, channel: str, items: list[list], rate_ids: list[int]) -> int:
         items_json = json.dumps(items, separators=(",", ":"))
@@ -100,8 +109,13 @@ class Writer:
         digest = hashlib.sha256(f"{items_json}|{rates_json}".encode()).hexdigest()
         key = f"{source}|{channel}|{digest}"
         if key not in self.snapshots:
+            packed = hashlib.sha256(key.encode()).digest()[:16]
+            if packed in self.snapshot_ids:  # written in an earlier chunk
+                return self.snapshot_ids[packed]
+            self.snapshot_count += 1
+            self.snapshot_ids[packed] = self.snapshot_count
             self.snapshots[key] = (
-                len(self.snapshots) + 1,
+                self.snapshot_count,
                 source,
                 channel,
                 digest,
@@ -110,6 +124,52 @@ class Writer:
                 len(items),
             )
         return self.snapshots[key][0]
+
+    def flush(self, db, final: bool = False) -> None:
+        """Write what is complete: fetches, snapshots, changes, closed sightings, headlines that left
+        the page and their titles (every row if `final`)."""
+        marks = lambda k: ", ".join("?" * k)  # noqa: E731
+        conn = db.conn
+        conn.executemany(f"INSERT INTO fetches ({FETCH_COLUMNS}) VALUES ({marks(18)})", self.fetches)
+        conn.executemany(
+            f"INSERT INTO snapshots (id, source, channel, digest, items, rates, item_count) VALUES ({marks(7)})",
+            self.snapshots.values(),
+        )
+        conn.executemany(
+            "INSERT INTO headlines (id, source, url, title, rubric, kind, paid, project, published_at, first_seen, "
+            f"last_seen, first_fetch_id, last_fetch_id, first_channel) VALUES ({marks(14)})",
+            ((h.id, "rbc", f"https://www.rbc.ru/rbcfreenews/{h.id}", h.title, h.rubric, "news", 0, "rbcnews",
+              h.published_at, h.first_seen, h.last_seen or h.first_seen, h.first_fetch_id,
+              h.last_fetch_id or h.first_fetch_id, "page") for h in self.headlines),
+        )  # fmt: skip
+        done_titles = [tid for h in self.headlines for tid in h.title_ids]
+        conn.executemany(
+            "INSERT INTO headline_titles (id, headline_id, title, first_seen, last_seen, first_fetch_id, "
+            f"last_fetch_id) VALUES ({marks(7)})",
+            ((tid, *self.titles.pop(tid)) for tid in sorted(done_titles)),
+        )
+        conn.executemany(
+            f"INSERT INTO title_changes (headline_id, fetch_id, changed_at, old_title_id, new_title_id) VALUES ({marks(5)})",
+            self.changes,
+        )
+        conn.executemany(
+            "INSERT INTO sightings (id, headline_id, source, channel, first_fetch_id, last_fetch_id, first_seen, "
+            f"last_seen, first_position, last_position, exit_fetch_id, exited_at, exit_reason) VALUES ({marks(13)})",
+            sorted(self.sightings),
+        )
+        for name, rows in (
+            ("fetches", self.fetches),
+            ("headlines", self.headlines),
+            ("rewrites", self.changes),
+        ):
+            self.totals[name] = self.totals.get(name, 0) + len(rows)
+        self.fetches, self.snapshots, self.headlines, self.changes, self.sightings = [], {}, [], [], []
+        if final:
+            conn.executemany(
+                "INSERT INTO rates (id, source, currency, rate_date, value, change, first_seen, last_seen, "
+                f"first_fetch_id, last_fetch_id, channel) VALUES ({marks(11)})",
+                self.rates.values(),
+            )
 
     def rate(self, source: str, channel: str, currency: str, day: str, value: str, change: str | None,
              at: str, fetch_id: int) -> tuple[int, bool]:  # fmt: skip
@@ -159,7 +219,9 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
         path.unlink()
     db = open_db(path)
     start = END - timedelta(days=days)
-    register_source(db, "rbc", "rbc", "https://www.rbc.ru/", POLL_S, ["page"], to_iso(start))
+    register_source(
+        db, "rbc", "rbc", "https://www.rbc.ru/", POLL_S, ["page"], to_iso(start), ticker_channel="page"
+    )
     register_source(db, "cbr", "cbr", "https://www.cbr.ru/scripts/XML_daily.asp", CBR_POLL_S, ["xml_daily"], to_iso(start))  # fmt: skip
     w = Writer()
     fetch_id = 0
@@ -179,7 +241,7 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
     for n in range(polls):
         moment = start + timedelta(seconds=n * POLL_S)
         at = to_iso(moment)
-        day_key = (moment + timedelta(hours=3)).date()
+        day_key = moscow_day(moment)
         publish = datetime(day_key.year, day_key.month, day_key.day, 12, 30, tzinfo=UTC)
         next_day = (day_key + timedelta(days=1)).isoformat()
         if moment >= publish and next_day not in official:
@@ -220,7 +282,7 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
             failed_since_ok = True
             continue
 
-        hour_msk = (moment.hour + 3) % 24
+        hour_msk = (moment.hour + 3) % 24  # the day's rhythm only: a fixed +3 h is enough here
         rate = NEW_PER_DAY / 720 * (1.5 if 7 <= hour_msk < 23 else 0.25) / (16 * 1.5 + 8 * 0.25) * 24
         arrivals, chance = -1, 1.0
         while chance > math.exp(-rate):  # Poisson (Knuth)
@@ -239,7 +301,6 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
                 headline.reword_at_poll = n + rng.randint(1, 6)
             elif rng.random() < PULL_SHARE / (1 - REWORD_SHARE):
                 headline.pull_at_poll = n + rng.randint(1, 6)
-            w.headlines.append(headline)
             sighting_id += 1
             on_page.insert(0, Run(sighting_id, headline, fetch_id, at, 1))
             items_new += 1
@@ -263,6 +324,7 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
         gone += [(run, "unknown" if blind else "scrolled_off") for run in kept[ON_PAGE:]]
         on_page = kept[:ON_PAGE]
         for run, reason in gone:
+            w.headlines.append(run.headline)
             w.sightings.append((run.sighting_id, run.headline.id, "rbc", "page", run.first_fetch_id, run.last_fetch_id,
                                 run.first_seen, run.last_seen, run.first_position, run.last_position, fetch_id, at,
                                 reason))  # fmt: skip
@@ -290,42 +352,17 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
         last_ok_poll = n
         failed_since_ok = False
 
-    open_runs = [(run.sighting_id, run.headline.id, "rbc", "page", run.first_fetch_id, run.last_fetch_id,
-                  run.first_seen, run.last_seen, run.first_position, run.last_position, None, None, None)
-                 for run in on_page]  # fmt: skip
+        if n % 20_000 == 0:
+            with write_transaction(db):
+                w.flush(db)
+
+    for run in on_page:
+        w.headlines.append(run.headline)
+        w.sightings.append((run.sighting_id, run.headline.id, "rbc", "page", run.first_fetch_id, run.last_fetch_id,
+                            run.first_seen, run.last_seen, run.first_position, run.last_position, None, None,
+                            None))  # fmt: skip
     with write_transaction(db):
-        marks = lambda k: ", ".join("?" * k)  # noqa: E731
-        db.conn.executemany(f"INSERT INTO fetches ({FETCH_COLUMNS}) VALUES ({marks(18)})", w.fetches)
-        db.conn.executemany(
-            f"INSERT INTO snapshots (id, source, channel, digest, items, rates, item_count) VALUES ({marks(7)})",
-            w.snapshots.values(),
-        )
-        db.conn.executemany(
-            "INSERT INTO headlines (id, source, url, title, rubric, kind, paid, project, published_at, first_seen, "
-            f"last_seen, first_fetch_id, last_fetch_id, first_channel) VALUES ({marks(14)})",
-            ((h.id, "rbc", f"https://www.rbc.ru/rbcfreenews/{h.id}", h.title, h.rubric, "news", 0, "rbcnews",
-              h.published_at, h.first_seen, h.last_seen or h.first_seen, h.first_fetch_id,
-              h.last_fetch_id or h.first_fetch_id, "page") for h in w.headlines),
-        )  # fmt: skip
-        db.conn.executemany(
-            "INSERT INTO headline_titles (id, headline_id, title, first_seen, last_seen, first_fetch_id, "
-            f"last_fetch_id) VALUES ({marks(7)})",
-            ((tid, *row) for tid, row in w.titles.items()),
-        )
-        db.conn.executemany(
-            f"INSERT INTO title_changes (headline_id, fetch_id, changed_at, old_title_id, new_title_id) VALUES ({marks(5)})",
-            w.changes,
-        )
-        db.conn.executemany(
-            "INSERT INTO sightings (id, headline_id, source, channel, first_fetch_id, last_fetch_id, first_seen, "
-            f"last_seen, first_position, last_position, exit_fetch_id, exited_at, exit_reason) VALUES ({marks(13)})",
-            sorted(w.sightings + open_runs),
-        )
-        db.conn.executemany(
-            "INSERT INTO rates (id, source, currency, rate_date, value, change, first_seen, last_seen, "
-            f"first_fetch_id, last_fetch_id, channel) VALUES ({marks(11)})",
-            w.rates.values(),
-        )
+        w.flush(db, final=True)
         # The summaries the writers keep as fetches arrive, built in one go here.
         rebuild_outage_runs(db)
         rebuild_fetch_hours(db)
@@ -333,10 +370,10 @@ def generate(path: Path, days: int, seed: int = 7) -> dict:
     db.close()
     return {
         "days": days,
-        "fetches": len(w.fetches),
-        "headlines": len(w.headlines),
-        "rewrites": len(w.changes),
-        "snapshots": len(w.snapshots),
+        "fetches": w.totals["fetches"],
+        "headlines": w.totals["headlines"],
+        "rewrites": w.totals["rewrites"],
+        "snapshots": w.snapshot_count,
         "rates": len(w.rates),
         "bytes": path.stat().st_size,
     }

@@ -11,13 +11,24 @@ from sqlite_utils import Database
 from ticker.db.rate_rule import agrees_sql
 from ticker.db.transactions import write_transaction
 
-# Moscow has been UTC+3 all year since 2014; `*_msk` columns use that fixed offset so the views
-# stay plain SQL that any SQLite client can read.
-_MSK = "'+3 hours'"
+
+def moscow_offset_sql(column: str) -> str:
+    """SQL for Moscow's UTC offset at the instant in `column`, as a date modifier (`10800 seconds`):
+    the offset of the last change at or before it in `moscow_offsets` (migration 0011, built from
+    zoneinfo), one index seek per row. NULL for NULL or an instant before 1990."""
+    return (
+        f"((SELECT mo.offset_s FROM moscow_offsets mo WHERE mo.from_utc <= {column} "
+        f"ORDER BY mo.from_utc DESC LIMIT 1) || ' seconds')"
+    )
+
+
+def moscow_sql(column: str, form: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """SQL for a stored UTC instant as Moscow wall time (`ticker.base.moscow_wall` in Python)."""
+    return f"strftime('{form}', {column}, {moscow_offset_sql(column)})"
 
 
 def _msk(column: str) -> str:
-    return f"strftime('%Y-%m-%d %H:%M:%S', {column}, {_MSK})"
+    return moscow_sql(column)
 
 
 def _decimals(column: str) -> str:
@@ -34,17 +45,21 @@ VIEWS: dict[str, str] = {
         JOIN headline_titles n ON n.id = tc.new_title_id
         JOIN headlines h ON h.id = tc.headline_id
     """,
-    # Each distinct rate a source showed, with the move from the previous one (same source, currency).
+    # Each distinct rate a source showed, with the move from the previous one (same source, currency,
+    # in the order rate_date, first_seen, id). The previous one is found by an index seek per row
+    # (rates_previous), not a window over every rate: a filter on the view applies first.
     "rate_history": f"""
         SELECT r.id AS rate_id, r.source, coalesce(s.kind, r.source) AS source_kind, r.currency,
                r.rate_date, r.value, r.change AS change_shown,
-               lag(r.rate_date) OVER w AS previous_date, lag(r.value) OVER w AS previous_value,
-               CASE WHEN lag(r.value) OVER w IS NOT NULL THEN printf('%+.*f',
-                   max({_decimals("r.value")}, {_decimals("lag(r.value) OVER w")}),
-                   r.value - lag(r.value) OVER w) END AS move,
+               p.rate_date AS previous_date, p.value AS previous_value,
+               CASE WHEN p.value IS NOT NULL THEN printf('%+.*f',
+                   max({_decimals("r.value")}, {_decimals("p.value")}), r.value - p.value) END AS move,
                r.first_seen, r.last_seen, r.published_at, r.channel
         FROM rates r LEFT JOIN sources s ON s.name = r.source
-        WINDOW w AS (PARTITION BY r.source, r.currency ORDER BY r.rate_date, r.first_seen, r.id)
+        LEFT JOIN rates p ON p.id = (
+            SELECT q.id FROM rates q WHERE q.source = r.source AND q.currency = r.currency
+                AND (q.rate_date, q.first_seen, q.id) < (r.rate_date, r.first_seen, r.id)
+            ORDER BY q.rate_date DESC, q.first_seen DESC, q.id DESC LIMIT 1)
     """,
     # What a ticker source's rate widget showed against the official rate (a source without a
     # ticker: the Bank of Russia) for the same currency and date. mismatch = 1 unless some

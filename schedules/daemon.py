@@ -1,12 +1,17 @@
 """The daemon: one APScheduler job per source, the database lock, and a clean stop on SIGTERM/SIGINT.
 
-Every source is fetched once at start (no jitter), then every `every` seconds with a little
-jitter; a failing source waits longer (backoff, Retry-After) without touching the others' pace.
+Each source has its own phase in its interval (from a hash of its name: the same on every
+restart), so a thousand sources every minute arrive spread over the minute, never in a burst.
+It is polled soon after start (spread over at most START_RATE_PER_S runs a second), then at its
+phase every `every` seconds; a failing source waits longer (backoff, Retry-After) without
+touching the others' pace.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import signal
 import threading
 import time
@@ -18,6 +23,7 @@ import httpx
 from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import __version__
@@ -33,28 +39,61 @@ from ticker.sources import SourceSpec
 
 log = logging.getLogger("ticker.daemon")
 
-MAX_WORKERS = 32
+MAX_WORKERS = 32  # runs in flight at most: a slow source holds one, never the others' turns
 MISFIRE_GRACE_S = 60  # a run delayed longer than this (a suspended host) is skipped, not queued
-JITTER_FRACTION = 0.05
-MAX_JITTER_S = 5.0
+START_RATE_PER_S = 50.0  # the start runs of many sources are spread to at most this many a second
 GRACE_S = 5.0  # how long a stop waits for in-flight fetches before abandoning them
 LATE_WARNING_S = 5.0
 PRUNE_EVERY_S = 3600.0
 
 
-def jitter_for(every_s: float) -> float:
-    """A little jitter: 5% of the interval, at most 5 s."""
-    return min(every_s * JITTER_FRACTION, MAX_JITTER_S)
+def phase_fraction(name: str) -> float:
+    """Where in its interval a source's runs fall, 0 <= f < 1: from its name alone (sha256), so
+    it is the same on every restart and differs between sources."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
 
 
-def trigger_for(every_s: float) -> IntervalTrigger:
-    """An interval trigger in UTC whose mean period is `every_s`.
+class PhaseTrigger(BaseTrigger):
+    """Fires at the instants t (UTC) with (t - phase_s) a whole multiple of `every_s` since the
+    Unix epoch, the first at least half an interval after the previous run: a start run or a
+    backed-off one falls back into the source's phase without a double poll."""
 
-    APScheduler adds 0..jitter to each fire time counted from the previous (already jittered)
-    one, so the interval is shortened by half the jitter to keep the average on time.
-    """
-    jitter = jitter_for(every_s)
-    return IntervalTrigger(seconds=every_s - jitter / 2, timezone=UTC, jitter=jitter or None)
+    __slots__ = ("every_s", "phase_s")
+
+    def __init__(self, every_s: float, phase_s: float) -> None:
+        self.every_s = every_s
+        self.phase_s = phase_s % every_s
+
+    def slot_at_or_after(self, moment: datetime) -> datetime:
+        """The first instant of the phase at or after `moment`."""
+        steps = math.ceil((moment.timestamp() - self.phase_s) / self.every_s)
+        return datetime.fromtimestamp(self.phase_s + steps * self.every_s, UTC)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        if previous_fire_time is None:
+            return self.slot_at_or_after(now)
+        return self.slot_at_or_after(previous_fire_time + timedelta(seconds=self.every_s / 2))
+
+    def __str__(self) -> str:
+        return f"phase[every {self.every_s:g} s at +{self.phase_s:.3f} s]"
+
+
+def phase_for(name: str, every_s: float) -> float:
+    """Seconds into each interval (counted from the Unix epoch) at which a source's runs fall."""
+    return phase_fraction(name) * every_s
+
+
+def trigger_for(name: str, every_s: float) -> PhaseTrigger:
+    """A source's trigger: every `every_s` at its own phase in the interval."""
+    return PhaseTrigger(every_s, phase_for(name, every_s))
+
+
+def start_delay(name: str, every_s: float, sources: int) -> float:
+    """Seconds from the daemon's start to a source's first run: its phase, compressed into the
+    shortest window that keeps the start under START_RATE_PER_S runs a second (so one or a few
+    sources start at once, a thousand spread out, never later than one interval)."""
+    window = min(every_s, sources / START_RATE_PER_S)
+    return phase_fraction(name) * window
 
 
 class Daemon:
@@ -158,13 +197,15 @@ class Daemon:
         now = datetime.now(UTC)
         for runner in self._runners:
             spec = runner.spec
+            trigger = trigger_for(spec.name, runner.state.every_s)
+            delay = start_delay(spec.name, runner.state.every_s, len(self._runners))
             scheduler.add_job(
                 self._job,
-                trigger=trigger_for(runner.state.every_s),
+                trigger=trigger,
                 args=[runner],
                 id=spec.name,
                 name=spec.name,
-                next_run_time=now,  # the start fetch: at once, no jitter
+                next_run_time=now + timedelta(seconds=delay),  # the start run
             )
             addresses = ", ".join(
                 f"{channel} {redact_url(spec.url_for(channel))}" for channel in spec.channels
@@ -285,9 +326,11 @@ class Daemon:
         scheduler = self._scheduler
         if scheduler is None or self._stop or result.delay_s <= (spec.every_s or 0):
             return
-        earliest = datetime.now(UTC) + timedelta(seconds=result.delay_s)
         try:
             job = scheduler.get_job(spec.name)
+            earliest = datetime.now(UTC) + timedelta(seconds=result.delay_s)
+            if job is not None and isinstance(job.trigger, PhaseTrigger):
+                earliest = job.trigger.slot_at_or_after(earliest)  # and back in its phase
             if job is not None and (job.next_run_time is None or job.next_run_time < earliest):
                 job.modify(next_run_time=earliest)
                 log.info("%s: next request not before %s (waiting %s)", spec.name, to_iso(earliest),

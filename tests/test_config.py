@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ticker.schedules.config import ConfigError, default_config, load_config, parse_interval
+from ticker.schedules.daemon import phase_for
 from ticker.settings import AlertSettings, ArchiveSettings
 
 FULL = """
@@ -357,7 +358,7 @@ def test_sources_json_with_redacted_addresses(tmp_path):
         "kind": "rbc",
         "url": "http://***@127.0.0.1:8/?token=***",
         "every_s": 1.0,
-        "jitter_s": 0.05,
+        "phase_s": round(phase_for("mirror", 1.0), 3),
         "max_backoff_s": 300.0,
         "channels": [
             {"channel": "page", "url": "http://***@127.0.0.1:8/?token=***"},

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from ticker.db.schema import open_db
 from ticker.db.writes import register_source
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState, backoff_delay
-from ticker.schedules.daemon import trigger_for
+from ticker.schedules.daemon import START_RATE_PER_S, phase_for, start_delay, trigger_for
 from ticker.schedules.health import source_health
 from ticker.schedules.lock import AlreadyRunning, DaemonLock, current_holder
 from ticker.schedules.runner import SourceRunner
@@ -459,12 +459,36 @@ def test_retry_after_stops_the_run_without_trying_other_channels():
     assert state.record_poll("page", "blocked") is True
 
 
-def test_trigger_carries_timezone_and_jitter():
-    trigger = trigger_for(120.0)
-    assert trigger.timezone == UTC
-    assert trigger.jitter == 5.0
-    assert trigger.interval.total_seconds() == 117.5  # mean period stays 120 s with 0..5 s jitter
-    assert trigger_for(0.5).jitter == pytest.approx(0.025)
+def test_each_source_keeps_its_own_phase_across_restarts_and_sources_spread():
+    """Runs fall at the source's phase (from its name: the same after a restart), one interval
+    apart; a thousand sources every minute spread over the minute instead of one burst."""
+    every = 60.0
+    trigger = trigger_for("rbc", every)
+    assert (
+        trigger_for("rbc", every).phase_s == trigger.phase_s == phase_for("rbc", every)
+    )  # a restart: same phase
+    start = datetime(2026, 12, 7, 14, 0, 7, tzinfo=UTC)
+    fires = [trigger.get_next_fire_time(None, start)]
+    for _ in range(5):
+        fires.append(trigger.get_next_fire_time(fires[-1], fires[-1]))
+    assert all(
+        (later - earlier).total_seconds() == pytest.approx(every)
+        for earlier, later in itertools.pairwise(fires)
+    )
+    assert all((f.timestamp() - trigger.phase_s) % every == pytest.approx(0, abs=1e-3) for f in fires)
+    # after a start run off the phase, the next run is back on it, at least half an interval later
+    after_start = trigger.get_next_fire_time(start, start)
+    assert every / 2 <= (after_start - start).total_seconds() < 1.5 * every
+    assert (after_start.timestamp() - trigger.phase_s) % every == pytest.approx(0, abs=1e-3)
+    # a thousand sources: every 6-second slice of the minute holds about a tenth of them
+    phases = [phase_for(f"s{i}", every) for i in range(1000)]
+    per_slice = [sum(1 for p in phases if k * 6 <= p < (k + 1) * 6) for k in range(10)]
+    assert max(per_slice) < 140 and min(per_slice) > 60
+    # the start: one or two sources at once, a thousand spread at most START_RATE_PER_S a second
+    assert start_delay("rbc", 3600.0, 2) <= 2 / START_RATE_PER_S
+    delays = sorted(start_delay(f"s{i}", every, 1000) for i in range(1000))
+    assert delays[-1] <= 1000 / START_RATE_PER_S
+    assert max(sum(1 for d in delays if k <= d < k + 1) for k in range(20)) < 2 * START_RATE_PER_S
 
 
 def test_lock_refuses_a_second_holder_and_reports_the_first(db_path):

@@ -5,13 +5,15 @@ listed, every source kind is in docs/sources.md, and every command the README sh
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
 
+import click
 import pytest
 
-from ticker.cli import main
+from ticker.cli import COMMANDS, SUMMARIES, command_summary, main
 from ticker.db.schema import MIGRATION_NAMES, open_db
 from ticker.kinds import kinds
 from ticker.poll import poll
@@ -190,3 +192,29 @@ def test_the_adding_a_kind_example_is_a_working_kind(monkeypatch, httpserver, tm
         "outlet_b:12345": "outlet_b: one",
         "outlet_b:12346": "two",
     }
+
+
+def test_help_summaries_are_each_commands_own_first_sentence():
+    """`ticker --help` reads SUMMARIES instead of importing every command: each must say what the
+    command's own help says, and every visible command must have one."""
+    ctx = click.Context(main)
+    for name in sorted(COMMANDS):
+        command = main.get_command(ctx, name)
+        if command.hidden:
+            assert name not in SUMMARIES, f"{name} is hidden but has a --help summary"
+            continue
+        wanted = command_summary(command)
+        assert SUMMARIES.get(name) == wanted, f"ticker/cli.py SUMMARIES needs: {name!r}: {wanted!r},"
+    assert set(SUMMARIES) <= set(COMMANDS)
+
+
+def test_help_imports_no_command_module():
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom ticker.cli import main\n"
+        "result = CliRunner().invoke(main, ['--help'])\nassert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ticker.commands.')))\nprint(result.output)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported, _, output = done.stdout.partition("\n")
+    assert imported == "[]"
+    assert "What changed in a window." in output and "Fetch SOURCE once" in output

@@ -205,3 +205,28 @@ def test_summaries_kept_by_writers_match_a_recount(db_path: Path) -> None:
     strip = lambda runs: [{k: v for k, v in r.items() if k != "id"} for r in runs]  # noqa: E731
     assert strip(kept[0]) == strip(recount[0])
     assert kept[1] == recount[1]
+
+
+def test_rate_history_previous_is_the_window_definition(tmp_path: Path) -> None:
+    """The index-seek `previous` of rate_history is lag() over (source, currency) ordered by
+    rate_date, first_seen, id, also with several values on one day and rows written out of
+    order; and a filter on the view gives the same rows as filtering the whole view."""
+    db = open_db(tmp_path / "r.db")
+    add_source(db, "cbr", "cbr", ["xml_daily"], None)
+    at = "2024-11-{:02d}T09:{:02d}:00Z"
+    for n, (day, value) in enumerate(
+        [(26, "100.10"), (25, "99.5"), (26, "100.2"), (27, "101"), (25, "99.75"), (27, "100.999")]
+    ):
+        save_rates(db, _row("cbr", "xml_daily", at.format(10 + n, n)),
+                   RatesDocument(f"2024-11-{day}", (Rate("EUR", f"2024-11-{day}", value), Rate("USD", f"2024-11-{day}", value))))  # fmt: skip
+    window = rows(db, """
+        SELECT r.id AS rate_id, lag(r.rate_date) OVER w AS previous_date, lag(r.value) OVER w AS previous_value
+        FROM rates r WINDOW w AS (PARTITION BY r.source, r.currency ORDER BY r.rate_date, r.first_seen, r.id)
+        ORDER BY r.id""")  # fmt: skip
+    view = rows(db, "SELECT rate_id, previous_date, previous_value FROM rate_history ORDER BY rate_id")
+    assert view == window and len(view) == 12
+    moves = {
+        r["value"]: r["move"] for r in rows(db, "SELECT value, move FROM rate_history WHERE currency = 'EUR'")
+    }
+    assert moves == {"99.5": None, "99.75": "+0.25", "100.10": "+0.35", "100.2": "+0.10", "101": "+0.8",
+                     "100.999": "-0.001"}  # fmt: skip

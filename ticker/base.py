@@ -113,6 +113,9 @@ class HeadlineList:
 
 # ---- time
 MOSCOW = ZoneInfo("Europe/Moscow")
+# Every accepted time lies in these years and every age within MAX_AGE: nothing older or later
+# can be in a history, and the bounds keep each time representable after any zone shift.
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -146,9 +149,26 @@ def unix_to_iso(seconds: int) -> str:
     return time.strftime(_ISO_FORMAT, time.gmtime(seconds))
 
 
+def to_moscow(moment: datetime) -> datetime:
+    """An instant as Moscow wall time: the one conversion every Python-side Moscow time goes
+    through (zoneinfo's Europe/Moscow: UTC+4 from 2011-03-27 to 2014-10-26, summer time
+    before 2011, UTC+2 in 1991-92; never a fixed +3 h)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the zone must be explicit")
+    return moment.astimezone(MOSCOW)
+
+
 def moscow_day(moment: datetime) -> date:
     """The Moscow calendar day of an instant."""
-    return moment.astimezone(MOSCOW).date()
+    return to_moscow(moment).date()
+
+
+def moscow_wall(iso: str | None) -> str | None:
+    """A stored UTC instant as Moscow wall time `YYYY-MM-DD HH:MM:SS`, what the views' `*_msk`
+    columns show (db/views.py computes the same in SQL)."""
+    if iso is None:
+        return None
+    return to_moscow(from_iso(iso)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def to_moscow_text(iso: str | None) -> str | None:
@@ -162,17 +182,43 @@ def to_moscow_text(iso: str | None) -> str | None:
     try:
         moment = from_iso(str(iso))
         if in_time_bounds(moment):
-            return moment.astimezone(MOSCOW).strftime("%Y-%m-%d %H:%M:%S MSK")
+            return f"{to_moscow(moment):%Y-%m-%d %H:%M:%S} MSK"
     except (ValueError, OverflowError):
         pass
     return f"{iso} (not a time ticker can show)"
 
 
+def from_moscow_wall(text: str) -> datetime:
+    """A Moscow wall time (`YYYY-MM-DD HH:MM[:SS]`, `T` or space) as an aware UTC instant; an
+    hour the clocks passed twice is read as its first passing."""
+    return datetime.fromisoformat(text.strip()).replace(tzinfo=MOSCOW).astimezone(UTC)
+
+
+def moscow_offsets(first_year: int = EARLIEST_YEAR, last_year: int = LATEST_YEAR) -> list[tuple[str, int]]:
+    """Moscow's UTC offset in seconds from each instant it changed, as (UTC ISO, seconds), from
+    the start of `first_year` to the end of `last_year`; the first row is the offset in force
+    at the start. Read from zoneinfo (days scanned, each change bisected to the second)."""
+
+    def offset(moment: datetime) -> int:
+        return int(moment.astimezone(MOSCOW).utcoffset().total_seconds())
+
+    moment = datetime(first_year, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+    found = [(to_iso(moment), offset(moment))]
+    while moment < end:
+        following = moment + timedelta(days=1)
+        if offset(following) != offset(moment):
+            low, high = moment, following
+            while (high - low).total_seconds() > 1:
+                middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
+                low, high = (middle, high) if offset(middle) == offset(low) else (low, middle)
+            found.append((to_iso(high), offset(high)))
+        moment = following
+    return found
+
+
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-# Every accepted time lies in these years and every age within MAX_AGE: nothing older or later
-# can be in a history, and the bounds keep each time representable after any zone shift.
-EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
 _EARLIEST_UNIX = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC).timestamp()
 _AFTER_LATEST_UNIX = datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
 MAX_AGE = timedelta(days=50 * 366)

@@ -34,6 +34,41 @@ COMMANDS: dict[str, str] = {
     "stories": "ticker.commands.stories:stories",
 }
 
+# name -> the command's one-line summary, so `ticker --help` imports no command module; equal to
+# each command's own first sentence (tests/test_docs.py checks). A command missing here is
+# imported for its summary.
+SUMMARIES: dict[str, str] = {
+    "archive": "The raw archive: every kept response body, once, by SHA-256, delta-compressed (docs/evidence.md).",
+    "at": "The ticker as it was at a time.",
+    "backfill": "Record headlines SOURCE published while ticker was not looking (downtime, blocked page), "
+    "marked as backfilled: never as seen on the page.",
+    "backfill-rates": "Fill the Bank of Russia's official EUR/USD rates over a date range (XML_dynamic), "
+    "never duplicating what is stored.",
+    "changes": "What changed in a window.",
+    "cite": "What a reader needs to check IDENT: a headline id, or its short id (`ticker at`, `changes` and "
+    "`search` print it; any unique prefix of 6+ hex digits), or rate:<rates.id>.",
+    "fetch": "Fetch SOURCE once and store what it shows; exit 0 only if it succeeded.",
+    "import": "History from before ticker ran: the Wayback Machine's captures and WARC files.",
+    "rates": "Rate history, shown and official.",
+    "reparse": "Replay archived bodies, in fetch order, through today's parser into a fresh history.",
+    "run": "Poll the configured sources on schedule until stopped (SIGTERM or Ctrl-C).",
+    "serve": "Browse and query the history in Datasette (read-only): the ticker at a moment (/-/ticker), "
+    "each headline's life (/-/headline/ID), canned queries, full-text search of every title, "
+    "charts at /-/dashboards/ticker.",
+    "sources": "List the sources `ticker run` would poll (after validating the config).",
+    "outages": "Each run of failed polls, with every cause.",
+    "search": "Every title ever shown containing the words.",
+    "status": "Per source: last success and failure, failures in a row, the last 24 h and its outages, its "
+    "channel, the next attempt and any backoff; and whether a daemon is running on the database.",
+    "stories": "Stories across outlets: the same event as each outlet reported it.",
+}
+
+
+def command_summary(command: click.Command) -> str:
+    """A command's one-line summary as `ticker --help` shows it: its short help, else the whole
+    first sentence of its help (Click would cut it at 45 characters)."""
+    return command.short_help or _first_sentence(command.help or "")
+
 
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use."""
@@ -49,13 +84,15 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module_name), attribute)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Each command with its whole first sentence (Click would cut it at 45 characters)."""
+        """Each command with its summary from SUMMARIES: no command module is imported."""
         rows = []
         for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is None or command.hidden:
-                continue
-            summary = command.short_help or _first_sentence(command.help or "")
+            summary = SUMMARIES.get(name)
+            if summary is None:  # not listed yet: its module says
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                summary = command_summary(command)
             rows.append((name, summary))
         if rows:
             with formatter.section("Commands"):

@@ -70,7 +70,9 @@ def make_datasette(db_path: str | Path) -> Datasette:
         metadata=load_metadata(path.stem),
         plugins_dir=str(DATASETTE_DIR / "plugins"),
         template_dir=str(DATASETTE_DIR / "templates"),
-        settings={"sql_time_limit_ms": 5000},
+        # No suggested facets: each table page would try a facet on every column, over the whole
+        # history (4 s of a ten-year `fetches` page, benchmarks/queries.py).
+        settings={"sql_time_limit_ms": 5000, "suggest_facets": False},
     )
 
 

@@ -28,7 +28,7 @@ def sources(config_path: str | None, db_path: str | None, as_json: bool, presets
         return
     from ticker.base import redact_url
     from ticker.commands.run import load
-    from ticker.schedules.daemon import jitter_for
+    from ticker.schedules.daemon import phase_for
 
     config = load(config_path, db_path)
     alerts = config.settings.alerts
@@ -43,7 +43,7 @@ def sources(config_path: str | None, db_path: str | None, as_json: bool, presets
                     "kind": spec.kind,
                     "url": redact_url(spec.url_for(spec.main_channel)),
                     "every_s": spec.interval_s,
-                    "jitter_s": jitter_for(spec.interval_s),
+                    "phase_s": round(phase_for(spec.name, spec.interval_s), 3),
                     "max_backoff_s": config.max_backoff_for(spec.name),
                     "channels": [
                         {"channel": channel, "url": redact_url(spec.url_for(channel))}
@@ -70,7 +70,7 @@ def sources(config_path: str | None, db_path: str | None, as_json: bool, presets
             (
                 spec.name,
                 spec.kind,
-                f"{every:g}s (+0..{jitter_for(every):.2g}s)",
+                f"{every:g}s (at +{phase_for(spec.name, every):.3g}s)",
                 " > ".join(spec.channels),
                 " > ".join(redact_url(spec.url_for(channel)) for channel in spec.channels),
             )

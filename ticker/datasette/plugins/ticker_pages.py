@@ -19,7 +19,16 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
-from ticker.base import BadTime, parse_user_time, to_iso, to_moscow_text, utc_now
+from ticker.base import (
+    BadTime,
+    from_iso,
+    from_moscow_wall,
+    parse_user_time,
+    to_iso,
+    to_moscow,
+    to_moscow_text,
+    utc_now,
+)
 from ticker.display import duration_text, flag_text, safe_href, word_diff
 
 _UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -70,12 +79,8 @@ def _keys(row: Any) -> tuple[str, ...]:
 
 def _moscow_text_html(text: str) -> Markup:
     """A Moscow wall time (a view's `_msk` column) labelled MSK, its UTC value in the tooltip."""
-    from datetime import datetime
-
-    from ticker.base import MOSCOW
-
     wall = _MOSCOW_TEXT.match(text).group(1)
-    utc = to_iso(datetime.fromisoformat(wall).replace(tzinfo=MOSCOW))
+    utc = to_iso(from_moscow_wall(wall))
     return Markup('<time datetime="{0}" title="UTC {0}">{1} MSK</time>').format(utc, wall.replace("T", " "))
 
 
@@ -207,9 +212,7 @@ def _failed_fetches(db, context: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _moscow_input(iso: str) -> str:
     """The value of a datetime-local field showing `iso` in Moscow time."""
-    from ticker.base import MOSCOW, from_iso
-
-    return from_iso(iso).astimezone(MOSCOW).strftime("%Y-%m-%dT%H:%M")
+    return to_moscow(from_iso(iso)).strftime("%Y-%m-%dT%H:%M")
 
 
 async def ticker_page(datasette, request) -> Response:
