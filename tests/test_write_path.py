@@ -18,6 +18,7 @@ from werkzeug import Request, Response
 from ticker import poll as poll_module
 from ticker.db.schema import connect, open_db
 from ticker.db.writes import Attempt, save_attempt
+from ticker.politeness import MAX_CONSECUTIVE_FAILURES
 from ticker.poll import poll
 from ticker.scraper.http import make_client
 from ticker.sources import builtin_source
@@ -260,10 +261,10 @@ def test_a_failed_backfill_stops_early_and_leaves_the_live_health_alone(cli, db_
     result = cli("backfill-rates", "--from", "2015-01-01", "--to", "2024-12-31", "--pause", "0",
                  "--url", closed, "--db", db_path)  # fmt: skip
     assert result.exit_code != 0
-    assert "3 failed requests in a row" in result.output
+    assert f"{MAX_CONSECUTIVE_FAILURES} failed requests in a row" in result.output  # the one politeness
     db = open_db(db_path)
-    assert db.execute("SELECT count(*) FROM fetches").fetchone()[0] == 3  # of 20 windows
-    assert db.execute("SELECT count(*) FROM fetches WHERE origin = 'backfill'").fetchone()[0] == 3
+    assert db.execute("SELECT count(*) FROM fetches").fetchone()[0] == MAX_CONSECUTIVE_FAILURES  # of 20
+    assert db.execute("SELECT count(*) FROM fetches WHERE origin = 'backfill'").fetchone()[0] == 5
     assert db.execute("SELECT count(*) FROM outage_runs").fetchone()[0] == 0
     assert db.execute("SELECT coalesce(sum(attempts), 0) FROM fetch_hours").fetchone()[0] == 0
 
