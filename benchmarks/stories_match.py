@@ -1,0 +1,404 @@
+"""The story matcher on ParaPhraser's train split: 5-fold cross-validated precision/recall/F1 of the
+matcher (with and without the embedder) beside a character n-gram TF-IDF baseline, and the speed of
+`ticker stories match --pairs` as a whole process.
+
+    .venv/bin/python benchmarks/stories_match.py            # CV figures and speed
+    .venv/bin/python benchmarks/stories_match.py --write    # also refit on all pairs and write the
+                                                            # shipped model (ticker/stories/matcher.json.gz)
+
+Labels: ParaPhraser's classes are 1 strict paraphrase, 0 loose, -1 not. Reading A (the one the held-out
+bar uses, see RESULTS.md): same = {1, 0}. Reading B: same = {1} only (0 and -1 different).
+
+Folds are grouped: headlines linked by any pair fall in one fold, so no headline is in both a training
+and a scored fold. On each split the logistic weights and the cut-off are fitted on four folds (the cut-off
+is the best F1 with training precision >= TARGET_PRECISION) and scored on the fifth; figures are pooled
+over the five scored folds. The IDF table is counted on all headlines' text (no labels).
+
+Embeddings of the 12,000 headlines take minutes on 2 cores: they are cached under /tmp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ticker.stories import embed
+from ticker.stories.features import FEATURES, features
+from ticker.stories.match import Report, compare, fingerprints
+from ticker.stories.model import MODEL_FILE, Model
+from ticker.stories.text import read
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "reference" / "stories" / "paraphraser_train.xml"
+CACHE = Path(tempfile.gettempdir()) / "ticker-stories-bench"
+TARGET_PRECISION = 0.86  # the bar is 0.80 on held-out sets that differ from this one: keep a margin
+FOLDS = 5
+L2 = 1.0
+# Hand-set, not fitted: the story definition makes another key figure, a comment on the event and a denial
+# other stories, while ParaPhraser labels paraphrase (a loose one often is a comment) and has few such pairs.
+RULES = {"key_conflict": -8.0, "comment_xor": -4.0, "denial_xor": -5.0}
+
+
+def load_pairs(path: Path) -> list[tuple[str, str, int]]:
+    """(text_1, text_2, class) for every pair; the header's 'UTF8' is not a name Python's parser knows."""
+    raw = path.read_bytes().replace(b"encoding='UTF8'", b"encoding='UTF-8'", 1)
+    pairs = []
+    for p in ET.fromstring(raw).iter("paraphrase"):
+        v = {e.get("name"): (e.text or "").strip() for e in p.findall("value")}
+        pairs.append((v["text_1"], v["text_2"], int(v["class"])))
+    return pairs
+
+
+def group_folds(pairs: list[tuple[str, str, int]], folds: int) -> list[int]:
+    """A fold per pair such that the pairs sharing a headline share a fold (connected components)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b, _ in pairs:
+        parent[find(a)] = find(b)
+    components: dict[str, list[int]] = defaultdict(list)
+    for i, (a, _, _) in enumerate(pairs):
+        components[find(a)].append(i)
+    order = sorted(components.values(), key=lambda c: (-len(c), c[0]))
+    random.Random(21).shuffle(order)
+    order.sort(key=len, reverse=True)
+    sizes = [0] * folds
+    fold_of = [0] * len(pairs)
+    for comp in order:
+        f = sizes.index(min(sizes))
+        sizes[f] += len(comp)
+        for i in comp:
+            fold_of[i] = f
+    return fold_of
+
+
+def idf_model(texts: list[str]) -> Model:
+    """The IDF table counted on these texts' lemmas, with no weights yet."""
+    counts: Counter[str] = Counter()
+    for t in texts:
+        counts.update(set(read(t).lemmas))
+    kept = {k: v for k, v in counts.items() if v > 1}  # seen once weighs as unseen: keeps the table small
+    return Model(len(texts), kept, {}, {})
+
+
+def embeddings(texts: list[str]) -> list[np.ndarray] | None:
+    """The embedder's vectors for the texts, cached on disk; None without the embedder."""
+    if not embed.available():
+        return None
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = CACHE / f"e5-{key}.npy"
+    if path.exists():
+        return list(np.load(path))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    vectors = np.vstack(embed.embed(texts))
+    print(f"embedded {len(texts)} headlines in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    np.save(path, vectors)
+    return list(vectors)
+
+
+# --- the logistic model ------------------------------------------------------------------------
+
+
+class Design:
+    """A feature matrix split into the fitted columns and the hand-set ones (a fixed offset)."""
+
+    def __init__(self, x: np.ndarray, names: list[str]):
+        self.names = names
+        self.fitted = [i for i, k in enumerate(names) if k not in RULES]
+        self.x = x[:, self.fitted]
+        ruled = [i for i, k in enumerate(names) if k in RULES]
+        self.offset = x[:, ruled] @ np.array([RULES[names[i]] for i in ruled]) if ruled else np.zeros(len(x))
+
+    def rows(self, mask: np.ndarray) -> Design:
+        part = Design.__new__(Design)
+        part.names, part.fitted, part.x, part.offset = (
+            self.names,
+            self.fitted,
+            self.x[mask],
+            self.offset[mask],
+        )
+        return part
+
+    def coefficients(self, w: np.ndarray) -> dict[str, float]:
+        coefs = {self.names[i]: float(v) for i, v in zip(self.fitted, w[:-1], strict=True)}
+        coefs.update({k: v for k, v in RULES.items() if k in self.names})
+        coefs["bias"] = float(w[-1])
+        return coefs
+
+
+def fit_logistic(d: Design, y: np.ndarray, l2: float = L2) -> np.ndarray:
+    """Weights (bias last) of an L2-regularised logistic regression, by Newton's method."""
+    xb = np.hstack([d.x, np.ones((len(d.x), 1))])
+    w = np.zeros(xb.shape[1])
+    penalty = np.full(xb.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(xb @ w + d.offset)))
+        grad = xb.T @ (p - y) + penalty * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def predict(d: Design, w: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-(d.x @ w[:-1] + w[-1] + d.offset)))
+
+
+def prf(pred: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    tp = float(np.sum(pred & (y == 1)))
+    fp = float(np.sum(pred & (y == 0)))
+    fn = float(np.sum(~pred & (y == 1)))
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def best_threshold(scores: np.ndarray, y: np.ndarray, min_precision: float | None) -> float:
+    """The cut-off with the best F1 (among those with precision >= min_precision, if given)."""
+    best, best_t = -1.0, 0.5
+    for t in np.unique(np.round(scores, 4)):
+        p, _, f = prf(scores >= t, y)
+        if (min_precision is None or p >= min_precision) and f > best:
+            best, best_t = f, float(t)
+    return best_t
+
+
+def auc(scores: np.ndarray, y: np.ndarray) -> float:
+    order = np.argsort(scores)
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    pos = y == 1
+    return float((ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum()))
+
+
+def cross_validate(
+    d: Design, y: np.ndarray, folds: list[int], min_precision: float | None
+) -> dict[str, float]:
+    """Pooled out-of-fold P/R/F1 and AUC, each fold's cut-off and weights fitted on the other four."""
+    fold = np.array(folds)
+    pred = np.zeros(len(y), dtype=bool)
+    scores = np.zeros(len(y))
+    fold_precisions = []
+    for k in range(FOLDS):
+        train, test = fold != k, fold == k
+        w = fit_logistic(d.rows(train), y[train])
+        t = best_threshold(predict(d.rows(train), w), y[train], min_precision)
+        scores[test] = predict(d.rows(test), w)
+        pred[test] = scores[test] >= t
+        fold_precisions.append(prf(pred[test], y[test])[0])
+    p, r, f = prf(pred, y)
+    return {"P": p, "R": r, "F1": f, "AUC": auc(scores, y), "min fold P": min(fold_precisions)}
+
+
+# --- the baseline: character 3-5-gram TF-IDF cosine ---------------------------------------------
+
+
+def char_grams(text: str) -> Counter[str]:
+    t = f" {' '.join(text.lower().split())} "
+    return Counter(t[i : i + n] for n in (3, 4, 5) for i in range(len(t) - n + 1))
+
+
+def tfidf_cosines(pairs: list[tuple[str, str, int]], texts: list[str]) -> np.ndarray:
+    df: Counter[str] = Counter()
+    grams = {t: char_grams(t) for t in texts}
+    for g in grams.values():
+        df.update(g.keys())
+    n = len(texts)
+    vectors = {}
+    for t, g in grams.items():
+        v = {k: (1 + math.log(c)) * (math.log((n + 1) / (df[k] + 1)) + 1) for k, c in g.items()}
+        norm = math.sqrt(sum(w * w for w in v.values())) or 1.0
+        vectors[t] = {k: w / norm for k, w in v.items()}
+    out = []
+    for a, b, _ in pairs:
+        va, vb = vectors[a], vectors[b]
+        out.append(sum(w * vb.get(k, 0.0) for k, w in va.items()))
+    return np.array(out)
+
+
+def cv_threshold_only(scores: np.ndarray, y: np.ndarray, folds: list[int], min_precision: float | None):
+    fold = np.array(folds)
+    pred = np.zeros(len(y), dtype=bool)
+    for k in range(FOLDS):
+        t = best_threshold(scores[fold != k], y[fold != k], min_precision)
+        pred[fold == k] = scores[fold == k] >= t
+    p, r, f = prf(pred, y)
+    return {"P": p, "R": r, "F1": f, "AUC": auc(scores, y), "min fold P": float("nan")}
+
+
+# --- speed ------------------------------------------------------------------------------------
+
+
+def speed(pairs: list[tuple[str, str, int]], n: int, rounds: int) -> list[tuple[str, float, float]]:
+    """Whole-process `ticker stories match --pairs` on n pairs, with and without the embedder,
+    interleaved: (variant, seconds, headlines a second) per round."""
+    rows = []
+    sample = pairs[:n]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pairs.tsv"
+        path.write_text("".join(f"{a}\t{b}\n" for a, b, _ in sample), encoding="utf-8")
+        headlines = len({t for a, b, _ in sample for t in (a, b)})
+        ticker = str(Path(sys.executable).with_name("ticker"))
+        for _ in range(rounds):
+            for variant, env in (("with embedder", "0"), ("lexical only", "1")):
+                if variant == "with embedder" and not embed.available():
+                    continue
+                started = time.perf_counter()
+                subprocess.run(
+                    [ticker, "stories", "match", "--pairs", str(path)],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    env={**os.environ, "TICKER_NO_EMBEDDER": env},
+                )
+                took = time.perf_counter() - started
+                rows.append((variant, took, headlines / took))
+    return rows
+
+
+def compare_speed(fps: list, pairs: list[tuple[int, int]]) -> float:
+    """In-process compare() calls a second (the grouping's inner loop)."""
+    started = time.perf_counter()
+    for a, b in pairs:
+        compare(fps[a], fps[b])
+    return len(pairs) / (time.perf_counter() - started)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def table(rows: list[tuple[str, dict[str, float]]]) -> str:
+    lines = [
+        "| method | precision | recall | F1 | AUC | lowest fold precision |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in rows:
+        lines.append(
+            f"| {name} | {m['P']:.3f} | {m['R']:.3f} | {m['F1']:.3f} | {m['AUC']:.3f} | "
+            + ("" if math.isnan(m["min fold P"]) else f"{m['min fold P']:.3f}")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--write", action="store_true", help="refit on all pairs and write the shipped model")
+    parser.add_argument("--speed-pairs", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    pairs = load_pairs(DATA)
+    texts = sorted({t for a, b, _ in pairs for t in (a, b)})
+    index = {t: i for i, t in enumerate(texts)}
+    classes = Counter(c for _, _, c in pairs)
+    print(f"{len(pairs)} pairs, {len(texts)} distinct headlines; classes {dict(sorted(classes.items()))}")
+    print(
+        f"share with class 1 or 0: {(classes[1] + classes[0]) / len(pairs):.3f} "
+        f"(so 'always same' under reading A: P {(classes[1] + classes[0]) / len(pairs):.3f}, R 1)"
+    )
+    folds = group_folds(pairs, FOLDS)
+    print("pairs per fold:", dict(sorted(Counter(folds).items())))
+
+    base = idf_model(texts)
+    vectors = embeddings(texts)
+    reports = [Report(t) for t in texts]
+    fps_lex = fingerprints(reports, base, [None] * len(texts))
+    fps_emb = fingerprints(reports, base, vectors) if vectors is not None else None
+
+    def matrix(fps, names):
+        return np.array(
+            [[features(fps[index[a]], fps[index[b]]).values.get(k, 0.0) for k in names] for a, b, _ in pairs]
+        )
+
+    lex_names = [k for k in FEATURES if k != "embedding"]
+    x_lex = Design(matrix(fps_lex, lex_names), lex_names)
+    x_emb = Design(matrix(fps_emb, list(FEATURES)), list(FEATURES)) if fps_emb is not None else None
+    x_only_emb = Design(x_emb.x[:, :1], ["embedding"]) if x_emb is not None else None
+    cos = tfidf_cosines(pairs, texts)
+
+    for reading, positive in (("A: same = classes 1 and 0", {1, 0}), ("B: same = class 1 only", {1})):
+        y = np.array([1 if c in positive else 0 for _, _, c in pairs])
+        rows = [
+            ("char 3-5-gram TF-IDF cosine, cut-off for best F1", cv_threshold_only(cos, y, folds, None)),
+            (
+                f"char 3-5-gram TF-IDF cosine, cut-off at P>={TARGET_PRECISION}",
+                cv_threshold_only(cos, y, folds, TARGET_PRECISION),
+            ),
+            ("matcher, lexical only (no embedder)", cross_validate(x_lex, y, folds, TARGET_PRECISION)),
+        ]
+        if x_emb is not None:
+            rows.append(("embedding cosine alone", cross_validate(x_only_emb, y, folds, TARGET_PRECISION)))
+            rows.append(
+                ("matcher with embedder (shipped default)", cross_validate(x_emb, y, folds, TARGET_PRECISION))
+            )
+        print(
+            f"\n#### Reading {reading}: 5-fold grouped CV, cut-off at training precision >= {TARGET_PRECISION}\n"
+        )
+        print(table(rows))
+
+    y = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
+    if args.write:
+        out = {"documents": base.documents, "frequencies": dict(sorted(base.frequencies.items()))}
+        for key, x in (("lexical", x_lex), ("with_embedding", x_emb)):
+            if x is None:
+                continue
+            w = fit_logistic(x, y)
+            t = best_threshold(predict(x, w), y, TARGET_PRECISION)
+            coefs = {k: round(v, 5) for k, v in x.coefficients(w).items()}
+            coefs["bias"] = round(coefs["bias"] - math.log(t / (1 - t)), 5)  # so the cut-off is 0.5
+            out[key] = coefs
+            print(f"\n{key}: cut-off {t:.3f}, weights {coefs}")
+        target = ROOT / "ticker" / "stories" / MODEL_FILE
+        target.write_bytes(gzip.compress(json.dumps(out, ensure_ascii=False).encode(), mtime=0))
+        print(f"wrote {target} ({target.stat().st_size} bytes)")
+
+    if args.speed_pairs:
+        rows = speed(pairs, args.speed_pairs, args.rounds)
+        n_head = len({t for a, b, _ in pairs[: args.speed_pairs] for t in (a, b)})
+        print(
+            f"\n#### Speed: `ticker stories match --pairs` on {args.speed_pairs} pairs ({n_head} headlines), whole process\n"
+        )
+        print("| variant | median s | headlines/s (median) | rounds |")
+        print("|---|---|---|---|")
+        for variant in ("with embedder", "lexical only"):
+            got = [r for r in rows if r[0] == variant]
+            if got:
+                print(
+                    f"| {variant} | {statistics.median(r[1] for r in got):.2f} | {statistics.median(r[2] for r in got):.0f} | {len(got)} |"
+                )
+        rng = random.Random(7)
+        probe = [(rng.randrange(len(texts)), rng.randrange(len(texts))) for _ in range(20000)]
+        for name, fps in (("with embedder", fps_emb), ("lexical only", fps_lex)):
+            if fps is not None:
+                print(f"compare() {name}: {compare_speed(fps, probe):,.0f} pairs/s in-process")
+
+
+if __name__ == "__main__":
+    main()
