@@ -29,7 +29,10 @@ CASES = {
         "Минфин США ввел санкции против трех российских судоверфей",
         "Штаты ввели санкции против трех судостроительных заводов России",
     ): True,
-    ("СМИ сообщили об отставке главы Минэнерго", "В Кремле опровергли сообщения об отставке главы Минэнерго"): False,
+    (
+        "СМИ сообщили об отставке главы Минэнерго",
+        "В Кремле опровергли сообщения об отставке главы Минэнерго",
+    ): False,
     (RATE_UP, "В Петербурге открылся новый мост через Неву"): False,
 }
 
@@ -48,7 +51,11 @@ def verdicts():
 
 
 @pytest.mark.parametrize("variant", ["default", "lexical"])
-@pytest.mark.parametrize("pair", list(CASES), ids=[f"{'same' if v else 'different'}-{a[:12]}/{b[:16]}" for (a, b), v in CASES.items()])
+@pytest.mark.parametrize(
+    "pair",
+    list(CASES),
+    ids=[f"{'same' if v else 'different'}-{a[:12]}/{b[:16]}" for (a, b), v in CASES.items()],
+)
 def test_story_rules(verdicts, variant, pair):
     verdict = verdicts[variant][pair]
     assert verdict.same is CASES[pair], verdict.explanation
