@@ -46,9 +46,9 @@ from ticker.stories.text import read
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "reference" / "stories" / "paraphraser_train.xml"
 CACHE = Path(tempfile.gettempdir()) / "ticker-stories-bench"
-TARGET_PRECISION = 0.86  # the bar is 0.80 on held-out sets that differ from this one: keep a margin
+TARGET_PRECISION = 0.87  # the bar is 0.80 on held-out sets that differ from this one: keep a margin
 FOLDS = 5
-L2 = 1.0
+L2 = 0.1  # light: the embedding cosine lives in a narrow range and needs a large weight
 # Hand-set, not fitted: the story definition makes another key figure, a comment on the event and a denial
 # other stories, while ParaPhraser labels paraphrase (a loose one often is a comment) and has few such pairs.
 RULES = {"key_conflict": -8.0, "comment_xor": -4.0, "denial_xor": -5.0}

@@ -38,23 +38,34 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def verdicts():
-    """The shipped matcher's verdict on every case, fingerprinting each headline once (with the
-    embedder when installed), and the lexical fallback's."""
+def prints():
+    """Every case's headline fingerprinted once (embedded in one batch when the embedder is installed),
+    and once more without the embedder (the lexical fallback)."""
     reports = sorted({Report(t) for pair in CASES for t in pair}, key=lambda r: r.title)
-    out = {}
-    for variant in ("default", "lexical"):
-        vectors = [None] * len(reports) if variant == "lexical" else None
-        by_report = dict(zip(reports, fingerprints(reports, vectors=vectors), strict=True))
-        out[variant] = {(a, b): compare(by_report[Report(a)], by_report[Report(b)]) for a, b in CASES}
-    return out
+    return {
+        "default": dict(zip(reports, fingerprints(reports), strict=True)),
+        "lexical": dict(zip(reports, fingerprints(reports, vectors=[None] * len(reports)), strict=True)),
+    }
+
+
+@pytest.fixture(scope="module")
+def verdicts(prints):
+    """The verdict on every case, by the shipped model and by its lexical fallback."""
+    return {
+        variant: {(a, b): compare(fps[Report(a)], fps[Report(b)]) for a, b in CASES}
+        for variant, fps in prints.items()
+    }
+
+
+@pytest.fixture
+def lexical(monkeypatch):
+    """The CLI without the embedder (quick; its verdicts are the lexical model's)."""
+    monkeypatch.setenv("TICKER_NO_EMBEDDER", "1")
 
 
 @pytest.mark.parametrize("variant", ["default", "lexical"])
 @pytest.mark.parametrize(
-    "pair",
-    list(CASES),
-    ids=[f"{'same' if v else 'different'}-{a[:12]}/{b[:16]}" for (a, b), v in CASES.items()],
+    "pair", list(CASES), ids=[f"case{i}-{'same' if v else 'other'}" for i, v in enumerate(CASES.values())]
 )
 def test_story_rules(verdicts, variant, pair):
     verdict = verdicts[variant][pair]
@@ -73,10 +84,12 @@ def test_the_explanation_names_shared_terms_and_the_differing_figure(verdicts):
     assert "comment" in comment.explanation
 
 
-def test_the_embedder_is_used_when_installed():
-    a, b = fingerprints([Report(RATE_UP), Report("Банк России поднял ставку")])
+def test_the_embedder_is_used_when_installed(prints):
+    a = prints["default"][Report(RATE_UP)]
+    b = prints["default"][Report("Банк России поднял ключевую ставку до 21 процента")]
     assert (a.vector is not None) is embed.available()
-    assert "meaning" in compare(a, b).explanation or not embed.available()
+    assert ("meaning" in compare(a, b).explanation) is embed.available()
+    assert prints["lexical"][Report(RATE_UP)].vector is None
 
 
 def test_a_lead_adds_its_words():
@@ -125,7 +138,7 @@ def run(*args: str, stdin: bytes | None = None):
     return CliRunner().invoke(main, ["stories", "match", *args], input=stdin)
 
 
-def test_cli_pairs_prints_one_line_per_pair_in_order(tmp_path: Path):
+def test_cli_pairs_prints_one_line_per_pair_in_order(tmp_path: Path, lexical):
     rows = [
         (RATE_UP, "Банк России поднял ключевую ставку до 21 процента", "same"),
         (RATE_UP, "Центробанк сохранил ключевую ставку на уровне 19%", "different"),
@@ -161,7 +174,7 @@ def test_cli_two_headlines():
         ("А\tБ\n".encode() + b"\xff\xfe\tx\n", "line 2: not valid UTF-8"),
     ],
 )
-def test_cli_bad_pairs_file_is_one_error_line(tmp_path: Path, content, message):
+def test_cli_bad_pairs_file_is_one_error_line(tmp_path: Path, content, message, lexical):
     path = tmp_path / "pairs.tsv"
     if content is not None:
         path.write_bytes(content)
@@ -172,7 +185,7 @@ def test_cli_bad_pairs_file_is_one_error_line(tmp_path: Path, content, message):
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
 
 
-def test_cli_needs_two_headlines_or_a_file():
+def test_cli_needs_two_headlines_or_a_file(lexical):
     for args in ([RATE_UP], ["--pairs", "-", RATE_UP, "B"]):
         result = run(*args, stdin=b"")
         assert result.exit_code != 0
