@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ticker.stories import embed
+from ticker.stories import text as text_module
 from ticker.stories.features import FEATURES, features
 from ticker.stories.match import Report, compare, fingerprints
 from ticker.stories.model import MODEL_FILE, Model
@@ -197,9 +199,11 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def cross_validate(
-    d: Design, y: np.ndarray, folds: list[int], min_precision: float | None
+    d: Design, y: np.ndarray, folds: list[int], min_precision: float | None, scored: np.ndarray | None = None
 ) -> dict[str, float]:
-    """Pooled out-of-fold P/R/F1 and AUC, each fold's cut-off and weights fitted on the other four."""
+    """Pooled out-of-fold P/R/F1 and AUC, each fold's cut-off and weights fitted on the other four
+    against `y`, scored against `scored` (by default `y` too)."""
+    scored = y if scored is None else scored
     fold = np.array(folds)
     pred = np.zeros(len(y), dtype=bool)
     scores = np.zeros(len(y))
@@ -210,9 +214,9 @@ def cross_validate(
         t = best_threshold(predict(d.rows(train), w), y[train], min_precision)
         scores[test] = predict(d.rows(test), w)
         pred[test] = scores[test] >= t
-        fold_precisions.append(prf(pred[test], y[test])[0])
-    p, r, f = prf(pred, y)
-    return {"P": p, "R": r, "F1": f, "AUC": auc(scores, y), "min fold P": min(fold_precisions)}
+        fold_precisions.append(prf(pred[test], scored[test])[0])
+    p, r, f = prf(pred, scored)
+    return {"P": p, "R": r, "F1": f, "AUC": auc(scores, scored), "min fold P": min(fold_precisions)}
 
 
 # --- the baseline: character 3-5-gram TF-IDF cosine ---------------------------------------------
@@ -249,6 +253,77 @@ def cv_threshold_only(scores: np.ndarray, y: np.ndarray, folds: list[int], min_p
         pred[fold == k] = scores[fold == k] >= t
     p, r, f = prf(pred, y)
     return {"P": p, "R": r, "F1": f, "AUC": auc(scores, y), "min fold P": float("nan")}
+
+
+# --- pymorphy3 lemmas or Snowball stems ----------------------------------------------------------
+
+_FUNCTION_WORDS = set(
+    [
+        "в",
+        "на",
+        "с",
+        "и",
+        "по",
+        "за",
+        "о",
+        "об",
+        "от",
+        "до",
+        "из",
+        "к",
+        "у",
+        "для",
+        "при",
+        "а",
+        "но",
+        "что",
+        "как",
+        "после",
+        "под",
+        "над",
+        "без",
+        "его",
+        "их",
+        "ее",
+        "это",
+    ]
+)
+
+
+def stemmer_comparison(pairs, texts, vectors, folds) -> list[tuple[str, dict[str, float]]]:
+    """The matcher's CV figures with its pymorphy3 lemmas swapped for Snowball's Russian stems
+    (aliases then match only where the stem equals the lemma; no proper-name tags)."""
+    import snowballstemmer  # a bench-only comparison, loaded only when asked for
+
+    stem = snowballstemmer.stemmer("russian")
+
+    def snowball(word: str) -> tuple[str, str, bool]:
+        if not any("а" <= ch <= "я" or ch == "ё" for ch in word):
+            return word, "LATN", False
+        return stem.stemWord(word), ("PREP" if word in _FUNCTION_WORDS else ""), False
+
+    lemma = text_module._lemma
+    text_module._lemma = snowball
+    try:
+        return [(f"Snowball stems: {name}", m) for name, m in matcher_cv(pairs, texts, vectors, folds)]
+    finally:
+        text_module._lemma = lemma
+
+
+def matcher_cv(pairs, texts, vectors, folds) -> list[tuple[str, dict[str, float]]]:
+    """Reading A figures of the matcher with and without the embedder, fingerprints read afresh."""
+    index = {t: i for i, t in enumerate(texts)}
+    base = idf_model(texts)
+    fps = fingerprints([Report(t) for t in texts], base, vectors or [None] * len(texts))
+    names = list(FEATURES)  # "embedding" first: 0.0 without vectors
+    x = np.array(
+        [[features(fps[index[a]], fps[index[b]]).values.get(k, 0.0) for k in names] for a, b, _ in pairs]
+    )
+    y = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
+    rows = [("lexical only", cross_validate(Design(x[:, 1:], names[1:]), y, folds, TARGET_PRECISION))]
+    if vectors is not None:
+        rows.append(("with embedder", cross_validate(Design(x, names), y, folds, TARGET_PRECISION)))
+    return rows
 
 
 # --- speed ------------------------------------------------------------------------------------
@@ -312,6 +387,11 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="refit on all pairs and write the shipped model")
     parser.add_argument("--speed-pairs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--stemmer",
+        action="store_true",
+        help="also score the matcher on Snowball stems (needs snowballstemmer)",
+    )
     args = parser.parse_args()
 
     pairs = load_pairs(DATA)
@@ -358,10 +438,32 @@ def main() -> None:
             rows.append(
                 ("matcher with embedder (shipped default)", cross_validate(x_emb, y, folds, TARGET_PRECISION))
             )
+        if positive == {1}:
+            y_a = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
+            rows.append(
+                (
+                    "shipped model (fitted to reading A), lexical only",
+                    cross_validate(x_lex, y_a, folds, TARGET_PRECISION, y),
+                )
+            )
+            if x_emb is not None:
+                rows.append(
+                    (
+                        "shipped model (fitted to reading A), with embedder",
+                        cross_validate(x_emb, y_a, folds, TARGET_PRECISION, y),
+                    )
+                )
         print(
             f"\n#### Reading {reading}: 5-fold grouped CV, cut-off at training precision >= {TARGET_PRECISION}\n"
         )
         print(table(rows))
+
+    if args.stemmer:
+        print(
+            f"\n#### Lemmas or stems (reading A, same CV, cut-off at training precision >= {TARGET_PRECISION})\n"
+        )
+        rows = [(f"pymorphy3 lemmas: {name}", m) for name, m in matcher_cv(pairs, texts, vectors, folds)]
+        print(table(rows + stemmer_comparison(pairs, texts, vectors, folds)))
 
     y = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
     if args.write:
@@ -398,6 +500,12 @@ def main() -> None:
         for name, fps in (("with embedder", fps_emb), ("lexical only", fps_lex)):
             if fps is not None:
                 print(f"compare() {name}: {compare_speed(fps, probe):,.0f} pairs/s in-process")
+        sample = texts[:10_000]
+        tracemalloc.start()
+        kept = fingerprints([Report(t) for t in sample], base, vectors[: len(sample)] if vectors else None)
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        print(f"memory of {len(kept):,} fingerprints (with their vectors if any): {size / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

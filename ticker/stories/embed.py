@@ -33,5 +33,5 @@ def embed(texts: Sequence[str]) -> list[Any]:
     for start in range(0, len(texts), BATCH):
         chunk = list(texts[start : start + BATCH])
         out = _model().query(chunk)
-        vectors.extend(out.reshape(len(chunk), -1))
+        vectors.extend(row.copy() for row in out.reshape(len(chunk), -1))  # not views of the batch
     return vectors

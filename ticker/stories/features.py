@@ -56,7 +56,7 @@ def _same_number(a: Number, b: Number) -> bool:
 
 
 def _figure(n: Number) -> str:
-    return f"{n.value:g}{'*' if n.key else ''}"
+    return str(n)
 
 
 def _numbers(a: frozenset[Number], b: frozenset[Number]) -> tuple[dict[str, float], list[str]]:

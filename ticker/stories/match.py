@@ -111,8 +111,8 @@ def compare(a: Fingerprint, b: Fingerprint, fitted: Model | None = None) -> Matc
     if f.differing:
         parts.append(f"differ: {'; '.join(f.differing)}")
     if f.embedding is not None:
-        parts.append(f"meaning {f.embedding:.2f}")
-    parts.append(f"words {f.overlap:.2f}")
+        parts.append(f"embedding cosine {f.embedding:.2f}")
+    parts.append(f"lemma overlap {f.overlap:.2f}")
     explanation = " | ".join(parts).replace("\t", " ").replace("\n", " ")
     return Match(score >= CUT_OFF, score, terms, explanation, f)
 

@@ -191,6 +191,13 @@ class Number:
     value: float
     key: bool
     step: float  # the unit of its last written digit: 2 for "2,1 тысячи" is 100, for "50%" is 10
+    unit: str = ""  # the (alias-folded) word after it: "%", "рубль", "человек"
+
+    def __str__(self) -> str:
+        for scale, word in ((10**12, " трлн"), (10**9, " млрд"), (10**6, " млн")):
+            if self.value >= scale:
+                return f"{self.value / scale:g}{word}{' ' + self.unit if self.unit else ''}"
+        return f"{self.value:g}{self.unit if self.unit == '%' else (' ' + self.unit if self.unit else '')}"
 
     def agrees(self, other: Number) -> bool:
         """The same figure, allowing one to be the other rounded ("41,8%" and "42 процента")."""
@@ -284,7 +291,9 @@ def read(text: str) -> Reading:
                 value, step = figure
                 scale = SCALES.get(nxt, 1)
                 unit = ALIASES.get(words[i + 2][0] if scale > 1 and i + 2 < len(words) else nxt, "")
-                numbers.add(Number(value * scale, unit in KEY_UNITS, step * scale))
+                numbers.add(
+                    Number(value * scale, unit in KEY_UNITS, step * scale, unit if len(unit) < 15 else "")
+                )
                 lemmas.append(f"{value * scale:g}")
                 i += scale > 1  # the scale word is part of the figure
             elif lemma in NEGATION_LEMMAS:
