@@ -26,6 +26,7 @@ import json
 import math
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -329,9 +330,14 @@ def matcher_cv(pairs, texts, vectors, folds) -> list[tuple[str, dict[str, float]
 # --- speed ------------------------------------------------------------------------------------
 
 
-def speed(pairs: list[tuple[str, str, int]], n: int, rounds: int) -> list[tuple[str, float, float]]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def speed(pairs: list[tuple[str, str, int]], n: int, rounds: int) -> list[tuple[str, float, float, float]]:
     """Whole-process `ticker stories match --pairs` on n pairs, with and without the embedder,
-    interleaved: (variant, seconds, headlines a second) per round."""
+    interleaved: (variant, seconds, headlines a second, CPU seconds) per round."""
     rows = []
     sample = pairs[:n]
     with tempfile.TemporaryDirectory() as tmp:
@@ -343,6 +349,7 @@ def speed(pairs: list[tuple[str, str, int]], n: int, rounds: int) -> list[tuple[
             for variant, env in (("with embedder", "0"), ("lexical only", "1")):
                 if variant == "with embedder" and not embed.available():
                     continue
+                cpu_before = _children_cpu()
                 started = time.perf_counter()
                 subprocess.run(
                     [ticker, "stories", "match", "--pairs", str(path)],
@@ -351,7 +358,7 @@ def speed(pairs: list[tuple[str, str, int]], n: int, rounds: int) -> list[tuple[
                     env={**os.environ, "TICKER_NO_EMBEDDER": env},
                 )
                 took = time.perf_counter() - started
-                rows.append((variant, took, headlines / took))
+                rows.append((variant, took, headlines / took, _children_cpu() - cpu_before))
     return rows
 
 
@@ -482,24 +489,33 @@ def main() -> None:
         print(f"wrote {target} ({target.stat().st_size} bytes)")
 
     if args.speed_pairs:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         rows = speed(pairs, args.speed_pairs, args.rounds)
         n_head = len({t for a, b, _ in pairs[: args.speed_pairs] for t in (a, b)})
         print(
             f"\n#### Speed: `ticker stories match --pairs` on {args.speed_pairs} pairs ({n_head} headlines), whole process\n"
         )
-        print("| variant | median s | headlines/s (median) | rounds |")
-        print("|---|---|---|---|")
+        print(f"load average at start: {load} (2 cores); CPU seconds are the process's own\n")
+        print("| variant | median s | headlines/s (median) | CPU s (median) | headlines per CPU s | rounds |")
+        print("|---|---|---|---|---|---|")
         for variant in ("with embedder", "lexical only"):
             got = [r for r in rows if r[0] == variant]
             if got:
+                cpu = statistics.median(r[3] for r in got)
                 print(
-                    f"| {variant} | {statistics.median(r[1] for r in got):.2f} | {statistics.median(r[2] for r in got):.0f} | {len(got)} |"
+                    f"| {variant} | {statistics.median(r[1] for r in got):.2f} | "
+                    f"{statistics.median(r[2] for r in got):.0f} | {cpu:.1f} | {n_head / cpu:.0f} | {len(got)} |"
                 )
         rng = random.Random(7)
         probe = [(rng.randrange(len(texts)), rng.randrange(len(texts))) for _ in range(20000)]
         for name, fps in (("with embedder", fps_emb), ("lexical only", fps_lex)):
             if fps is not None:
-                print(f"compare() {name}: {compare_speed(fps, probe):,.0f} pairs/s in-process")
+                cpu = time.process_time()
+                rate = compare_speed(fps, probe)
+                print(
+                    f"compare() {name}: {rate:,.0f} pairs/s in-process "
+                    f"({len(probe) / (time.process_time() - cpu):,.0f} per CPU second)"
+                )
         sample = texts[:10_000]
         tracemalloc.start()
         kept = fingerprints([Report(t) for t in sample], base, vectors[: len(sample)] if vectors else None)

