@@ -13,6 +13,7 @@ from ticker.cli import main
 from ticker.stories import embed
 from ticker.stories.match import CUT_OFF, Report, compare, fingerprints
 from ticker.stories.pairs import PairsError, parse_pairs
+from ticker.stories.text import read
 
 RATE_UP = "ЦБ повысил ставку до 21%"
 CASES = {
@@ -104,6 +105,26 @@ def test_a_lead_adds_its_words():
     )
     assert compare(lead_a, lead_b).score > compare(bare_a, bare_b).score
     assert "ставка" in compare(lead_a, lead_b).terms
+
+
+def test_reading_folds_aliases_and_reads_figures_with_their_rounding():
+    assert read("Банк России поднял ключевую ставку").lemmas == ("цб", "повысить", "ставка")
+    assert read("Европейский центральный банк снизил ставку").lemmas[0] == "ецб"  # not the ЦБ
+    assert read("Штаты ввели пошлины").lemmas[0] == "сша"
+    assert read("В штате Техас ввели режим ЧС").lemmas[0] != "сша"
+    (precise,) = read("Госдолг вырос на 41,8%").numbers
+    (rounded,) = read("Госдолг вырос на 42 процента").numbers
+    (other,) = read("Госдолг вырос на 19%").numbers
+    assert precise.key and precise.agrees(rounded) and not rounded.agrees(other)
+    (toll,) = read("Число жертв превысило 2,1 тысячи").numbers
+    assert toll.value == 2100 and not toll.key and str(toll) == "2100"
+
+
+def test_a_headline_without_words_matches_nothing():
+    empty, dashes, title = fingerprints([Report(""), Report("— … —"), Report(RATE_UP)], vectors=[None] * 3)
+    for a, b in ((empty, empty), (dashes, empty), (dashes, title)):
+        verdict = compare(a, b)
+        assert not verdict.same and verdict.score == 0.0 and "without words" in verdict.explanation
 
 
 # --- the pairs file ----------------------------------------------------------------------------

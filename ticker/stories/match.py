@@ -104,6 +104,8 @@ def fingerprint(report: Report) -> Fingerprint:
 
 def compare(a: Fingerprint, b: Fingerprint, fitted: Model | None = None) -> Match:
     """The verdict on two fingerprints (by the shipped model unless `fitted` is given)."""
+    if not a.words or not b.words:
+        return Match(False, 0.0, (), "nothing to compare: a headline without words")
     f = features(a, b)
     score = weigh(f, (fitted or model()).coefficients(a.vector is not None and b.vector is not None))
     terms = f.shared
