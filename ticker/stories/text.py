@@ -268,15 +268,15 @@ def read(text: str) -> Reading:
     text = text.replace("ё", "е").replace("Ё", "Е")
     tokens = [(m.group(0), m.start()) for m in _TOKEN.finditer(text)]
     quoted = {q.strip().lower() for q in _QUOTED.findall(text)}
-    words: list[tuple[str, str, bool]] = []  # (lemma, pos, is a name)
+    words: list[tuple[str, str, bool, bool]] = []  # (lemma, pos, is a name, is capitalised)
     for i, (tok, _pos) in enumerate(tokens):
         low = tok.lower()
         if tok[0].isdigit():
-            words.append((tok, "NUMB", False))
+            words.append((tok, "NUMB", False, False))
             continue
         lemma, pos, proper = _lemma(low)
         is_name = tok[0].isupper() and (i > 0 or proper or (len(tok) > 1 and tok.isupper()))
-        words.append((lemma, pos, is_name))
+        words.append((lemma, pos, is_name, tok[0].isupper()))
     # Fold aliases over lemma sequences, longest first.
     lemmas: list[str] = []
     names: set[str] = set()
@@ -286,7 +286,7 @@ def read(text: str) -> Reading:
     while i < len(words):
         for n in range(min(_ALIAS_MAX_WORDS, len(words) - i), 0, -1):
             key = " ".join(w[0] for w in words[i : i + n])
-            if key in ALIASES and (key not in _ALIAS_NAMES_ONLY or words[i][2]):
+            if key in ALIASES and (key not in _ALIAS_NAMES_ONLY or words[i][3]):
                 canon = ALIASES[key]
                 lemmas.append(canon)
                 if any(w[2] for w in words[i : i + n]):
@@ -294,7 +294,7 @@ def read(text: str) -> Reading:
                 i += n
                 break
         else:
-            lemma, pos, is_name = words[i]
+            lemma, pos, is_name, _ = words[i]
             nxt = words[i + 1][0] if i + 1 < len(words) else ""
             figure = _number_value(lemma) if pos == "NUMB" else _word_number(lemma)
             if figure is not None:
