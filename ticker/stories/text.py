@@ -155,7 +155,7 @@ SCALES: dict[str, int] = {
     "трлн": 10**12,
     "триллион": 10**12,
 }
-NUMBER_WORDS: dict[str, int] = {
+NUMBER_WORDS: dict[str, float] = {
     "два": 2,
     "три": 3,
     "четыре": 4,
