@@ -1,0 +1,145 @@
+"""The features of a pair of fingerprints that the matcher's logistic model weighs, and the weighing.
+
+Every feature is in [0, 1]. `FEATURES` fixes their order; the fitted weights in `matcher.json` are
+named the same.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ticker.stories.text import Number
+
+if TYPE_CHECKING:
+    from ticker.stories.match import Fingerprint
+
+FEATURES = (
+    "embedding",  # cosine of the sentence embeddings (absent without the embedder)
+    "cosine",  # cosine of the IDF-weighted lemma sets
+    "overlap",  # IDF weight of the shared lemmas over the lighter side's
+    "stems",  # Jaccard of the lemmas' first letters (catches what lemmas miss: "казанский"/"Казань")
+    "names_shared",  # IDF weight of the shared names over the lighter side's names
+    "names_conflict",  # both name someone or something, and no name is shared
+    "key_conflict",  # both give a key figure (%, money, a rate), and none is the same
+    "count_conflict",  # both give a count, and none is the same
+    "number_shared",  # a figure is on both sides
+    "number_one_side",  # figures on one side only
+    "comment_xor",  # one is a comment on the event ("объяснила"), the other is not
+    "denial_xor",  # one is a denial ("опроверг"), the other is not
+    "negation_xor",  # one says "не", the other does not
+    "length_ratio",  # the shorter's lemma count over the longer's
+)
+SHOWN_TERMS = 8
+
+
+@dataclass(frozen=True)
+class Features:
+    """The feature values of one pair, and the words behind them (for the explanation)."""
+
+    values: dict[str, float]
+    shared: tuple[str, ...]  # shared lemmas, the most telling first
+    differing: tuple[str, ...]  # what differs in a way that counts: figures, names, comment, denial
+
+    @property
+    def embedding(self) -> float | None:
+        return self.values.get("embedding")
+
+    @property
+    def overlap(self) -> float:
+        return self.values["overlap"]
+
+
+def _same_number(a: Number, b: Number) -> bool:
+    return a.agrees(b)
+
+
+def _figure(n: Number) -> str:
+    return str(n)
+
+
+def _numbers(a: frozenset[Number], b: frozenset[Number]) -> tuple[dict[str, float], list[str]]:
+    """Agreement and conflict of the figures, and what to say about a conflict."""
+    shared = any(_same_number(x, y) for x in a for y in b)
+    key_a = [n for n in a if n.key]
+    key_b = [n for n in b if n.key]
+    count_a = [n for n in a if not n.key]
+    count_b = [n for n in b if not n.key]
+    key_conflict = bool(key_a and key_b) and not any(_same_number(x, y) for x in key_a for y in key_b)
+    count_conflict = bool(count_a and count_b) and not any(
+        _same_number(x, y) for x in count_a for y in count_b
+    )
+    said = []
+    if key_conflict:
+        said.append(
+            f"figure {'/'.join(sorted(_figure(n) for n in key_a))} vs "
+            f"{'/'.join(sorted(_figure(n) for n in key_b))}"
+        )
+    if count_conflict:
+        said.append(
+            f"count {'/'.join(sorted(_figure(n) for n in count_a))} vs "
+            f"{'/'.join(sorted(_figure(n) for n in count_b))}"
+        )
+    values = {
+        "key_conflict": float(key_conflict),
+        "count_conflict": float(count_conflict),
+        "number_shared": float(shared),
+        "number_one_side": float(bool(a) != bool(b)),
+    }
+    return values, said
+
+
+def features(a: Fingerprint, b: Fingerprint) -> Features:
+    """The features of a pair."""
+    wa, wb = a.weights, b.weights
+    if len(wb) < len(wa):
+        wa, wb = wb, wa
+    common = [lemma for lemma in wa if lemma in wb]
+    dot = sum(wa[t] * wb[t] for t in common)
+    cosine = dot / (a.norm * b.norm) if a.norm and b.norm else 0.0
+    shared_a = sum(a.weights[t] for t in common)
+    shared_b = sum(b.weights[t] for t in common)
+    lighter = min(sum(a.weights.values()), sum(b.weights.values()))
+    overlap = min(1.0, max(shared_a, shared_b) / lighter) if lighter else 0.0
+
+    names_common = a.names & b.names
+    name_w = {n: a.weights.get(n) or b.weights.get(n) or 1.0 for n in a.names | b.names}
+    lighter_names = min(sum(name_w[n] for n in a.names), sum(name_w[n] for n in b.names))
+    names_shared = sum(name_w[n] for n in names_common) / lighter_names if lighter_names else 0.0
+    names_conflict = bool(a.names and b.names and not names_common)
+
+    number_values, differing = _numbers(a.numbers, b.numbers)
+    if names_conflict:
+        differing.append(f"names {', '.join(sorted(a.names))} vs {', '.join(sorted(b.names))}")
+    if a.comment != b.comment:
+        differing.append(f"a comment on one side only ({'first' if a.comment else 'second'})")
+    if a.denial != b.denial:
+        differing.append(f"a denial on one side only ({'first' if a.denial else 'second'})")
+    if a.negation != b.negation:
+        differing.append(f"a negation on one side only ({'first' if a.negation else 'second'})")
+
+    values = {
+        "cosine": cosine,
+        "overlap": overlap,
+        "stems": len(a.stems & b.stems) / max(1, len(a.stems | b.stems)),
+        "names_shared": min(1.0, names_shared),
+        "names_conflict": float(names_conflict),
+        **number_values,
+        "comment_xor": float(a.comment != b.comment),
+        "denial_xor": float(a.denial != b.denial),
+        "negation_xor": float(a.negation != b.negation),
+        "length_ratio": min(len(a.words), len(b.words)) / max(1, len(a.words), len(b.words)),
+    }
+    if a.vector is not None and b.vector is not None:
+        values["embedding"] = max(0.0, min(1.0, float(a.vector @ b.vector)))
+    shared = tuple(sorted(common, key=lambda t: (-wa[t], t))[:SHOWN_TERMS])
+    return Features(values, shared, tuple(differing))
+
+
+def weigh(f: Features, coefficients: dict[str, float]) -> float:
+    """The logistic score of a pair: the bias plus each feature times its weight, squashed to (0, 1)."""
+    z = coefficients.get("bias", 0.0)
+    for name, value in f.values.items():
+        z += coefficients.get(name, 0.0) * value
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
