@@ -63,6 +63,7 @@ def backfill(
     from ticker.progress import progress
     from ticker.scraper.http import make_client
     from ticker.sources import builtin_source
+    from ticker.stories.update import after_write
 
     with user_errors(db_path):
         spec = builtin_source(source)
@@ -89,6 +90,7 @@ def backfill(
                     db, client, spec, since=since_at, channel=channel, max_pages=pages,
                     limit=per_page, pause_s=pause_s, urls=urls, advance=bar.advance,
                 )  # fmt: skip
+            after_write(db)  # stories: group the backfilled headlines (logged, never raised)
         except BadBackfillInput as error:
             raise click.ClickException(str(error)) from None
     summary = (
