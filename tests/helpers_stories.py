@@ -58,6 +58,7 @@ def config_text(server_url) -> str:
 
 START = "2026-10-25T10:30:00Z"  # the scenario's first poll: 13:30 MSK
 STEP = timedelta(minutes=2)  # between two polls of the scenario
+_POLL = ticker.poll.poll  # the real one, given the scenario's clock below
 
 
 class Feeds:
@@ -67,8 +68,8 @@ class Feeds:
     def __init__(self, httpserver, tmp_path: Path, cli, monkeypatch) -> None:
         self.server, self.cli = httpserver, cli
         self.clock = from_iso(START)
-        real_poll = ticker.poll.poll
-        monkeypatch.setattr(ticker.poll, "poll", lambda *a, **k: real_poll(*a, **k, now=lambda: self.clock))
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setattr(ticker.poll, "poll", lambda *a, **k: _POLL(*a, **k, now=lambda: self.clock))
         self.config = tmp_path / "ticker.toml"
         self.db = tmp_path / "ticker.db"
         self.config.write_text(config_text(httpserver.url_for))

@@ -128,3 +128,16 @@ def test_missing_database_is_an_error(tmp_path, cli):
         result = cli(*args, "--db", tmp_path / "none.db")
         assert result.exit_code == 1 and "Error:" in result.output, result.output
         assert not (tmp_path / "none.db").exists()
+
+
+def test_a_rewording_rescores_its_item_and_it_may_move(feeds, cli):
+    moved = "Интерфакс открыл новый корпункт во Владивостоке"
+    feeds.set("interfax", [("cbr", moved, "2026-10-25T10:33:00Z"), *feeds.items["interfax"][1:]])
+    feeds.poll("interfax")
+    stories = _stories(cli, feeds.db)
+    event = next(s for s in stories if s["title"] == EVENT["rbc_feed"])
+    assert [m["source"] for m in event["members"]] == ["rbc_feed", "tass"]
+    own = _by_title(stories)[moved]
+    assert own["members"][0]["headline_id"] == "https://interfax.example/news/cbr"
+    cli("stories", "rebuild", "--db", feeds.db)
+    assert _stories(cli, feeds.db) == stories
