@@ -307,7 +307,9 @@ def story(db: Database, story_id: int) -> dict[str, Any] | None:
 
 
 def story_of(db: Database, headline_id: str) -> int | None:
-    """The story a headline belongs to."""
+    """The story a headline belongs to (None: none, or a database without stories yet)."""
+    if not has_story_tables(db):
+        return None
     row = db.execute(_STORY_OF_SQL, [headline_id]).fetchone()
     return row[0] if row else None
 

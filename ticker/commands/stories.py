@@ -175,7 +175,9 @@ def _print_story(found: dict) -> None:
             if member["exited_at"] is None
             else f"left {_msk(member['exited_at'])} ({member['exit_reason'] or 'unknown'})"
         )
-        click.echo(f"  on the ticker {duration_text(shown) or 'not on the ticker'}; {state}")
+        click.echo(
+            f"  on the ticker {duration_text(shown) or 'never'} (first to last poll showing it); {state}"
+        )
         if member["score"] is not None:
             click.echo(f"  grouped: score {member['score']:.3f}; terms: {', '.join(member['terms']) or '-'}")
             click.echo(f"    {member['explanation']}")
