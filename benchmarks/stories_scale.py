@@ -129,7 +129,7 @@ def bench_rebuild(days: int, outlets: int, workdir: Path) -> None:
     elapsed = time.perf_counter() - clock
     stories, shared = db.execute("SELECT count(*), coalesce(sum(sources >= 2), 0) FROM stories").fetchone()
     print(
-        f"| headlines | outlets | days | rebuild min | headlines/s | compares | compares/headline | stories | 2+ outlets |"
+        "| headlines | outlets | days | rebuild min | headlines/s | compares | compares/headline | stories | 2+ outlets |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     print(f"| {count:,} | {outlets} | {days} | {elapsed / 60:.1f} | {result.members / elapsed:,.0f} | "
