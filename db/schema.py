@@ -398,6 +398,7 @@ def _stories(db: Database) -> None:
         CREATE TABLE story_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             through_fetch_id INTEGER NOT NULL,  -- fetches up to this id are grouped
+            generation INTEGER NOT NULL DEFAULT 0,  -- random, new at every change of the stories
             updated_at TEXT NOT NULL
         );
         """

@@ -8,6 +8,7 @@ writer that leaves the history tables right leaves the stories re-derivable.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -105,6 +106,31 @@ def set_watermark(db: Database, fetch_id: int, at: str) -> None:
         "ON CONFLICT (id) DO UPDATE SET through_fetch_id = max(through_fetch_id, :id), updated_at = :at",
         {"id": fetch_id, "at": at},
     )
+
+
+def generation(db: Database) -> int | None:
+    """The stories' current generation (None: no state yet)."""
+    row = db.execute("SELECT generation FROM story_state WHERE id = 1").fetchone()
+    return row[0] if row else None
+
+
+def new_generation(db: Database) -> int:
+    """Mark the stories changed: a new random generation (inside the write transaction)."""
+    value = secrets.randbits(62)
+    db.execute(
+        "INSERT INTO story_state (id, through_fetch_id, generation, updated_at) "
+        "VALUES (1, 0, :g, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ON CONFLICT (id) DO UPDATE SET generation = :g",
+        {"g": value},
+    )
+    return value
+
+
+def database_file(db: Database) -> str:
+    """The main database's file (the in-memory window is kept per file)."""
+    for _, name, path in db.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return path
+    return ""
 
 
 def headline_span(db: Database) -> tuple[str | None, str | None]:

@@ -11,7 +11,7 @@ from helpers_stories import EVENT, OUTLETS, UNRELATED, Feeds, rss
 from ticker.db.schema import open_db
 from ticker.stories.group import Item, Matcher, group
 from ticker.stories.match import Match
-from ticker.stories.update import rebuild_stories
+from ticker.stories.update import rebuild_stories, update_stories
 
 
 def scripted(scores: dict[frozenset[str], float], cut_off: float = 0.5) -> Matcher:
@@ -163,3 +163,112 @@ def test_polls_in_any_order_give_the_same_stories_as_a_rebuild(httpserver, tmp_p
         order = in_order[:]
         shuffled.shuffle(order)
         assert _run(httpserver, tmp_path / f"shuffled{attempt}", cli, monkeypatch, order) == expected
+
+
+def test_online_with_rewordings_and_moves_equals_rebuild(tmp_path):
+    """Many polls written straight into the history tables (new items, rewordings that move an
+    item between stories, items first seen out of order), grouped after each: the stories kept
+    online (through the in-memory window) are the rebuild's."""
+    rng = random.Random(5)
+    topics = ["ставка банк россии 21", "снег москва пробки", "нефть брент цена 80", "выборы сша итоги"]
+    db = open_db(tmp_path / "ticker.db")
+    titles: dict[str, str] = {}
+    for poll in range(240):
+        at = f"2026-10-25T{10 + poll // 60:02d}:{poll % 60:02d}:00Z"
+        # One poll in ten is an imported capture: older than the polls before it.
+        at = at if rng.random() < 0.9 else f"2026-10-25T09:{rng.randrange(60):02d}:00Z"
+        seen = at
+        with db.conn:
+            fetch_id = db.execute(
+                "INSERT INTO fetches (source, channel, url, started_at, outcome) VALUES ('s', 'feed', '-', ?, 'ok')",
+                [at],
+            ).lastrowid
+            if rng.random() < 0.5 or not titles:
+                hid, title = f"h{poll}", rng.choice(topics) + f" {rng.choice(['утром', '', ''])}"
+                db.execute(
+                    "INSERT INTO headlines (id, source, title, first_seen, last_seen, first_channel) VALUES (?, ?, ?, ?, ?, 'feed')",
+                    [hid, f"outlet{rng.randrange(12)}", title, seen, seen],
+                )
+                db.execute(
+                    "INSERT INTO headline_titles (headline_id, title, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+                    [hid, title, seen, seen],
+                )
+                titles[hid] = title
+            else:
+                hid = rng.choice(list(titles)[-3:])  # a recent item: few others after it
+                title = rng.choice(topics) + f" {rng.choice(['утром', '', ''])}"
+                if title != titles[hid]:
+                    old = db.execute(
+                        "SELECT id FROM headline_titles WHERE headline_id = ? AND title = ?",
+                        [hid, titles[hid]],
+                    ).fetchone()[0]
+                    db.execute(
+                        "INSERT OR IGNORE INTO headline_titles (headline_id, title, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+                        [hid, title, at, at],
+                    )
+                    new = db.execute(
+                        "SELECT id FROM headline_titles WHERE headline_id = ? AND title = ?", [hid, title]
+                    ).fetchone()[0]
+                    db.execute("UPDATE headlines SET title = ? WHERE id = ?", [title, hid])
+                    db.execute(
+                        "INSERT INTO title_changes (headline_id, fetch_id, changed_at, old_title_id, new_title_id) VALUES (?, ?, ?, ?, ?)",
+                        [hid, fetch_id, at, old, new],
+                    )
+                    titles[hid] = title
+        update_stories(db)
+    online = _partition(tmp_path / "ticker.db")
+    assert sum(len(ids) for _, ids in online) == len(titles)  # every headline in exactly one story
+    rebuild_stories(db)
+    assert _partition(tmp_path / "ticker.db") == online
+    db.conn.close()
+
+
+def _add(db, hid: str, source: str, at: str, title: str) -> None:
+    with db.conn:
+        db.execute(
+            "INSERT INTO fetches (source, channel, url, started_at, outcome) VALUES (?, 'feed', '-', ?, 'ok')",
+            [source, at],
+        )
+        db.execute(
+            "INSERT INTO headlines (id, source, title, first_seen, last_seen, first_channel) VALUES (?, ?, ?, ?, ?, 'feed')",
+            [hid, source, title, at, at],
+        )
+        db.execute(
+            "INSERT INTO headline_titles (headline_id, title, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+            [hid, title, at, at],
+        )
+    update_stories(db)
+
+
+def _reword(db, hid: str, at: str, title: str) -> None:
+    with db.conn:
+        fetch_id = db.execute(
+            "INSERT INTO fetches (source, channel, url, started_at, outcome) VALUES ('x', 'feed', '-', ?, 'ok')",
+            [at],
+        ).lastrowid
+        old = db.execute("SELECT id FROM headline_titles WHERE headline_id = ?", [hid]).fetchone()[0]
+        new = db.execute(
+            "INSERT INTO headline_titles (headline_id, title, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+            [hid, title, at, at],
+        ).lastrowid
+        db.execute("UPDATE headlines SET title = ? WHERE id = ?", [title, hid])
+        db.execute(
+            "INSERT INTO title_changes (headline_id, fetch_id, changed_at, old_title_id, new_title_id) VALUES (?, ?, ?, ?, ?)",
+            [hid, fetch_id, at, old, new],
+        )
+    update_stories(db)
+
+
+def test_an_item_reworded_away_leaves_its_story_for_good(tmp_path):
+    """TASS's item leaves the story when reworded to another event; TASS's next item on the
+    event then joins the story (its outlet's slot is free again), online as in a rebuild."""
+    db = open_db(tmp_path / "ticker.db")
+    _add(db, "rbc1", "rbc", "2026-10-25T10:00:00Z", "Банк России повысил ключевую ставку до 21%")
+    _add(db, "tass1", "tass", "2026-10-25T10:02:00Z", "Банк России повысил ключевую ставку до 21%")
+    _reword(db, "tass1", "2026-10-25T10:04:00Z", "Сборная по хоккею обыграла Финляндию")
+    _add(db, "tass2", "tass", "2026-10-25T10:06:00Z", "Банк России повысил ключевую ставку до 21% годовых")
+    online = _partition(tmp_path / "ticker.db")
+    assert online == [("rbc1", ["rbc1", "tass2"]), ("tass1", ["tass1"])]
+    rebuild_stories(db)
+    assert _partition(tmp_path / "ticker.db") == online
+    db.conn.close()

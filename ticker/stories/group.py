@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from ticker.stories import match as matcher
 
@@ -83,6 +84,7 @@ class Matcher:
 DEFAULT_MATCHER = Matcher()
 
 
+@lru_cache(maxsize=_CACHE_LIMIT)
 def block_keys(title: str) -> frozenset[str]:
     """The terms a pair must share to be compared at all: word stems and numbers."""
     keys = set()

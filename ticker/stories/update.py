@@ -20,6 +20,7 @@ from ticker.base import from_iso, to_iso, utc_now
 from ticker.db import stories as store
 from ticker.db.schema import write_transaction
 from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, group
+from ticker.stories.window import WINDOW
 
 log = logging.getLogger("ticker.stories")
 
@@ -40,22 +41,52 @@ def _window_from(start: str) -> str:
 
 def regroup(db: Database, start: str, end: str | None = None, model: Matcher = DEFAULT_MATCHER) -> int:
     """Re-run the pass over headlines first seen in [start, end) on top of the stories before
-    `start` (call inside a write transaction). Returns the members written."""
+    `start`, read from the database (call inside a write transaction). Returns the members written."""
     prior = store.prior_stories(db, start, _window_from(start))
     placed = group(store.items(db, start, end), prior, model)
-    return store.save_groups(db, start, end, placed)
+    written = store.save_groups(db, start, end, placed)
+    store.new_generation(db)
+    return written
+
+
+def _regroup_online(db: Database, start: str, model: Matcher) -> tuple[int, Callable[[], None]]:
+    """`regroup(db, start)` through the in-memory window when it is current; returns the members
+    written and what to do to the window once the transaction has committed."""
+    path, now_generation = store.database_file(db), store.generation(db)
+    items = store.items(db, start)
+    fresh = not WINDOW.usable(path, now_generation, start)
+    prior = store.prior_stories(db, start, _window_from(start)) if fresh else WINDOW.prior(start, items)
+    placed = group(items, prior, model)
+    written = store.save_groups(db, start, None, placed)
+    generation = store.new_generation(db)
+    known = {story.key for story in prior}
+    passed = prior + [story for story in placed if story.key not in known]
+
+    def commit() -> None:
+        if fresh:
+            WINDOW.load(path, _window_from(start), [])
+        WINDOW.apply(start, passed, generation)
+
+    return written, commit
 
 
 def update_stories(db: Database, since: str | None = None, model: Matcher = DEFAULT_MATCHER) -> Regrouped:
     """Group what was recorded since the last call (and, when given, every headline first seen
     or reworded at or after `since`: a re-derived history). Idempotent; one transaction."""
-    with write_transaction(db):
-        through = store.watermark(db)
-        earliest, last = store.fetches_after(db, through)
-        candidates = [t for t in (earliest, since) if t is not None]
-        start = store.changed_from(db, min(candidates)) if candidates else None
-        written = regroup(db, start, None, model) if start is not None else 0
-        store.set_watermark(db, last, to_iso(utc_now()))
+    with WINDOW.lock:
+        try:
+            with write_transaction(db):
+                through = store.watermark(db)
+                earliest, last = store.fetches_after(db, through)
+                candidates = [t for t in (earliest, since) if t is not None]
+                start = store.changed_from(db, min(candidates)) if candidates else None
+                written, commit = _regroup_online(db, start, model) if start is not None else (0, None)
+                store.set_watermark(db, last, to_iso(utc_now()))
+            if commit is not None:
+                commit()
+        except BaseException:
+            WINDOW.clear()
+            raise
     return Regrouped(start, written)
 
 
