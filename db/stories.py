@@ -352,3 +352,42 @@ def has_story_tables(db: Database) -> bool:
         db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'story_members'").fetchone()
         is not None
     )
+
+
+# ---- alerts (schedules/alerts.py)
+
+_GROWN_SQL = """
+SELECT s.id, s.sources, s.first_source, s.first_seen, h.title,
+       (SELECT group_concat(source, ', ') FROM (SELECT source FROM story_members WHERE story_id = s.id
+        ORDER BY first_seen, source)) AS outlets
+FROM stories s JOIN headlines h ON h.id = s.key
+WHERE s.sources >= :outlets AND s.id IN (
+    SELECT m.story_id FROM fetches f JOIN snapshots sn ON sn.id = f.snapshot_id, json_each(sn.items) j
+    JOIN story_members m ON m.headline_id = json_extract(j.value, '$[0]')
+    WHERE f.id = :fetch_id AND m.first_seen = f.started_at)
+ORDER BY s.id
+"""
+
+_PULLED_SQL = """
+SELECT m.headline_id, m.story_id, h.title,
+       (SELECT group_concat(o.source, ', ') FROM story_members o WHERE o.story_id = m.story_id
+          AND o.headline_id != m.headline_id AND EXISTS (
+            SELECT 1 FROM sightings p JOIN sources src ON src.name = p.source AND src.ticker_channel = p.channel
+            WHERE p.headline_id = o.headline_id AND p.exit_fetch_id IS NULL)) AS others
+FROM sightings s JOIN story_members m ON m.headline_id = s.headline_id JOIN headlines h ON h.id = s.headline_id
+WHERE s.exit_fetch_id = :fetch_id AND s.exit_reason = 'pulled'
+"""
+
+
+def grown_by(db: Database, fetch_id: int, outlets: int) -> list[dict[str, Any]]:
+    """Stories carried by `outlets` outlets or more that one of this fetch's new items joined."""
+    if not has_story_tables(db):
+        return []
+    return rows(db, _GROWN_SQL, {"fetch_id": fetch_id, "outlets": outlets})
+
+
+def pulled_while_others_show(db: Database, fetch_id: int) -> list[dict[str, Any]]:
+    """Items this fetch found pulled whose story other outlets still show (`others`: who)."""
+    if not has_story_tables(db):
+        return []
+    return [r for r in rows(db, _PULLED_SQL, {"fetch_id": fetch_id}) if r["others"]]

@@ -39,6 +39,8 @@ class AlertSettings:
     on_recovery: bool = True
     on_pulled: bool = False
     on_rate_mismatch: bool = False
+    stories: int = 0  # a story picked up by this many outlets (0: no such alert)
+    on_story_pulled: bool = False  # a story's item pulled by one outlet while others keep theirs
 
 
 @dataclass(frozen=True, slots=True)
