@@ -110,10 +110,10 @@ class _Fingerprints:
     poll after poll)."""
 
     def __init__(self) -> None:
-        self.cache: dict[tuple[int, str], object] = {}
+        self.cache: dict[tuple[Callable, str], object] = {}
 
     def __call__(self, model: Matcher, title: str) -> object:
-        key = (id(model.fingerprint), title)
+        key = (model.fingerprint, title)
         found = self.cache.get(key)
         if found is None:
             if len(self.cache) >= _CACHE_LIMIT:
