@@ -6,7 +6,8 @@ Pure: items in, stories out (the database side is ticker.db.stories). The rule:
   arrived in, the stored history gives the same order, so the same stories;
 - each headline is compared (by ticker.stories.match, its current title) with the members of the
   stories that began at most WINDOW_S before it and share a blocking term with it (a word stem or
-  a number: a pair sharing none is never compared);
+  a number: a pair sharing none is never compared; a term in more than MAX_TERM_STORIES open
+  stories is too common to count; at most MAX_CANDIDATES stories, those sharing the most terms);
 - it may join a story when at least half of the story's members (and at least one) are `same` as
   it; among those it joins the one with the best mean score; a story holds at most one item per
   outlet, so a second item of an outlet on the same event starts its own story, marked as a
@@ -34,6 +35,8 @@ _CACHE_LIMIT = 200_000  # fingerprints kept in memory (one per distinct title)
 
 _WORD = re.compile(r"\w+")
 STEM_CHARS = 4  # blocking: words of 4+ letters by their first 4, numbers whole
+MAX_TERM_STORIES = 500  # a term in more open stories than this is too common to find candidates by
+MAX_CANDIDATES = 200  # stories compared per headline at most: those sharing the most terms with it
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,16 @@ class _Open:
             for key in self.keys[self.expired]:
                 self.index[key].discard(self.expired)
             self.expired += 1
-        return sorted({p for k in keys for p in self.index.get(k, ())})
+        shared: dict[int, int] = {}
+        for key in keys:
+            holders = self.index.get(key, ())
+            if len(holders) > MAX_TERM_STORIES:
+                continue
+            for position in holders:
+                shared[position] = shared.get(position, 0) + 1
+        if len(shared) > MAX_CANDIDATES:
+            return sorted(sorted(shared, key=lambda p: (-shared[p], p))[:MAX_CANDIDATES])
+        return sorted(shared)
 
 
 def group(

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from ticker.base import from_iso, to_iso, utc_now
 from ticker.db import stories as store
 from ticker.db.schema import write_transaction
+from ticker.fetching import one_line
 from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, group
 from ticker.stories.window import WINDOW
 
@@ -95,8 +96,12 @@ def after_write(db: Database, since: str | None = None) -> None:
     follows is already committed; the next call, or `ticker stories rebuild`, catches up)."""
     try:
         update_stories(db, since)
-    except Exception:
-        log.exception("stories could not be updated; `ticker stories rebuild` re-derives them")
+    except Exception as error:
+        log.error(
+            "stories could not be updated (the next poll or `ticker stories rebuild` catches up): %s",
+            one_line(f"{type(error).__name__}: {error}"),
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
 
 
 def rebuild_stories(
