@@ -430,6 +430,53 @@ def _moscow_offsets(db: Database) -> None:
     )
 
 
+@_migration("0012_stories")
+def _stories(db: Database) -> None:
+    """Stories across outlets: headlines grouped by the event they report (ticker/stories), each
+    member with the score and terms that put it there. Derived from the history tables and
+    re-derivable from them at any time (`ticker stories rebuild`)."""
+    db.executescript(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,       -- the first member's headline id: keeps the id across rebuilds
+            first_seen TEXT NOT NULL,       -- the first member's first sighting (UTC)
+            first_source TEXT NOT NULL,
+            sources INTEGER NOT NULL,       -- outlets carrying it (one member each)
+            last_joined_at TEXT NOT NULL    -- the newest member's first sighting
+        );
+        CREATE INDEX stories_first_seen ON stories (first_seen);
+        CREATE TABLE story_members (
+            headline_id TEXT PRIMARY KEY REFERENCES headlines(id),  -- one story per headline
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            source TEXT NOT NULL,
+            first_seen TEXT NOT NULL,       -- the headline's first sighting (UTC)
+            title_id INTEGER REFERENCES headline_titles(id),  -- the wording compared (its current title)
+            joined_at TEXT NOT NULL,        -- when that wording was first seen
+            score REAL,                     -- mean score against the members before it; NULL: the first
+            matched_headline_id TEXT,       -- the member before it that matched best
+            terms TEXT,                     -- JSON list: the terms that matched it
+            explanation TEXT,
+            follow_up_of TEXT               -- its outlet's earlier item on the same event (then it is its own story)
+        );
+        CREATE INDEX story_members_story ON story_members (story_id);
+        CREATE INDEX story_members_first_seen ON story_members (first_seen);
+        CREATE TABLE story_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            through_fetch_id INTEGER NOT NULL,  -- fetches up to this id are grouped
+            generation INTEGER NOT NULL DEFAULT 0,  -- random, new at every change of the stories
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+    # History recorded before this migration is grouped by `ticker stories rebuild` (minutes on a
+    # year), never by the first poll after an upgrade: polls go on grouping from here.
+    db.execute(
+        "INSERT INTO story_state (id, through_fetch_id, updated_at) "
+        "VALUES (1, (SELECT coalesce(max(id), 0) FROM fetches), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+    )
+
+
 def connect(path: str | Path, *, read_only: bool = False) -> Database:
     """Open the database: WAL, a busy timeout, transactions under our explicit control. A path
     that is no file (a directory, a FIFO, a device) is refused first (BadInput, one line)."""

@@ -19,13 +19,16 @@ Conditions (per source and channel, e.g. `rbc/page`):
   word, once per headline (never cleared);
 - `rate_mismatch:<CUR>:<day>` (`on_rate_mismatch`): the latest shown rate differs from the
   official one for the same day, by the `rate_comparison` view's rule; clears (with a notice)
-  when they agree.
+  when they agree;
 - `pulled_many:<source>/<channel>`: one poll pulled several headlines: one alert with the count
   and the first few (each `pulled:<id>` raised and logged, not sent on its own);
 - `database:unwritable`: a poll (or its alerts) could not be recorded: sent directly, since the
   queue is in the database; once, until a poll is recorded again.
 
 Delivery takes each kind in turn (`claim_due`), so no backlog of one kind starves another.
+- `story:<story id>` (`stories = N`): a story picked up by N outlets or more (once per story);
+- `story_pulled:<headline id>` (`on_story_pulled`): one outlet pulled its item of a story while
+  other outlets still show theirs (once per item).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from sqlite_utils import Database
 
 from ticker.base import SUCCESS_OUTCOMES, from_iso, to_iso, to_moscow_text, utc_now
 from ticker.db import alerts as store
+from ticker.db import stories
 from ticker.db.schema import write_transaction
 from ticker.schedules.watch import watch_hits
 from ticker.settings import AlertSettings
@@ -89,6 +93,10 @@ def headline(condition: str, event: str) -> tuple[str, str]:
         )
     if what == "watch":
         return "ticker: a watched word in a headline", "info"
+    if what == "story":
+        return "ticker: a story across outlets", "info"
+    if what == "story_pulled":
+        return "ticker: a story pulled by one outlet", "warning"
     if what == "rate_mismatch":
         return (
             ("ticker: rate differs", "warning") if event == "raised" else ("ticker: rates agree", "success")
@@ -253,6 +261,10 @@ class Alerter:
                 events += self._rate_mismatch(db, source, at, fetch_id)
             for hit in watch_hits(db, fetch_id, self.settings.watch, at):
                 events += self._raise(db, hit.condition, hit.source, at, fetch_id, hit.message)
+            if self.settings.stories:
+                events += self._story_carried(db, source, at, fetch_id)
+            if self.settings.on_story_pulled:
+                events += self._story_pulled(db, source, at, fetch_id)
         else:
             events += self._failing(db, facts, fetch_id)
         return events
@@ -322,6 +334,26 @@ class Alerter:
         for condition in store.pulled_shown_again(db, source, channel):
             message = f"{condition[7:]} is shown again (fetch {fetch_id})"
             events += self._clear(db, condition, at, fetch_id, message, send=False)
+        return events
+
+    def _story_carried(self, db: Database, source: str, at: str, fetch_id: int) -> list[Event]:
+        events = []
+        for story in stories.grown_by(db, fetch_id, self.settings.stories):
+            message = (
+                f"Story {story['id']} is on {story['sources']} outlets ({story['outlets']}): «{story['title']}»; "
+                f"first {story['first_source']} at {to_moscow_text(story['first_seen'])}. `ticker story {story['id']}`"
+            )
+            events += self._raise(db, f"story:{story['id']}", source, at, fetch_id, message)
+        return events
+
+    def _story_pulled(self, db: Database, source: str, at: str, fetch_id: int) -> list[Event]:
+        events = []
+        for pulled in stories.pulled_while_others_show(db, fetch_id):
+            message = (
+                f"{source} pulled «{pulled['title']}» at {to_moscow_text(at)} (fetch {fetch_id}) while "
+                f"{pulled['others']} still show story {pulled['story_id']}. `ticker story {pulled['story_id']}`"
+            )
+            events += self._raise(db, f"story_pulled:{pulled['headline_id']}", source, at, fetch_id, message)
         return events
 
     def _rate_mismatch(self, db: Database, source: str, at: str, fetch_id: int) -> list[Event]:

@@ -37,7 +37,9 @@ MIN_REMOTE_EVERY_S = 30.0  # the least interval for a host that is not this mach
 MAX_FAIL_AFTER = 10000
 _LOOPBACK_NAMES = ("localhost", "localhost.")
 ARCHIVE_KEYS = ("keep", "keep_days")
-ALERT_KEYS = ("urls", "fail_after", "blocked_for", "on_recovery", "on_pulled", "on_rate_mismatch", "watch")
+ALERT_KEYS = ("urls", "fail_after", "blocked_for", "on_recovery", "on_pulled", "on_rate_mismatch", "watch",
+              "stories", "on_story_pulled")  # fmt: skip
+MAX_STORY_OUTLETS = 1000
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -241,14 +243,28 @@ def _alerts(raw: Any) -> AlertSettings:
         blocked_for = parse_interval(table["blocked_for"], "alerts.blocked_for")
     flags = {
         key: _bool(table[key], f"alerts.{key}")
-        for key in ("on_recovery", "on_pulled", "on_rate_mismatch")
+        for key in ("on_recovery", "on_pulled", "on_rate_mismatch", "on_story_pulled")
         if key in table
     }
+    stories = table.get("stories", defaults.stories)
+    if (
+        isinstance(stories, bool)
+        or not isinstance(stories, int)
+        or not (stories == 0 or 2 <= stories <= MAX_STORY_OUTLETS)
+    ):
+        raise ConfigError(
+            f"alerts.stories = {stories!r}: must be 0 (off) or a whole number of outlets from 2 to {MAX_STORY_OUTLETS}"
+        )
     watch = _watch(table.get("watch", []))
     if watch and not urls:
         raise ConfigError("alerts.watch: needs alerts.urls, the notification URLs its alerts go to")
     return AlertSettings(
-        urls=tuple(urls), fail_after=fail_after, blocked_for_s=blocked_for, watch=watch, **flags
+        urls=tuple(urls),
+        fail_after=fail_after,
+        blocked_for_s=blocked_for,
+        watch=watch,
+        stories=stories,
+        **flags,
     )
 
 

@@ -21,6 +21,7 @@ from ticker.poll import poll
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState
 from ticker.sources import SourceSpec
+from ticker.stories.update import after_write
 
 log = logging.getLogger("ticker.daemon")
 
@@ -123,6 +124,7 @@ class SourceRunner:
         elapsed_ms = int((time.monotonic() - clock) * 1000)
         line = describe(self.spec, channel, saved, elapsed_ms)
         log.log(logging.INFO if saved.outcome in SUCCESS_OUTCOMES else logging.WARNING, line)
+        after_write(db)  # stories: group what this poll added (logged, never raised)
         hooks.run_after_poll(db, self.spec, saved)
         failed = saved.outcome not in SUCCESS_OUTCOMES and saved.row is not None
         return saved, saved.row.retry_after_s if failed else None

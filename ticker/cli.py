@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "backfill-rates": "ticker.commands.backfill:backfill_rates",
     "import": "ticker.commands.importing:import_group",
     "stories": "ticker.commands.stories:stories",
+    "story": "ticker.commands.stories:story",
 }
 
 # name -> the command's one-line summary, so `ticker --help` imports no command module; equal to

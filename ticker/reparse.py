@@ -52,6 +52,7 @@ from ticker.db.writes import DEFAULT_GAP_LIMIT_S, recorded_sources
 from ticker.fetching import address_key, parse_body
 from ticker.records import Attempt, FetchRow, Saved
 from ticker.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source, spec_from_record
+from ticker.stories.update import rebuild_stories
 
 # Derived history, rebuilt by a re-parse (and swapped in by --in-place).
 HISTORY_TABLES = (
@@ -519,6 +520,7 @@ def reparse_into(
         for table in ("sources", "bodies"):
             _copy_table(new, table)
     new.execute("DETACH DATABASE old")
+    rebuild_stories(new)  # stories: derived from the history just re-derived
     compare(old, new, replayer.report)
     replayer.report.target = str(target)
     new.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -551,6 +553,7 @@ def reparse_in_place(
             replayer.run()
             compare(old, new, replayer.report)
             if _swap(old, scratch, replayer.last_id):
+                rebuild_stories(old)  # stories: derived from the history just swapped in
                 break
         else:
             raise ReparseError("the database kept changing: could not swap in the re-derived history")

@@ -40,6 +40,8 @@ class AlertSettings:
     on_pulled: bool = False
     on_rate_mismatch: bool = False
     watch: tuple[str, ...] = ()  # watch words: a headline whose title contains one alerts once
+    stories: int = 0  # a story picked up by this many outlets (0: no such alert)
+    on_story_pulled: bool = False  # a story's item pulled by one outlet while others keep theirs
 
 
 @dataclass(frozen=True, slots=True)

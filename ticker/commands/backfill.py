@@ -100,6 +100,7 @@ def backfill(
     from ticker.commands.fetch import _configured
     from ticker.db.schema import open_db
     from ticker.scraper.http import make_client
+    from ticker.stories.update import after_write
 
     if source is not None and every:
         raise click.UsageError("give SOURCE or --all, not both")
@@ -147,6 +148,7 @@ def backfill(
                         click.echo(summary, err=True)
                     else:
                         incomplete.append(summary)
+            after_write(db)  # stories: group the backfilled headlines (logged, never raised)
         except BadBackfillInput as error:
             raise click.ClickException(str(error)) from None
     if len(incomplete) == 1 and len(specs) == 1:

@@ -46,6 +46,7 @@ def fetch(
     from ticker.poll import poll
     from ticker.scraper.http import make_client
     from ticker.sources import spec_from_record
+    from ticker.stories.update import after_write
 
     config = load(config_path, db_path)
     with user_errors(str(config.db)):
@@ -79,6 +80,7 @@ def fetch(
             )  # fmt: skip
         with make_client() as client:
             saved = poll(db, client, spec, channel=channel, url=target, archive=config.settings.archive)
+        after_write(db)  # stories: group what this poll added (logged, never raised)
     row = saved.row
     counts = []
     if spec.channel(channel).headlines:

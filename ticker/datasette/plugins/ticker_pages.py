@@ -243,10 +243,12 @@ async def ticker_page(datasette, request) -> Response:
 
 def _headline_context(db, headline_id: str) -> dict[str, Any] | None:
     from ticker.db.front import headline
+    from ticker.db.stories import story_of
 
     found = headline(db, headline_id)
     if found is None:
         return None
+    found["story_id"] = story_of(db, headline_id)  # /-/story/<id> (ticker_stories.py)
     versions = found["versions"]
     for previous, version in zip([None, *versions], versions, strict=False):
         version["diff"] = word_diff(previous["title"], version["title"]) if previous else None

@@ -1,0 +1,137 @@
+"""Keeping stories current: after each write (a poll, a backfill, an import, a re-parse) and on
+`ticker stories rebuild`. Both re-run the grouping pass (ticker.stories.group) over the stored
+history from an instant on, so the online result is the rebuild's.
+
+`update_stories(db)` groups whatever fetches arrived since the last call (`story_state` keeps the
+last fetch id grouped), re-running the pass from the earliest headline first seen or reworded
+since: a new poll costs its new headlines times the stories open in the window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlite_utils import Database
+
+from ticker.base import from_iso, to_iso, utc_now
+from ticker.db import stories as store
+from ticker.db.schema import write_transaction
+from ticker.fetching import one_line
+from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, group
+from ticker.stories.window import WINDOW
+
+log = logging.getLogger("ticker.stories")
+
+REBUILD_CHUNK = timedelta(days=1)  # a rebuild commits a day of headlines at a time
+
+
+@dataclass
+class Regrouped:
+    """What one pass wrote: from when, how many headlines it placed."""
+
+    start: str | None
+    members: int = 0
+
+
+def _window_from(start: str) -> str:
+    return to_iso(from_iso(start) - timedelta(seconds=WINDOW_S))
+
+
+def regroup(db: Database, start: str, end: str | None = None, model: Matcher = DEFAULT_MATCHER) -> int:
+    """Re-run the pass over headlines first seen in [start, end) on top of the stories before
+    `start`, read from the database (call inside a write transaction). Returns the members written."""
+    prior = store.prior_stories(db, start, _window_from(start))
+    placed = group(store.items(db, start, end), prior, model)
+    written = store.save_groups(db, start, end, placed)
+    store.new_generation(db)
+    return written
+
+
+def _regroup_online(db: Database, start: str, model: Matcher) -> tuple[int, Callable[[], None]]:
+    """`regroup(db, start)` through the in-memory window when it is current; returns the members
+    written and what to do to the window once the transaction has committed."""
+    path, now_generation = store.database_file(db), store.generation(db)
+    items = store.items(db, start)
+    fresh = not WINDOW.usable(path, now_generation, start)
+    prior = store.prior_stories(db, start, _window_from(start)) if fresh else WINDOW.prior(start, items)
+    placed = group(items, prior, model)
+    written = store.save_groups(db, start, None, placed)
+    generation = store.new_generation(db)
+    known = {story.key for story in prior}
+    passed = prior + [story for story in placed if story.key not in known]
+
+    def commit() -> None:
+        if fresh:
+            WINDOW.load(path, _window_from(start), [])
+        WINDOW.apply(start, passed, generation)
+
+    return written, commit
+
+
+def update_stories(db: Database, since: str | None = None, model: Matcher = DEFAULT_MATCHER) -> Regrouped:
+    """Group what was recorded since the last call (and, when given, every headline first seen
+    or reworded at or after `since`: a re-derived history). Idempotent; one transaction."""
+    with WINDOW.lock:
+        try:
+            with write_transaction(db):
+                through = store.watermark(db)
+                earliest, last = store.fetches_after(db, through)
+                candidates = [t for t in (earliest, since) if t is not None]
+                start = store.changed_from(db, min(candidates)) if candidates else None
+                written, commit = _regroup_online(db, start, model) if start is not None else (0, None)
+                store.set_watermark(db, last, to_iso(utc_now()))
+            if commit is not None:
+                commit()
+        except BaseException:
+            WINDOW.clear()
+            raise
+    return Regrouped(start, written)
+
+
+def after_write(db: Database, since: str | None = None) -> None:
+    """`update_stories` for the writers' glue: a failure is logged, never raised (the write it
+    follows is already committed; the next call, or `ticker stories rebuild`, catches up)."""
+    try:
+        update_stories(db, since)
+    except Exception as error:
+        log.error(
+            "stories could not be updated (the next poll or `ticker stories rebuild` catches up): %s",
+            one_line(f"{type(error).__name__}: {error}"),
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+
+
+def rebuild_stories(
+    db: Database, model: Matcher = DEFAULT_MATCHER, advance: Callable[[str], None] | None = None
+) -> Regrouped:
+    """Re-derive every story from the stored history, a day per transaction (a running daemon's
+    polls wait at most one day's pass), then whatever arrived meanwhile. A story keeps its id
+    while its first member stays."""
+    with write_transaction(db):
+        last = store.last_fetch_id(db)
+        first, newest = store.headline_span(db)
+    result = Regrouped(first)
+    with write_transaction(db):  # stories of headlines no longer in the history (none if first is None)
+        store.save_groups(db, "", first, [])
+        if first is None:
+            store.set_watermark(db, last, to_iso(utc_now()))
+    if first is None:
+        return result
+    start = from_iso(first)
+    while True:
+        end = start + REBUILD_CHUNK
+        final = to_iso(end) > newest
+        with write_transaction(db):
+            result.members += regroup(db, to_iso(start), None if final else to_iso(end), model)
+            if final:
+                store.set_watermark(db, last, to_iso(utc_now()))
+        if advance is not None:
+            advance(to_iso(start))
+        if final:
+            break
+        start = end
+    result.members += update_stories(db, model=model).members
+    return result
