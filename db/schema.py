@@ -477,6 +477,24 @@ def _stories(db: Database) -> None:
     )
 
 
+@_migration("0013_title_vectors")
+def _title_vectors(db: Database) -> None:
+    """The story matcher's sentence vector of each distinct title, computed once (about 50 ms of
+    CPU a title) and read back by every later grouping and `ticker stories rebuild`, so a rebuild
+    costs comparisons, not embeddings; the vector is used only as stored, so online and rebuilt
+    stories are the same."""
+    db.execute(
+        """
+        CREATE TABLE title_vectors (
+            title_sha256 TEXT NOT NULL,     -- SHA-256 of the title text compared (UTF-8)
+            model TEXT NOT NULL,            -- the embedder that made it (ticker.stories.embed.MODEL_ID)
+            vector BLOB NOT NULL,           -- little-endian float16, one per dimension
+            PRIMARY KEY (title_sha256, model)
+        ) WITHOUT ROWID
+        """
+    )
+
+
 def connect(path: str | Path, *, read_only: bool = False) -> Database:
     """Open the database: WAL, a busy timeout, transactions under our explicit control. A path
     that is no file (a directory, a FIFO, a device) is refused first (BadInput, one line)."""

@@ -391,3 +391,22 @@ def pulled_while_others_show(db: Database, fetch_id: int) -> list[dict[str, Any]
     if not has_story_tables(db):
         return []
     return [r for r in rows(db, _PULLED_SQL, {"fetch_id": fetch_id}) if r["others"]]
+
+
+def title_vectors(db: Database, shas: list[str], model: str) -> dict[str, bytes]:
+    """The stored vectors of these title hashes by `model` (those stored)."""
+    return dict(
+        db.execute(
+            "SELECT title_sha256, vector FROM title_vectors WHERE model = ? "
+            "AND title_sha256 IN (SELECT value FROM json_each(?))",
+            [model, json.dumps(shas)],
+        ).fetchall()
+    )
+
+
+def save_title_vectors(db: Database, rows: list[tuple[str, bytes]], model: str) -> None:
+    """Store title vectors (a hash already stored keeps its vector)."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO title_vectors (title_sha256, model, vector) VALUES (?, ?, ?)",
+        [(sha, model, vector) for sha, vector in rows],
+    )

@@ -137,7 +137,7 @@ def _command(words: list[str]):
 
     command = main
     rest = list(words)
-    while rest and isinstance(command, click.Group):
+    while rest and isinstance(command, click.Group) and not rest[0].startswith("-"):
         found = command.get_command(None, rest[0])
         if found is None:
             return None, rest

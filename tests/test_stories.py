@@ -102,7 +102,7 @@ def test_story_timeline_with_citations(feeds, cli):
     assert f"ticker cite https://tass.example/news/rate21 --db {feeds.db}" in out
     data = json.loads(cli("story", str(event["id"]), "--json", "--db", feeds.db).output)
     assert [e["event"] for e in data["timeline"]].count("first seen") == 3
-    assert data["members"][0]["citation"]["kind"] == "headline"
+    assert data["members"][0]["citation"]["type"] == "headline"
 
 
 @pytest.mark.parametrize(

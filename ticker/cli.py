@@ -61,7 +61,9 @@ SUMMARIES: dict[str, str] = {
     "search": "Every title ever shown containing the words.",
     "status": "Per source: last success and failure, failures in a row, the last 24 h and its outages, its "
     "channel, the next attempt and any backoff; and whether a daemon is running on the database.",
-    "stories": "Stories across outlets: the same event as each outlet reported it.",
+    "stories": "Stories across outlets: the same event as each outlet reported it, newest first, who had it "
+    "first (between which polls) and how far behind the others were.",
+    "story": "One story's timeline across outlets, with citations.",
 }
 
 

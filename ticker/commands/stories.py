@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from ticker.base import DEFAULT_DB, TIME_FORMS
-from ticker.commands.query import _check_format, _history, _msk, _table, _utc, _write_csv, _write_json
+from ticker.base import TIME_FORMS
+from ticker.commands.output import check_format, history, msk, table, utc, write_csv, write_json
 from ticker.commands.stories_match import match_command
 from ticker.display import duration_text
 from ticker.errors import user_errors
+from ticker.locate import config_options, database
 
 CSV_COLUMNS = ["story_id", "story_first_seen", "story_title", "sources", "source", "headline_id", "title",
                "first_seen", "lag_seconds", "first_fetch_id", "previous_fetch_id", "published_at",
@@ -50,12 +51,10 @@ def _print_stories(found: list[dict]) -> None:
 
     for story in found:
         kind = "exclusive" if story["exclusive"] else f"{story['sources']} outlets"
-        click.echo(
-            f"story {story['id']}  {_msk(story['first_seen'])}  {kind}, first: {story['first_source']}"
-        )
+        click.echo(f"story {story['id']}  {msk(story['first_seen'])}  {kind}, first: {story['first_source']}")
         click.echo(f"  {story['title']}")
         lines = [[m["source"], _lag(m), resolution(m), m["title"], _marks(m)] for m in story["members"]]
-        click.echo("\n".join("    " + line for line in _table(lines).splitlines()))
+        click.echo("\n".join("    " + line for line in table(lines).splitlines()))
 
 
 @click.group(name="stories", invoke_without_command=True)
@@ -68,7 +67,7 @@ def _print_stories(found: list[dict]) -> None:
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text (times in UTC).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per member (times in UTC).")
-@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
+@config_options
 @click.pass_context
 def stories(
     ctx: click.Context,
@@ -78,7 +77,8 @@ def stories(
     min_sources: int,
     as_json: bool,
     as_csv: bool,
-    db_path: str,
+    config_path: str | None,
+    db_path: str | None,
 ) -> None:
     """Stories across outlets: the same event as each outlet reported it, newest first, who had
     it first (between which polls) and how far behind the others were.
@@ -96,18 +96,18 @@ def stories(
     from ticker.db.queries import check_source
     from ticker.db.stories import list_stories
 
-    _check_format(as_json, as_csv)
-    start, end = _utc(since), _utc(until)
+    check_format(as_json, as_csv)
+    start, end = utc(since), utc(until)
     if start > end:
-        raise click.ClickException(f"--since ({_msk(start)}) is after --until ({_msk(end)})")
-    with _history(db_path) as db:
+        raise click.ClickException(f"--since ({msk(start)}) is after --until ({msk(end)})")
+    with history(config_path, db_path) as (db, _):
         check_source(db, source)
         found = list_stories(db, start, until=end, source=source, min_sources=min_sources)
     if as_json:
-        _write_json(found)
+        write_json(found)
         return
     if as_csv:
-        _write_csv(
+        write_csv(
             [{"story_id": s["id"], "story_first_seen": s["first_seen"], "story_title": s["title"],
               "sources": s["sources"], **m,
               "first_fetch_id": (m["first_poll"] or {}).get("fetch_id"),
@@ -118,14 +118,14 @@ def stories(
         )  # fmt: skip
         return
     if not found:
-        click.echo(f"no stories first seen between {_msk(start)} and {_msk(end)}")
+        click.echo(f"no stories first seen between {msk(start)} and {msk(end)}")
         return
     _print_stories(found)
 
 
 @stories.command(name="rebuild")
-@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
-def rebuild(db_path: str) -> None:
+@config_options
+def rebuild(config_path: str | None, db_path: str | None) -> None:
     """Re-derive every story from the recorded history (the same grouping the polls built,
     whatever order they arrived in). Safe while the daemon runs."""
     from ticker.db.schema import open_db
@@ -133,6 +133,7 @@ def rebuild(db_path: str) -> None:
     from ticker.progress import progress
     from ticker.stories.update import rebuild_stories
 
+    db_path = str(database(config_path, db_path).db)
     with user_errors(db_path):
         if not Path(db_path).is_file():
             raise click.ClickException(f"no database at {db_path}")
@@ -154,26 +155,26 @@ def _print_story(found: dict) -> None:
     first = found["members"][0]
     click.echo(f"Story {found['id']}: {found['title']}")
     published = (
-        f"; published (the feed's own time) {_msk(first['published_at'])}" if first["published_at"] else ""
+        f"; published (the feed's own time) {msk(first['published_at'])}" if first["published_at"] else ""
     )
     click.echo(f"First: {first['source']}, {first['resolution']}{published}")
     outlets = ", ".join(f"{m['source']} ({_lag(m)})" for m in found["members"])
     click.echo(f"Outlets: {found['sources']}: {outlets}" + ("  [exclusive]" if found["exclusive"] else ""))
     click.echo("")
     click.echo("Timeline (Moscow time):")
-    click.echo(_table([[_msk(e["at"]), e["source"], e["event"], e["title"] or "",
+    click.echo(table([[msk(e["at"]), e["source"], e["event"], e["title"] or "",
                         f"fetch {e['fetch_id']}" if e["fetch_id"] else ""] for e in found["timeline"]]))  # fmt: skip
     for member in found["members"]:
         click.echo("")
         click.echo(f"{member['source']}: {member['title']}")
-        click.echo(f"  first seen {_msk(member['first_seen'])}, {member['resolution']} ({_lag(member)})")
+        click.echo(f"  first seen {msk(member['first_seen'])}, {member['resolution']} ({_lag(member)})")
         if member["published_at"]:
-            click.echo(f"  published (the feed's own time): {_msk(member['published_at'])}")
+            click.echo(f"  published (the feed's own time): {msk(member['published_at'])}")
         shown = member["shown_s"]
         state = (
             "still shown"
             if member["exited_at"] is None
-            else f"left {_msk(member['exited_at'])} ({member['exit_reason'] or 'unknown'})"
+            else f"left {msk(member['exited_at'])} ({member['exit_reason'] or 'unknown'})"
         )
         click.echo(
             f"  on the ticker {duration_text(shown) or 'never'} (first to last poll showing it); {state}"
@@ -188,7 +189,7 @@ def _print_story(found: dict) -> None:
             click.echo(f"    $ {command}")
     for follow in found["follow_ups"]:
         click.echo(
-            f"follow-up: {follow['source']} {_msk(follow['first_seen'])}: {follow['title']} (story {follow['story_id']})"
+            f"follow-up: {follow['source']} {msk(follow['first_seen'])}: {follow['title']} (story {follow['story_id']})"
         )
 
 
@@ -198,22 +199,21 @@ def _print_story(found: dict) -> None:
 )
 @click.argument("story_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text (times in UTC).")
-@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
-def story(story_id: str, as_json: bool, db_path: str) -> None:
+@config_options
+def story(story_id: str, as_json: bool, config_path: str | None, db_path: str | None) -> None:
     """One story: who had it first and when (between which polls), each outlet's wordings,
     rewordings and exits in time order, and the citation behind each (`ticker stories` lists ids)."""
     from ticker.citations import MAX_ROW_ID
-    from ticker.commands.evidence import _db_arg
     from ticker.stories.timeline import story_timeline
 
     text = story_id.strip()
     if not (text.isascii() and text.isdigit()) or int(text) > MAX_ROW_ID:
         raise click.ClickException(f"bad story id {story_id[:30]!r}: a number (`ticker stories` lists them)")
-    with _history(db_path) as db:
-        found = story_timeline(db, int(text), _db_arg(db_path))
+    with history(config_path, db_path) as (db, target):
+        found = story_timeline(db, int(text), target.reach_again())
     if found is None:
         raise click.ClickException(f"no story {int(text)} (`ticker stories` lists them)")
     if as_json:
-        _write_json(found)
+        write_json(found)
         return
     _print_story(found)

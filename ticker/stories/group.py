@@ -125,6 +125,17 @@ class _Fingerprints:
             self.cache[key] = found
         return found
 
+    def has(self, model: Matcher, title: str) -> bool:
+        """Whether the title's fingerprint is in memory."""
+        return (model.fingerprint, title) in self.cache
+
+    def put(self, model: Matcher, titles: list[str], fingerprints: list[object]) -> None:
+        """Keep fingerprints made elsewhere (ticker.stories.vectors: in a batch, vectors stored)."""
+        if len(self.cache) + len(titles) >= _CACHE_LIMIT:
+            self.cache.clear()
+        for title, found in zip(titles, fingerprints, strict=True):
+            self.cache[(model.fingerprint, title)] = found
+
 
 FINGERPRINTS = _Fingerprints()
 

@@ -49,15 +49,15 @@ def story_timeline(db: Database, story_id: int, db_arg: str = "") -> dict[str, A
         member["cite_command"] = f"ticker cite {member['headline_id']}{db_arg}"
         for number, version in enumerate(citation["titles"][:MAX_VERSIONS]):
             events.append({
-                "at": version["first_seen"]["utc"], "source": member["source"],
+                "at": version["first_seen"], "source": member["source"],
                 "headline_id": member["headline_id"], "event": "first seen" if number == 0 else "reworded",
-                "title": version["title"], "fetch_id": (version["first_fetch"] or {}).get("id"),
+                "title": version["title"], "fetch_id": (version["first_fetch"] or {}).get("fetch_id"),
             })  # fmt: skip
         for sighting in citation["sightings"]:
             if sighting["exit_fetch_id"] is None or sighting["channel"] == "backfill":
                 continue
             events.append({
-                "at": sighting["exited_at"]["utc"], "source": member["source"],
+                "at": sighting["exited_at"], "source": member["source"],
                 "headline_id": member["headline_id"],
                 "event": f"left {sighting['channel']}: {sighting['exit_reason'] or 'not the ticker'}",
                 "title": None, "fetch_id": sighting["exit_fetch_id"],

@@ -20,7 +20,8 @@ from ticker.base import from_iso, to_iso, utc_now
 from ticker.db import stories as store
 from ticker.db.schema import write_transaction
 from ticker.fetching import one_line
-from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, group
+from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, Story, group
+from ticker.stories.vectors import warm
 from ticker.stories.window import WINDOW
 
 log = logging.getLogger("ticker.stories")
@@ -40,11 +41,18 @@ def _window_from(start: str) -> str:
     return to_iso(from_iso(start) - timedelta(seconds=WINDOW_S))
 
 
+def _warm(db: Database, items: list, prior: list[Story], model: Matcher) -> None:
+    """Every title the pass compares fingerprinted in one batch, vectors read or stored once."""
+    warm(db, [i.title for i in items] + [m.item.title for s in prior for m in s.members], model)
+
+
 def regroup(db: Database, start: str, end: str | None = None, model: Matcher = DEFAULT_MATCHER) -> int:
     """Re-run the pass over headlines first seen in [start, end) on top of the stories before
     `start`, read from the database (call inside a write transaction). Returns the members written."""
     prior = store.prior_stories(db, start, _window_from(start))
-    placed = group(store.items(db, start, end), prior, model)
+    items = store.items(db, start, end)
+    _warm(db, items, prior, model)
+    placed = group(items, prior, model)
     written = store.save_groups(db, start, end, placed)
     store.new_generation(db)
     return written
@@ -57,6 +65,7 @@ def _regroup_online(db: Database, start: str, model: Matcher) -> tuple[int, Call
     items = store.items(db, start)
     fresh = not WINDOW.usable(path, now_generation, start)
     prior = store.prior_stories(db, start, _window_from(start)) if fresh else WINDOW.prior(start, items)
+    _warm(db, items, prior, model)
     placed = group(items, prior, model)
     written = store.save_groups(db, start, None, placed)
     generation = store.new_generation(db)

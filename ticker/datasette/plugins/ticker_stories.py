@@ -93,13 +93,15 @@ def _story_context(db, story_id: int, db_arg: str) -> dict[str, Any] | None:
         titles = [t["title"] for t in member["citation"]["titles"][:MAX_VERSIONS]]
         member["versions"] = [
             {"title": title, "diff": _diff(titles[i - 1], title) if i else None,
-             "shown_at": member["citation"]["titles"][i]["first_seen"]["utc"],
-             "fetch_id": (member["citation"]["titles"][i]["first_fetch"] or {}).get("id")}
+             "shown_at": member["citation"]["titles"][i]["first_seen"],
+             "fetch_id": (member["citation"]["titles"][i]["first_fetch"] or {}).get("fetch_id")}
             for i, title in enumerate(titles)
         ]  # fmt: skip
         member["versions_left_out"] = len(member["citation"]["titles"]) - len(titles)
         fetches = {
-            t["first_fetch"]["id"]: t["first_fetch"] for t in member["citation"]["titles"] if t["first_fetch"]
+            t["first_fetch"]["fetch_id"]: t["first_fetch"]
+            for t in member["citation"]["titles"]
+            if t["first_fetch"]
         }
         member["evidence"] = [fetches[i] for i in sorted(fetches)]
     return found
