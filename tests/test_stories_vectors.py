@@ -13,7 +13,7 @@ from ticker.db.schema import open_db
 from ticker.stories import embed
 from ticker.stories.group import FINGERPRINTS, Item, group
 from ticker.stories.update import rebuild_stories
-from ticker.stories.vectors import title_sha256
+from ticker.stories.vectors import title_sha256, warm
 
 pytestmark = pytest.mark.skipif(not embed.available(), reason="the embedder's wheel is x86-64 Linux only")
 
@@ -60,3 +60,15 @@ def test_one_event_in_each_outlets_own_words_is_one_story():
     together = sorted(sorted(m.item.source for m in s.members) for s in stories)
     assert ["interfax", "rbc", "tass"] in together
     assert ["kommersant"] in together and ["ria"] in together and ["lenta"] in together
+
+
+def test_a_vector_made_for_another_database_is_stored_in_this_one_too(tmp_path, monkeypatch):
+    titles = ["ЦБ повысил ключевую ставку до 21%", "Сборная России по хоккею обыграла Финляндию"]
+    first, second = open_db(tmp_path / "a.db"), open_db(tmp_path / "b.db")
+    FINGERPRINTS.cache.clear()
+    assert warm(first, titles) == 2  # embedded once, in memory and in a.db
+    monkeypatch.setattr(embed, "embed", lambda texts: pytest.fail(f"embedded again: {list(texts)}"))
+    assert warm(second, titles) == 0
+    for db in (first, second):
+        stored = {row[0] for row in db.execute("SELECT title_sha256 FROM title_vectors").fetchall()}
+        assert stored == {title_sha256(t) for t in titles}

@@ -129,6 +129,10 @@ class _Fingerprints:
         """Whether the title's fingerprint is in memory."""
         return (model.fingerprint, title) in self.cache
 
+    def get(self, model: Matcher, title: str) -> object | None:
+        """The title's fingerprint if it is in memory."""
+        return self.cache.get((model.fingerprint, title))
+
     def put(self, model: Matcher, titles: list[str], fingerprints: list[object]) -> None:
         """Keep fingerprints made elsewhere (ticker.stories.vectors: in a batch, vectors stored)."""
         if len(self.cache) + len(titles) >= _CACHE_LIMIT:

@@ -23,27 +23,33 @@ def title_sha256(title: str) -> str:
 
 def warm(db: Database, titles: Iterable[str], model: Matcher = DEFAULT_MATCHER) -> int:
     """Put the fingerprints of `titles` not yet in memory there, for the shipped matcher (an
-    injected one makes its own). Returns how many titles were embedded now (the rest were read)."""
+    injected one makes its own), and see that each title's vector is stored in this database
+    (one made in memory for another database is stored too). Returns how many titles were
+    embedded now (the rest were read)."""
     if model.fingerprint is not matcher.fingerprint:
         return 0
-    missing = [t for t in dict.fromkeys(titles) if not FINGERPRINTS.has(model, t)]
-    if not missing:
-        return 0
+    titles = list(dict.fromkeys(titles))
+    missing = [t for t in titles if not FINGERPRINTS.has(model, t)]
     reports = [matcher.Report(t[:MAX_TITLE_CHARS]) for t in missing]
     if not embed.available():
-        FINGERPRINTS.put(model, missing, matcher.fingerprints(reports, vectors=[None] * len(reports)))
+        if missing:
+            FINGERPRINTS.put(model, missing, matcher.fingerprints(reports, vectors=[None] * len(reports)))
         return 0
-    keys = [title_sha256(t) for t in missing]
-    stored = store.title_vectors(db, keys, embed.MODEL_ID)
-    wanted = [(key, report.title) for key, report in zip(keys, reports, strict=True) if key not in stored]
-    wanted = list(dict(wanted).items())  # two titles cut to the same text: one vector
+    keys = {t: title_sha256(t) for t in titles}
+    stored = store.title_vectors(db, sorted(set(keys.values())), embed.MODEL_ID)
+    known = {}  # vectors in memory that this database lacks
+    for title in titles:
+        vector = getattr(FINGERPRINTS.get(model, title), "vector", None)
+        if vector is not None and keys[title] not in stored:
+            known[keys[title]] = embed.to_stored(vector)
+    wanted = {keys[t]: r.title for t, r in zip(missing, reports, strict=True) if keys[t] not in stored}
+    fresh = {}
     if wanted:
-        fresh = [
-            (key, embed.to_stored(v))
-            for (key, _), v in zip(wanted, embed.embed([t for _, t in wanted]), strict=True)
-        ]
-        store.save_title_vectors(db, fresh, embed.MODEL_ID)
-        stored.update(fresh)
-    vectors = [embed.from_stored(stored[key]) for key in keys]
-    FINGERPRINTS.put(model, missing, matcher.fingerprints(reports, vectors=vectors))
-    return len(wanted)
+        fresh = dict(zip(wanted, map(embed.to_stored, embed.embed(list(wanted.values()))), strict=True))
+    if known or fresh:
+        store.save_title_vectors(db, list((known | fresh).items()), embed.MODEL_ID)
+        stored.update(known | fresh)
+    if missing:
+        vectors = [embed.from_stored(stored[keys[t]]) for t in missing]
+        FINGERPRINTS.put(model, missing, matcher.fingerprints(reports, vectors=vectors))
+    return len(fresh)
