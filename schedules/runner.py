@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_OUTCOMES, utc_now
+from ticker.base import SUCCESS_OUTCOMES, one_line, utc_now
 from ticker.db.schema import connect
 from ticker.db.writes import Saved
-from ticker.fetching import one_line
 from ticker.poll import poll
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState

@@ -18,10 +18,10 @@ from datetime import date, datetime, timedelta
 import httpx
 from sqlite_utils import Database
 
-from ticker.base import BlockedPage, Headline, ParseError, from_iso, to_iso, utc_now
+from ticker.base import BlockedPage, Headline, ParseError, from_iso, one_line, to_iso, utc_now
 from ticker.db.backfill import live_seen_ids, live_watermark, save_backfill_page, save_rate_range
 from ticker.db.writes import save_failure
-from ticker.fetching import one_line, parse_body, request
+from ticker.fetching import parse_body, request
 from ticker.politeness import MAX_CONSECUTIVE_FAILURES
 from ticker.records import FetchRow
 from ticker.scraper import cbr_xml

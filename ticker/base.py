@@ -396,3 +396,12 @@ def check_database_path(path: str | os.PathLike[str], what: str = "database") ->
         if test(mode):
             raise BadInput(f"{what} {text!r} is {name}, not a database file")
     return text
+
+
+MAX_MESSAGE = 500  # characters of an error or log message (`fetches.error`)
+
+
+def one_line(text: str) -> str:
+    """A message fit for `fetches.error` and a log line: one line, bounded."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1] + "…"

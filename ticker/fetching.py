@@ -23,6 +23,7 @@ from ticker.base import (
     RatesDocument,
     TickerPage,
     iso_in_time_bounds,
+    one_line,
     redact_url,
     to_iso,
     utc_now,
@@ -33,14 +34,6 @@ from ticker.records import AddressState, Attempt, FetchRow, address_key
 from ticker.scraper import http
 from ticker.scraper.challenge import block_page, blocked_message
 from ticker.sources import SourceSpec
-
-MAX_MESSAGE = 500
-
-
-def one_line(text: str) -> str:
-    """A message fit for `fetches.error` and a log line: one line, bounded."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1] + "…"
 
 
 def target_address(spec: SourceSpec, channel: str, url: str | None, started: datetime) -> str:

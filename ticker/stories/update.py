@@ -16,10 +16,9 @@ from datetime import timedelta
 
 from sqlite_utils import Database
 
-from ticker.base import from_iso, to_iso, utc_now
+from ticker.base import from_iso, one_line, to_iso, utc_now
 from ticker.db import stories as store
 from ticker.db.schema import write_transaction
-from ticker.fetching import one_line
 from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, Story, group
 from ticker.stories.vectors import warm
 from ticker.stories.window import WINDOW
