@@ -17,7 +17,7 @@ Side by side, on the same bodies:
 Then: decode time of random bodies (empty cache, so a whole chain is decoded; median, p99, max),
 write time per poll (the `archive_body` call, and the whole transaction with its fetch row), the
 year's size for RBC every 2 minutes and for 20 such sources; and `ticker reparse` throughput on
-the week: the database built by the real fetch path (`ticker.poll.poll`, keep = "all") and
+the week: the database built by the real fetch path (`ticker.jobs.poll.poll`, keep = "all") and
 re-derived by `ticker reparse` as a separate process, polls per second, median of the runs.
 
     python benchmarks/archive_delta.py            # the week (a few minutes)
@@ -43,7 +43,7 @@ import common
 import zstandard as zstd
 from rbc_markup import Widget, render_page
 
-from ticker.base import moscow_day, to_iso
+from ticker.core.base import moscow_day, to_iso
 from ticker.db import archive
 from ticker.db.schema import open_db, write_transaction
 
@@ -278,10 +278,10 @@ def build_week(path: Path, polls: int) -> float:
     """The week's database through the real fetch path (poll(), keep = "all"); seconds taken."""
     import httpx
 
-    from ticker.poll import poll
+    from ticker.core.settings import ArchiveSettings
+    from ticker.jobs.poll import poll
+    from ticker.jobs.sources import SourceSpec
     from ticker.scraper.http import make_client
-    from ticker.settings import ArchiveSettings
-    from ticker.sources import SourceSpec
 
     state = {"n": 0}
 
@@ -348,7 +348,7 @@ def reparse_profile(path: Path) -> list[list[str]]:
     import cProfile
     import pstats
 
-    from ticker import reparse
+    from ticker.jobs import reparse
 
     target = path.with_name("profiled.db")
     profiler = cProfile.Profile()

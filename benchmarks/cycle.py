@@ -1,6 +1,6 @@
 """One whole cycle, fetch -> parse -> store, against a loopback server (its own process).
 
-- In-process, the daemon's path: `ticker.poll.poll` with one reused httpx client and one open
+- In-process, the daemon's path: `ticker.jobs.poll.poll` with one reused httpx client and one open
   database, for each kind of poll (one new headline, new bytes with the same items, 304, CBR).
 - Whole process, cold start included: `ticker fetch rbc --url ...` run again and again.
 
@@ -32,7 +32,7 @@ STAGES = ("fetch", "parse", "store")
 
 
 class StageClock:
-    """Wraps the functions `ticker.poll` calls for each stage and adds up their wall time."""
+    """Wraps the functions `ticker.jobs.poll` calls for each stage and adds up their wall time."""
 
     def __init__(self) -> None:
         self.spent: dict[str, float] = defaultdict(float)
@@ -50,8 +50,8 @@ class StageClock:
         return timed
 
     def install(self) -> None:
-        import ticker.fetching as fetching_module
-        import ticker.poll as poll_module
+        import ticker.jobs.fetching as fetching_module
+        import ticker.jobs.poll as poll_module
 
         fetching_module.http.get = self.wrap("fetch", fetching_module.http.get)
         for name in ("parse_body",):
@@ -87,9 +87,9 @@ def _summary(
 
 def in_process(server: common.LoopbackServer, workdir: Path, runs: int) -> list[list[object]]:
     from ticker.db.schema import open_db
-    from ticker.poll import poll
+    from ticker.jobs.poll import poll
+    from ticker.jobs.sources import SourceSpec
     from ticker.scraper.http import make_client
-    from ticker.sources import SourceSpec
 
     clock = StageClock()
     clock.install()

@@ -34,9 +34,9 @@ import common
 import psutil
 
 from ticker.db.schema import open_db
+from ticker.jobs.sources import SourceSpec
 from ticker.schedules.runner import SourceRunner
 from ticker.scraper.http import make_client
-from ticker.sources import SourceSpec
 
 MB = 2**20
 GOAL_MB = 10.0

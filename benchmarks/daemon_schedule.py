@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import psutil
 
+from ticker.jobs.sources import SourceSpec
 from ticker.schedules.config import DaemonConfig
-from ticker.sources import SourceSpec
 
 GOAL_S = 1.0
 

@@ -49,7 +49,7 @@ from lxml import etree as lxml_etree
 from lxml import html as lxml_html
 from selectolax.lexbor import LexborHTMLParser
 
-from ticker.base import MOSCOW, Headline, Rate, RatesDocument, from_unix, to_iso
+from ticker.core.base import MOSCOW, Headline, Rate, RatesDocument, from_unix, to_iso
 from ticker.kinds import ParseContext, get_kind, parse_bounded
 from ticker.scraper import cbr_xml, rbc_page
 from ticker.scraper.decoding import charset_from_content_type, decode_html

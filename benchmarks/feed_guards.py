@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_feed_rss import BILLION_LAUGHS, QUADRATIC  # noqa: E402
 
-from ticker.base import ParseError  # noqa: E402
+from ticker.core.base import ParseError  # noqa: E402
 from ticker.scraper.feed_rss import parse_feed  # noqa: E402
 
 EXTERNAL = (

@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ticker.base import Headline, TickerPage, to_iso
+from ticker.core.base import Headline, TickerPage, to_iso
 from ticker.db import writes
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_ticker

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
-from ticker.base import ParseError
+from ticker.core.base import ParseError
 from ticker.kinds import ParseContext, get_kind, parse_bounded, parse_channel
 from ticker.scraper import bounded
 

@@ -51,8 +51,8 @@ NEW_OBJECTS = {
 def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
     """The case names, and run(name, round) running one case once (parameters from the round)."""
     # Lazy: a child imports the ticker of whichever checkout's interpreter runs it; the driver none.
-    from ticker.base import from_iso, to_iso
-    from ticker.commands.serve import DATASETTE_DIR, load_metadata, make_datasette
+    from ticker.cli.commands.serve import DATASETTE_DIR, load_metadata, make_datasette
+    from ticker.core.base import from_iso, to_iso
     from ticker.db import queries
     from ticker.db.schema import connect
     from ticker.db.views import VIEWS

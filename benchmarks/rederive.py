@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ticker.base import Headline, Rate, TickerPage, to_iso
+from ticker.core.base import Headline, Rate, TickerPage, to_iso
 from ticker.db.history import rederive as rederive_source
 from ticker.db.imports import save_capture
 from ticker.db.schema import open_db

@@ -103,9 +103,9 @@ def rss_bytes() -> int:
 def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float, seconds: float) -> dict:
     # Lazy: a trial runs the daemon of whichever checkout's interpreter runs it; the driver and
     # the feed server import no ticker.
+    from ticker.jobs.sources import SourceSpec
     from ticker.schedules.config import DaemonConfig
     from ticker.schedules.daemon import Daemon
-    from ticker.sources import SourceSpec
 
     logging.basicConfig(filename=workdir / f"daemon-{count}-{os.getpid()}.log", level=logging.INFO)
     runs: list[tuple[float, float]] = []  # (due, seconds late), as the daemon records them

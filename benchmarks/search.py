@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synthetic_history
 
-from ticker.base import from_iso, to_iso
+from ticker.core.base import from_iso, to_iso
 from ticker.db import front
 from ticker.db.schema import connect
 

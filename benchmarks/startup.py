@@ -66,14 +66,14 @@ marks = [("start", time.perf_counter())]
 def mark(name): marks.append((name, time.perf_counter()))
 import httpx, sqlite3, click, sqlite_utils, selectolax.lexbor
 mark("baseline imports (httpx, sqlite3, click, sqlite_utils, selectolax)")
-import ticker.cli, ticker.commands.fetch, ticker.errors
-mark("ticker.cli + the fetch command + ticker.errors (sources, parsers)")
+import ticker.cli, ticker.cli.commands.fetch, ticker.cli.errors
+mark("ticker.cli + the fetch command + ticker.cli.errors (sources, parsers)")
 from ticker.db.schema import open_db
 from ticker.db.writes import register_source
-from ticker.poll import poll
+from ticker.jobs.poll import poll
 from ticker.scraper.http import make_client
-from ticker.sources import builtin_source
-mark("ticker.db.schema, ticker.db.writes, ticker.poll, ticker.scraper.http")
+from ticker.jobs.sources import builtin_source
+mark("ticker.db.schema, ticker.db.writes, ticker.jobs.poll, ticker.scraper.http")
 db = open_db(sys.argv[2])
 register_source(db, "rbc", "rbc", "https://www.rbc.ru/", None, ["page"], "2025-01-01T00:00:00Z")
 mark("open_db (migrations check, views) + register_source")

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ticker.base import SUCCESS_SQL, to_iso
+from ticker.core.base import SUCCESS_SQL, to_iso
 from ticker.db.schema import connect, open_db
 from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs, register_source
 from ticker.schedules.health import source_health

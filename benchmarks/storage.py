@@ -1,6 +1,6 @@
 """Storage: how many bytes the database grows per poll, per day at the default schedule, per year.
 
-Polls go through `ticker.poll.poll` against the loopback server with a clock that moves 120 s
+Polls go through `ticker.jobs.poll.poll` against the loopback server with a clock that moves 120 s
 per poll. Growth is measured as page_count * page_size after `PRAGMA wal_checkpoint(TRUNCATE)`,
 before and after many polls (so SQLite's page-sized steps average out), and attributed to each
 table and index with the `dbstat` virtual table (payload bytes: what the rows hold).
@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
+from ticker.core.settings import ArchiveSettings
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper.http import make_client
-from ticker.settings import ArchiveSettings
-from ticker.sources import SourceSpec
 
 GOAL_BYTES = 200
 RBC_POLLS_PER_DAY = 24 * 60 // 2

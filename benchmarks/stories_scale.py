@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ticker.base import to_iso
+from ticker.core.base import to_iso
 from ticker.db.schema import open_db, write_transaction
 from ticker.stories import match as matcher
 from ticker.stories.group import Matcher

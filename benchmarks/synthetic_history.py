@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from ticker.base import moscow_day, to_iso
+from ticker.core.base import moscow_day, to_iso
 from ticker.db.schema import open_db, write_transaction
 from ticker.db.writes import rebuild_fetch_hours, rebuild_outage_runs, register_source
 

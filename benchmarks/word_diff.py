@@ -1,4 +1,4 @@
-"""Word diff of two titles (`ticker.display.word_diff`, the headline page's diff): time by title
+"""Word diff of two titles (`ticker.core.display.word_diff`, the headline page's diff): time by title
 length, the bounded helper against the unbounded SequenceMatcher it falls back from.
 
     .venv/bin/python benchmarks/word_diff.py [ROUNDS]
@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 
-from ticker.display import _TOKENS, MAX_DIFF_PAIRS, word_diff
+from ticker.core.display import _TOKENS, MAX_DIFF_PAIRS, word_diff
 
 SIZES = (30, 250, 1000, 2000, 8000)
 CAP_UNBOUNDED_S = 5.0  # the unbounded variant is not run where one call would take longer

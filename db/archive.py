@@ -32,9 +32,9 @@ from datetime import datetime, timedelta
 import zstandard as zstd
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_OUTCOMES, from_iso, to_iso, utc_now
+from ticker.core.base import SUCCESS_OUTCOMES, from_iso, to_iso, utc_now
+from ticker.core.settings import ARCHIVE_KEEP_CHOICES, ArchiveSettings, check_keep_days
 from ticker.db.schema import write_transaction
-from ticker.settings import ARCHIVE_KEEP_CHOICES, ArchiveSettings, check_keep_days
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from ticker.base import Headline, RatesDocument
+from ticker.core.base import Headline, RatesDocument
+from ticker.core.records import FetchRow
 from ticker.db.history import BACKFILL_CHANNEL, store_backfill, store_observation, store_rate
 from ticker.db.schema import write_transaction
-from ticker.records import FetchRow
 
 __all__ = [
     "BACKFILL_CHANNEL",

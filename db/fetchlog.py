@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from ticker.base import FAILURE_OUTCOMES, SUCCESS_OUTCOMES, SUCCESS_SQL
-from ticker.records import FetchRow
+from ticker.core.base import FAILURE_OUTCOMES, SUCCESS_OUTCOMES, SUCCESS_SQL
+from ticker.core.records import FetchRow
 
 # A failed live poll, as SQL over a `fetches` row (an optional alias prefix: "f.").
 FAILED_POLL_SQL = f"(outcome NOT IN {SUCCESS_SQL} AND origin IS NULL)"

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_SQL
+from ticker.core.base import SUCCESS_SQL
 from ticker.db.fetchlog import failed_poll_sql
 
 

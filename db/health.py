@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from ticker.base import OUTCOMES, SUCCESS_SQL
+from ticker.core.base import OUTCOMES, SUCCESS_SQL
 from ticker.db.fetchlog import FAILED_POLL_SQL
 
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_SQL, Headline, RatesDocument, TickerPage, from_iso, to_iso, utc_now
+from ticker.core.base import SUCCESS_SQL, Headline, RatesDocument, TickerPage, from_iso, to_iso, utc_now
+from ticker.core.records import FetchRow, Saved
 from ticker.db.fetchlog import insert_fetch, is_failed_poll
 from ticker.db.schema import write_transaction
-from ticker.records import FetchRow, Saved
 
 # The most items one fetch of a channel may store, unless its kind's channel says otherwise
 # (`ticker.kinds.Channel.max_items`): a list longer than any real ticker (RBC shows 14, a feed

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from ticker.base import RatesDocument, TickerPage, to_iso, utc_now
+from ticker.core.base import RatesDocument, TickerPage, to_iso, utc_now
+from ticker.core.records import FetchRow, Saved
 from ticker.db.archive import archive_body
 from ticker.db.history import MAX_ITEMS, Derived, derive, mark_pending, store_observation
 from ticker.db.schema import write_transaction
-from ticker.records import FetchRow, Saved
 
 IMPORT_ORIGINS = ("wayback", "warc")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_SQL, from_iso, to_moscow_text
+from ticker.core.base import SUCCESS_SQL, from_iso, to_moscow_text
 from ticker.db.fetchlog import FAILED_POLL_SQL, failed_poll_sql
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
-from ticker.base import check_database_path, moscow_offsets
+from ticker.core.base import check_database_path, moscow_offsets
 from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
 from ticker.db.transactions import write_transaction
 from ticker.db.views import ensure_views

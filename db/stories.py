@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_SQL, from_iso
+from ticker.core.base import SUCCESS_SQL, from_iso
+from ticker.core.story_records import Item, Member, Story
 from ticker.db.front import PREVIOUS_POLL_SQL, rows
-from ticker.stories.group import Item, Member, Story
 
 # Headlines that take part: every item but partners' advertisements.
 _ITEMS_SQL = """

@@ -23,7 +23,7 @@ def moscow_offset_sql(column: str) -> str:
 
 
 def moscow_sql(column: str, form: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """SQL for a stored UTC instant as Moscow wall time (`ticker.base.moscow_wall` in Python)."""
+    """SQL for a stored UTC instant as Moscow wall time (`ticker.core.base.moscow_wall` in Python)."""
     return f"strftime('{form}', {column}, {moscow_offset_sql(column)})"
 
 

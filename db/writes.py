@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_OUTCOMES, RatesDocument, TickerPage, redact_url
+from ticker.core.base import SUCCESS_OUTCOMES, RatesDocument, TickerPage, redact_url
+from ticker.core.records import AddressState, Attempt, FetchRow, Saved, address_key
 from ticker.db import archive
 from ticker.db.fetchlog import (
     rebuild_fetch_hours,
@@ -21,7 +22,6 @@ from ticker.db.fetchlog import (
 )
 from ticker.db.history import MAX_ITEMS, derive, store_observation
 from ticker.db.schema import write_transaction
-from ticker.records import AddressState, Attempt, FetchRow, Saved, address_key
 
 __all__ = [
     "AddressState",

@@ -43,12 +43,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_OUTCOMES, from_iso, to_iso, to_moscow_text, utc_now
+from ticker.core.base import SUCCESS_OUTCOMES, from_iso, to_iso, to_moscow_text, utc_now
+from ticker.core.settings import AlertSettings
 from ticker.db import alerts as store
 from ticker.db import stories
 from ticker.db.schema import write_transaction
 from ticker.schedules.watch import watch_hits
-from ticker.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 

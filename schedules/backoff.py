@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ticker.base import SUCCESS_OUTCOMES
-from ticker.politeness import MAX_WAIT_S, honoured_wait
+from ticker.core.base import SUCCESS_OUTCOMES
+from ticker.core.politeness import MAX_WAIT_S, honoured_wait
 
 MAX_BACKOFF_S = MAX_WAIT_S  # the default `max_backoff`: the longest wait, backoff or Retry-After
 FALLBACK_AFTER_FAILURES = 2  # a channel failing this many polls in a row hands over to the next

@@ -15,11 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ticker.base import DEFAULT_DB, BadInput, check_database_path, check_http_url
-from ticker.kinds import BadSourceConfig, kinds
-from ticker.schedules.backoff import MAX_BACKOFF_S
-from ticker.schedules.watch import MAX_TERM_CHARS, MAX_TERMS, folded
-from ticker.settings import (
+from ticker.core.base import DEFAULT_DB, BadInput, check_database_path, check_http_url
+from ticker.core.settings import (
     ARCHIVE_KEEP_CHOICES,
     MAX_KEEP_DAYS,
     AlertSettings,
@@ -27,7 +24,10 @@ from ticker.settings import (
     Settings,
     check_keep_days,
 )
-from ticker.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source
+from ticker.jobs.sources import BUILTIN_SOURCES, SourceSpec, UnknownSource, builtin_source
+from ticker.kinds import BadSourceConfig, kinds
+from ticker.schedules.backoff import MAX_BACKOFF_S
+from ticker.schedules.watch import MAX_TERM_CHARS, MAX_TERMS, folded
 
 TOP_KEYS = ("db", "sources", "archive", "alerts", "max_backoff")
 SOURCE_KEYS = ("kind", "url", "urls", "every", "channels", "max_backoff", "min_items")  # + the kind's own

@@ -27,15 +27,15 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import __version__
-from ticker.base import redact_url, to_iso, utc_now
+from ticker.core.base import redact_url, to_iso, utc_now
 from ticker.db.schema import connect, open_db
 from ticker.db.writes import register_source
+from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.config import DaemonConfig
 from ticker.schedules.lock import DaemonLock
 from ticker.schedules.runner import RunResult, SourceRunner
 from ticker.scraper.http import make_client
-from ticker.sources import SourceSpec
 
 log = logging.getLogger("ticker.daemon")
 

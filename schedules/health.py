@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from ticker.base import to_iso, utc_now
+from ticker.core.base import to_iso, utc_now
 from ticker.db import health as summaries
 from ticker.kinds import UnknownSource, get_kind
 

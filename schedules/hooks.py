@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
-from ticker.db.writes import Saved
-from ticker.settings import Settings
-from ticker.sources import SourceSpec
+from ticker.core.records import Saved
+from ticker.core.settings import Settings
+from ticker.jobs.sources import SourceSpec
 
 PollHook = Callable[[Database, SourceSpec, Saved], None]
 FailureHook = Callable[[SourceSpec, BaseException], None]

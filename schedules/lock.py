@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ticker.base import to_iso, utc_now
+from ticker.core.base import to_iso, utc_now
 
 ACQUIRE_ATTEMPTS = 4
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 from sqlite_utils import Database
 
-from ticker.base import SUCCESS_OUTCOMES, one_line, utc_now
+from ticker.core.base import SUCCESS_OUTCOMES, one_line, utc_now
+from ticker.core.records import Saved
 from ticker.db.schema import connect
-from ticker.db.writes import Saved
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState
-from ticker.sources import SourceSpec
 from ticker.stories.update import after_write
 
 log = logging.getLogger("ticker.daemon")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from ticker.base import to_moscow_text
+from ticker.core.base import to_moscow_text
 from ticker.db.watch import titles_first_shown
 
 CONDITION_PREFIX = "watch:"

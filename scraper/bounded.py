@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ticker.base import ParseError
+from ticker.core.base import ParseError
 
 PARSE_TIMEOUT_S = 3.0  # a real page parses in 2-50 ms; a hostile one is stopped here
 SECONDS_PER_MB = 1.0  # more for each MB past the first: a 10,000-item page (8 MB) takes 1.1 s

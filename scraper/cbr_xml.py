@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from ticker.base import BlockedPage, ParseError, Rate, RatesDocument
+from ticker.core.base import BlockedPage, ParseError, Rate, RatesDocument
 from ticker.scraper.decoding import xml_as_utf8
 
 if TYPE_CHECKING:

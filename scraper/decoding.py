@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from ticker.base import ParseError
+from ticker.core.base import ParseError
 
 _CHARSET_VALUE = re.compile(rb"""\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""")
 _CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)

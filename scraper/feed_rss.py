@@ -31,7 +31,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
-from ticker.base import (
+from ticker.core.base import (
     OUT_OF_TIME_BOUNDS,
     BlockedPage,
     Headline,

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from ticker.base import MOSCOW, BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
+from ticker.core.base import MOSCOW, BlockedPage, Headline, HeadlineList, ParseError, TickerPage, to_iso
 from ticker.scraper.challenge import block_page, blocked_message
 from ticker.scraper.decoding import (
     Garbled,

@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from ticker import USER_AGENT
-from ticker.base import redact_url  # noqa: F401  (re-exported: callers use http.redact_url)
+from ticker.core.base import redact_url  # noqa: F401  (re-exported: callers use http.redact_url)
 from ticker.scraper import content_coding
 
 MAX_BODY_BYTES = 20 * 1024 * 1024

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticker.base import (
+from ticker.core.base import (
     OUT_OF_TIME_BOUNDS,
     BlockedPage,
     HeadlineList,

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from ticker.base import (
+from ticker.core.base import (
     MOSCOW,
     BlockedPage,
     Headline,

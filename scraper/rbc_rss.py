@@ -15,7 +15,7 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from ticker.base import BlockedPage, Headline, HeadlineList, ParseError, TickerPage, from_unix, to_iso
+from ticker.core.base import BlockedPage, Headline, HeadlineList, ParseError, TickerPage, from_unix, to_iso
 from ticker.scraper.challenge import looks_like_challenge
 from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
 from ticker.scraper.items import clean_text

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
-from ticker.base import MOSCOW, OUT_OF_TIME_BOUNDS, in_time_bounds
+from ticker.core.base import MOSCOW, OUT_OF_TIME_BOUNDS, in_time_bounds
 
 _MONTHS = {
     "янв": 1,

@@ -310,7 +310,7 @@ def query_cdx(
 
     `before_request` runs before each request (the import's rate limiter). A 429 calls
     `on_throttle(retry_after_s)`, a 5xx or no answer `on_transient(message, retry_after_s)` (each
-    pauses by `ticker.politeness`'s rule, or raises to stop),
+    pauses by `ticker.core.politeness`'s rule, or raises to stop),
     and the same page is asked again; a refused connection (nothing listens at `cdx_url`: a
     local mistake, asking again cannot help) and other refusals raise CdxError. So do a
     resumption key the server already gave (it would page for ever) and more than

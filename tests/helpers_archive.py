@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from rbc_markup import render_page, standard_items
 
-from ticker.base import to_iso
+from ticker.core.base import to_iso
 from ticker.db import archive
 from ticker.db.schema import write_transaction
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ticker.base import Headline, Rate, RatesDocument, TickerPage
+from ticker.core.base import Headline, Rate, RatesDocument, TickerPage
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, register_source, save_failure, save_rates, save_ticker, save_unchanged
 

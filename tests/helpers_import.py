@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from ticker.base import Headline, Rate, TickerPage, to_iso
+from ticker.core.base import Headline, Rate, TickerPage, to_iso
 from ticker.db.writes import FetchRow
 
 T0 = datetime(2022, 2, 24, 3, 0, tzinfo=UTC)

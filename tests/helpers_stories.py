@@ -9,8 +9,8 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
-import ticker.poll
-from ticker.base import from_iso
+import ticker.jobs.poll
+from ticker.core.base import from_iso
 
 OUTLETS = ("rbc_feed", "tass", "interfax", "lenta")
 
@@ -58,18 +58,18 @@ def config_text(server_url) -> str:
 
 START = "2026-10-25T10:30:00Z"  # the scenario's first poll: 13:30 MSK
 STEP = timedelta(minutes=2)  # between two polls of the scenario
-_POLL = ticker.poll.poll  # the real one, given the scenario's clock below
+_POLL = ticker.jobs.poll.poll  # the real one, given the scenario's clock below
 
 
 class Feeds:
     """Each outlet's current feed on the local server; `poll(name)` runs `ticker fetch` at the
-    scenario's clock (two minutes after the poll before: ticker.poll.poll is given that clock)."""
+    scenario's clock (two minutes after the poll before: ticker.jobs.poll.poll is given that clock)."""
 
     def __init__(self, httpserver, tmp_path: Path, cli, monkeypatch) -> None:
         self.server, self.cli = httpserver, cli
         self.clock = from_iso(START)
         tmp_path.mkdir(parents=True, exist_ok=True)
-        monkeypatch.setattr(ticker.poll, "poll", lambda *a, **k: _POLL(*a, **k, now=lambda: self.clock))
+        monkeypatch.setattr(ticker.jobs.poll, "poll", lambda *a, **k: _POLL(*a, **k, now=lambda: self.clock))
         self.config = tmp_path / "ticker.toml"
         self.db = tmp_path / "ticker.db"
         self.config.write_text(config_text(httpserver.url_for))

@@ -14,17 +14,17 @@ from rbc_markup import render_page, standard_items
 from reliability.support import rows, start_daemon, wait_for, write_config
 from werkzeug import Response
 
-from ticker.base import Rate, RatesDocument
+from ticker.core.base import Rate, RatesDocument
+from ticker.core.settings import AlertSettings
 from ticker.db.alerts import claim_due, log_alert, rate_pair
 from ticker.db.rate_rule import rates_agree
 from ticker.db.schema import connect, open_db
 from ticker.db.writes import FetchRow, register_source, save_rates
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks, runner
 from ticker.schedules.alerts import MAX_ATTEMPTS, Alerter
 from ticker.scraper.http import make_client
-from ticker.settings import AlertSettings
-from ticker.sources import SourceSpec
 
 T0 = datetime(2024, 11, 25, 16, 0, tzinfo=UTC)
 PAGE = render_page(standard_items(10))

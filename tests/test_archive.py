@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, item_id, render_page, standard_items
 
+from ticker.core.settings import ArchiveSettings
 from ticker.db import archive
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper.http import make_client
-from ticker.settings import ArchiveSettings
-from ticker.sources import SourceSpec
 
 T0 = datetime(2024, 11, 25, 16, 0, tzinfo=UTC)
 

@@ -113,7 +113,7 @@ def test_stats_and_show_read_an_archive_from_before_delta_chains_without_migrati
 
 
 async def test_the_body_page_names_a_corrupt_body_instead_of_serving_it(tmp_path):
-    from ticker.commands.serve import make_datasette
+    from ticker.cli.commands.serve import make_datasette
 
     path = tmp_path / "ticker.db"
     db = open_db(path)

@@ -30,9 +30,9 @@ from helpers_archive import (
     store_zlib,
 )
 
+from ticker.core.settings import ArchiveSettings
 from ticker.db import archive
 from ticker.db.schema import open_db, write_transaction
-from ticker.settings import ArchiveSettings
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import feedparser
 import pytest
 from helpers_front import XSS_TITLE, _row, add_feed_source, build_history, hid, tass_id
 
-from ticker.base import Headline, TickerPage
-from ticker.commands.serve import make_datasette
+from ticker.cli.commands.serve import make_datasette
+from ticker.core.base import Headline, TickerPage
 from ticker.db.schema import connect
 from ticker.db.writes import save_ticker
 

@@ -11,7 +11,7 @@ import pytest
 from rbc_markup import item_id, render_page, standard_items
 from werkzeug import Response
 
-from ticker.base import Rate, RatesDocument
+from ticker.core.base import Rate, RatesDocument
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_rates
 

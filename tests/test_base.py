@@ -1,4 +1,4 @@
-"""ticker.base: what every command validates typed values with."""
+"""ticker.core.base: what every command validates typed values with."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ticker.base import BadInput, BadTime, parse_number, parse_user_time, to_moscow_text
+from ticker.core.base import BadInput, BadTime, parse_number, parse_user_time, to_moscow_text
 
 
 def test_the_time_ticker_prints_is_a_time_it_reads():

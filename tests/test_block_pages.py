@@ -11,10 +11,10 @@ import pytest
 from rbc_markup import Item, item_id, render_page, standard_items
 
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper.challenge import block_page
 from ticker.scraper.http import make_client
-from ticker.sources import SourceSpec
 
 T0 = datetime(2024, 11, 26, 7, 0, tzinfo=UTC)
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ticker.base import BlockedPage, ParseError
+from ticker.core.base import BlockedPage, ParseError
 from ticker.db.schema import open_db
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import builtin_source
 from ticker.kinds.cbr import day_address as with_date_param
-from ticker.poll import poll
 from ticker.scraper.cbr_xml import parse_daily, parse_dynamic, per_unit
 from ticker.scraper.http import make_client
-from ticker.sources import builtin_source
 
 XML_CT = "application/xml; charset=windows-1251"
 PATH = "/scripts/XML_daily.asp"

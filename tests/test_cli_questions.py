@@ -23,7 +23,7 @@ from helpers_front import _page, _row, build_history, hid
 from rbc_markup import render_page, standard_items
 
 from ticker.cli import main
-from ticker.commands.serve import make_datasette
+from ticker.cli.commands.serve import make_datasette
 from ticker.db.queries import short_id
 from ticker.db.schema import open_db
 from ticker.db.writes import save_failure, save_ticker

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ticker.core.settings import AlertSettings, ArchiveSettings
 from ticker.schedules.config import ConfigError, default_config, load_config, parse_interval
 from ticker.schedules.daemon import phase_for
-from ticker.settings import AlertSettings, ArchiveSettings
 
 FULL = """
 db = "data/ticker.db"

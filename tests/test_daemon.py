@@ -23,8 +23,10 @@ from pytest_httpserver import HTTPServer
 from rbc_markup import render_page, standard_items
 from werkzeug import Request, Response
 
+from ticker.core.settings import ArchiveSettings, Settings
 from ticker.db.schema import open_db
 from ticker.db.writes import register_source
+from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState, backoff_delay
 from ticker.schedules.daemon import START_RATE_PER_S, phase_for, start_delay, trigger_for
@@ -32,8 +34,6 @@ from ticker.schedules.health import source_health
 from ticker.schedules.lock import AlreadyRunning, DaemonLock, current_holder
 from ticker.schedules.runner import SourceRunner
 from ticker.scraper.http import make_client
-from ticker.settings import ArchiveSettings, Settings
-from ticker.sources import SourceSpec
 
 HTML = "text/html; charset=utf-8"
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ticker.base import BadTime, parse_user_time, to_iso
-from ticker.display import duration_text, flag_text, safe_href, word_diff
+from ticker.core.base import BadTime, parse_user_time, to_iso
+from ticker.core.display import duration_text, flag_text, safe_href, word_diff
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ import pytest
 
 from ticker.cli import COMMANDS, SUMMARIES, command_summary, main
 from ticker.db.schema import MIGRATION_NAMES, open_db
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.kinds import kinds
-from ticker.poll import poll
 from ticker.scraper.http import make_client
-from ticker.sources import SourceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DOC = (ROOT / "docs" / "schema.md").read_text()
@@ -204,7 +204,7 @@ def test_help_summaries_are_each_commands_own_first_sentence():
             assert name not in SUMMARIES, f"{name} is hidden but has a --help summary"
             continue
         wanted = command_summary(command)
-        assert SUMMARIES.get(name) == wanted, f"ticker/cli.py SUMMARIES needs: {name!r}: {wanted!r},"
+        assert SUMMARIES.get(name) == wanted, f"ticker/cli/__init__.py SUMMARIES needs: {name!r}: {wanted!r},"
     assert set(SUMMARIES) <= set(COMMANDS)
 
 
@@ -212,7 +212,7 @@ def test_help_imports_no_command_module():
     code = (
         "import sys\nfrom click.testing import CliRunner\nfrom ticker.cli import main\n"
         "result = CliRunner().invoke(main, ['--help'])\nassert result.exit_code == 0, result.output\n"
-        "print(sorted(m for m in sys.modules if m.startswith('ticker.commands.')))\nprint(result.output)"
+        "print(sorted(m for m in sys.modules if m.startswith('ticker.cli.commands.')))\nprint(result.output)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     imported, _, output = done.stdout.partition("\n")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ticker.base import BlockedPage, ParseError
+from ticker.core.base import BlockedPage, ParseError
 from ticker.scraper.rbc_feed_json import BadFeedAddress, feed_page_url, parse_feed_chunk, parse_feed_json
 
 FETCHED = datetime(2024, 11, 25, 18, 5, tzinfo=UTC)

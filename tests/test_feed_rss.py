@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticker.base import BlockedPage, ParseError, TickerPage
+from ticker.core.base import BlockedPage, ParseError, TickerPage
 from ticker.scraper.feed_rss import clean_title, parse_feed
 
 FETCHED = datetime(2013, 11, 1, 14, 5, tzinfo=UTC)

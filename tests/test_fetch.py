@@ -11,11 +11,11 @@ from conftest import run_ticker
 from rbc_markup import Item, item_id, render_page, standard_items
 from werkzeug import Response
 
-from ticker.base import MOSCOW
+from ticker.core.base import MOSCOW
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec, builtin_source
 from ticker.scraper.http import make_client
-from ticker.sources import SourceSpec, builtin_source
 
 HTML = "text/html; charset=utf-8"
 T0 = datetime(2024, 11, 26, 7, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from helpers_history import assert_snapshots_match_sightings, snapshot_sighting_
 from reliability.support import rotating_page
 
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper.http import make_client
-from ticker.sources import SourceSpec
 
 
 @pytest.fixture

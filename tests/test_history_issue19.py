@@ -18,9 +18,9 @@ from ticker.db.history import pending
 from ticker.db.imports import merge_captures, save_capture
 from ticker.db.schema import open_db
 from ticker.db.writes import save_ticker
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import builtin_source
 from ticker.scraper.http import make_client
-from ticker.sources import builtin_source
 
 T0 = datetime(2025, 5, 29, 9, 0, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"

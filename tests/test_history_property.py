@@ -18,12 +18,12 @@ from helpers_import import GAP_LIMIT_S, T0, page, presence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticker.base import from_iso, to_iso
+from ticker.core.base import from_iso, to_iso
 from ticker.db.history import rederive
 from ticker.db.imports import merge_captures, save_capture
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_failure, save_ticker, save_unchanged
-from ticker.reparse import reparse_into
+from ticker.jobs.reparse import reparse_into
 
 
 @dataclass

@@ -11,9 +11,9 @@ from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
 from ticker.db.history import classify_exit
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import builtin_source
 from ticker.scraper.http import make_client
-from ticker.sources import builtin_source
 
 T0 = datetime(2024, 11, 26, 7, 0, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticker.base import BlockedPage, ParseError, TickerPage
+from ticker.core.base import BlockedPage, ParseError, TickerPage
 from ticker.scraper.html_list import Selectors, parse_html_list, split_selector
 
 LENTA = {

@@ -12,8 +12,8 @@ from rbc_markup import item_id, render_page, standard_items
 from ticker.db.history import rederive as rederive_source
 from ticker.db.imports import save_capture
 from ticker.db.schema import open_db
-from ticker.fetching import from_recorded
-from ticker.sources import builtin_source
+from ticker.jobs.fetching import from_recorded
+from ticker.jobs.sources import builtin_source
 
 T = datetime(2024, 11, 25, 15, 57, tzinfo=UTC)
 RBC = builtin_source("rbc")

@@ -12,10 +12,10 @@ from helpers_import import RBC, Wayback, history, stamp
 from rbc_markup import Item, item_id, render_page, standard_items
 
 from ticker.db.schema import open_db
-from ticker.importing import ImportStopped, Politeness, import_wayback
+from ticker.jobs.importing import ImportStopped, Politeness, import_wayback
+from ticker.jobs.sources import builtin_source
 from ticker.scraper import wayback as wb
 from ticker.scraper.http import make_client
-from ticker.sources import builtin_source
 
 T = datetime(2022, 2, 24, 3, 0, 5, tzinfo=UTC)
 
@@ -470,7 +470,7 @@ def test_bank_of_russia_daily_xml_and_rbc_rss_captures(cli, archive, db_path, fi
 
 
 def _live_poll(db, client, httpserver, at: datetime):
-    from ticker.poll import poll
+    from ticker.jobs.poll import poll
 
     return poll(
         db, client, builtin_source("rbc"), url=httpserver.url_for(f"/live/{stamp(at)}"), now=lambda: at

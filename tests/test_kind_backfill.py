@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ticker.base import ParseError
+from ticker.core.base import ParseError
 from ticker.kinds import get_kind, kinds
 from ticker.scraper.rbc_feed_json import parse_feed_chunk
 

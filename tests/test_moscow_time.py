@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from helpers_front import _page, _row, add_source
 
-from ticker.base import from_moscow_wall, moscow_offsets, moscow_wall, to_iso, to_moscow_text
-from ticker.datasette.plugins import ticker_pages
-from ticker.datasette.plugins.ticker_sql import ticker_msk
+from ticker.core.base import from_moscow_wall, moscow_offsets, moscow_wall, to_iso, to_moscow_text
 from ticker.db.schema import connect, open_db
 from ticker.db.views import VIEWS, moscow_sql
 from ticker.db.writes import save_failure, save_ticker
+from ticker.web.plugins import ticker_pages
+from ticker.web.plugins.ticker_sql import ticker_msk
 
 # (instant, its Moscow wall time): 2011-14 at UTC+4, summer 2010 at +4, winter 2010 at +3, 2020 at +3
 CASES = [
@@ -93,6 +93,6 @@ def test_sql_offsets_equal_zoneinfo_from_1990_to_2100(tmp_path: Path) -> None:
 
 
 def test_no_fixed_offset_left_in_views_or_charts() -> None:
-    metadata = (Path(__file__).resolve().parents[1] / "ticker" / "datasette" / "metadata.yml").read_text()
+    metadata = (Path(__file__).resolve().parents[1] / "ticker" / "web" / "metadata.yml").read_text()
     for text in [*VIEWS.values(), metadata]:
         assert not re.search(r"[+-]\s*3 hours|10800 seconds", text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from ticker.progress import PLAIN_EVERY_S, progress
+from ticker.jobs.progress import PLAIN_EVERY_S, progress
 
 
 class _Terminal(io.StringIO):

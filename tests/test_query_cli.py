@@ -243,7 +243,7 @@ def test_changes_of_one_source(cli, history: Path) -> None:
 def test_changes_csv(cli, history: Path) -> None:
     result = cli("changes", "--since", "2024-11-25", "--until", "2024-11-27", "--csv", "--db", history)
     rows = list(csv.DictReader(io.StringIO(result.output)))
-    from ticker.commands.query import CHANGE_COLUMNS
+    from ticker.cli.commands.query import CHANGE_COLUMNS
 
     assert list(rows[0]) == CHANGE_COLUMNS
     assert {"headline_id", "exit_reason", "first_poll", "seen_live"} <= set(rows[0])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
-from ticker.base import BlockedPage, ParseError
+from ticker.core.base import BlockedPage, ParseError
 from ticker.scraper.rbc_page import (
     parse_decimal,
     parse_item_markup,

@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rbc_markup import Item, item_id, render_page, standard_items
 
-from ticker import reparse
+from ticker.core.settings import ArchiveSettings
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_failure
-from ticker.poll import poll
-from ticker.reparse import reparse_in_place, reparse_into
+from ticker.jobs import reparse
+from ticker.jobs.poll import poll
+from ticker.jobs.reparse import reparse_in_place, reparse_into
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper import rbc_page
 from ticker.scraper.http import make_client
-from ticker.settings import ArchiveSettings
-from ticker.sources import SourceSpec
 
 T0 = datetime(2024, 11, 25, 16, 0, tzinfo=UTC)
 PAID_1 = Item(id=item_id(901), title="Платный материал один", paid=True)

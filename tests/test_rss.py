@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from rbc_markup import render_page, standard_items
 
-from ticker.base import BlockedPage, ParseError
+from ticker.core.base import BlockedPage, ParseError
 from ticker.scraper.rbc_rss import parse_rbc_rss
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"

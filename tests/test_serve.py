@@ -20,7 +20,7 @@ from helpers_front import (
     tass_id,
 )
 
-from ticker.commands.serve import load_metadata, make_datasette
+from ticker.cli.commands.serve import load_metadata, make_datasette
 
 CANNED = [
     "ticker_at",
@@ -228,7 +228,7 @@ def test_serve_refuses_a_missing_database(cli, tmp_path: Path) -> None:
 
 
 def test_exposed_hosts_are_detected() -> None:
-    from ticker.commands.serve import _exposed
+    from ticker.cli.commands.serve import _exposed
 
     assert not _exposed("127.0.0.1")
     assert not _exposed("localhost")
@@ -394,7 +394,7 @@ async def test_per_hour_chart_counts_only_live_first_sightings(db_path: Path) ->
 
 
 async def test_rate_lines_break_across_gaps(db_path: Path) -> None:
-    from ticker.base import Rate, RatesDocument
+    from ticker.core.base import Rate, RatesDocument
     from ticker.db.schema import open_db
     from ticker.db.writes import save_rates
 

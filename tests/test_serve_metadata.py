@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from ticker.commands.serve import load_metadata, make_datasette
+from ticker.cli.commands.serve import load_metadata, make_datasette
 from ticker.db.schema import open_db
 
 # Tables whose rows come from any outlet: any with a `source` or `headline_id` column.

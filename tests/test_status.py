@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ticker.base import to_iso, to_moscow_text, utc_now
+from ticker.core.base import to_iso, to_moscow_text, utc_now
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, register_source, save_failure
 from ticker.schedules.lock import DaemonLock
@@ -179,9 +179,9 @@ def test_status_json_is_data_on_stdout(db_path):
 def test_status_reads_the_writers_summaries(httpserver, db_path, cli):
     """Last success from address_state, failures from outage_runs, the last 24 h from fetch_hours:
     the counts stay right with the fetch log thinned out under them (status never counts it)."""
-    from ticker.poll import poll
+    from ticker.jobs.poll import poll
+    from ticker.jobs.sources import SourceSpec
     from ticker.scraper.http import make_client
-    from ticker.sources import SourceSpec
 
     spec = SourceSpec("cbr", "cbr", url=httpserver.url_for("/cbr"), every_s=3600.0)
     db = open_db(db_path)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from helpers_stories import EVENT, Feeds, run_scenario
 
+from ticker.core.settings import AlertSettings
 from ticker.db.schema import open_db, write_transaction
 from ticker.schedules.alerts import Alerter
 from ticker.schedules.config import ConfigError, parse_config
-from ticker.settings import AlertSettings
 
 
 def _evaluate_every_poll(db_path, settings: AlertSettings) -> list:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from helpers_stories import COMMENT, EVENT, INTERFAX_REWORDED, Feeds, run_scenario
 
-from ticker.commands.serve import make_datasette
+from ticker.cli.commands.serve import make_datasette
 from ticker.db.schema import open_db
 from ticker.db.stories import story_of
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from helpers_front import RBC_DAY1, TITLES, XSS_TITLE, _page, _row, add_source, build_history, hid
 
-from ticker.base import Rate, RatesDocument
+from ticker.core.base import Rate, RatesDocument
 from ticker.db.schema import connect, open_db
 from ticker.db.views import VIEWS, ensure_views, stale_views
 from ticker.db.writes import save_failure, save_rates, save_ticker

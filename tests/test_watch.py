@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from helpers_front import _row, add_source
 
-from ticker.base import Headline, TickerPage
+from ticker.core.base import Headline, TickerPage
+from ticker.core.settings import AlertSettings
 from ticker.db.schema import open_db
 from ticker.db.writes import save_ticker
 from ticker.schedules.alerts import Alerter
 from ticker.schedules.config import ConfigError, load_config
 from ticker.schedules.watch import matching_terms
-from ticker.settings import AlertSettings
 
 HOOK = "json://127.0.0.1:9/hook"  # never called: the tests deliver through a recording notifier
 NOW = datetime(2024, 11, 25, 16, 0, tzinfo=UTC)

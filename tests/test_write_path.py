@@ -15,13 +15,13 @@ from helpers_history import assert_snapshots_match_sightings
 from rbc_markup import render_page, standard_items
 from werkzeug import Request, Response
 
-from ticker import poll as poll_module
+from ticker.core.politeness import MAX_CONSECUTIVE_FAILURES
 from ticker.db.schema import connect, open_db
 from ticker.db.writes import Attempt, save_attempt
-from ticker.politeness import MAX_CONSECUTIVE_FAILURES
-from ticker.poll import poll
+from ticker.jobs import poll as poll_module
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import builtin_source
 from ticker.scraper.http import make_client
-from ticker.sources import builtin_source
 
 T0 = datetime(2024, 11, 26, 7, 0, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"

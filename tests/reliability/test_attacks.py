@@ -21,18 +21,19 @@ from werkzeug import Response
 
 from reliability import faultserver as fs
 from reliability.support import page_bytes, rows
-from ticker.base import Headline, TickerPage, to_iso, to_moscow_text
 from ticker.cli import main
-from ticker.commands.serve import make_datasette
-from ticker.datasette.plugins.ticker_csv import CsvRewriter
+from ticker.cli.commands.serve import make_datasette
+from ticker.core.base import Headline, TickerPage, to_iso, to_moscow_text
+from ticker.core.politeness import MAX_CONSECUTIVE_FAILURES, MAX_WAIT_S, failure_wait, honoured_wait, stops
+from ticker.core.settings import ArchiveSettings
 from ticker.db import archive
 from ticker.db.archive import forget_decoded
 from ticker.db.schema import open_db
 from ticker.db.writes import FetchRow, save_ticker
-from ticker.importing import Politeness as ImportPoliteness
-from ticker.importing import import_wayback
-from ticker.politeness import MAX_CONSECUTIVE_FAILURES, MAX_WAIT_S, failure_wait, honoured_wait, stops
-from ticker.progress import progress
+from ticker.jobs.importing import Politeness as ImportPoliteness
+from ticker.jobs.importing import import_wayback
+from ticker.jobs.progress import progress
+from ticker.jobs.sources import builtin_source
 from ticker.schedules.backoff import MAX_BACKOFF_S
 from ticker.scraper.feed_rss import parse_feed
 from ticker.scraper.http import make_client
@@ -40,8 +41,7 @@ from ticker.scraper.links import same_address
 from ticker.scraper.rbc_feed_json import parse_feed_json
 from ticker.scraper.warc_reader import MAX_HEADER_LINE, Reader
 from ticker.scraper.wayback import CdxError, query_cdx, replay_hop
-from ticker.settings import ArchiveSettings
-from ticker.sources import builtin_source
+from ticker.web.plugins.ticker_csv import CsvRewriter
 
 pytestmark = pytest.mark.reliability
 
@@ -598,7 +598,7 @@ def test_one_rule_for_waits_and_stops():
 
 def test_an_import_honours_retry_after_within_the_cap(httpserver, tmp_path):
     """Before: the importers ignored Retry-After (a fixed 60 s pause after a 429) while the
-    daemon honoured it up to 30 minutes; now both follow `ticker.politeness`."""
+    daemon honoured it up to 30 minutes; now both follow `ticker.core.politeness`."""
     archive = Wayback(httpserver)
     archive.add(T, _rbc_page(0))
     httpserver.expect_oneshot_request("/cdx/search/cdx").respond_with_data(

@@ -14,14 +14,14 @@ from rbc_markup import Item, Widget, item_id, render_page, standard_items
 
 from reliability import faultserver as fs
 from reliability.support import rows
-from ticker.base import ParseError, RatesDocument, TickerPage
+from ticker.core.base import ParseError, RatesDocument, TickerPage
 from ticker.db.history import MAX_ITEMS
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import builtin_source
 from ticker.scraper import cbr_xml, http, rbc_page
 from ticker.scraper.decoding import decode_html
 from ticker.scraper.ru_dates import nearest_date
-from ticker.sources import builtin_source
 
 pytestmark = pytest.mark.reliability
 

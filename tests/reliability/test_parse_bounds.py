@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 
 from reliability.support import page_bytes
-from ticker.base import BlockedPage, ParseError
+from ticker.core.base import BlockedPage, ParseError
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper import bounded
 from ticker.scraper.http import make_client
-from ticker.sources import SourceSpec
 
 pytestmark = pytest.mark.reliability
 T0 = datetime(2024, 11, 25, 12, 0, tzinfo=UTC)

@@ -218,7 +218,7 @@ def sqlite_dump(db) -> list[str]:
     ],
 )
 def test_redact_url(url, kept):
-    from ticker.base import redact_url
+    from ticker.core.base import redact_url
 
     assert redact_url(url) == kept
 

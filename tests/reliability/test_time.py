@@ -11,9 +11,9 @@ from rbc_markup import Item, Widget, item_id, render_page
 from reliability import faultserver as fs
 from reliability.support import consistency_problems, rotating_page, rows, run_ticker
 from ticker.db.schema import open_db
-from ticker.poll import poll
+from ticker.jobs.poll import poll
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper import http
-from ticker.sources import SourceSpec
 
 pytestmark = pytest.mark.reliability
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from ticker.base import BlockedPage, RatesDocument, TickerPage
+from ticker.core.base import BlockedPage, RatesDocument, TickerPage
 from ticker.scraper.bounded import parse_limit, run_bounded
 from ticker.scraper.challenge import block_page, blocked_message
 

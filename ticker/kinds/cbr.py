@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
-from ticker.base import RatesDocument, TickerPage
+from ticker.core.base import RatesDocument, TickerPage
 from ticker.kinds import Channel, Kind, ParseContext, RangeReader
 from ticker.scraper.cbr_xml import CURRENCY_IDS, DAILY_URL, DEFAULT_CURRENCIES, DYNAMIC_URL
 
@@ -21,7 +21,7 @@ def day_address(url: str, day: date) -> str:
 
 def parse_range(body: bytes, context: ParseContext) -> TickerPage | RatesDocument:
     """A range document answers one currency, which only the backfill that asked knows."""
-    from ticker.base import ParseError
+    from ticker.core.base import ParseError
 
     raise ParseError("XML_dynamic is read by `ticker backfill-rates`, not polled")
 

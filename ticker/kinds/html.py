@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ticker.base import RatesDocument, TickerPage
+from ticker.core.base import RatesDocument, TickerPage
 from ticker.kinds import BadSourceConfig, Channel, Kind, ParseContext, scoped_ids
 
 
@@ -42,7 +42,7 @@ def check_source(options: dict, where: str) -> None:
 
 
 def parse(body: bytes, context: ParseContext) -> TickerPage | RatesDocument:
-    from ticker.base import ParseError
+    from ticker.core.base import ParseError
     from ticker.scraper.html_list import parse_html_list
 
     select = context.options.get("select")

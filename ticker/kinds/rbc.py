@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ticker.base import RatesDocument, TickerPage
+from ticker.core.base import RatesDocument, TickerPage
 from ticker.kinds import Channel, Kind, Pager, ParseContext
 from ticker.scraper.rbc_page import DEFAULT_URL as PAGE_URL
 

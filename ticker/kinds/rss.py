@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ticker.base import RatesDocument, TickerPage
+from ticker.core.base import RatesDocument, TickerPage
 from ticker.kinds import BadSourceConfig, Channel, Kind, ParseContext, scoped_ids
 
 

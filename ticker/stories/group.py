@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from ticker.core.story_records import Item, Member, Story
 from ticker.stories import match as matcher
 
 WINDOW_S = 24 * 3600  # a headline joins only stories that began at most this long before it
@@ -37,43 +38,6 @@ _WORD = re.compile(r"\w+")
 STEM_CHARS = 4  # blocking: words of 4+ letters by their first 4, numbers whole
 MAX_TERM_STORIES = 500  # a term in more open stories than this is too common to find candidates by
 MAX_CANDIDATES = 200  # stories compared per headline at most: those sharing the most terms with it
-
-
-@dataclass(frozen=True)
-class Item:
-    """One headline as the grouping sees it: its outlet, first sighting and current title."""
-
-    headline_id: str
-    source: str
-    first_seen: str  # UTC ISO
-    title: str
-    title_id: int | None = None
-    title_seen: str | None = None  # when the current title was first seen
-
-
-@dataclass
-class Member:
-    """A headline's place in its story: how it got there."""
-
-    item: Item
-    score: float | None = None  # mean score against the members before it; None for the first
-    matched: str | None = None  # the member before it that matched best
-    terms: tuple[str, ...] = ()
-    explanation: str = ""
-    follow_up_of: str | None = None  # its outlet's item in the story it would have joined
-
-
-@dataclass
-class Story:
-    """A story as the pass builds it: keyed by its first member's headline id."""
-
-    key: str
-    first_seen: str
-    members: list[Member] = field(default_factory=list)
-
-    @property
-    def sources(self) -> set[str]:
-        return {m.item.source for m in self.members}
 
 
 @dataclass(frozen=True)

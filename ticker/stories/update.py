@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlite_utils import Database
 
-from ticker.base import from_iso, one_line, to_iso, utc_now
+from ticker.core.base import from_iso, one_line, to_iso, utc_now
 from ticker.db import stories as store
 from ticker.db.schema import write_transaction
 from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, Story, group

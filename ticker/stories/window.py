@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ticker.base import from_iso, to_iso
+from ticker.core.base import from_iso, to_iso
 from ticker.stories.group import WINDOW_S, Item, Story, block_keys
 
 KEEP_S = 2 * WINDOW_S  # stories begun this long before the newest are let go
