@@ -15,6 +15,17 @@ from ticker.scraper import bounded
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# The story matcher's sentence embedder costs ~17 ms of CPU a new title: tests that poll big pages
+# would spend most of their time on it. It is off for the suite (and the processes it starts);
+# the tests of the matcher and of the stored vectors turn it back on (`embedder` fixture).
+os.environ["TICKER_NO_EMBEDDER"] = "1"
+
+
+@pytest.fixture
+def embedder(monkeypatch):
+    """The shipped embedder on, as in production."""
+    monkeypatch.delenv("TICKER_NO_EMBEDDER")
+
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:

@@ -43,8 +43,11 @@ def prints():
     """Every case's headline fingerprinted once (embedded in one batch when the embedder is installed),
     and once more without the embedder (the lexical fallback)."""
     reports = sorted({Report(t) for pair in CASES for t in pair}, key=lambda r: r.title)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("TICKER_NO_EMBEDDER", raising=False)  # the shipped default (conftest turns it off)
+        default = dict(zip(reports, fingerprints(reports), strict=True))
     return {
-        "default": dict(zip(reports, fingerprints(reports), strict=True)),
+        "default": default,
         "lexical": dict(zip(reports, fingerprints(reports, vectors=[None] * len(reports)), strict=True)),
     }
 
@@ -85,7 +88,7 @@ def test_the_explanation_names_shared_terms_and_the_differing_figure(verdicts):
     assert "comment" in comment.explanation
 
 
-def test_the_embedder_is_used_when_installed(prints):
+def test_the_embedder_is_used_when_installed(prints, embedder):
     a = prints["default"][Report(RATE_UP)]
     b = prints["default"][Report("Банк России поднял ключевую ставку до 21 процента")]
     assert (a.vector is not None) is embed.available()

