@@ -11,7 +11,7 @@ from helpers_stories import Feeds, run_scenario
 
 from ticker.db.schema import open_db
 from ticker.stories import embed
-from ticker.stories.group import FINGERPRINTS, Item, group
+from ticker.stories.group import DEFAULT_MATCHER, FINGERPRINTS, Item, group
 from ticker.stories.update import rebuild_stories
 from ticker.stories.vectors import title_sha256, warm
 
@@ -75,3 +75,14 @@ def test_a_vector_made_for_another_database_is_stored_in_this_one_too(tmp_path, 
     for db in (first, second):
         stored = {row[0] for row in db.execute("SELECT title_sha256 FROM title_vectors").fetchall()}
         assert stored == {title_sha256(t) for t in titles}
+
+
+def test_a_title_fingerprinted_while_the_embedder_was_off_gets_its_vector(tmp_path, monkeypatch):
+    title = "Минфин США ввел санкции против трех российских судоверфей"
+    db = open_db(tmp_path / "t.db")
+    FINGERPRINTS.cache.clear()
+    monkeypatch.setenv("TICKER_NO_EMBEDDER", "1")
+    assert warm(db, [title]) == 0 and FINGERPRINTS.get(DEFAULT_MATCHER, title).vector is None
+    monkeypatch.delenv("TICKER_NO_EMBEDDER")
+    assert warm(db, [title]) == 1 and FINGERPRINTS.get(DEFAULT_MATCHER, title).vector is not None
+    assert db.execute("SELECT count(*) FROM title_vectors").fetchone()[0] == 1

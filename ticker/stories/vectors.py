@@ -29,9 +29,15 @@ def warm(db: Database, titles: Iterable[str], model: Matcher = DEFAULT_MATCHER) 
     if model.fingerprint is not matcher.fingerprint:
         return 0
     titles = list(dict.fromkeys(titles))
-    missing = [t for t in titles if not FINGERPRINTS.has(model, t)]
+    embedding = embed.available()
+    # in memory without a vector while the embedder is on: made while it was off, made again
+    missing = (
+        [t for t in titles if getattr(FINGERPRINTS.get(model, t), "vector", None) is None]
+        if embedding
+        else [t for t in titles if not FINGERPRINTS.has(model, t)]
+    )
     reports = [matcher.Report(t[:MAX_TITLE_CHARS]) for t in missing]
-    if not embed.available():
+    if not embedding:
         if missing:
             FINGERPRINTS.put(model, missing, matcher.fingerprints(reports, vectors=[None] * len(reports)))
         return 0
