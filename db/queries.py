@@ -8,7 +8,11 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ticker.core.base import SUCCESS_SQL, from_iso, to_moscow_text
+from ticker.db.backfill import BACKFILL_CHANNEL
 from ticker.db.fetchlog import FAILED_POLL_SQL, failed_poll_sql
+from ticker.db.front import failed_between, poll_at, snapshot_rates, sources, ticker_items
+from ticker.db.schema import DatabaseRefused, database_shape, open_existing
+from ticker.db.views import stale_views
 
 
 class NotReady(Exception):
@@ -18,8 +22,6 @@ class NotReady(Exception):
 def open_history(path: str | Path) -> Database:
     """Open an existing ticker database read-only and check it has the views the queries use
     (never creating, migrating or writing anything)."""
-    from ticker.db.schema import DatabaseRefused, database_shape, open_existing
-    from ticker.db.views import stale_views
 
     try:
         db = open_existing(path)
@@ -52,7 +54,6 @@ def _names(db: Database, sql: str) -> list[str]:
 
 def ticker_channel(db: Database, source: str) -> str:
     """The channel whose list is `source`'s ticker; BadQuestion when unknown or it has none."""
-    from ticker.db.front import sources
 
     known = {row["name"]: row for row in sources(db)}
     if source not in known:
@@ -92,7 +93,6 @@ def answering_poll(db: Database, source: str, channel: str, at: str) -> dict | N
     another of its lists (the RSS fallback the daemon reads while the page is blocked) succeeded
     after it: then that one, with `fallback` true. None when neither exists. `ticker at` and
     `/-/ticker` both ask this."""
-    from ticker.db.front import poll_at
 
     poll = poll_at(db, source, channel, at)
     params = {"source": source, "channel": channel, "at": at, "after": poll["started_at"] if poll else ""}
@@ -145,7 +145,6 @@ def ticker_at(db: Database, at: str, source: str = "rbc") -> dict | None:
     Returns None when no successful poll of `source` happened by then; BadQuestion for an
     unknown source or one without a ticker.
     """
-    from ticker.db.front import failed_between, snapshot_rates, ticker_items
 
     channel = ticker_channel(db, source)
     poll = answering_poll(db, source, channel, at)
@@ -249,7 +248,6 @@ SELECT id FROM fetches WHERE source = :source AND channel = :channel AND outcome
 
 def check_source(db: Database, source: str | None) -> None:
     """BadQuestion unless `source` is None or a recorded source name."""
-    from ticker.db.front import sources
 
     if source is None:
         return
@@ -290,8 +288,6 @@ def changes(
     `grep` (case-insensitive, Cyrillic included). Each `new` item that the first live poll of its
     list showed is marked `first_poll` (a new source's whole list, not news)."""
     import json
-
-    from ticker.db.backfill import BACKFILL_CHANNEL
 
     names = [*([source] if source else []), *sources]
     for name in names:

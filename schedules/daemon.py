@@ -28,7 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import __version__
 from ticker.core.base import redact_url, to_iso, utc_now
-from ticker.db.schema import connect, open_db
+from ticker.db.archive import prune
+from ticker.db.schema import connect, database_shape, open_db
 from ticker.db.writes import register_source
 from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
@@ -224,8 +225,6 @@ class Daemon:
 
     def _prune_archive(self) -> None:
         """`[archive] keep_days`: drop stored bodies past their age, hourly."""
-        from ticker.db.archive import prune
-        from ticker.db.schema import connect
 
         if self._stop or self._database_gone():
             return
@@ -285,7 +284,6 @@ class Daemon:
     def _database_emptied(self) -> bool:
         """After a failed run: True (the daemon stopping) when the file no longer holds ticker's
         tables (emptied or overwritten in place): every later run would fail the same way."""
-        from ticker.db.schema import database_shape
 
         try:
             db = connect(self.config.db, read_only=True)

@@ -10,6 +10,10 @@ writers, views, queries, status and backfill read these properties (or the `sour
 daemon and `ticker fetch` fill from them).
 
 Adding a kind is one module here plus its test (docs/sources.md, "Adding a source kind").
+
+Documented lazy load: a kind module imports its parsers (`ticker.scraper.*`) inside the functions
+that use them, so that registering every kind (which `ticker fetch` and the daemon do) loads only
+the parsers a poll actually runs.
 """
 
 from __future__ import annotations

@@ -30,6 +30,19 @@ from ticker.core.base import (
     utc_now,
 )
 from ticker.core.display import duration_text, flag_text, safe_href, word_diff
+from ticker.db.archive import CorruptBody, is_archived, read_body, resolve_sha
+from ticker.db.front import (
+    MAX_FAILED_SHOWN,
+    body_content_type,
+    default_source,
+    failed_fetches,
+    first_poll,
+    headline,
+    poll_steps,
+    sources,
+)
+from ticker.db.queries import BadQuestion, fallback_note, ticker_at, ticker_channel
+from ticker.db.stories import story_of
 
 _UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _MOSCOW_TEXT = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)(?: MSK)?$")
@@ -160,9 +173,6 @@ def extra_template_vars(template, database, request, datasette):
 
 def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
     """What /-/ticker shows: the same answer as `ticker at` (db.queries.ticker_at), its steps."""
-    from ticker.db.archive import is_archived
-    from ticker.db.front import default_source, first_poll, poll_steps, sources
-    from ticker.db.queries import BadQuestion, fallback_note, ticker_at, ticker_channel
 
     with_ticker = [s for s in sources(db) if s["ticker_channel"]]
     source = source or default_source(db)
@@ -200,7 +210,6 @@ def _ticker_context(db, source: str | None, at_text: str) -> dict[str, Any]:
 def _failed_fetches(db, context: dict[str, Any]) -> list[dict[str, Any]]:
     """The failed fetches of the shown source's ticker after the poll shown (or, when there is
     none, before the asked time), newest first: each links to its archived body (a block page)."""
-    from ticker.db.front import MAX_FAILED_SHOWN, failed_fetches, sources
 
     asked = context.get("asked")
     channel = next((s["ticker_channel"] for s in sources(db) if s["name"] == context.get("source")), None)
@@ -242,8 +251,6 @@ async def ticker_page(datasette, request) -> Response:
 
 
 def _headline_context(db, headline_id: str) -> dict[str, Any] | None:
-    from ticker.db.front import headline
-    from ticker.db.stories import story_of
 
     found = headline(db, headline_id)
     if found is None:
@@ -285,8 +292,6 @@ async def headline_page(datasette, request) -> Response:
 
 async def body_page(datasette, request) -> Response:
     """/-/body/<sha256 or a unique prefix>: an archived body as plain text, never run as a page."""
-    from ticker.db.archive import read_body, resolve_sha
-    from ticker.db.front import body_content_type
 
     sha = request.url_vars["sha"]
     if not _SHA.match(sha):
@@ -297,8 +302,6 @@ async def body_page(datasette, request) -> Response:
         if not digest:
             return None, None
         return read_body(db, digest), body_content_type(db, digest)
-
-    from ticker.db.archive import CorruptBody
 
     try:
         body, content_type = await _read(datasette, read)

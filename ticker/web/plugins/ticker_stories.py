@@ -17,6 +17,9 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 
 from ticker.core.display import word_diff
+from ticker.db.front import sources
+from ticker.db.stories import has_story_tables, list_stories
+from ticker.jobs.story_timeline import MAX_VERSIONS, story_timeline
 
 LATEST = 100  # stories on /-/stories
 DIFF_CHARS = 300  # word diffs compare at most this much of each title (difflib is quadratic)
@@ -45,8 +48,6 @@ def _whole_number(text: str | None, default: int, maximum: int) -> int | None:
 
 
 def _stories_context(db, source: str | None, min_sources: int) -> dict[str, Any]:
-    from ticker.db.front import sources
-    from ticker.db.stories import has_story_tables, list_stories
 
     if not has_story_tables(db):
         return {
@@ -79,8 +80,6 @@ async def stories_page(datasette, request) -> Response:
 
 
 def _story_context(db, story_id: int, db_arg: str) -> dict[str, Any] | None:
-    from ticker.db.stories import has_story_tables
-    from ticker.jobs.story_timeline import MAX_VERSIONS, story_timeline
 
     if not has_story_tables(db):
         return None
