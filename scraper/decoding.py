@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser
 
 from ticker.core.base import ParseError
 
@@ -188,3 +192,30 @@ def refuse_garbled_titles(body: bytes, texts) -> None:
             f"undecodable bytes in {garbled} title(s) or rubric(s): not stored (a garbled title is never "
             "a title version)"
         )
+
+
+def parse_markup(body: bytes, charset: str | None, parse_tree: Callable[..., Any], **options: Any) -> Any:
+    """`parse_tree(tree, head=, tail=, warnings=, strict_utf8=, **options)` on a page: a body
+    labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded (a UTF-8 BOM dropped);
+    should its text come out garbled (`Garbled`), or the labels name another charset, the body is
+    decoded by its labels instead, and titles garbled even then refuse the page."""
+    if utf8_labelled(body, charset):
+        raw = body.removeprefix(codecs.BOM_UTF8)
+        try:
+            tree = LexborHTMLParser(raw)
+            return parse_tree(
+                tree, head=raw[:20000], tail=raw[-4096:], warnings=[], strict_utf8=True, **options
+            )
+        except Garbled:
+            pass
+    text, warnings = decode_html(body, charset)
+    page = parse_tree(
+        LexborHTMLParser(text),
+        head=text[:20000],
+        tail=text[-4096:],
+        warnings=warnings,
+        strict_utf8=False,
+        **options,
+    )
+    refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
+    return page

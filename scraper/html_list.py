@@ -12,7 +12,6 @@ opens `<html>` but does not end with `</html>` (cut short). A bot challenge is a
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -25,10 +24,8 @@ from ticker.scraper.challenge import block_page, blocked_message
 from ticker.scraper.decoding import (
     Garbled,
     charset_from_content_type,
-    decode_html,
     has_replacement,
-    refuse_garbled_titles,
-    utf8_labelled,
+    parse_markup,
 )
 from ticker.scraper.items import clean_text, item_cache, item_link, node_text
 from ticker.scraper.ru_dates import shown_instant_text
@@ -281,26 +278,4 @@ def parse_html_list(
         raise ParseError("empty answer instead of a page")
     charset = charset_from_content_type(content_type)
     options = {"selectors": selectors, "base_url": base_url, "fetched_at": fetched_at, "min_items": min_items}
-    if utf8_labelled(body, charset):
-        try:
-            return _parse_list(
-                LexborHTMLParser(body.removeprefix(codecs.BOM_UTF8)),
-                head=body[:20000],
-                tail=body[-4096:],
-                warnings=[],
-                strict_utf8=True,
-                **options,
-            )
-        except Garbled:
-            pass
-    text, warnings = decode_html(body, charset)
-    page = _parse_list(
-        LexborHTMLParser(text),
-        head=text[:20000],
-        tail=text[-4096:],
-        warnings=warnings,
-        strict_utf8=False,
-        **options,
-    )
-    refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
-    return page
+    return parse_markup(body, charset, _parse_list, **options)

@@ -8,7 +8,6 @@ docs (docs/sources.md); the essentials: items are `a.news-feed__item` inside
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from datetime import datetime
@@ -30,10 +29,8 @@ from ticker.core.base import (
 from ticker.scraper.challenge import block_page, blocked_message
 from ticker.scraper.decoding import (
     Garbled,
-    decode_html,
     has_replacement,
-    refuse_garbled_titles,
-    utf8_labelled,
+    parse_markup,
 )
 from ticker.scraper.items import clean_text, item_cache, item_link, node_text
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
@@ -374,29 +371,7 @@ def parse_rbc_page(
             strict_utf8=False,
             **options,
         )
-    if utf8_labelled(body, charset) and not body.startswith(codecs.BOM_UTF8):
-        try:
-            return _parse_tree(
-                LexborHTMLParser(body),
-                head=body[:20000],
-                tail=body[-4096:],
-                warnings=[],
-                strict_utf8=True,
-                **options,
-            )
-        except Garbled:
-            pass
-    text, warnings = decode_html(body, charset)
-    page = _parse_tree(
-        LexborHTMLParser(text),
-        head=text[:20000],
-        tail=text[-4096:],
-        warnings=warnings,
-        strict_utf8=False,
-        **options,
-    )
-    refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
-    return page
+    return parse_markup(body, charset, _parse_tree, **options)
 
 
 def parse_item_markup(
