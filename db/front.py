@@ -308,7 +308,8 @@ def _phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _has_words(title: str, words: list[str]) -> bool:
+def has_words(title: str, words: list[str]) -> bool:
+    """Whether the title contains each word, in any case (the words the index cannot check)."""
     folded = title.casefold()
     return all(word.casefold() in folded for word in words)
 
@@ -340,7 +341,7 @@ def search_titles(
     found: list[dict[str, Any]] = []
     for row in cursor:  # short words are checked here, so only as many rows are read as shown
         hit = dict(zip(keys, row, strict=True))
-        if _has_words(hit["title"], short_words):
+        if has_words(hit["title"], short_words):
             found.append(hit)
             if len(found) >= limit:
                 break
@@ -479,5 +480,5 @@ def feed_changes(
     union = " UNION ALL ".join(parts)
     found = rows(db, f"SELECT * FROM ({union}) ORDER BY at DESC, event, key DESC LIMIT :limit", params)
     if text and short_words:
-        found = [row for row in found if _has_words(row["title"] or "", short_words)]
+        found = [row for row in found if has_words(row["title"] or "", short_words)]
     return found

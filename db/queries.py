@@ -10,7 +10,16 @@ from sqlite_utils import Database
 from ticker.core.base import SUCCESS_SQL, from_iso, to_moscow_text
 from ticker.db.backfill import BACKFILL_CHANNEL
 from ticker.db.fetchlog import FAILED_POLL_SQL, failed_poll_sql
-from ticker.db.front import failed_between, poll_at, snapshot_rates, sources, ticker_items
+from ticker.db.front import (
+    BadSearch,
+    failed_between,
+    fts_query,
+    has_words,
+    poll_at,
+    snapshot_rates,
+    sources,
+    ticker_items,
+)
 from ticker.db.schema import DatabaseRefused, database_shape, open_existing
 from ticker.db.views import stale_views
 
@@ -422,8 +431,6 @@ def find_headlines(db: Database, text: str) -> list[dict]:
 
 # ---- search ----------------------------------------------------------------------------------
 
-MIN_TERM = 3  # the trigram index matches substrings of 3+ characters
-
 SEARCH_SQL = """
 SELECT t.headline_id, h.source, t.title, t.first_seen, t.last_seen, t.first_fetch_id, t.last_fetch_id,
        h.title AS latest_title, h.published_at, h.url
@@ -433,18 +440,6 @@ WHERE headline_titles_fts MATCH :query
   AND (:since IS NULL OR t.last_seen >= :since)
 ORDER BY t.last_seen DESC, t.id DESC
 """
-
-
-def fts_query(text: str) -> tuple[str, list[str]]:
-    """User text as an FTS5 query that cannot be a syntax error: each word of 3+ characters a
-    quoted phrase (all must match, as substrings); the shorter words, returned, are checked
-    afterwards. BadQuestion when no word is long enough."""
-    words = text.split()
-    long_words = [w for w in words if len(w) >= MIN_TERM]
-    if not long_words:
-        raise BadQuestion(f"search {text!r}: give at least one word of {MIN_TERM}+ characters")
-    query = " ".join('"' + w.replace('"', '""') + '"' for w in long_words)
-    return query, [w.casefold() for w in words if len(w) < MIN_TERM]
 
 
 def search(
@@ -461,14 +456,17 @@ def search(
 
     for name in sources:
         check_source(db, name)
-    query, short_words = fts_query(text)
+    try:
+        query, short_words = fts_query(text)  # the browser's search reads text the same way
+    except BadSearch as error:
+        raise BadQuestion(f"search {text!r}: {error}") from None
     params = {"query": query, "sources": json.dumps(list(sources)) if sources else None, "since": since}
     found = []
     cursor = db.execute(SEARCH_SQL, params)
     keys = [column[0] for column in cursor.description]
     for row in cursor:
         hit = dict(zip(keys, row, strict=True))
-        if short_words and not all(w in hit["title"].casefold() for w in short_words):
+        if not has_words(hit["title"], short_words):
             continue
         hit["short_id"] = short_id(hit["headline_id"])
         found.append(hit)
