@@ -123,7 +123,8 @@ class SourceRunner:
         elapsed_ms = int((time.monotonic() - clock) * 1000)
         line = describe(self.spec, channel, saved, elapsed_ms)
         log.log(logging.INFO if saved.outcome in SUCCESS_OUTCOMES else logging.WARNING, line)
-        after_write(db)  # stories: group what this poll added (logged, never raised)
+        if saved.new_headlines:  # an answer with nothing new leaves the stories (and the disk) alone
+            after_write(db)  # stories: group what this poll added (logged, never raised)
         hooks.run_after_poll(db, self.spec, saved)
         failed = saved.outcome not in SUCCESS_OUTCOMES and saved.row is not None
         return saved, saved.row.retry_after_s if failed else None

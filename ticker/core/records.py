@@ -57,6 +57,11 @@ class Saved:
         """Whether the fetch changed the history (new items, rewordings, new rates, exits)."""
         return bool(self.items_new or self.titles_changed or self.rates_new or self.exits)
 
+    @property
+    def new_headlines(self) -> bool:
+        """Whether the fetch recorded headlines or wordings the stories have not grouped yet."""
+        return bool(self.items_new or self.titles_changed)
+
 
 @dataclass(slots=True)
 class AddressState:

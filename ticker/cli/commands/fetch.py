@@ -46,7 +46,6 @@ def fetch(
     from ticker.jobs.poll import poll
     from ticker.jobs.sources import spec_from_record
     from ticker.scraper.http import make_client
-    from ticker.stories.update import after_write
 
     config = load(config_path, db_path)
     with user_errors(str(config.db)):
@@ -80,7 +79,10 @@ def fetch(
             )  # fmt: skip
         with make_client() as client:
             saved = poll(db, client, spec, channel=channel, url=target, archive=config.settings.archive)
-        after_write(db)  # stories: group what this poll added (logged, never raised)
+        if saved.new_headlines:  # lazy: the matcher (Russian dictionary, embedder) loads only then
+            from ticker.stories.update import after_write
+
+            after_write(db)  # stories: group what this poll added (logged, never raised)
     row = saved.row
     counts = []
     if spec.channel(channel).headlines:
