@@ -23,6 +23,7 @@ import httpx
 from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -46,6 +47,7 @@ START_RATE_PER_S = 50.0  # the start runs of many sources are spread to at most 
 GRACE_S = 5.0  # how long a stop waits for in-flight fetches before abandoning them
 LATE_WARNING_S = 5.0
 PRUNE_EVERY_S = 3600.0
+CLOCK_STEP_S = 2.0  # the wall clock going back more than the monotonic clock by this is a step
 
 
 def phase_fraction(name: str) -> float:
@@ -77,6 +79,28 @@ class PhaseTrigger(BaseTrigger):
 
     def __str__(self) -> str:
         return f"phase[every {self.every_s:g} s at +{self.phase_s:.3f} s]"
+
+
+def clock_went_back(wall_before: float, mono_before: float, wall_now: float, mono_now: float) -> float:
+    """Seconds the host's wall clock was set back between two readings (0 when it was not): the
+    monotonic clock moved on more than the wall clock did, by more than CLOCK_STEP_S."""
+    back = (mono_now - mono_before) - (wall_now - wall_before)
+    return back if back > CLOCK_STEP_S else 0.0
+
+
+def reschedule_from(scheduler: BaseScheduler, now: datetime) -> int:
+    """After the wall clock was set back: every source's next run moved to its first phase slot
+    from `now` (APScheduler would otherwise wait for the wall clock to reach the old time again,
+    polling nothing meanwhile), any other job to `now`. Returns the jobs moved."""
+    moved = 0
+    for job in scheduler.get_jobs():
+        if job.next_run_time is None:
+            continue
+        slot = job.trigger.slot_at_or_after(now) if isinstance(job.trigger, PhaseTrigger) else now
+        if job.next_run_time > slot:
+            job.modify(next_run_time=slot)
+            moved += 1
+    return moved
 
 
 def phase_for(name: str, every_s: float) -> float:
@@ -138,8 +162,16 @@ class Daemon:
                 self._prepare()
                 if not self._stop:
                     self._start_scheduler()
+                    wall, mono = time.time(), time.monotonic()
                     while not self._stop:
                         time.sleep(0.1)
+                        wall_now, mono_now = time.time(), time.monotonic()
+                        back = clock_went_back(wall, mono, wall_now, mono_now)
+                        if back:
+                            moved = reschedule_from(self._scheduler, datetime.now(UTC))
+                            log.warning("the host clock was set back %s: %d job(s) rescheduled from the "
+                                        "new time", _seconds(round(back)), moved)  # fmt: skip
+                        wall, mono = wall_now, mono_now
             except BaseException:
                 self._stop = True
                 self._shutdown()

@@ -14,10 +14,11 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from conftest import run_ticker
 from pytest_httpserver import HTTPServer
 from rbc_markup import render_page, standard_items
@@ -29,7 +30,14 @@ from ticker.db.writes import register_source
 from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState, backoff_delay
-from ticker.schedules.daemon import START_RATE_PER_S, phase_for, start_delay, trigger_for
+from ticker.schedules.daemon import (
+    START_RATE_PER_S,
+    clock_went_back,
+    phase_for,
+    reschedule_from,
+    start_delay,
+    trigger_for,
+)
 from ticker.schedules.health import source_health
 from ticker.schedules.lock import AlreadyRunning, DaemonLock, current_holder
 from ticker.schedules.runner import SourceRunner
@@ -647,3 +655,26 @@ def test_database_deleted_or_replaced_under_the_daemon_exits_non_zero(
     except AssertionError:
         raise AssertionError(again.log) from None
     assert again.stop() == 0
+
+
+def test_a_clock_set_back_is_seen_and_every_source_rescheduled_from_the_new_time():
+    """A host clock set back ten minutes would leave APScheduler waiting for the old time again,
+    polling nothing meanwhile (issue 19): the daemon sees the step (wall vs monotonic clock) and
+    moves each source to its first phase slot from the new time."""
+    assert clock_went_back(1000.0, 50.0, 400.1, 50.1) == pytest.approx(600.0)  # set back ten minutes
+    assert clock_went_back(1000.0, 50.0, 1000.1, 50.1) == 0.0  # time going on
+    assert clock_went_back(1000.0, 50.0, 1000.0, 51.0) == 0.0  # drift under a second: not a step
+    assert clock_went_back(1000.0, 50.0, 1700.1, 50.1) == 0.0  # set forward: jobs fire, late
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.start(paused=True)
+    try:
+        now = datetime.now(UTC)
+        trigger = trigger_for("news", 60.0)
+        scheduler.add_job(print, trigger=trigger, id="news", next_run_time=now + timedelta(minutes=11))
+        scheduler.add_job(print, trigger=trigger_for("soon", 60.0), id="soon", next_run_time=now)
+        assert reschedule_from(scheduler, now) == 1
+        assert scheduler.get_job("news").next_run_time == trigger.slot_at_or_after(now)
+        assert scheduler.get_job("news").next_run_time <= now + timedelta(seconds=60)
+        assert scheduler.get_job("soon").next_run_time == now  # not due later: left alone
+    finally:
+        scheduler.shutdown(wait=False)
