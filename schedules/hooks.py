@@ -52,6 +52,7 @@ def install_features(settings: Settings) -> list[str]:
     installed = []
     if settings.alerts.urls:
         try:
+            # Lazy: alerts load Apprise (~100 ms, hundreds of modules) only when URLs are configured.
             from ticker.schedules.alerts import Alerter
 
             alerter = Alerter(settings.alerts)

@@ -244,6 +244,19 @@ def test_a_forward_clock_jump_does_not_empty_the_archive(db):
     assert fresh_reads(db, digests) == [poll_page(n) for n in range(61)]
 
 
+def test_many_polls_with_the_clock_a_year_ahead_then_a_prune_on_the_true_clock_delete_nothing(db):
+    """Issue 19: 55 polls with the host clock 400 days ahead, then `prune --keep-days 30` once the
+    clock is right again, deleted 11 of the 12 bodies recorded before the jump. Ages are measured
+    from the retention clock (the median of the latest live polls, never later than the host's),
+    so the true clock wins and nothing recent is old."""
+    settings = ArchiveSettings(keep="all", keep_days=30)
+    recent = archive_polls(db, 12)
+    jumped = T0 + timedelta(days=400)
+    ahead = [fetch_and_archive(db, poll_page(n), at=jumped + timedelta(minutes=2 * n)) for n in range(12, 67)]
+    assert archive.prune(db, settings, now=T0 + timedelta(hours=1)).by_age == 0
+    assert fresh_reads(db, recent + ahead) == [poll_page(n) for n in range(67)]
+
+
 def test_age_pruning_never_deletes_the_newest_body_of_a_channel(db):
     """Ages come from the fetches' own times; even when a whole channel is old by that clock, its
     newest body stays (the only evidence of what it last showed)."""

@@ -17,7 +17,9 @@ import click
 from ticker.cli.errors import user_errors
 from ticker.cli.locate import Target, config_options, database
 from ticker.core import csv_export
+from ticker.core.base import BadTime, parse_user_time, to_iso, to_moscow_text
 from ticker.core.terminal import printable
+from ticker.db.queries import BadQuestion, NotReady, open_history
 
 
 def output_options(command: Callable) -> Callable:
@@ -39,7 +41,6 @@ def check_format(as_json: bool, as_csv: bool) -> None:
 @contextmanager
 def history(config_path: str | None, db_path: str | None) -> Iterator[tuple[Any, Target]]:
     """The history, opened read-only, and where it is; every expected failure one `Error:` line."""
-    from ticker.db.queries import BadQuestion, NotReady, open_history
 
     target = database(config_path, db_path)
     with user_errors(str(target.db)):
@@ -57,7 +58,6 @@ def history(config_path: str | None, db_path: str | None) -> Iterator[tuple[Any,
 
 def utc(text: str | None, default: str | None = None) -> str | None:
     """A typed time (ISO 8601, Moscow if no zone; an age; now) as stored UTC text."""
-    from ticker.core.base import BadTime, parse_user_time, to_iso
 
     if text is None:
         return default
@@ -68,7 +68,6 @@ def utc(text: str | None, default: str | None = None) -> str | None:
 
 
 def msk(iso: str | None) -> str:
-    from ticker.core.base import to_moscow_text
 
     return to_moscow_text(iso) or ""
 
