@@ -15,6 +15,7 @@ import stat
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -194,10 +195,18 @@ def from_moscow_wall(text: str) -> datetime:
     return datetime.fromisoformat(text.strip()).replace(tzinfo=MOSCOW).astimezone(UTC)
 
 
-def moscow_offsets(first_year: int = EARLIEST_YEAR, last_year: int = LATEST_YEAR) -> list[tuple[str, int]]:
+OFFSET_SCAN_STEP = timedelta(days=7)  # shorter than any gap between two of Moscow's changes
+
+
+@cache
+def moscow_offsets(
+    first_year: int = EARLIEST_YEAR, last_year: int = LATEST_YEAR
+) -> tuple[tuple[str, int], ...]:
     """Moscow's UTC offset in seconds from each instant it changed, as (UTC ISO, seconds), from
     the start of `first_year` to the end of `last_year`; the first row is the offset in force
-    at the start. Read from zoneinfo (days scanned, each change bisected to the second)."""
+    at the start. Read from zoneinfo (weeks scanned: Moscow's changes are months apart; each
+    change bisected to the second). Computed once a process (every new database's migration
+    writes it)."""
 
     def offset(moment: datetime) -> int:
         return int(moment.astimezone(MOSCOW).utcoffset().total_seconds())
@@ -206,7 +215,7 @@ def moscow_offsets(first_year: int = EARLIEST_YEAR, last_year: int = LATEST_YEAR
     end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
     found = [(to_iso(moment), offset(moment))]
     while moment < end:
-        following = moment + timedelta(days=1)
+        following = moment + OFFSET_SCAN_STEP
         if offset(following) != offset(moment):
             low, high = moment, following
             while (high - low).total_seconds() > 1:
@@ -214,7 +223,7 @@ def moscow_offsets(first_year: int = EARLIEST_YEAR, last_year: int = LATEST_YEAR
                 low, high = (middle, high) if offset(middle) == offset(low) else (low, middle)
             found.append((to_iso(high), offset(high)))
         moment = following
-    return found
+    return tuple(found)
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
