@@ -394,7 +394,7 @@ def _history_log(db: Database) -> None:
             place = max(started_at, latest.get((source, channel), started_at))
             latest[(source, channel)] = place
         places.append((place, fetch_id))
-        if outcome == "ok" and snapshot_id is not None:
+        if outcome == "ok" and snapshot_id is not None and origin is None:  # what a 304 repeats
             editions[(source, channel, snapshot_id)] = edition
         elif outcome == "unchanged" and edition is None and snapshot_id is not None:
             seen = editions.get((source, channel, snapshot_id))

@@ -122,7 +122,7 @@ def save_unchanged(
 def _edition_of_snapshot(db: Database, source: str, channel: str, snapshot_id: int) -> str | None:
     found = db.execute(
         "SELECT edition FROM fetches WHERE source = ? AND channel = ? AND snapshot_id = ? "
-        "ORDER BY id DESC LIMIT 1",
+        "AND origin IS NULL ORDER BY id DESC LIMIT 1",  # a 304 repeats a live answer, never a capture
         [source, channel, snapshot_id],
     ).fetchone()
     return found[0] if found else None

@@ -349,7 +349,8 @@ class Replayer:
         return self._as_recorded(spec, fetch)
 
     def _saw(self, fetch: dict, saved: Saved) -> Saved:
-        if fetch["snapshot_id"] is not None and saved.snapshot_id is not None:
+        # what a later 304 repeats: a live answer's list and edition, never a capture's
+        if fetch["snapshot_id"] is not None and saved.snapshot_id is not None and fetch.get("origin") is None:
             key = (fetch["source"], fetch["channel"], fetch["snapshot_id"])
             self._seen_again[key] = (saved.snapshot_id, saved.row.edition)
         return saved
@@ -378,7 +379,10 @@ class Replayer:
             snapshot_id, edition = self._seen_again[key]
             if fetch["outcome"] == "unchanged":  # an `ok` one keeps the edition it recorded
                 row.edition = edition
-            return store_observation(self.new, row, same_as_snapshot=snapshot_id, known_after=True)
+            saved = store_observation(self.new, row, same_as_snapshot=snapshot_id, known_after=True)
+            if fetch.get("origin") is None:  # a later 304 repeats this live answer (maybe another edition)
+                self._seen_again[key] = (snapshot_id, row.edition)
+            return saved
         items, rates = self._snapshot(fetch["snapshot_id"])
         if _is_ticker(spec, row.channel):
             parsed = TickerPage(headlines=items, rates=rates, edition=row.edition)
