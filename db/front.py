@@ -422,18 +422,15 @@ _FEED_EVENT_SQL = {
         FROM headline_rewrites
         WHERE changed_at > :since AND changed_at <= :until {source} {match}
         ORDER BY changed_at DESC LIMIT :limit""",
-    "pulled": """
-        SELECT 'pulled' AS event, exited_at AS at, headline_id, source, title,
+    **{
+        reason: f"""
+        SELECT '{reason}' AS event, exited_at AS at, headline_id, source, title,
                'from position ' || coalesce(last_position, '?') AS detail, NULL AS old_title, sighting_id AS key
         FROM headline_exits
-        WHERE exit_reason = 'pulled' AND exited_at > :since AND exited_at <= :until {source} {match}
-        ORDER BY exited_at DESC LIMIT :limit""",
-    "scrolled_off": """
-        SELECT 'scrolled_off' AS event, exited_at AS at, headline_id, source, title,
-               'from position ' || coalesce(last_position, '?') AS detail, NULL AS old_title, sighting_id AS key
-        FROM headline_exits
-        WHERE exit_reason = 'scrolled_off' AND exited_at > :since AND exited_at <= :until {source} {match}
-        ORDER BY exited_at DESC LIMIT :limit""",
+        WHERE exit_reason = '{reason}' AND exited_at > :since AND exited_at <= :until {{source}} {{match}}
+        ORDER BY exited_at DESC LIMIT :limit"""
+        for reason in ("pulled", "scrolled_off")
+    },
     "back": """
         SELECT 'back' AS event, s.first_seen AS at, s.headline_id, s.source, h.title,
                'back at position ' || coalesce(s.first_position, '?') AS detail, NULL AS old_title, s.id AS key

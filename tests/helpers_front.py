@@ -221,3 +221,12 @@ def build_story(path: Path) -> None:
                                                                        others[:4]))  # fmt: skip
     save_ticker(db, _row("rbc", "page", "2024-11-25T15:58:00Z"), page(others[4], others[:4]))
     db.close()
+
+
+def newsroom_datasette(path):
+    """The front-end history plus a feed source, served by Datasette: what the newsroom pages read."""
+    from ticker.cli.commands.serve import make_datasette  # Datasette only for the tests that serve
+
+    build_history(path)
+    add_feed_source(path)
+    return make_datasette(path)

@@ -9,9 +9,8 @@ from xml.etree import ElementTree
 
 import feedparser
 import pytest
-from helpers_front import XSS_TITLE, _row, add_feed_source, build_history, hid, tass_id
+from helpers_front import XSS_TITLE, _row, hid, newsroom_datasette, tass_id
 
-from ticker.cli.commands.serve import make_datasette
 from ticker.core.base import Headline, TickerPage
 from ticker.db.schema import connect
 from ticker.db.writes import save_ticker
@@ -21,18 +20,13 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 @pytest.fixture
 def ds(db_path: Path):
-    build_history(db_path)
-    add_feed_source(db_path)
-    return make_datasette(db_path)
+    return newsroom_datasette(db_path)
 
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     """The same history for the tests that only read it (built once)."""
-    path = tmp_path_factory.mktemp("history") / "ticker.db"
-    build_history(path)
-    add_feed_source(path)
-    return make_datasette(path)
+    return newsroom_datasette(tmp_path_factory.mktemp("history") / "ticker.db")
 
 
 async def _feed(ds, **params) -> feedparser.FeedParserDict:

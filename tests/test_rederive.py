@@ -30,7 +30,7 @@ def live(db, minutes, ticker=None, outcome="ok"):
 
 def capture(db, minutes, ticker):
     fetch = row(minutes)
-    fetch.url = f"https://web.archive.org/web/{fetch.started_at[:4]}id_/https://www.rbc.ru/"
+    fetch.url = f"http://127.0.0.1:9/web/{fetch.started_at[:4]}id_/https://rbc.example/"
     return save_capture(db, fetch, ticker, b"<html>", origin="wayback", origin_ref=f"memento-{minutes}")
 
 
@@ -59,7 +59,7 @@ def build_live(db, polls=LIVE):
 def test_rederive_on_live_history_changes_nothing(db_path):
     db = open_db(db_path)
     build_live(db)
-    backfill = FetchRow("rbc", "feed_json", "https://www.rbc.ru/v10/ajax/x", at(41), "ok")
+    backfill = FetchRow("rbc", "feed_json", "http://127.0.0.1:9/v10/ajax/x", at(41), "ok")
     save_backfill_page(db, backfill, [headline("z"), headline("h")])
     before = history(db)
     outages = db.execute("SELECT * FROM outage_runs").fetchall()
@@ -154,7 +154,7 @@ def test_unordered_channel_gets_no_exit_reason(db_path):
 
 def test_a_backfilled_item_then_an_older_capture_is_stable_under_rederive(db_path):
     db = open_db(db_path)
-    backfill = FetchRow("rbc", "feed_json", "https://www.rbc.ru/v10/ajax/x", at(5), "ok")
+    backfill = FetchRow("rbc", "feed_json", "http://127.0.0.1:9/v10/ajax/x", at(5), "ok")
     save_backfill_page(db, backfill, [headline("a")])
     build_live(db, [(10, page(("a", "Новый заголовок a"), "b"))])
     capture(db, -60, page("a", "c"))

@@ -10,9 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers_front import XSS_TITLE, _row, add_feed_source, build_history, hid, tass_id
+from helpers_front import XSS_TITLE, _row, hid, newsroom_datasette, tass_id
 
-from ticker.cli.commands.serve import make_datasette
 from ticker.core.base import Headline, TickerPage
 from ticker.db.schema import connect, write_transaction
 from ticker.db.writes import save_ticker
@@ -22,18 +21,13 @@ ESCAPED_SCRIPT = "&lt;script&gt;window.__pwned = 1&lt;/script&gt;"
 
 @pytest.fixture
 def ds(db_path: Path):
-    build_history(db_path)
-    add_feed_source(db_path)
-    return make_datasette(db_path)
+    return newsroom_datasette(db_path)
 
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     """The same history for the tests that only read it (built once)."""
-    path = tmp_path_factory.mktemp("history") / "ticker.db"
-    build_history(path)
-    add_feed_source(path)
-    return make_datasette(path)
+    return newsroom_datasette(tmp_path_factory.mktemp("history") / "ticker.db")
 
 
 def _hits(page: str) -> list[tuple[str, str, str]]:
