@@ -40,6 +40,9 @@ ENV["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="ticker-startup-pycache-")
 
 
 def _run(command: list[str], cwd: Path) -> float:
+    if command[-1].endswith(".new"):  # a first fetch: the database is created by it, every time
+        for suffix in ("", "-wal", "-shm"):
+            Path(cwd, command[-1] + suffix).unlink(missing_ok=True)
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, capture_output=True, env=ENV)
     return time.perf_counter() - start
@@ -132,6 +135,9 @@ def main() -> None:
                 f"ticker fetch rbc (304){label}": [
                     script, "fetch", "rbc", "--url", server.url("rbc/etag/s"), "--db", database,
                 ],
+                f"ticker fetch rbc (new database){label}": [
+                    script, "fetch", "rbc", "--url", server.url("rbc/etag/s"), "--db", database + ".new",
+                ],
                 f"ticker fetch rbc (new headline){label}": [
                     script, "fetch", "rbc", "--url", server.url(f"rbc/rotate/s{label.strip()}"), "--db", database,
                 ],
@@ -150,7 +156,7 @@ def main() -> None:
             ratios = [t / b for t, b in zip(times[name], base, strict=True)]  # per round
             ratio = common.median(ratios)
             goal = ""
-            if name.startswith(("ticker --help", "ticker fetch rbc (304)")):
+            if name.startswith(("ticker --help", "ticker fetch rbc")):
                 goal = f"<= {GOAL}x baseline: {'met' if ratio <= GOAL else 'MISSED'}"
             rows.append(
                 [shown, common.ms(value), common.ms(common.p95(times[name])), f"{ratio:.2f}x",

@@ -95,6 +95,16 @@ def fetches_after(db: Database, fetch_id: int) -> tuple[str | None, int]:
     return row[0], row[1] if row[1] is not None else fetch_id
 
 
+def grouping_behind(db: Database) -> bool:
+    """Whether fetches were recorded after the last grouping (a one-off `ticker fetch` records
+    only; the stories' readers bring them up to date)."""
+    row = db.execute(
+        "SELECT (SELECT coalesce(max(id), 0) FROM fetches)"
+        " > coalesce((SELECT through_fetch_id FROM story_state WHERE id = 1), 0)"
+    ).fetchone()
+    return bool(row[0])
+
+
 def last_fetch_id(db: Database) -> int:
     return db.execute("SELECT coalesce(max(id), 0) FROM fetches").fetchone()[0]
 

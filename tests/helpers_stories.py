@@ -11,6 +11,7 @@ from pathlib import Path
 
 import ticker.jobs.poll
 from ticker.core.base import from_iso
+from ticker.stories.update import catch_up
 
 OUTLETS = ("rbc_feed", "tass", "interfax", "lenta")
 
@@ -63,10 +64,13 @@ _POLL = ticker.jobs.poll.poll  # the real one, given the scenario's clock below
 
 class Feeds:
     """Each outlet's current feed on the local server; `poll(name)` runs `ticker fetch` at the
-    scenario's clock (two minutes after the poll before: ticker.jobs.poll.poll is given that clock)."""
+    scenario's clock (two minutes after the poll before: ticker.jobs.poll.poll is given that clock),
+    then groups what it recorded as the daemon does (unless `group_each_poll=False`: one-off
+    fetches, grouped by whoever shows the stories next)."""
 
-    def __init__(self, httpserver, tmp_path: Path, cli, monkeypatch) -> None:
+    def __init__(self, httpserver, tmp_path: Path, cli, monkeypatch, *, group_each_poll: bool = True) -> None:
         self.server, self.cli = httpserver, cli
+        self.group_each_poll = group_each_poll
         self.clock = from_iso(START)
         tmp_path.mkdir(parents=True, exist_ok=True)
         monkeypatch.setattr(ticker.jobs.poll, "poll", lambda *a, **k: _POLL(*a, **k, now=lambda: self.clock))
@@ -87,6 +91,8 @@ class Feeds:
         self.set(outlet, self.items[outlet])
         result = self.cli("fetch", outlet, "--config", self.config)
         assert result.exit_code == 0, result.output
+        if self.group_each_poll:  # as the daemon does after each poll (`ticker fetch` only records)
+            assert catch_up(self.db) is None
         self.clock += STEP
 
 

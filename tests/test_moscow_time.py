@@ -8,6 +8,7 @@ import random
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from helpers_front import _page, _row, add_source
@@ -96,3 +97,21 @@ def test_no_fixed_offset_left_in_views_or_charts() -> None:
     metadata = (Path(__file__).resolve().parents[1] / "ticker" / "web" / "metadata.yml").read_text()
     for text in [*VIEWS.values(), metadata]:
         assert not re.search(r"[+-]\s*3 hours|10800 seconds", text)
+
+
+def test_offset_scan_finds_every_change_a_daily_scan_finds() -> None:
+    """moscow_offsets steps 30 days at a time: no change of the zone's rules is missed between
+    two steps (two changes less than 30 days apart would cancel out)."""
+    moment, end = datetime(1990, 1, 1, tzinfo=UTC), datetime(2101, 1, 1, tzinfo=UTC)
+    days_with_a_change = []
+    before = moment.astimezone(ZoneInfo("Europe/Moscow")).utcoffset()
+    while moment < end:
+        moment += timedelta(days=1)
+        now = moment.astimezone(ZoneInfo("Europe/Moscow")).utcoffset()
+        if now != before:
+            days_with_a_change.append(moment)
+        before = now
+    changes = [datetime.fromisoformat(at.replace("Z", "+00:00")) for at, _ in moscow_offsets()[1:]]
+    assert len(changes) == len(days_with_a_change)
+    for found, day in zip(changes, days_with_a_change, strict=True):
+        assert day - timedelta(days=1) < found <= day

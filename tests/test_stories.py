@@ -141,3 +141,22 @@ def test_a_rewording_rescores_its_item_and_it_may_move(feeds, cli):
     assert own["members"][0]["headline_id"] == "https://interfax.example/news/cbr"
     cli("stories", "rebuild", "--db", feeds.db)
     assert _stories(cli, feeds.db) == stories
+
+
+def test_one_off_fetches_only_record_and_the_readers_group_them(
+    feeds, httpserver, tmp_path, cli, monkeypatch
+):
+    """`ticker fetch` leaves the grouping to whoever shows the stories next: `ticker stories`
+    then groups every poll since, into the stories the daemon's poll-by-poll grouping gave."""
+    from ticker.db.stories import grouping_behind, story_count
+
+    online = _stories(cli, feeds.db)
+    one_off = Feeds(httpserver, tmp_path / "one-off", cli, monkeypatch, group_each_poll=False)
+    run_scenario(one_off)
+    db = open_db(one_off.db)
+    assert grouping_behind(db) and story_count(db)["stories"] == 0  # recorded, not grouped
+    db.conn.close()
+    assert _stories(cli, one_off.db) == online
+    db = open_db(one_off.db)
+    assert not grouping_behind(db)
+    db.conn.close()

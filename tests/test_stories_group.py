@@ -11,7 +11,7 @@ from helpers_stories import EVENT, OUTLETS, UNRELATED, Feeds, rss
 from ticker.db.schema import open_db
 from ticker.stories.group import Item, Matcher, group
 from ticker.stories.match import Match
-from ticker.stories.update import rebuild_stories, update_stories
+from ticker.stories.update import catch_up, rebuild_stories, update_stories
 
 
 def scripted(scores: dict[frozenset[str], float], cut_off: float = 0.5) -> Matcher:
@@ -145,6 +145,7 @@ def _run(httpserver, tmp_path, cli, monkeypatch, order: list[int]) -> list[tuple
             "fetch", outlet, "--config", feeds.config, "--url", httpserver.url_for(f"/{outlet}/{number}.xml")
         )
         assert result.exit_code == 0, result.output
+        assert catch_up(feeds.db) is None  # grouped poll by poll, as the daemon does
     online = _partition(feeds.db)
     db = open_db(feeds.db)
     rebuild_stories(db)

@@ -67,3 +67,17 @@ async def test_headline_page_links_to_its_story_and_front_page_asks(recorded):
     assert f'href="/-/story/{event_id}"' in page
     front = html.unescape((await ds.client.get("/")).text)
     assert 'href="/-/stories">Which outlets carried a story, who first?</a>' in front
+
+
+async def test_pages_group_what_one_off_fetches_recorded(recorded, httpserver, tmp_path, cli, monkeypatch):
+    """After `ticker fetch` alone (nothing grouped yet), the headline page and /-/stories group
+    the polls first: the same story, under the same id as the daemon's poll-by-poll grouping."""
+    _, event_id, _ = recorded
+    feeds = Feeds(httpserver, tmp_path / "one-off", cli, monkeypatch, group_each_poll=False)
+    run_scenario(feeds)
+    ds = make_datasette(feeds.db)
+    page = (await ds.client.get("/-/headline/" + quote("https://tass.example/news/rate21", safe=""))).text
+    assert f'href="/-/story/{event_id}"' in page
+    listed = html.unescape((await ds.client.get("/-/stories")).text)
+    assert f'href="/-/story/{event_id}">{EVENT["rbc_feed"]}</a>' in listed
+    assert "3 outlets, first rbc_feed" in listed and "not brought up to date" not in listed

@@ -1,5 +1,5 @@
-"""Keeping stories current: after each write (a poll, a backfill, an import, a re-parse) and on
-`ticker stories rebuild`. Both re-run the grouping pass (ticker.stories.group) over the stored
+"""Keeping stories current: after each write of the daemon, a backfill, an import or a re-parse,
+before the stories are shown after one-off fetches (`catch_up`), and on `ticker stories rebuild`. Both re-run the grouping pass (ticker.stories.group) over the stored
 history from an instant on, so the online result is the rebuild's.
 
 `update_stories(db)` groups whatever fetches arrived since the last call (`story_state` keeps the
@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlite_utils import Database
 
 from ticker.core.base import from_iso, one_line, to_iso, utc_now
 from ticker.db import stories as store
-from ticker.db.schema import write_transaction
+from ticker.db.schema import connect, database_shape, write_transaction
 from ticker.stories.group import DEFAULT_MATCHER, WINDOW_S, Matcher, Story, group
 from ticker.stories.vectors import warm
 from ticker.stories.window import WINDOW
@@ -110,6 +111,36 @@ def after_write(db: Database, since: str | None = None) -> None:
             one_line(f"{type(error).__name__}: {error}"),
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
+
+
+def catch_up(path: str | Path) -> str | None:
+    """Group what was recorded since the last grouping, for the commands and pages that show
+    stories: a one-off `ticker fetch` only records (loading the matcher would triple its run
+    time), the daemon groups as it polls. None when the stories are current (or the file is no
+    current ticker database: the reader says so); otherwise one line saying why they could not
+    be brought up to date: they are shown as of the last grouping."""
+    if not Path(path).is_file():
+        return None
+    try:
+        probe = connect(path, read_only=True)
+        try:
+            behind = database_shape(probe) == "current" and store.grouping_behind(probe)
+        finally:
+            probe.conn.close()
+        if not behind:
+            return None
+        db = connect(path)
+        try:
+            update_stories(db)
+        finally:
+            db.conn.close()
+    except Exception as error:
+        log.debug("stories catch-up failed", exc_info=True)
+        return (
+            f"stories not brought up to date ({one_line(f'{type(error).__name__}: {error}')}): "
+            "shown as of the last grouping"
+        )
+    return None
 
 
 def rebuild_stories(

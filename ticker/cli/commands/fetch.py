@@ -79,10 +79,8 @@ def fetch(
             )  # fmt: skip
         with make_client() as client:
             saved = poll(db, client, spec, channel=channel, url=target, archive=config.settings.archive)
-        if saved.new_headlines:  # lazy: the matcher (Russian dictionary, embedder) loads only then
-            from ticker.stories.update import after_write
-
-            after_write(db)  # stories: group what this poll added (logged, never raised)
+        # Stories are grouped by whoever shows them next (`ticker stories`, `/-/stories`: catch_up)
+        # or by the daemon: the matcher's load would be most of a one-off fetch's run time.
     row = saved.row
     counts = []
     if spec.channel(channel).headlines:

@@ -46,6 +46,16 @@ def _lag(member: dict) -> str:
     return "first" if member["lag_seconds"] == 0 else "+" + duration_text(member["lag_seconds"])
 
 
+def _catch_up(config_path: str | None, db_path: str | None) -> None:
+    """Group what one-off fetches recorded since the last grouping; if that cannot be done, say
+    so on stderr and show the stories as they are."""
+    from ticker.stories.update import catch_up
+
+    note = catch_up(database(config_path, db_path).db)
+    if note:
+        click.echo(f"Warning: {note}", err=True)
+
+
 def _print_stories(found: list[dict]) -> None:
     from ticker.jobs.story_timeline import resolution
 
@@ -100,6 +110,7 @@ def stories(
     start, end = utc(since), utc(until)
     if start > end:
         raise click.ClickException(f"--since ({msk(start)}) is after --until ({msk(end)})")
+    _catch_up(config_path, db_path)
     with history(config_path, db_path) as (db, _):
         check_source(db, source)
         found = list_stories(db, start, until=end, source=source, min_sources=min_sources)
@@ -209,6 +220,7 @@ def story(story_id: str, as_json: bool, config_path: str | None, db_path: str | 
     text = story_id.strip()
     if not (text.isascii() and text.isdigit()) or int(text) > MAX_ROW_ID:
         raise click.ClickException(f"bad story id {story_id[:30]!r}: a number (`ticker stories` lists them)")
+    _catch_up(config_path, db_path)
     with history(config_path, db_path) as (db, target):
         found = story_timeline(db, int(text), target.reach_again())
     if found is None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from ticker.db.front import (
 )
 from ticker.db.queries import BadQuestion, fallback_note, ticker_at, ticker_channel
 from ticker.db.stories import story_of
+from ticker.stories.update import catch_up
 
 _UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _MOSCOW_TEXT = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)(?: MSK)?$")
@@ -266,6 +268,9 @@ async def headline_page(datasette, request) -> Response:
     """/-/headline/<id>: one headline's life."""
     # Links quote the id whole (`tass:2276`, a URL-shaped id with `/`): the route sees it quoted.
     headline_id = unquote(request.url_vars["id"])
+    path = datasette.get_database().path
+    if path:  # its story link: group what one-off fetches recorded (a failure leaves no link)
+        await asyncio.to_thread(catch_up, path)
     found = await _read(datasette, lambda db: _headline_context(db, headline_id))
     if found is None:
         html = await datasette.render_template(

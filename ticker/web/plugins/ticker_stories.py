@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from ticker.core.display import word_diff
 from ticker.db.front import sources
 from ticker.db.stories import has_story_tables, list_stories
 from ticker.jobs.story_timeline import MAX_VERSIONS, story_timeline
+from ticker.stories.update import catch_up
 
 LATEST = 100  # stories on /-/stories
 DIFF_CHARS = 300  # word diffs compare at most this much of each title (difflib is quadratic)
@@ -32,6 +34,13 @@ async def _read(datasette, fn: Callable[..., Any]) -> Any:
     )  # the plugin is imported by Datasette before ticker's modules are needed
 
     return await datasette.get_database().execute_fn(lambda conn: fn(Database(conn)))
+
+
+async def _catch_up(datasette) -> str | None:
+    """Group what one-off fetches recorded since the last grouping (on its own connection, in a
+    thread: the served connections are read-only); None, or why the stories are not current."""
+    path = datasette.get_database().path
+    return await asyncio.to_thread(catch_up, path) if path else None
 
 
 def _diff(old: str, new: str) -> list[tuple[str, str]]:
@@ -71,7 +80,9 @@ async def stories_page(datasette, request) -> Response:
     if min_sources is None:
         context = {"stories": [], "outlets": [], "error": "min_sources: a whole number from 1"}
     else:
+        note = await _catch_up(datasette)
         context = await _read(datasette, lambda db: _stories_context(db, source, min_sources))
+        context["note"] = note
     context.update(source=source, min_sources=min_sources or 1, latest=LATEST)
     for story in context["stories"]:
         story["href"] = datasette.urls.path(f"/-/story/{story['id']}")
@@ -112,7 +123,9 @@ async def story_page(datasette, request) -> Response:
     database = datasette.get_database()
     db_arg = f" --db {shlex.quote(str(database.path))}" if database.path else ""
     found = None
+    note = None
     if text.isascii() and text.isdigit() and len(text) <= 18:
+        note = await _catch_up(datasette)
         found = await _read(datasette, lambda db: _story_context(db, int(text), db_arg))
     if found is None:
         html = await datasette.render_template(
@@ -126,7 +139,7 @@ async def story_page(datasette, request) -> Response:
                 fetch["body_href"] = datasette.urls.path(f"/-/body/{fetch['body_sha256']}")
     for follow in found["follow_ups"]:
         follow["href"] = datasette.urls.path(f"/-/story/{follow['story_id']}")
-    html = await datasette.render_template("story.html", {"story": found}, request=request)
+    html = await datasette.render_template("story.html", {"story": found, "note": note}, request=request)
     return Response.html(html)
 
 
