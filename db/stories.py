@@ -96,13 +96,11 @@ def fetches_after(db: Database, fetch_id: int) -> tuple[str | None, int]:
 
 
 def grouping_behind(db: Database) -> bool:
-    """Whether fetches were recorded after the last grouping (a one-off `ticker fetch` records
-    only; the stories' readers bring them up to date)."""
-    row = db.execute(
-        "SELECT (SELECT coalesce(max(id), 0) FROM fetches)"
-        " > coalesce((SELECT through_fetch_id FROM story_state WHERE id = 1), 0)"
-    ).fetchone()
-    return bool(row[0])
+    """Whether headlines were first seen or reworded in fetches after the last grouping (a
+    one-off `ticker fetch` records only; the stories' readers bring them up to date). Fetches
+    that brought nothing new leave the stories as they are."""
+    earliest, _last = fetches_after(db, watermark(db))
+    return earliest is not None and changed_from(db, earliest) is not None
 
 
 def last_fetch_id(db: Database) -> int:

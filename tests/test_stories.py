@@ -157,6 +157,12 @@ def test_one_off_fetches_only_record_and_the_readers_group_them(
     assert grouping_behind(db) and story_count(db)["stories"] == 0  # recorded, not grouped
     db.conn.close()
     assert _stories(cli, one_off.db) == online
+    one_off.poll("lenta")  # nothing new: nothing to group, the readers write nothing
     db = open_db(one_off.db)
     assert not grouping_behind(db)
+    db.conn.close()
+    one_off.set("lenta", [("late", "Новая новость в ленте", "2026-10-25T11:00:00Z"), *one_off.items["lenta"]])
+    one_off.poll("lenta")
+    db = open_db(one_off.db)
+    assert grouping_behind(db)
     db.conn.close()
