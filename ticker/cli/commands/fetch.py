@@ -39,7 +39,7 @@ def fetch(
       ticker fetch cbr --date 2024-11-25
       ticker fetch tass --config ticker.toml
     """
-    from ticker.cli.commands.run import load
+    from ticker.cli.locate import load
     from ticker.core.base import to_iso, utc_now
     from ticker.db.schema import open_db
     from ticker.db.writes import recorded_sources, register_source

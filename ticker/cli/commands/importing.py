@@ -137,7 +137,7 @@ def wayback(
     after a 429; a re-run skips what is already imported. The database is created only once
     the CDX server has listed captures.
     """
-    from ticker.cli.commands.run import load
+    from ticker.cli.locate import load
     from ticker.db.schema import open_db
     from ticker.jobs.importing import Politeness, import_wayback
     from ticker.jobs.progress import progress
@@ -196,7 +196,7 @@ def warc(
     cut one not: the summary says so and the command exits 1. The database is created only
     when a record of a source is found.
     """
-    from ticker.cli.commands.run import load
+    from ticker.cli.locate import load
     from ticker.db.schema import open_db
     from ticker.jobs.importing import address_matcher, import_warc
     from ticker.jobs.progress import progress

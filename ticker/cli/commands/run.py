@@ -6,7 +6,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 import click
 
@@ -29,12 +28,6 @@ def setup_logging(level: str) -> None:
     # APScheduler's own info lines (job added, job executed) would double ours.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
-
-
-def load(config_path: Path | str | None, db_path: str | None):
-    """The validated configuration: --config, $TICKER_CONFIG or ./ticker.toml (ticker/cli/locate.py),
-    else the embedded default; `--db` winning over `db`."""
-    return locate.load(config_path, db_path)
 
 
 @click.command()
@@ -60,7 +53,7 @@ def run(config_path: str | None, db_path: str | None, log_level: str) -> None:
       ticker sources --config ticker.toml         # check a config first
       ticker run --config ticker.toml --log-level warning
     """
-    config = load(config_path, db_path)
+    config = locate.load(config_path, db_path)
     from ticker.schedules.daemon import Daemon
     from ticker.schedules.lock import AlreadyRunning
 

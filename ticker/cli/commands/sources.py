@@ -26,7 +26,7 @@ def sources(config_path: str | None, db_path: str | None, as_json: bool, presets
     if presets:
         _print_presets(as_json)
         return
-    from ticker.cli.commands.run import load
+    from ticker.cli.locate import load
     from ticker.core.base import redact_url
     from ticker.schedules.daemon import phase_for
 
