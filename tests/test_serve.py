@@ -175,6 +175,20 @@ async def test_search_box_finds_russian_and_escapes_script(ds) -> None:
     assert box.headers["location"] == "/-/search?q=" + quote("оштрафовал")
     found = await ds.client.get(box.headers["location"])
     assert html.escape("<script>window.__pwned = 1</script>", quote=False) in found.text
+    form = "_filter_column=&_filter_op=exact&_filter_value=&_sort=first_seen&_sort_by_desc=on&_nocount=1"
+    for query, redirected in [
+        (form, True),  # what the page's form sends with the search box filled in
+        ("_sort_desc=first_seen", True),
+        ("_sort=first_seen", False),  # ascending
+        ("_sort=id&_sort_by_desc=on", False),
+        ("_filter_column=title&_filter_op=contains&_filter_value=Путин", False),
+        ("headline_id=" + hid(1), False),
+        ("_searchmode=raw", False),
+    ]:
+        response = await ds.client.get(
+            f"/ticker/headline_titles?_search=%D0%BE%D1%88%D1%82%D1%80%D0%B0%D1%84&{query}"
+        )
+        assert response.headers.get("location", "").startswith("/-/search?q=") == redirected, query
     # with a sort or a filter, Datasette's own search
     response = await ds.client.get("/ticker/headline_titles", params={"_search": "оштрафовал", "_sort": "id"})
     assert response.status_code == 200

@@ -8,10 +8,11 @@ metadata says `plugins: {ticker_tables: {uncounted: true}}` gets `_nocount=1` on
 unless the address asks for the count (`_count=1`, the page's "count them" link); the page then
 says the rows were not counted (templates/table.html). JSON and CSV keep Datasette's own rules.
 
-`search_page: /-/search` sends the table's plain search box (`?_search=` alone) to that page:
-Datasette's search lists every match before it sorts and counts them (seconds for a common word
-over ten years of titles), the search page reads the full-text index newest first. A search with
-filters, a sort or `_searchmode` stays Datasette's.
+`search_page: /-/search` sends the table's plain search box to that page: Datasette's search
+lists every match before it sorts and counts them (seconds for a common word over ten years of
+titles), the search page reads the full-text index newest first. Plain: `_search` with nothing
+else but what the page's form sends unchanged (empty filter rows, the table's default sort, the
+count switch). A search with a filter, another sort or `_searchmode` stays Datasette's.
 """
 
 from __future__ import annotations
@@ -39,12 +40,36 @@ def _settings(datasette, database: str, table: str) -> dict[str, Any]:
     return datasette.plugin_config(PLUGIN, database=database, table=table, fallback=False) or {}
 
 
-def _search_target(datasette, settings: dict[str, Any], args: list[tuple[str, str]]) -> str | None:
+def _plain_search(args: list[tuple[str, str]], default_desc: str | None) -> str | None:
+    """The text of a search box search that asks nothing else, or None."""
+    given = dict(args)
+    text = given.pop("_search", "").strip()
+    if not text or len(given) + 1 != len(args):  # a repeated argument: more than the form sends
+        return None
+    for key in ("_nocount", COUNT_ARG, "_filter_op"):
+        given.pop(key, None)
+    if given.pop("_filter_column", "") or given.pop("_filter_value", ""):
+        return None
+    descending = given.pop("_sort_by_desc", None) is not None  # the form's "descending" box
+    sort, sort_desc = given.pop("_sort", ""), given.pop("_sort_desc", "")
+    if sort_desc:
+        sorted_by = sort_desc
+    elif sort:
+        sorted_by = sort if descending else None  # ascending: never the default here
+    else:
+        sorted_by = ""
+    if given or sorted_by not in ("", default_desc):
+        return None
+    return text
+
+
+def _search_target(datasette, database: str, table: str, settings: dict[str, Any], args) -> str | None:
     """Where a plain search box search goes, or None (no search page, or more than a search)."""
     page = settings.get("search_page")
-    if not page or [key for key, _value in args] != ["_search"] or not args[0][1].strip():
+    if not page:
         return None
-    return datasette.urls.path(f"{page}?{urlencode({'q': args[0][1]})}")
+    text = _plain_search(args, datasette.table_metadata(database, table).get("sort_desc"))
+    return None if text is None else datasette.urls.path(f"{page}?{urlencode({'q': text})}")
 
 
 @hookimpl
@@ -60,7 +85,7 @@ def asgi_wrapper(datasette):
             settings = _settings(datasette, *found)
             query = scope.get("query_string", b"").decode("latin-1")
             args = parse_qsl(query, keep_blank_values=True)
-            target = _search_target(datasette, settings, args)
+            target = _search_target(datasette, *found, settings, args)
             if target is not None:
                 await Response.redirect(target).asgi_send(send)
                 return
