@@ -28,8 +28,8 @@ METADATA_DB_KEY = "ticker"
 def canned_sql(sql: str) -> str:
     """A canned query's SQL with `{success_outcomes}`, `{default_source}` and `{msk:COLUMN}`
     replaced by their one definitions (SUCCESS_SQL, db.front.DEFAULT_SOURCE_SQL, and
-    db.views.moscow_sql labelled ` MSK`: what ticker_msk() shows, in SQL, for a query that
-    computes it for every row before it sorts them)."""
+    db.views.moscow_sql labelled ` MSK`: what ticker_msk() shows, in SQL, for a query that reads
+    thousands of rows or sorts them after computing it)."""
     from ticker.core.base import SUCCESS_SQL
     from ticker.db.front import DEFAULT_SOURCE_SQL
     from ticker.db.views import moscow_sql
