@@ -231,6 +231,14 @@ async def test_large_tables_are_counted_on_request(ds) -> None:
     assert "Rows not counted" not in (await ds.client.get("/ticker/rates")).text
 
 
+async def test_a_database_name_datasette_encodes_keeps_the_table_settings(tmp_path: Path) -> None:
+    build_history(tmp_path / "ticker 2024.db")
+    served = make_datasette(tmp_path / "ticker 2024.db")
+    assert "Rows not counted" in (await served.client.get("/ticker~202024/fetches")).text
+    box = await served.client.get("/ticker~202024/headline_titles", params={"_search": "Путин"})
+    assert box.headers["location"].startswith("/-/search?q=")
+
+
 async def test_views_browsable_with_descriptions(ds) -> None:
     for view in [
         "headline_rewrites",

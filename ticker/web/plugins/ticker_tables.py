@@ -18,9 +18,10 @@ count switch). A search with a filter, another sort or `_searchmode` stays Datas
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
+from datasette.utils import tilde_decode
 from datasette.utils.asgi import Response
 
 PLUGIN = "ticker_tables"
@@ -32,7 +33,7 @@ def _table_page(datasette, path: str) -> tuple[str, str] | None:
     parts = path.strip("/").split("/")
     if len(parts) != 2 or "." in parts[1]:
         return None
-    database, table = (unquote(part) for part in parts)
+    database, table = (tilde_decode(part) for part in parts)  # Datasette's own encoding of names
     return (database, table) if database in datasette.databases else None
 
 
