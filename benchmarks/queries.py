@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import inspect
 import json
 import os
 import random
@@ -38,11 +39,10 @@ HERE = Path(__file__).resolve().parent
 DATASETTE_ROWS = 1001
 SEARCH = "оштрафовал"
 GOAL_MS = 50.0
-# what this checkout's migration 0011 added, dropped from the old variant's copy
-NEW_OBJECTS = {
-    "table": ["moscow_offsets"],
-    "index": ["rates_previous", "rates_date", "sightings_exited_began", "headline_titles_first_seen"],
-}
+# what this checkout's migrations add to the old code's schema, dropped from the old variant's copy
+# (none since 0011 was merged: the old variant reads the same schema)
+NEW_OBJECTS: dict[str, list[str]] = {}
+NEW_MIGRATIONS: list[str] = []  # their names, as in _sqlite_migrations
 
 
 # ---- the cases (run in a child: the checkout of whichever interpreter runs this file) ----------
@@ -79,8 +79,8 @@ def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
         return lambda: conn.execute(text, params()).fetchmany(DATASETTE_ROWS)
 
     def page(path: Callable[[], str]) -> Callable[[], object]:
-        def run() -> object:
-            return loop.run_until_complete(ds.client.get(path())).status_code
+        def run() -> object:  # a redirect is followed: the time is the page the reader gets
+            return loop.run_until_complete(ds.client.get(path(), follow_redirects=True)).status_code
 
         return run
 
@@ -95,7 +95,12 @@ def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
         "cli at": lambda: queries.ticker_at(db, instant()),
         "cli changes 1h": changes(1),
         "cli changes 1d": changes(24),
-        "cli rates (all)": lambda: queries.rates(db),
+        # what `ticker rates` asks by default: every rate before, the newest 100 (one more read) since --limit
+        "cli rates (default)": (
+            (lambda: queries.rates(db, limit=101))
+            if "limit" in inspect.signature(queries.rates).parameters
+            else (lambda: queries.rates(db))
+        ),
         "cli rates EUR cbr 30d": lambda: queries.rates(
             db, currency="EUR", source="cbr", since_day=(end - timedelta(days=30)).date().isoformat()
         ),
@@ -125,6 +130,7 @@ def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
     out["page /-/ticker"] = page(lambda: f"/-/ticker?source=rbc&at={instant()}")
     for table in ("fetches", "headlines", "headline_titles", "sightings", "rates"):
         out[f"page table {table}"] = page(lambda table=table: f"/{name}/{table}")
+    out["page table fetches, counted (_count=1)"] = page(lambda: f"/{name}/fetches?_count=1")
     out["page title search"] = page(lambda: f"/{name}/headline_titles?_search={SEARCH}")
     for view in ("headline_exits", "headline_rewrites", "rate_history", "fetch_health", "fetch_outages"):
         out[f"page view {view}"] = page(lambda view=view: f"/{name}/{view}")
@@ -164,7 +170,8 @@ def downgrade(path: Path, python: str) -> None:
         for kind, names in NEW_OBJECTS.items():
             for name in names:
                 conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE '0011_%'")
+        for migration in NEW_MIGRATIONS:
+            conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [migration])
         for (view,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'").fetchall():
             conn.execute(f"DROP VIEW {view}")
     code = (

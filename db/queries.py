@@ -332,18 +332,25 @@ def changes(
 
 # A shown rate (a source with a ticker: RBC's widget) against the official one of its day, by the
 # `rate_comparison` view (the rule of db/rate_rule.py); an official rate against the shown ones.
+# The newest :limit (-1: all) first, walking the rates_date index backwards, so only the rates
+# shown are paired with their previous one and the official one (ten years: 14,600 rates); then
+# in date order.
 RATES_SQL = """
-SELECT rh.rate_id, rh.rate_date, rh.source, rh.currency, rh.value, rh.change_shown AS change, rh.move,
-       rh.previous_value, rh.first_seen, rh.last_seen,
-       (SELECT c.cbr_value FROM rate_comparison c WHERE c.rbc_rate_id = rh.rate_id AND c.cbr_value IS NOT NULL
-        ORDER BY c.cbr_first_seen DESC, c.cbr_rate_id DESC LIMIT 1) AS official_value,
-       (SELECT c.mismatch FROM rate_comparison c WHERE c.rbc_rate_id = rh.rate_id AND c.cbr_value IS NOT NULL
-        ORDER BY c.cbr_first_seen DESC, c.cbr_rate_id DESC LIMIT 1) AS mismatch
-FROM rate_history rh
-WHERE (:currency IS NULL OR rh.currency = :currency)
-  AND (:source IS NULL OR rh.source = :source OR rh.source_kind = :source)
-  AND (:since IS NULL OR rh.rate_date >= :since) AND (:until IS NULL OR rh.rate_date <= :until)
-ORDER BY rh.rate_date, rh.currency, rh.source, rh.first_seen
+SELECT * FROM (
+    SELECT rh.rate_id, rh.rate_date, rh.source, rh.currency, rh.value, rh.change_shown AS change, rh.move,
+           rh.previous_value, rh.first_seen, rh.last_seen,
+           (SELECT c.cbr_value FROM rate_comparison c WHERE c.rbc_rate_id = rh.rate_id AND c.cbr_value IS NOT NULL
+            ORDER BY c.cbr_first_seen DESC, c.cbr_rate_id DESC LIMIT 1) AS official_value,
+           (SELECT c.mismatch FROM rate_comparison c WHERE c.rbc_rate_id = rh.rate_id AND c.cbr_value IS NOT NULL
+            ORDER BY c.cbr_first_seen DESC, c.cbr_rate_id DESC LIMIT 1) AS mismatch
+    FROM rate_history rh
+    WHERE (:currency IS NULL OR rh.currency = :currency)
+      AND (:source IS NULL OR rh.source = :source OR rh.source_kind = :source)
+      AND (:since IS NULL OR rh.rate_date >= :since) AND (:until IS NULL OR rh.rate_date <= :until)
+    ORDER BY rh.rate_date DESC, rh.currency DESC, rh.source DESC, rh.first_seen DESC
+    LIMIT :limit
+)
+ORDER BY rate_date, currency, source, first_seen
 """
 
 
@@ -354,10 +361,12 @@ def rates(
     source: str | None = None,
     since_day: str | None = None,
     until_day: str | None = None,
+    limit: int | None = None,
 ) -> list[dict]:
     """Rates by the day they are valid for (YYYY-MM-DD bounds, inclusive), with each move; a
     shown rate with the official value of its day and `mismatch` (true: they disagree by the
-    rule of db/rate_rule.py; None: no official value stored, or an official rate itself)."""
+    rule of db/rate_rule.py; None: no official value stored, or an official rate itself).
+    `limit`: only the newest that many (still in date order); None: all."""
     code = currency.strip().upper() if currency else None
     if code is not None:
         known = _names(db, "SELECT DISTINCT currency FROM rates ORDER BY currency")
@@ -372,6 +381,7 @@ def rates(
         "source": source,
         "since": since_day,
         "until": until_day,
+        "limit": -1 if limit is None else limit,
     }
     found = _rows(db, RATES_SQL, params)
     for rate in found:

@@ -237,7 +237,13 @@ def test_front_page_search_and_charts(server: str, page, shots: Path) -> None:
     assert "belong to their outlets" in page.locator("body").inner_text()
     page.screenshot(path=str(shots / "front_page.png"), full_page=True)
 
-    page.goto(f"{server}/ticker/headline_titles?_search=оштрафовал")
+    page.goto(f"{server}/ticker/headline_titles")  # the table's search box: the search page
+    assert "Rows not counted" in page.locator("p.ticker-uncounted").inner_text()
+    page.fill("#_search", "оштрафовал")
+    page.click("form.filters input[type=submit]")
+    assert "/-/search?q=" in page.url
+    assert page.locator("tr.hit .title a").all_inner_texts() == [XSS_TITLE]
+    page.goto(f"{server}/ticker/headline_titles?_search=оштрафовал&_sort=id")  # with a sort: Datasette's
     page.wait_for_selector("table.rows-and-columns")
     assert XSS_TITLE in page.locator("table.rows-and-columns td").all_inner_texts()
 

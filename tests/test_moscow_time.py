@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers_front import _page, _row, add_source
 
+from ticker.cli.commands.serve import canned_sql
 from ticker.core.base import from_moscow_wall, moscow_offsets, moscow_wall, to_iso, to_moscow_text
 from ticker.db.schema import connect, open_db
 from ticker.db.views import VIEWS, moscow_sql
@@ -73,6 +74,15 @@ def test_python_and_page_helpers_agree(instant: str, wall: str) -> None:
     assert ticker_pages._moscow_input(instant) == wall[:16].replace(" ", "T")
     assert f">{wall} MSK</time>" in ticker_pages._moscow_html(instant)
     assert f'datetime="{instant}"' in ticker_pages._moscow_text_html(wall)
+
+
+def test_canned_queries_moscow_placeholder_reads_as_ticker_msk(tmp_path: Path) -> None:
+    """`{msk:COLUMN}` (canned queries that sort every row) gives ticker_msk's text, in every era."""
+    db = open_db(tmp_path / "p.db")
+    query = canned_sql("SELECT {msk:at} FROM (SELECT :at AS at)")
+    for instant, _wall in [*CASES, ("2014-10-25T21:59:59Z", None), ("2014-10-25T22:00:00Z", None)]:
+        assert db.execute(query, {"at": instant}).fetchone()[0] == ticker_msk(instant), instant
+    assert db.execute(query, {"at": None}).fetchone()[0] is None
 
 
 def test_sql_offsets_equal_zoneinfo_from_1990_to_2100(tmp_path: Path) -> None:

@@ -409,3 +409,38 @@ def test_every_question_works_for_a_feed_source(cli, history: Path) -> None:
     assert [(e["event"], e["headline_id"], e["detail"]) for e in events] == [
         ("pulled", tass_id(2), "pulled from position 3")
     ]
+
+
+def test_rates_limit_is_the_newest_in_date_order(cli, history: Path) -> None:
+    """`--limit N` is the last N rows of the whole answer (newest first through an index, then
+    in date order), stderr says when older ones were left out; each move and official value is
+    the one computed here from the stored rates."""
+    from ticker.db.queries import rates
+    from ticker.db.schema import connect
+
+    db = connect(history, read_only=True)
+    everything = rates(db)
+    assert len(everything) == 7
+    for n in range(1, len(everything) + 2):
+        assert rates(db, limit=n) == everything[-n:], n
+    assert rates(db, currency="EUR", limit=2) == rates(db, currency="EUR")[-2:]
+    stored = db.execute(
+        "SELECT id, source, currency, rate_date, value, first_seen FROM rates ORDER BY rate_date, first_seen, id"
+    ).fetchall()
+    previous: dict[int, str | None] = {}
+    last: dict[tuple[str, str], str] = {}
+    for rate_id, source, currency, _day, value, _seen in stored:
+        previous[rate_id] = last.get((source, currency))
+        last[(source, currency)] = value
+    official = {(c, d): v for _id, s, c, d, v, _seen in stored if s == "cbr"}
+    for rate in everything:
+        assert rate["previous_value"] == previous[rate["rate_id"]]
+        key = (rate["currency"], rate["rate_date"])
+        assert rate["official_value"] == (official.get(key) if rate["source"] == "rbc" else None)
+    db.close()
+    cut = cli("rates", "--limit", "3", "--json", "--db", history)
+    assert [r["rate_id"] for r in json.loads(cut.stdout)] == [r["rate_id"] for r in everything[-3:]]
+    assert "(the newest 3: --limit or --since shows more)" in cut.stderr
+    whole = cli("rates", "--limit", "7", "--json", "--db", history)
+    assert len(json.loads(whole.stdout)) == 7 and whole.stderr == ""
+    assert cli("rates", "--limit", "0", "--db", history).exit_code == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import socket
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -169,7 +170,27 @@ async def test_every_canned_query_renders_as_html(ds) -> None:
 
 
 async def test_search_box_finds_russian_and_escapes_script(ds) -> None:
-    response = await ds.client.get("/ticker/headline_titles", params={"_search": "оштрафовал"})
+    box = await ds.client.get("/ticker/headline_titles", params={"_search": "оштрафовал"})
+    assert box.status_code == 302  # the plain search box: the search page, newest first by the index
+    assert box.headers["location"] == "/-/search?q=" + quote("оштрафовал")
+    found = await ds.client.get(box.headers["location"])
+    assert html.escape("<script>window.__pwned = 1</script>", quote=False) in found.text
+    form = "_filter_column=&_filter_op=exact&_filter_value=&_sort=first_seen&_sort_by_desc=on&_nocount=1"
+    for query, redirected in [
+        (form, True),  # what the page's form sends with the search box filled in
+        ("_sort_desc=first_seen", True),
+        ("_sort=first_seen", False),  # ascending
+        ("_sort=id&_sort_by_desc=on", False),
+        ("_filter_column=title&_filter_op=contains&_filter_value=Путин", False),
+        ("headline_id=" + hid(1), False),
+        ("_searchmode=raw", False),
+    ]:
+        response = await ds.client.get(
+            f"/ticker/headline_titles?_search=%D0%BE%D1%88%D1%82%D1%80%D0%B0%D1%84&{query}"
+        )
+        assert response.headers.get("location", "").startswith("/-/search?q=") == redirected, query
+    # with a sort or a filter, Datasette's own search
+    response = await ds.client.get("/ticker/headline_titles", params={"_search": "оштрафовал", "_sort": "id"})
     assert response.status_code == 200
     page = response.text
     assert 'name="_search"' in page
@@ -183,6 +204,39 @@ async def test_search_box_finds_russian_and_escapes_script(ds) -> None:
         "/ticker/headline_titles.json", params={"_search": "совещ*", "_searchmode": "raw", "_shape": "array"}
     )
     assert len(prefix.json()) == 2
+
+
+async def test_large_tables_are_counted_on_request(ds) -> None:
+    """Tables that grow with the history skip Datasette's count(*) on their page and say so; the
+    page's link counts them; JSON keeps the count; a small table is counted as always."""
+    page = (await ds.client.get("/ticker/fetches")).text
+    assert "Rows not counted" in page
+    assert "rows where" not in page and " rows</h3>" not in page  # no count shown, none made up
+    link = html.unescape(page.split('class="ticker-uncounted"')[1].split('href="')[1].split('"')[0])
+    assert link == "/ticker/fetches?_count=1"
+    total = (
+        await ds.client.get(
+            "/ticker.json", params={"sql": "select count(*) n from fetches", "_shape": "array"}
+        )
+    ).json()[0]["n"]
+    counted = (await ds.client.get(link)).text
+    assert "Rows not counted" not in counted and f"{total:,} row" in counted
+    filtered = (await ds.client.get("/ticker/fetches", params={"outcome": "ok"})).text
+    assert "Rows not counted" in filtered
+    assert "_count=1" in filtered.split('class="ticker-uncounted"')[1].split("</p>")[0]
+    data = (await ds.client.get("/ticker/fetches.json")).json()
+    assert data["filtered_table_rows_count"] == total
+    for table in ("headlines", "headline_titles", "sightings", "headline_exits", "headline_rewrites"):
+        assert "Rows not counted" in (await ds.client.get(f"/ticker/{table}")).text, table
+    assert "Rows not counted" not in (await ds.client.get("/ticker/rates")).text
+
+
+async def test_a_database_name_datasette_encodes_keeps_the_table_settings(tmp_path: Path) -> None:
+    build_history(tmp_path / "ticker 2024.db")
+    served = make_datasette(tmp_path / "ticker 2024.db")
+    assert "Rows not counted" in (await served.client.get("/ticker~202024/fetches")).text
+    box = await served.client.get("/ticker~202024/headline_titles", params={"_search": "Путин"})
+    assert box.headers["location"].startswith("/-/search?q=")
 
 
 async def test_views_browsable_with_descriptions(ds) -> None:
@@ -410,6 +464,52 @@ async def test_rate_lines_break_across_gaps(db_path: Path) -> None:
     rows = (await ds.client.get("/ticker.json", params={"sql": chart["query"], "_shape": "array"})).json()
     breaks = [(r["rate_date"], r["series"]) for r in rows if r["value"] is None]
     assert breaks == [("2024-11-28", "cbr (official)"), ("2024-12-04", "cbr (official)")]
+
+
+# The charts' first form (lag() over each series), kept as the reference their faster form must match.
+LAG_CHART_SQL = """
+WITH r AS (
+  SELECT r.rate_date, CAST(r.value AS REAL) AS value,
+         CASE WHEN s.ticker_channel IS NULL THEN r.source || ' (official)' ELSE r.source || ' (shown)' END AS series
+  FROM rates r LEFT JOIN sources s ON s.name = r.source WHERE r.currency = :currency
+), d AS (
+  SELECT rate_date, value, series, lag(rate_date) OVER (PARTITION BY series ORDER BY rate_date) AS prev FROM r
+)
+SELECT rate_date, value, series FROM d
+UNION ALL
+SELECT date(prev, '+1 day'), NULL, series FROM d
+WHERE julianday(rate_date) - julianday(prev) > CASE WHEN strftime('%w', prev) = '6' THEN 3 ELSE 2 END
+ORDER BY rate_date, series
+"""
+
+
+async def test_rate_charts_answer_as_lag_over_each_series(db_path: Path) -> None:
+    """Gaps of every length from every weekday, two values on one day before a gap, both series."""
+    from ticker.core.base import Rate, RatesDocument
+    from ticker.db.schema import open_db
+    from ticker.db.writes import save_rates
+
+    build_history(db_path)
+    db = open_db(db_path)
+    day = date(2024, 11, 28)
+    for step, value in enumerate([1, 2, 4, 1, 3, 5, 1, 1, 2, 6, 3, 1, 4, 2, 3]):
+        day += timedelta(days=value)
+        for source, channel in (("cbr", "xml_daily"), ("rbc", "page")):
+            if (source == "rbc") == (step % 3 == 0):
+                continue
+            for n, at in enumerate(("T09:00:00Z", "T15:00:00Z") if step == 4 else ("T09:00:00Z",)):
+                text = f"{100 + step}.{n}{1 if source == 'rbc' else 1234}"
+                save_rates(db, _row(source, channel, f"{day}{at}"),
+                           RatesDocument(day.isoformat(), (Rate("EUR", day.isoformat(), text),)))  # fmt: skip
+    db.close()
+    ds = make_datasette(db_path)
+    charts = load_metadata("ticker")["plugins"]["datasette-dashboards"]["ticker"]["charts"]
+    for currency in ("EUR", "USD"):
+        got = await ds.get_database("ticker").execute(charts[currency.lower()]["query"])
+        want = await ds.get_database("ticker").execute(LAG_CHART_SQL, {"currency": currency})
+        assert [tuple(r) for r in got.rows] == [tuple(r) for r in want.rows], currency
+    eur = await ds.get_database("ticker").execute(charts["eur"]["query"])
+    assert sum(r["value"] is None for r in eur.rows) >= 5  # the data has gaps to find
 
 
 def test_serve_checks_the_port_and_the_host(cli, db_path: Path) -> None:

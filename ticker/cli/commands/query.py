@@ -229,12 +229,20 @@ def _official(rate: dict) -> str:
 @click.option("--source", help="A source name or kind: rbc (shown on RBC), cbr (Bank of Russia official).")
 @click.option("--since", help=f"First day (by the date the rate is for): {TIME_HELP}.")
 @click.option("--until", help="Last day, same forms as --since.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1_000_000),
+    default=100,
+    show_default=True,
+    help="At most this many: the newest, still in date order.",
+)
 @output_options
 def rates(
     currency: str | None,
     source: str | None,
     since: str | None,
     until: str | None,
+    limit: int,
     as_json: bool,
     as_csv: bool,
     config_path: str | None,
@@ -244,7 +252,8 @@ def rates(
     showed (RBC's widget) says whether it agrees with the Bank of Russia's official value of its
     day, by the rule of the `rate_comparison` view and the rate-mismatch alert.
 
-    Times without a zone are Moscow time; a rate's day is a Moscow day."""
+    Times without a zone are Moscow time; a rate's day is a Moscow day. The newest 100 by
+    default (--limit); stderr says when there were more."""
     from ticker.core.base import from_iso, moscow_day
     from ticker.db.queries import rates as find_rates
 
@@ -258,7 +267,12 @@ def rates(
             source=source,
             since_day=moscow_day(from_iso(start)).isoformat() if start else None,
             until_day=moscow_day(from_iso(end)).isoformat() if end else None,
+            limit=limit + 1,  # one more than shown: says whether older ones were left out
         )
+    more = len(found) > limit
+    found = found[-limit:] if more else found
+    if more:
+        click.echo(f"(the newest {limit}: --limit or --since shows more)", err=True)
     if as_json:
         write_json(found)
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import re
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,27 +21,34 @@ if TYPE_CHECKING:
     from datasette.app import Datasette
 
 DATASETTE_DIR = Path(__file__).resolve().parents[2] / "web"
+_MSK_PLACEHOLDER = re.compile(r"\{msk:([\w.]+)\}")
 METADATA_DB_KEY = "ticker"
+
+
+def canned_sql(sql: str) -> str:
+    """A canned query's SQL with `{success_outcomes}`, `{default_source}` and `{msk:COLUMN}`
+    replaced by their one definitions (SUCCESS_SQL, db.front.DEFAULT_SOURCE_SQL, and
+    db.views.moscow_sql labelled ` MSK`: what ticker_msk() shows, in SQL, for a query that reads
+    thousands of rows or sorts them after computing it)."""
+    from ticker.core.base import SUCCESS_SQL
+    from ticker.db.front import DEFAULT_SOURCE_SQL
+    from ticker.db.views import moscow_sql
+
+    sql = sql.replace("{success_outcomes}", SUCCESS_SQL)
+    sql = sql.replace("{default_source}", " ".join(DEFAULT_SOURCE_SQL.split()))
+    return _MSK_PLACEHOLDER.sub(lambda found: f"({moscow_sql(found.group(1))} || ' MSK')", sql)
 
 
 def load_metadata(database_name: str) -> dict[str, Any]:
     """metadata.yml with its database key and chart databases set to the served database's name,
-    and `{success_outcomes}` and `{default_source}` in canned queries replaced by their one
-    definitions (SUCCESS_SQL, db.front.DEFAULT_SOURCE_SQL)."""
+    and each canned query's SQL completed by `canned_sql`."""
     import yaml
-
-    from ticker.core.base import SUCCESS_SQL
-    from ticker.db.front import DEFAULT_SOURCE_SQL
 
     metadata = yaml.safe_load((DATASETTE_DIR / "metadata.yml").read_text(encoding="utf-8"))
     databases = metadata.get("databases", {})
     for database in databases.values():
         for query in database.get("queries", {}).values():
-            query["sql"] = (
-                query["sql"]
-                .replace("{success_outcomes}", SUCCESS_SQL)
-                .replace("{default_source}", " ".join(DEFAULT_SOURCE_SQL.split()))
-            )
+            query["sql"] = canned_sql(query["sql"])
     if METADATA_DB_KEY in databases and database_name != METADATA_DB_KEY:
         databases[database_name] = databases.pop(METADATA_DB_KEY)
     for dashboard in metadata.get("plugins", {}).get("datasette-dashboards", {}).values():
