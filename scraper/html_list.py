@@ -28,7 +28,7 @@ from ticker.scraper.decoding import (
     parse_markup,
 )
 from ticker.scraper.items import clean_text, item_cache, item_link, node_text
-from ticker.scraper.ru_dates import shown_instant_text
+from ticker.scraper.ru_dates import shown_iso_text
 
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-A-Za-z0-9_:.]*)\s*$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
@@ -114,17 +114,36 @@ def _check(key: str, value: object, where: str) -> str:
 _split = lru_cache(maxsize=256)(split_selector)
 
 
-def _value(node: LexborNode, spec: str | None) -> str | None:
-    """What a selector spec reads inside one item: text, or an attribute; None when no match."""
-    if spec is None:
+Field = tuple[str | None, str | None] | None  # a selector spec split: (css, attribute); None: not set
+
+
+@lru_cache(maxsize=64)
+def _plan(selectors: Selectors) -> tuple[Field, Field, Field, Field, Field]:
+    """The link, id, title, time and rubric specs split once per selector set."""
+    specs = (selectors.link, selectors.id, selectors.title, selectors.time, selectors.rubric)
+    return tuple(_split(spec) if spec is not None else None for spec in specs)  # type: ignore[return-value]
+
+
+def _raw(node: LexborNode, field: Field) -> str | None:
+    """What a spec reads inside one item: an attribute as written, or an element's text (folded
+    by `clean_text`); None when no element matches."""
+    if field is None:
         return None
-    css, attribute = _split(spec)
+    css, attribute = field
     target = node.css_first(css) if css is not None else node
     if target is None:
         return None
     if attribute is None:
         return node_text(target)
     return target.attrs.get(attribute)
+
+
+def _folded(node: LexborNode, field: Field) -> str:
+    """The same folded by `clean_text` ("" when nothing matches)."""
+    if field is not None and field[1] is None:
+        target = node.css_first(field[0]) if field[0] is not None else node
+        return node_text(target)
+    return clean_text(_raw(node, field) or "")
 
 
 def _path(url: str) -> str:
@@ -154,18 +173,29 @@ def _url_day(url: str | None) -> date | None:
         return None
 
 
-def _published(raw: str | None, fetched_at: datetime, url: str | None) -> tuple[str | None, str | None]:
-    """(UTC ISO instant, warning) for a shown time or an ISO 8601 attribute, Moscow when zoneless."""
-    text = clean_text(raw or "")
+@item_cache
+def _iso_time(text: str) -> tuple[str | None, str | None] | None:
+    """(UTC ISO instant, warning) for an ISO 8601 time (Moscow when zoneless), None for another form."""
+    if not _ISO.match(text):
+        return None
+    if len(text) == 10:
+        return None, f"date {text!r} has no time of day"
+    try:
+        moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+        return to_iso(moment if moment.tzinfo else moment.replace(tzinfo=MOSCOW)), None
+    except (ValueError, OverflowError) as error:
+        return None, f"unreadable time {text[:40]!r} ({error})"
+
+
+def _published(text: str, fetched_at: datetime, url: str | None) -> tuple[str | None, str | None]:
+    """(UTC ISO instant, warning) for a shown time or an ISO 8601 attribute (folded text)."""
     if not text:
         return None, None
+    iso = _iso_time(text)
+    if iso is not None:
+        return iso
     try:
-        if _ISO.match(text):
-            if len(text) == 10:
-                return None, f"date {text!r} has no time of day"
-            moment = datetime.fromisoformat(text.replace(" ", "T", 1))
-            return to_iso(moment if moment.tzinfo else moment.replace(tzinfo=MOSCOW)), None
-        return to_iso(shown_instant_text(text, fetched_at, _url_day(url))), None
+        return shown_iso_text(text, fetched_at, _url_day(url)), None
     except (ValueError, OverflowError) as error:
         return None, f"unreadable time {text[:40]!r} ({error})"
 
@@ -181,11 +211,22 @@ def parse_item(
     node: LexborNode, position: int, *, selectors: Selectors, base_url: str, fetched_at: datetime
 ) -> tuple[Headline | None, list[str]]:
     """One item element into a Headline (None, with the reason, when it has no id or title)."""
+    return _parse_item(node, position, _plan(selectors), selectors, base_url, fetched_at)
+
+
+def _parse_item(
+    node: LexborNode,
+    position: int,
+    plan: tuple[Field, Field, Field, Field, Field],
+    selectors: Selectors,
+    base_url: str,
+    fetched_at: datetime,
+) -> tuple[Headline | None, list[str]]:
+    link, id_field, title_field, time_field, rubric_field = plan
     warnings: list[str] = []
-    url, link_warning = item_link(_value(node, selectors.link), base_url)
-    if selectors.id is not None:
-        raw_id = _value(node, selectors.id)
-        item_id = _item_id(raw_id)
+    url, link_warning = item_link(_raw(node, link), base_url)
+    if id_field is not None:
+        item_id = _item_id(_raw(node, id_field))
         if item_id is None:
             return None, [f"item at position {position} has no usable id ({selectors.id!r}): skipped"]
     elif url is not None:
@@ -195,25 +236,14 @@ def parse_item(
         return None, [f"item at position {position} has no id: {reason}: skipped"]
     if link_warning:
         warnings.append(f"item {item_id}: {link_warning}")
-    title = clean_text(_value(node, selectors.title) or "")
+    title = _folded(node, title_field)
     if not title:
         return None, [*warnings, f"item {item_id} has no title ({selectors.title!r}): skipped"]
-    published_at, time_warning = _published(_value(node, selectors.time), fetched_at, url)
+    published_at, time_warning = _published(_folded(node, time_field), fetched_at, url)
     if time_warning:
         warnings.append(f"item {item_id}: {time_warning}")
-    rubric = clean_text(_value(node, selectors.rubric) or "") or None
-    return (
-        Headline(
-            id=item_id,
-            url=url,
-            title=title,
-            rubric=rubric,
-            kind=None,
-            published_at=published_at,
-            position=position,
-        ),
-        warnings,
-    )
+    rubric = _folded(node, rubric_field) or None
+    return Headline(item_id, url, title, rubric, None, published_at, position), warnings
 
 
 def _parse_list(
@@ -239,12 +269,9 @@ def _parse_list(
         raise ParseError("page truncated: it does not end with </html>")
     found = HeadlineList("item")
     found.warnings.extend(warnings)
+    plan = _plan(selectors)
     for node in nodes:
-        found.add(
-            *parse_item(
-                node, found.next_position, selectors=selectors, base_url=base_url, fetched_at=fetched_at
-            )
-        )
+        found.add(*_parse_item(node, found.next_position, plan, selectors, base_url, fetched_at))
     if strict_utf8 and has_replacement(
         (*(h.title for h in found.headlines), *(h.rubric for h in found.headlines), *found.warnings)
     ):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -49,6 +50,7 @@ _KIND_BY_DOCUMENT_TYPE = {"short_news": "news", "article": "article", "anons": "
 _RATE_DATE = re.compile(r"на\s+" + DAY_MONTH.pattern)
 _RATE_VALUE = re.compile(r"ЦБ\s*:\s*([^\s(]+)")
 _RATE_CHANGE = re.compile(r"\(\s*([+\-\u2212\u2013]?)\s*([^\s)]*)\s*\)")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _DECIMAL = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,8})?$")  # ASCII digits: "１０８" is not stored
 
 
@@ -103,11 +105,6 @@ def _seconds(raw: str | None) -> int | None:
     return None
 
 
-def _modif_instant(node: LexborNode) -> datetime | None:
-    seconds = _modif_seconds(node)
-    return from_unix(seconds) if seconds is not None else None
-
-
 @item_cache
 def document_info(raw: str | None) -> tuple[str | None, str | None, str | None]:
     """(document id, kind, project nick) from a `data-rm-data-element` value, when there is one."""
@@ -143,21 +140,46 @@ def _item_id(id_attribute: str | None, document_id: str | None) -> str | None:
     return None
 
 
+@item_cache
+def _attribute_fields(
+    id_attribute: str | None, element: str | None, modif: str | None, href: str | None, base_url: str
+) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:
+    """What an item's attributes say, read once per distinct item (a kept worker sees the same
+    items poll after poll): (id, kind, project, published_at from `data-modif`, url, link warning)."""
+    document_id, kind, project = document_info(element)
+    seconds = _seconds(modif)
+    url, link_warning = item_link(href, base_url)
+    return (
+        _item_id(id_attribute, document_id),
+        kind,
+        project,
+        unix_to_iso(seconds) if seconds is not None else None,
+        url,
+        link_warning,
+    )
+
+
 def parse_item(
     node: LexborNode, position: int, reference: datetime, base_url: str
 ) -> tuple[Headline | None, list[str]]:
     """One `a.news-feed__item` into a Headline (or None, with the reason as a warning)."""
-    warnings: list[str] = []
-    attributes = node.attributes  # one dict: cheaper than a lookup through Lexbor per attribute
-    document_id, kind, project = document_info(attributes.get("data-rm-data-element"))
-    headline_id = _item_id(attributes.get("id"), document_id)
+    return _parse_item(node, node.attributes, position, reference, base_url)
+
+
+def _parse_item(
+    node: LexborNode, attributes: dict, position: int, reference: datetime, base_url: str
+) -> tuple[Headline | None, list[str]]:
+    get = attributes.get  # one dict: cheaper than a lookup through Lexbor per attribute
+    headline_id, kind, project, published_at, url, link_warning = _attribute_fields(
+        get("id"), get("data-rm-data-element"), get("data-modif"), get("href"), base_url
+    )
     if headline_id is None:
         return None, [f"item at position {position} has no item id: skipped"]
     title_node = date_node = None
     paid = False
     for part in node.css(_ITEM_PARTS):  # one pass over the item instead of three queries
         classes = part.attributes.get("class") or ""
-        if "pro-shield" in classes.split():
+        if "pro-shield" in classes and "pro-shield" in classes.split():
             paid = True
         elif title_node is None and "news-feed__item__title" in classes:
             title_node = part
@@ -167,30 +189,15 @@ def parse_item(
     if not title:
         return None, [f"item {headline_id} has no title: skipped"]
     rubric, shown_date, shown_time = split_rubric_and_time(node_text(date_node))
-    modif = _seconds(attributes.get("data-modif"))
-    published_at = unix_to_iso(modif) if modif is not None else None
+    warnings: list[str] = []
     if published_at is None and shown_time:
         try:
             published_at = to_iso(shown_instant(shown_date, shown_time, reference))
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
-    url, link_warning = item_link(attributes.get("href"), base_url)
     if link_warning:
         warnings.append(f"item {headline_id}: {link_warning}")
-    return (
-        Headline(
-            id=headline_id,
-            url=url,
-            title=title,
-            rubric=rubric,
-            kind=kind,
-            published_at=published_at,
-            position=position,
-            project=project,
-            paid=paid,
-        ),
-        warnings,
-    )
+    return Headline(headline_id, url, title, rubric, kind, published_at, position, project, paid), warnings
 
 
 def parse_items(
@@ -199,9 +206,10 @@ def parse_items(
     """Ticker items in order; ads, rate widgets and duplicates are left out (with warnings)."""
     found = HeadlineList("item")
     for node in nodes:
-        if (node.attrs.get("id") or "").startswith("id_newsfeed_currency"):
+        attributes = node.attributes
+        if (attributes.get("id") or "").startswith("id_newsfeed_currency"):
             continue
-        found.add(*parse_item(node, found.next_position, reference, base_url))
+        found.add(*_parse_item(node, attributes, found.next_position, reference, base_url))
     return found.headlines, found.warnings
 
 
@@ -209,15 +217,29 @@ def parse_rate_widget(node: LexborNode, currency: str, reference: datetime) -> R
     """One "Курс евро на 29 мая — EUR ЦБ: 90,34 (-0,56)" widget. ValueError when malformed."""
     title_node = node.css_first(".news-feed__item__title") or node
     text = node_text(title_node)
-    published = _modif_instant(node)
-    if published is None:
-        _, shown_date, shown_time = split_rubric_and_time(
-            node_text(node.css_first(".news-feed__item__date-text"))
-        )
-        if shown_time:
-            published = shown_instant(shown_date, shown_time, reference)
-    published = published or reference
+    seconds = _modif_seconds(node)
+    if seconds is not None:  # the usual case: read once per distinct widget (a kept worker)
+        return _rate_at(currency, text, seconds, _change_classes(node))
+    _, shown_date, shown_time = split_rubric_and_time(
+        node_text(node.css_first(".news-feed__item__date-text"))
+    )
+    published = shown_instant(shown_date, shown_time, reference) if shown_time else None
+    return _rate(currency, text, published or reference, lambda: _change_classes(node))
 
+
+def _change_classes(node: LexborNode) -> str:
+    change_node = node.css_first(".news-feed__item__change")
+    return (change_node.attrs.get("class") or "") if change_node else ""
+
+
+@item_cache
+def _rate_at(currency: str, text: str, seconds: int, classes: str) -> Rate:
+    return _rate(currency, text, from_unix(seconds), lambda: classes)
+
+
+def _rate(currency: str, text: str, published: datetime, change_classes: Callable[[], str]) -> Rate:
+    """A widget's text read into a Rate; `change_classes` gives the change element's class when
+    the text's change has no sign."""
     date_match = _RATE_DATE.search(text)
     if not date_match:
         raise ValueError(f"{currency} widget: no 'на <day> <month>' in {text!r}")
@@ -240,20 +262,20 @@ def parse_rate_widget(node: LexborNode, currency: str, reference: datetime) -> R
     if change_match and change_match.group(2):
         magnitude = parse_decimal(change_match.group(2))
         sign = change_match.group(1)
-        change_node = node.css_first(".news-feed__item__change")
-        classes = (change_node.attrs.get("class") or "") if change_node else ""
         if sign in ("-", "\u2212", "\u2013"):
             change = "-" + magnitude
         elif sign == "+":
             change = "+" + magnitude
         elif float(magnitude) == 0:
             change = magnitude
-        elif "fall" in classes:
-            change = "-" + magnitude
-        elif "rise" in classes or "grow" in classes or "up" in classes:
-            change = "+" + magnitude
         else:
-            raise ValueError(f"{currency} widget: change {change_match.group(0)!r} has no sign")
+            classes = change_classes()
+            if "fall" in classes:
+                change = "-" + magnitude
+            elif "rise" in classes or "grow" in classes or "up" in classes:
+                change = "+" + magnitude
+            else:
+                raise ValueError(f"{currency} widget: change {change_match.group(0)!r} has no sign")
     return Rate(
         currency=currency,
         rate_date=rate_day.isoformat(),
@@ -269,7 +291,7 @@ def parse_rate_widgets(root: LexborNode, reference: datetime) -> tuple[list[Rate
     seen: set[str] = set()
     for node in root.css('a[id^="id_newsfeed_currencycb"]'):
         currency = (node.attrs.get("id") or "")[len("id_newsfeed_currencycb") :].upper()
-        if not re.fullmatch(r"[A-Z]{3}", currency) or currency in seen:
+        if not _CURRENCY.fullmatch(currency) or currency in seen:
             continue
         seen.add(currency)
         try:
