@@ -6,6 +6,8 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
@@ -14,6 +16,7 @@ from ticker.core.base import ParseError
 
 _CHARSET_VALUE = re.compile(rb"""\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""")
 _CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
+_TITLE, _RUBRIC = attrgetter("title"), attrgetter("rubric")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _XML_DECLARATION = re.compile(rb"<\?xml\s[^>]*\?>")
 _XML_ENCODING = re.compile(rb"""encoding\s*=\s*["']\s*([A-Za-z0-9_\-:.]+)\s*["']""")
@@ -71,9 +74,10 @@ class Garbled(Exception):
     """Text read as UTF-8 came out with replacement characters: decode by the labels instead."""
 
 
-def has_replacement(texts) -> bool:
-    """Whether any of `texts` (None allowed) holds U+FFFD."""
-    return any(text and "\ufffd" in text for text in texts)
+def has_replacement(headlines, *warnings: list[str]) -> bool:
+    """Whether a headline's title or rubric, or any of `warnings`, holds U+FFFD."""
+    texts = chain(map(_TITLE, headlines), map(_RUBRIC, headlines), *warnings)
+    return "\ufffd" in "".join(map(str, texts))  # str(None) is "None": no U+FFFD
 
 
 def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str]]:
@@ -217,5 +221,6 @@ def parse_markup(body: bytes, charset: str | None, parse_tree: Callable[..., Any
         strict_utf8=False,
         **options,
     )
-    refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
+    if has_replacement(page.headlines):  # the count and the check of the body only then
+        refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
     return page

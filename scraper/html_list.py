@@ -27,8 +27,8 @@ from ticker.scraper.decoding import (
     has_replacement,
     parse_markup,
 )
-from ticker.scraper.items import clean_text, item_cache, item_link, node_text
-from ticker.scraper.ru_dates import shown_iso_text
+from ticker.scraper.items import clean_text, item_cache, item_link, new_headline, node_text
+from ticker.scraper.ru_dates import fixed_shown_iso, shown_iso_text
 
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-A-Za-z0-9_:.]*)\s*$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
@@ -173,7 +173,6 @@ def _url_day(url: str | None) -> date | None:
         return None
 
 
-@item_cache
 def _iso_time(text: str) -> tuple[str | None, str | None] | None:
     """(UTC ISO instant, warning) for an ISO 8601 time (Moscow when zoneless), None for another form."""
     if not _ISO.match(text):
@@ -184,20 +183,38 @@ def _iso_time(text: str) -> tuple[str | None, str | None] | None:
         moment = datetime.fromisoformat(text.replace(" ", "T", 1))
         return to_iso(moment if moment.tzinfo else moment.replace(tzinfo=MOSCOW)), None
     except (ValueError, OverflowError) as error:
-        return None, f"unreadable time {text[:40]!r} ({error})"
+        return None, _unreadable(text, error)
+
+
+def _unreadable(text: str, error: Exception) -> str:
+    return f"unreadable time {text[:40]!r} ({error})"
+
+
+@item_cache
+def _fixed_time(text: str, url: str | None) -> tuple[str | None, str | None] | None:
+    """(UTC ISO instant, warning) for a time the fetch time does not change (an ISO 8601 time, a
+    shown time naming its date or on its address's day), None for one it does."""
+    iso = _iso_time(text)
+    if iso is not None:
+        return iso
+    try:
+        instant = fixed_shown_iso(text, _url_day(url))
+    except (ValueError, OverflowError) as error:
+        return None, _unreadable(text, error)
+    return (instant, None) if instant is not None else None
 
 
 def _published(text: str, fetched_at: datetime, url: str | None) -> tuple[str | None, str | None]:
     """(UTC ISO instant, warning) for a shown time or an ISO 8601 attribute (folded text)."""
     if not text:
         return None, None
-    iso = _iso_time(text)
-    if iso is not None:
-        return iso
+    fixed = _fixed_time(text, url)
+    if fixed is not None:
+        return fixed
     try:
         return shown_iso_text(text, fetched_at, _url_day(url)), None
     except (ValueError, OverflowError) as error:
-        return None, f"unreadable time {text[:40]!r} ({error})"
+        return None, _unreadable(text, error)
 
 
 def _item_id(raw: str | None) -> str | None:
@@ -242,8 +259,8 @@ def _parse_item(
     published_at, time_warning = _published(_folded(node, time_field), fetched_at, url)
     if time_warning:
         warnings.append(f"item {item_id}: {time_warning}")
-    rubric = _folded(node, rubric_field) or None
-    return Headline(item_id, url, title, rubric, None, published_at, position), warnings
+    rubric = (_folded(node, rubric_field) or None) if rubric_field is not None else None
+    return new_headline(item_id, url, title, rubric, None, published_at, position), warnings
 
 
 def _parse_list(
@@ -272,9 +289,7 @@ def _parse_list(
     plan = _plan(selectors)
     for node in nodes:
         found.add(*_parse_item(node, found.next_position, plan, selectors, base_url, fetched_at))
-    if strict_utf8 and has_replacement(
-        (*(h.title for h in found.headlines), *(h.rubric for h in found.headlines), *found.warnings)
-    ):
+    if strict_utf8 and has_replacement(found.headlines, found.warnings):
         raise Garbled
     if len(found.headlines) < max(min_items, 1):
         raise ParseError(

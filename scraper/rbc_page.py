@@ -33,7 +33,7 @@ from ticker.scraper.decoding import (
     has_replacement,
     parse_markup,
 )
-from ticker.scraper.items import clean_text, item_cache, item_link, node_text
+from ticker.scraper.items import clean_text, item_cache, item_link, new_headline, node_text
 from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
 
 DEFAULT_URL = "https://www.rbc.ru/"
@@ -197,7 +197,9 @@ def _parse_item(
             warnings.append(f"item {headline_id}: {error}")
     if link_warning:
         warnings.append(f"item {headline_id}: {link_warning}")
-    return Headline(headline_id, url, title, rubric, kind, published_at, position, project, paid), warnings
+    return new_headline(
+        headline_id, url, title, rubric, kind, published_at, position, project, paid
+    ), warnings
 
 
 def parse_items(
@@ -347,9 +349,7 @@ def _parse_tree(
     rates, rate_warnings = parse_rate_widgets(banner, reference) if banner is not None else ([], [])
     if not rates and not rate_warnings:
         rates, rate_warnings = parse_rate_widgets(tree.body or tree.root, reference)
-    if strict_utf8 and has_replacement(
-        (*(h.title for h in headlines), *(h.rubric for h in headlines), *item_warnings, *rate_warnings)
-    ):
+    if strict_utf8 and has_replacement(headlines, item_warnings, rate_warnings):
         raise Garbled
     warnings.extend(item_warnings)
     if len(headlines) < max(min_items, 1):

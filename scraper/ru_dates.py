@@ -213,6 +213,24 @@ def _day_wall_iso(day: date, hour: int, minute: int) -> str:
     return _wall_iso(day, hour, minute)
 
 
+def fixed_shown_iso(text: str, day: date | None) -> str | None:
+    """`shown_iso_text(text, any reference, day)` when the fetch time does not count (the text
+    names a full date, or names no day and `day` is given), else None; the same errors."""
+    hour, minute, form = _shown_form(text)
+    if form is None:
+        if day is None:
+            return None
+    elif form[0] == "numeric":
+        day = date(form[1], form[2], form[3])
+    elif form[0] == "named" and form[3] is not None:
+        day = date(form[3], form[2], form[1])
+    else:
+        return None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"no such time: {hour:02d}:{minute:02d}")
+    return _day_wall_iso(day, hour, minute)
+
+
 def shown_iso_text(text: str, reference: datetime, day: date | None = None) -> str:
     """`to_iso(shown_instant_text(text, reference, day))`, the same rules and errors, memoised
     where the fetch time does not count."""
