@@ -190,10 +190,11 @@ def _unreadable(text: str, error: Exception) -> str:
     return f"unreadable time {text[:40]!r} ({error})"
 
 
-@item_cache
 def _fixed_time(text: str, url: str | None) -> tuple[str | None, str | None] | None:
-    """(UTC ISO instant, warning) for a time the fetch time does not change (an ISO 8601 time, a
-    shown time naming its date or on its address's day), None for one it does."""
+    """(UTC ISO instant, warning) for a time the fetch time does not change (none, an ISO 8601
+    time, a shown time naming its date or on its address's day), None for one it does."""
+    if not text:
+        return None, None
     iso = _iso_time(text)
     if iso is not None:
         return iso
@@ -204,13 +205,17 @@ def _fixed_time(text: str, url: str | None) -> tuple[str | None, str | None] | N
     return (instant, None) if instant is not None else None
 
 
-def _published(text: str, fetched_at: datetime, url: str | None) -> tuple[str | None, str | None]:
-    """(UTC ISO instant, warning) for a shown time or an ISO 8601 attribute (folded text)."""
-    if not text:
-        return None, None
-    fixed = _fixed_time(text, url)
-    if fixed is not None:
-        return fixed
+@item_cache
+def _link_and_time(
+    href: str | None, time_text: str, base_url: str
+) -> tuple[str | None, str | None, tuple[str | None, str | None] | None]:
+    """(address, link warning, `_fixed_time`) of an item: read once per distinct item."""
+    url, link_warning = item_link(href, base_url)
+    return url, link_warning, _fixed_time(time_text, url)
+
+
+def _shown_time(text: str, fetched_at: datetime, url: str | None) -> tuple[str | None, str | None]:
+    """(UTC ISO instant, warning) for a shown time the fetch time counts for."""
     try:
         return shown_iso_text(text, fetched_at, _url_day(url)), None
     except (ValueError, OverflowError) as error:
@@ -241,7 +246,8 @@ def _parse_item(
 ) -> tuple[Headline | None, list[str]]:
     link, id_field, title_field, time_field, rubric_field = plan
     warnings: list[str] = []
-    url, link_warning = item_link(_raw(node, link), base_url)
+    time_text = _folded(node, time_field) if time_field is not None else ""
+    url, link_warning, published = _link_and_time(_raw(node, link), time_text, base_url)
     if id_field is not None:
         item_id = _item_id(_raw(node, id_field))
         if item_id is None:
@@ -256,7 +262,7 @@ def _parse_item(
     title = _folded(node, title_field)
     if not title:
         return None, [*warnings, f"item {item_id} has no title ({selectors.title!r}): skipped"]
-    published_at, time_warning = _published(_folded(node, time_field), fetched_at, url)
+    published_at, time_warning = published or _shown_time(time_text, fetched_at, url)
     if time_warning:
         warnings.append(f"item {item_id}: {time_warning}")
     rubric = (_folded(node, rubric_field) or None) if rubric_field is not None else None

@@ -40,6 +40,8 @@ _PLAIN = re.compile(r"[!-\"$-:<-~]+")  # printable ASCII but "#" and ";" (urljoi
 def clean_text(text: str) -> str:
     """No-break spaces to spaces, runs of white space folded, ends stripped (str.split's white
     space is the regular expressions' \\s: the same rule as a regex fold, at a fraction of its cost)."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text  # already folded: the one white space printable text may hold is U+0020
     return " ".join(text.split())
 
 
