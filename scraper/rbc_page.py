@@ -310,14 +310,14 @@ def _edition(scope: LexborNode) -> str | None:
     return None
 
 
-def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> datetime | None:
+def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> int | None:
     """The page's `newsfeed.timeLastUpdate`: from the script inside the ticker's banner, else
     from any script on the page."""
     for scope in (banner, tree.root):
         for script in scope.css("script") if scope is not None else ():
             match = _TIME_LAST_UPDATE.search(script.text(deep=True) or "")
             if match:
-                return from_unix(int(match.group(1)))
+                return int(match.group(1))
     return None
 
 
@@ -342,8 +342,8 @@ def _parse_tree(
         raise ParseError("page truncated: it does not end with </html>")
 
     banner = feed_list.parent
-    updated = _time_last_update(banner, tree)
-    reference = updated or fetched_at
+    updated = _time_last_update(banner, tree)  # Unix seconds
+    reference = from_unix(updated) if updated is not None else fetched_at
 
     headlines, item_warnings = parse_items(feed_list.css("a.news-feed__item"), reference, base_url)
     rates, rate_warnings = parse_rate_widgets(banner, reference) if banner is not None else ([], [])
@@ -363,7 +363,7 @@ def _parse_tree(
         headlines=tuple(headlines),
         rates=tuple(rates),
         edition=(_edition(banner) if banner is not None else None) or _edition(tree.root),
-        updated_at=to_iso(updated) if updated else None,
+        updated_at=unix_to_iso(updated) if updated is not None else None,
         warnings=tuple(warnings),
     )
 
