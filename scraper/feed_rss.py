@@ -28,7 +28,6 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
 import feedparser
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
 from ticker.core.base import (
@@ -45,6 +44,7 @@ from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
 from ticker.scraper.items import clean_text
 from ticker.scraper.links import safe_link
 from ticker.scraper.ru_dates import feed_instant
+from ticker.scraper.safe_xml import safe_fromstring
 
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z]")
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
@@ -76,7 +76,7 @@ def _check_well_formed(utf8: bytes) -> None:
     or damaged feed is refused with the XML parser's own words, and feedparser's lenient
     fallback, which guesses at broken markup, is never used."""
     try:
-        fromstring(utf8, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        safe_fromstring(utf8)
     except DefusedXmlException as error:
         raise ParseError(f"unsafe XML refused: {type(error).__name__}") from None
     except (XMLSyntaxError, ValueError, LookupError) as error:

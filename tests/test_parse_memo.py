@@ -2,15 +2,18 @@
 `shown_instant_text`'s, `new_headline` is `Headline(...)`, and a kept worker's warm parse (its
 per-item caches full of earlier polls) is a cold parse, whatever the fetch time: on real-shaped
 variations of RBC's ticker and of list pages (the older parsers' records on every real page are
-compared by benchmarks/same_records.py)."""
+compared by benchmarks/same_records.py); XML without a DTD read by the C parser is what
+defusedxml reads, and what it refuses is refused in its words."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import fields
 from datetime import UTC, date, datetime
+from xml.etree import ElementTree
 
 import pytest
+from defusedxml.ElementTree import fromstring as defused_fromstring
 from rbc_markup import Item, Widget, item_id, render_page, render_widget, standard_items
 
 from ticker.core.base import Headline, to_iso
@@ -19,6 +22,7 @@ from ticker.scraper.html_list import Selectors, parse_html_list
 from ticker.scraper.items import clear_item_caches, new_headline
 from ticker.scraper.rbc_page import parse_rbc_page
 from ticker.scraper.ru_dates import fixed_shown_iso, shown_instant_text, shown_iso_text
+from ticker.scraper.safe_xml import safe_fromstring
 
 TEXTS = [
     "16:38",
@@ -203,3 +207,42 @@ def test_rbc_variations_pinned():
     assert page.edition == "rbcnews.tatarstan"
     assert any("appears twice" in w for w in page.warnings)
     assert page.updated_at == "2024-11-25T15:57:00Z"
+
+
+# --- XML: defusedxml's refusals at the C parser's speed ---------------------------------------------
+
+XML_DOCUMENTS = [
+    b'<?xml version="1.0" encoding="utf-8"?><ValCurs Date="26.11.2024" name="Foreign Currency Market">'
+    b'<Valute ID="R01239"><CharCode>EUR</CharCode><Nominal>1</Nominal><Value>108,8740</Value></Valute>'
+    b"<!-- a comment --><?pi data?></ValCurs>",
+    '<rss version="2.0"><channel><title>Лента &amp; «новости»</title><item><title>A<![CDATA[<b>'
+    "]]>tail</title></item></channel></rss>".encode(),
+    b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>1</id></entry></feed>',
+    b"<a><!-- <!DOCTYPE inside a comment --><b x='1'>t</b>tail</a>",
+]
+XML_REFUSED = [
+    b'<?xml version="1.0"?><!DOCTYPE v [<!ENTITY a "aaaa">]><v>&a;</v>',
+    b'<!DOCTYPE v SYSTEM "file:///etc/passwd"><v/>',
+    b"<v>&undefined;</v>",
+    b"<v><unclosed></v>",
+    b"",
+    b"<v></v><second/>",
+]
+
+
+def refusal(parse, body: bytes) -> str:
+    try:
+        parse(body)
+    except Exception as error:  # the type and the words are what is compared
+        return f"{type(error).__name__}: {error}"
+    return "accepted"
+
+
+def test_safe_xml_reads_what_defusedxml_reads_and_refuses_what_it_refuses():
+    def defused(body: bytes):
+        return defused_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+    for body in XML_DOCUMENTS:
+        assert ElementTree.tostring(safe_fromstring(body)) == ElementTree.tostring(defused(body))
+    for body in XML_REFUSED:
+        assert refusal(safe_fromstring, body) == refusal(defused, body) != "accepted", body
