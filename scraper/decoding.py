@@ -62,9 +62,12 @@ def utf8_labelled(body: bytes, charset: str | None) -> bool:
     """Whether a body may go to Lexbor as bytes (read as UTF-8): every charset label (the HTTP
     header, `<meta>`) says UTF-8 or is absent, and no BOM says otherwise. Should the text read
     from it come out with U+FFFD, the caller decodes by `decode_html` instead (`Garbled`)."""
+    return _utf8_labels(body, (charset, meta_charset(body)))
+
+
+def _utf8_labels(body: bytes, labels: tuple[str | None, ...]) -> bool:
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
-    labels = (charset, meta_charset(body))
     return all(
         label is None or label.strip().lower().replace("_", "-") in ("utf-8", "utf8") for label in labels
     )
@@ -203,7 +206,8 @@ def parse_markup(body: bytes, charset: str | None, parse_tree: Callable[..., Any
     labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded (a UTF-8 BOM dropped);
     should its text come out garbled (`Garbled`), or the labels name another charset, the body is
     decoded by its labels instead, and titles garbled even then refuse the page."""
-    if utf8_labelled(body, charset):
+    labels = (charset, meta_charset(body))  # read once: the UTF-8 check and the decoding
+    if _utf8_labels(body, labels):
         raw = body.removeprefix(codecs.BOM_UTF8)
         try:
             tree = LexborHTMLParser(raw)
@@ -212,7 +216,7 @@ def parse_markup(body: bytes, charset: str | None, parse_tree: Callable[..., Any
             )
         except Garbled:
             pass
-    text, warnings = decode_html(body, charset)
+    text, warnings, _ = _decode(body, labels)  # decode_html(body, charset)
     page = parse_tree(
         LexborHTMLParser(text),
         head=text[:20000],

@@ -246,3 +246,80 @@ def test_safe_xml_reads_what_defusedxml_reads_and_refuses_what_it_refuses():
         assert ElementTree.tostring(safe_fromstring(body)) == ElementTree.tostring(defused(body))
     for body in XML_REFUSED:
         assert refusal(safe_fromstring, body) == refusal(defused, body) != "accepted", body
+
+
+# --- a list page's fields read page-wide are what each item's own query finds ------------------------
+
+
+def many_cards(extra: str = "", count: int = 60) -> str:
+    cards = []
+    for n in range(count):
+        title = f'<span class="t">Новость {n}</span>' if n % 7 else ""  # some without a title
+        shown = f'<time class="d">{n % 24:02d}:{n % 60:02d}</time>' if n % 5 else ""
+        cards.append(f'<div class="card" id="c{n}"><a href="/news/2022/01/30/n{n}/">{title}</a>{shown}</div>')
+    return f"<!DOCTYPE html><html><body><h3 class=t>Вне ленты</h3>{''.join(cards)}{extra}</body></html>"
+
+
+PAGE_WIDE_CASES = [
+    ({"item": "div.card", "title": ".t", "link": "a@href", "time": "time.d"}, many_cards()),
+    ({"item": "body div.card", "title": "a .t", "link": "a@href", "time": "div > time"}, many_cards()),
+    # an item that is its own title, and titles outside every item
+    (
+        {"item": "div.card", "title": ".t", "link": "a@href"},
+        many_cards('<div class="card t"><a href="/x/">X</a></div>'),
+    ),
+    # nested items: a title belongs to two items (read item by item)
+    (
+        {"item": "div.card", "title": ".t", "link": "a@href"},
+        many_cards(
+            '<div class="card"><a href="/o/">O</a><div class="card"><span class="t">In</span></div></div>'
+        ),
+    ),
+    # selectors read item by item: a pseudo-class, a list
+    ({"item": "div.card", "title": ".t:first-child", "link": "a@href"}, many_cards()),
+    ({"item": "div.card", "title": ".t, time", "link": "a@href"}, many_cards()),
+]
+
+
+@pytest.mark.parametrize(("select", "html"), PAGE_WIDE_CASES)
+def test_fields_read_page_wide_are_each_items_own_first_match(select, html, monkeypatch):
+    from selectolax.lexbor import LexborHTMLParser
+
+    from ticker.scraper import html_list
+
+    selectors = Selectors.from_config(select, "select")
+    tree = LexborHTMLParser(html)
+    nodes = tree.css(selectors.item)
+    plan = html_list._plan(selectors)
+    firsts = html_list._page_wide_firsts(tree, nodes, selectors.item, plan)
+    if firsts is not None:
+        for css, found in firsts.items():
+            own = [node.css_first(css) for node in nodes]
+            assert [n.mem_id if n else None for n in found] == [n.mem_id if n else None for n in own], css
+    page_wide = parse_html_list(
+        html.encode(), selectors=selectors, base_url="https://lenta.ru/", content_type="text/html",
+        fetched_at=datetime(2022, 1, 30, 13, 41, tzinfo=UTC), min_items=1,
+    )  # fmt: skip
+    monkeypatch.setattr(html_list, "_PAGE_WIDE_ITEMS", 10**9)
+    item_by_item = parse_html_list(
+        html.encode(), selectors=selectors, base_url="https://lenta.ru/", content_type="text/html",
+        fetched_at=datetime(2022, 1, 30, 13, 41, tzinfo=UTC), min_items=1,
+    )  # fmt: skip
+    assert page_wide == item_by_item
+
+
+def test_which_pages_are_read_page_wide():
+    from selectolax.lexbor import LexborHTMLParser
+
+    from ticker.scraper import html_list
+
+    def firsts(select, html):
+        selectors = Selectors.from_config(select, "select")
+        tree = LexborHTMLParser(html)
+        nodes = tree.css(selectors.item)
+        return html_list._page_wide_firsts(tree, nodes, selectors.item, html_list._plan(selectors))
+
+    assert firsts(*PAGE_WIDE_CASES[0]) is not None and firsts(*PAGE_WIDE_CASES[1]) is not None
+    assert firsts(*PAGE_WIDE_CASES[2]) is not None  # an item that is its own title: still page-wide
+    assert all(firsts(*case) is None for case in PAGE_WIDE_CASES[3:])  # item by item
+    assert firsts(PAGE_WIDE_CASES[0][0], many_cards(count=10)) is None  # few items: item by item
