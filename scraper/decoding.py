@@ -6,8 +6,6 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable
-from itertools import chain
-from operator import attrgetter
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
@@ -16,7 +14,6 @@ from ticker.core.base import ParseError
 
 _CHARSET_VALUE = re.compile(rb"""\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""")
 _CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
-_TITLE, _RUBRIC = attrgetter("title"), attrgetter("rubric")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _XML_DECLARATION = re.compile(rb"<\?xml\s[^>]*\?>")
 _XML_ENCODING = re.compile(rb"""encoding\s*=\s*["']\s*([A-Za-z0-9_\-:.]+)\s*["']""")
@@ -79,8 +76,10 @@ class Garbled(Exception):
 
 def has_replacement(headlines, *warnings: list[str]) -> bool:
     """Whether a headline's title or rubric, or any of `warnings`, holds U+FFFD."""
-    texts = chain(map(_TITLE, headlines), map(_RUBRIC, headlines), *warnings)
-    return "\ufffd" in "".join(map(str, texts))  # str(None) is "None": no U+FFFD
+    for headline in headlines:
+        if "\ufffd" in headline.title or (headline.rubric is not None and "\ufffd" in headline.rubric):
+            return True
+    return any("\ufffd" in warning for texts in warnings for warning in texts)
 
 
 def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str]]:
