@@ -3,8 +3,9 @@ absolute the same way (through `links.safe_link`, the one place a link becomes a
 
 Pure per-item rules are memoised with `item_cache`: a parse worker lives for many polls and a
 ticker shows the same items poll after poll (13 of 14 on RBC's page between two polls), so their
-links, JSON data and "rubric, time" labels are read once. `clear_item_caches` empties them
-(benchmarks time the cold case too)."""
+links, JSON data, "rubric, time" labels, shown times and feed dates are read once, keyed on the
+raw strings (never on the fetch time: what depends on it is worked out per parse).
+`clear_item_caches` empties them (benchmarks time the cold case too)."""
 
 from __future__ import annotations
 
