@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -34,7 +34,14 @@ from ticker.scraper.decoding import (
     parse_markup,
 )
 from ticker.scraper.items import clean_text, item_cache, item_link, new_headline, node_text
-from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
+from ticker.scraper.ru_dates import (
+    DAY_MONTH,
+    month_number,
+    moscow_time_iso,
+    nearest_date,
+    past_date,
+    shown_moscow_time,
+)
 
 DEFAULT_URL = "https://www.rbc.ru/"
 
@@ -79,6 +86,17 @@ def split_rubric_and_time(text: str) -> tuple[str | None, str | None, str | None
 
 def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) -> datetime:
     """The instant a "28 мая, 20:19" / "16:16" label stands for, Moscow time on the page."""
+    hour, minute, day = _shown_day(shown_date, shown_time, reference)
+    return shown_moscow_time(hour, minute, reference, day)
+
+
+def shown_iso(shown_date: str | None, shown_time: str, reference: datetime) -> str:
+    """`to_iso(shown_instant(...))`, each Moscow wall time's UTC form memoised."""
+    hour, minute, day = _shown_day(shown_date, shown_time, reference)
+    return moscow_time_iso(hour, minute, reference, day)
+
+
+def _shown_day(shown_date: str | None, shown_time: str, reference: datetime) -> tuple[int, int, date | None]:
     hour, minute = (int(piece) for piece in shown_time.split(":"))
     day = None
     if shown_date:
@@ -91,7 +109,7 @@ def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) 
             day = datetime(int(match.group(3)), month, int(match.group(1))).date()
         else:
             day = past_date(int(match.group(1)), month, reference.astimezone(MOSCOW).date())
-    return shown_moscow_time(hour, minute, reference, day)
+    return hour, minute, day
 
 
 def _modif_seconds(node: LexborNode) -> int | None:
@@ -192,7 +210,7 @@ def _parse_item(
     warnings: list[str] = []
     if published_at is None and shown_time:
         try:
-            published_at = to_iso(shown_instant(shown_date, shown_time, reference))
+            published_at = shown_iso(shown_date, shown_time, reference)
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
     if link_warning:

@@ -245,6 +245,12 @@ def shown_iso_text(text: str, reference: datetime, day: date | None = None) -> s
                 day = past_date(form[1], form[2], reference.astimezone(MOSCOW).date())
         else:
             day = reference.astimezone(MOSCOW).date() + timedelta(days=form[1])
+    return moscow_time_iso(hour, minute, reference, day)
+
+
+def moscow_time_iso(hour: int, minute: int, reference: datetime, day: date | None = None) -> str:
+    """`to_iso(shown_moscow_time(hour, minute, reference, day))`, the same rules and errors,
+    each Moscow wall time's UTC form memoised."""
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise ValueError(f"no such time: {hour:02d}:{minute:02d}")
     if day is not None:

@@ -20,7 +20,7 @@ from ticker.core.base import Headline, to_iso
 from ticker.scraper.decoding import has_replacement
 from ticker.scraper.html_list import Selectors, parse_html_list
 from ticker.scraper.items import clear_item_caches, new_headline
-from ticker.scraper.rbc_page import parse_rbc_page
+from ticker.scraper.rbc_page import parse_rbc_page, shown_instant, shown_iso
 from ticker.scraper.ru_dates import fixed_shown_iso, shown_instant_text, shown_iso_text
 from ticker.scraper.safe_xml import safe_fromstring
 
@@ -70,6 +70,14 @@ def test_memoised_shown_times_are_the_plain_rule(text):
             fixed = outcome(lambda: fixed_shown_iso(text, day))  # noqa: B023
             if fixed is not None:  # the fetch time does not count: the same for every reference
                 assert fixed == plain, (reference, day)
+
+
+@pytest.mark.parametrize("shown_date", [None, "28 мая", "29 февраля", "31 апреля", "1 января 2014", "5 мяу"])
+@pytest.mark.parametrize("shown_time", ["16:16", "0:05", "23:59", "24:10"])
+def test_rbc_memoised_shown_times_are_the_plain_rule(shown_date, shown_time):
+    for reference in REFERENCES:
+        plain = outcome(lambda: to_iso(shown_instant(shown_date, shown_time, reference)))  # noqa: B023
+        assert outcome(lambda: shown_iso(shown_date, shown_time, reference)) == plain, reference  # noqa: B023
 
 
 def test_a_bare_time_without_a_day_follows_the_fetch_time():
