@@ -15,8 +15,10 @@ from xml.etree import ElementTree
 import pytest
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from rbc_markup import Item, Widget, item_id, render_page, render_widget, standard_items
+from selectolax.lexbor import LexborHTMLParser
 
 from ticker.core.base import Headline, to_iso
+from ticker.scraper import html_list
 from ticker.scraper.decoding import has_replacement
 from ticker.scraper.html_list import Selectors, parse_html_list
 from ticker.scraper.items import clear_item_caches, new_headline
@@ -291,10 +293,6 @@ PAGE_WIDE_CASES = [
 
 @pytest.mark.parametrize(("select", "html"), PAGE_WIDE_CASES)
 def test_fields_read_page_wide_are_each_items_own_first_match(select, html, monkeypatch):
-    from selectolax.lexbor import LexborHTMLParser
-
-    from ticker.scraper import html_list
-
     selectors = Selectors.from_config(select, "select")
     tree = LexborHTMLParser(html)
     nodes = tree.css(selectors.item)
@@ -317,10 +315,6 @@ def test_fields_read_page_wide_are_each_items_own_first_match(select, html, monk
 
 
 def test_which_pages_are_read_page_wide():
-    from selectolax.lexbor import LexborHTMLParser
-
-    from ticker.scraper import html_list
-
     def firsts(select, html):
         selectors = Selectors.from_config(select, "select")
         tree = LexborHTMLParser(html)
