@@ -100,7 +100,7 @@ def records(package: str, name: str, body: bytes) -> dict[str, str]:
                     label = f"{kind.name}.{channel.name} select {number} at {fetched_at:%Y-%m-%d}"
                     out[label] = _outcome(lambda: kinds.parse_channel(channel, body, context))  # noqa: B023
                 if channel.pager is not None:
-                    out[f"{kind.name}.{channel.name} pager"] = _outcome(
+                    out[f"{kind.name}.{channel.name} pager at {fetched_at:%Y-%m-%d}"] = _outcome(
                         lambda: vars(channel.pager.read_page(body, fetched_at, "https://www.rbc.ru/"))  # noqa: B023
                     )
             if channel.ranges is not None:
