@@ -35,14 +35,15 @@ def _document_root(body: bytes) -> tuple[Element, list[str]]:
     from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
     from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
+
+    from ticker.scraper.safe_xml import safe_fromstring
 
     if not body.strip():
         raise ParseError("empty answer instead of a ValCurs document")
     try:
         # The prolog's windows-1251, unless the bytes are plainly UTF-8 (a re-saved answer).
         utf8, warnings = xml_as_utf8(body)
-        root = fromstring(utf8, forbid_dtd=True)
+        root = safe_fromstring(utf8)
     except (ParseError, DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
         # A challenge page starts with <!DOCTYPE html>, which the DTD guard refuses first.
         if _CHALLENGE.search(body[:4096]):

@@ -59,9 +59,12 @@ def utf8_labelled(body: bytes, charset: str | None) -> bool:
     """Whether a body may go to Lexbor as bytes (read as UTF-8): every charset label (the HTTP
     header, `<meta>`) says UTF-8 or is absent, and no BOM says otherwise. Should the text read
     from it come out with U+FFFD, the caller decodes by `decode_html` instead (`Garbled`)."""
+    return _utf8_labels(body, (charset, meta_charset(body)))
+
+
+def _utf8_labels(body: bytes, labels: tuple[str | None, ...]) -> bool:
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
-    labels = (charset, meta_charset(body))
     return all(
         label is None or label.strip().lower().replace("_", "-") in ("utf-8", "utf8") for label in labels
     )
@@ -71,9 +74,12 @@ class Garbled(Exception):
     """Text read as UTF-8 came out with replacement characters: decode by the labels instead."""
 
 
-def has_replacement(texts) -> bool:
-    """Whether any of `texts` (None allowed) holds U+FFFD."""
-    return any(text and "\ufffd" in text for text in texts)
+def has_replacement(headlines, *warnings: list[str]) -> bool:
+    """Whether a headline's title or rubric, or any of `warnings`, holds U+FFFD."""
+    for headline in headlines:
+        if "\ufffd" in headline.title or (headline.rubric is not None and "\ufffd" in headline.rubric):
+            return True
+    return any("\ufffd" in warning for texts in warnings for warning in texts)
 
 
 def decode_html(body: bytes, declared: str | None = None) -> tuple[str, list[str]]:
@@ -199,7 +205,8 @@ def parse_markup(body: bytes, charset: str | None, parse_tree: Callable[..., Any
     labelled UTF-8 (or not labelled) goes to Lexbor as bytes, undecoded (a UTF-8 BOM dropped);
     should its text come out garbled (`Garbled`), or the labels name another charset, the body is
     decoded by its labels instead, and titles garbled even then refuse the page."""
-    if utf8_labelled(body, charset):
+    labels = (charset, meta_charset(body))  # read once: the UTF-8 check and the decoding
+    if _utf8_labels(body, labels):
         raw = body.removeprefix(codecs.BOM_UTF8)
         try:
             tree = LexborHTMLParser(raw)
@@ -208,7 +215,7 @@ def parse_markup(body: bytes, charset: str | None, parse_tree: Callable[..., Any
             )
         except Garbled:
             pass
-    text, warnings = decode_html(body, charset)
+    text, warnings, _ = _decode(body, labels)  # decode_html(body, charset)
     page = parse_tree(
         LexborHTMLParser(text),
         head=text[:20000],
@@ -217,5 +224,6 @@ def parse_markup(body: bytes, charset: str | None, parse_tree: Callable[..., Any
         strict_utf8=False,
         **options,
     )
-    refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
+    if has_replacement(page.headlines):  # the count and the check of the body only then
+        refuse_garbled_titles(body, (*(h.title for h in page.headlines), *(h.rubric for h in page.headlines)))
     return page

@@ -28,7 +28,6 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
 import feedparser
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
 from ticker.core.base import (
@@ -42,9 +41,10 @@ from ticker.core.base import (
 )
 from ticker.scraper.challenge import looks_like_challenge
 from ticker.scraper.decoding import charset_from_content_type, xml_as_utf8
-from ticker.scraper.items import clean_text
+from ticker.scraper.items import clean_text, item_cache, item_link, new_headline
 from ticker.scraper.links import safe_link
 from ticker.scraper.ru_dates import feed_instant
+from ticker.scraper.safe_xml import safe_fromstring
 
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z]")
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
@@ -76,7 +76,7 @@ def _check_well_formed(utf8: bytes) -> None:
     or damaged feed is refused with the XML parser's own words, and feedparser's lenient
     fallback, which guesses at broken markup, is never used."""
     try:
-        fromstring(utf8, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        safe_fromstring(utf8)
     except DefusedXmlException as error:
         raise ParseError(f"unsafe XML refused: {type(error).__name__}") from None
     except (XMLSyntaxError, ValueError, LookupError) as error:
@@ -108,6 +108,7 @@ def _feed(body: bytes, content_type: str | None) -> tuple[feedparser.FeedParserD
     return result, warnings
 
 
+@item_cache
 def clean_title(raw: str | None) -> str:
     """A feed title as text: tags stripped, HTML entities decoded, white space folded."""
     if not raw:
@@ -119,6 +120,7 @@ def clean_title(raw: str | None) -> str:
     return clean_text(raw)
 
 
+@item_cache
 def _item_id(raw: str | None) -> tuple[str | None, str | None]:
     """(id, why not): the guid/id as written, white space folded; URL-shaped ones lose tracking."""
     text = clean_text(raw or "")
@@ -132,6 +134,7 @@ def _item_id(raw: str | None) -> tuple[str | None, str | None]:
     return text, None
 
 
+@item_cache
 def _instant(raw: str | None) -> tuple[str | None, str | None]:
     if not raw:
         return None, None
@@ -156,7 +159,7 @@ def parse_entry(
 ) -> tuple[Headline | None, list[str]]:
     """One feed item into a Headline (None, with the reason, when it has no id or no title)."""
     warnings: list[str] = []
-    url, link_warning = safe_link(entry.get("link"), base_url)
+    url, link_warning = item_link(entry.get("link"), base_url)
     item_id, id_warning = _item_id(entry.get("id"))
     if item_id is None:
         item_id = url
@@ -171,18 +174,7 @@ def parse_entry(
     published_at, date_warning = _instant(entry.get("published") or entry.get("updated"))
     if date_warning:
         warnings.append(f"item {item_id}: {date_warning}")
-    return (
-        Headline(
-            id=item_id,
-            url=url,
-            title=title,
-            rubric=_rubric(entry),
-            kind=None,
-            published_at=published_at,
-            position=position,
-        ),
-        warnings,
-    )
+    return new_headline(item_id, url, title, _rubric(entry), None, published_at, position), warnings
 
 
 def parse_feed(

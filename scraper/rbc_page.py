@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -32,8 +33,15 @@ from ticker.scraper.decoding import (
     has_replacement,
     parse_markup,
 )
-from ticker.scraper.items import clean_text, item_cache, item_link, node_text
-from ticker.scraper.ru_dates import DAY_MONTH, month_number, nearest_date, past_date, shown_moscow_time
+from ticker.scraper.items import clean_text, item_cache, item_link, new_headline, node_text
+from ticker.scraper.ru_dates import (
+    DAY_MONTH,
+    month_number,
+    moscow_time_iso,
+    nearest_date,
+    past_date,
+    shown_moscow_time,
+)
 
 DEFAULT_URL = "https://www.rbc.ru/"
 
@@ -49,6 +57,7 @@ _KIND_BY_DOCUMENT_TYPE = {"short_news": "news", "article": "article", "anons": "
 _RATE_DATE = re.compile(r"на\s+" + DAY_MONTH.pattern)
 _RATE_VALUE = re.compile(r"ЦБ\s*:\s*([^\s(]+)")
 _RATE_CHANGE = re.compile(r"\(\s*([+\-\u2212\u2013]?)\s*([^\s)]*)\s*\)")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _DECIMAL = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,8})?$")  # ASCII digits: "１０８" is not stored
 
 
@@ -77,6 +86,17 @@ def split_rubric_and_time(text: str) -> tuple[str | None, str | None, str | None
 
 def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) -> datetime:
     """The instant a "28 мая, 20:19" / "16:16" label stands for, Moscow time on the page."""
+    hour, minute, day = _shown_day(shown_date, shown_time, reference)
+    return shown_moscow_time(hour, minute, reference, day)
+
+
+def shown_iso(shown_date: str | None, shown_time: str, reference: datetime) -> str:
+    """`to_iso(shown_instant(...))`, each Moscow wall time's UTC form memoised."""
+    hour, minute, day = _shown_day(shown_date, shown_time, reference)
+    return moscow_time_iso(hour, minute, reference, day)
+
+
+def _shown_day(shown_date: str | None, shown_time: str, reference: datetime) -> tuple[int, int, date | None]:
     hour, minute = (int(piece) for piece in shown_time.split(":"))
     day = None
     if shown_date:
@@ -89,7 +109,7 @@ def shown_instant(shown_date: str | None, shown_time: str, reference: datetime) 
             day = datetime(int(match.group(3)), month, int(match.group(1))).date()
         else:
             day = past_date(int(match.group(1)), month, reference.astimezone(MOSCOW).date())
-    return shown_moscow_time(hour, minute, reference, day)
+    return hour, minute, day
 
 
 def _modif_seconds(node: LexborNode) -> int | None:
@@ -101,11 +121,6 @@ def _seconds(raw: str | None) -> int | None:
     if raw.isascii() and raw.isdigit() and 9 <= len(raw) <= 11:
         return int(raw)
     return None
-
-
-def _modif_instant(node: LexborNode) -> datetime | None:
-    seconds = _modif_seconds(node)
-    return from_unix(seconds) if seconds is not None else None
 
 
 @item_cache
@@ -143,21 +158,46 @@ def _item_id(id_attribute: str | None, document_id: str | None) -> str | None:
     return None
 
 
+@item_cache
+def _attribute_fields(
+    id_attribute: str | None, element: str | None, modif: str | None, href: str | None, base_url: str
+) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:
+    """What an item's attributes say, read once per distinct item (a kept worker sees the same
+    items poll after poll): (id, kind, project, published_at from `data-modif`, url, link warning)."""
+    document_id, kind, project = document_info(element)
+    seconds = _seconds(modif)
+    url, link_warning = item_link(href, base_url)
+    return (
+        _item_id(id_attribute, document_id),
+        kind,
+        project,
+        unix_to_iso(seconds) if seconds is not None else None,
+        url,
+        link_warning,
+    )
+
+
 def parse_item(
     node: LexborNode, position: int, reference: datetime, base_url: str
 ) -> tuple[Headline | None, list[str]]:
     """One `a.news-feed__item` into a Headline (or None, with the reason as a warning)."""
-    warnings: list[str] = []
-    attributes = node.attributes  # one dict: cheaper than a lookup through Lexbor per attribute
-    document_id, kind, project = document_info(attributes.get("data-rm-data-element"))
-    headline_id = _item_id(attributes.get("id"), document_id)
+    return _parse_item(node, node.attributes, position, reference, base_url)
+
+
+def _parse_item(
+    node: LexborNode, attributes: dict, position: int, reference: datetime, base_url: str
+) -> tuple[Headline | None, list[str]]:
+    get = attributes.get  # one dict: cheaper than a lookup through Lexbor per attribute
+    headline_id, kind, project, published_at, url, link_warning = _attribute_fields(
+        get("id"), get("data-rm-data-element"), get("data-modif"), get("href"), base_url
+    )
     if headline_id is None:
         return None, [f"item at position {position} has no item id: skipped"]
     title_node = date_node = None
     paid = False
     for part in node.css(_ITEM_PARTS):  # one pass over the item instead of three queries
         classes = part.attributes.get("class") or ""
-        if "pro-shield" in classes.split():
+        if "pro-shield" in classes and "pro-shield" in classes.split():
             paid = True
         elif title_node is None and "news-feed__item__title" in classes:
             title_node = part
@@ -167,30 +207,17 @@ def parse_item(
     if not title:
         return None, [f"item {headline_id} has no title: skipped"]
     rubric, shown_date, shown_time = split_rubric_and_time(node_text(date_node))
-    modif = _seconds(attributes.get("data-modif"))
-    published_at = unix_to_iso(modif) if modif is not None else None
+    warnings: list[str] = []
     if published_at is None and shown_time:
         try:
-            published_at = to_iso(shown_instant(shown_date, shown_time, reference))
+            published_at = shown_iso(shown_date, shown_time, reference)
         except ValueError as error:
             warnings.append(f"item {headline_id}: {error}")
-    url, link_warning = item_link(attributes.get("href"), base_url)
     if link_warning:
         warnings.append(f"item {headline_id}: {link_warning}")
-    return (
-        Headline(
-            id=headline_id,
-            url=url,
-            title=title,
-            rubric=rubric,
-            kind=kind,
-            published_at=published_at,
-            position=position,
-            project=project,
-            paid=paid,
-        ),
-        warnings,
-    )
+    return new_headline(
+        headline_id, url, title, rubric, kind, published_at, position, project, paid
+    ), warnings
 
 
 def parse_items(
@@ -199,9 +226,10 @@ def parse_items(
     """Ticker items in order; ads, rate widgets and duplicates are left out (with warnings)."""
     found = HeadlineList("item")
     for node in nodes:
-        if (node.attrs.get("id") or "").startswith("id_newsfeed_currency"):
+        attributes = node.attributes
+        if (attributes.get("id") or "").startswith("id_newsfeed_currency"):
             continue
-        found.add(*parse_item(node, found.next_position, reference, base_url))
+        found.add(*_parse_item(node, attributes, found.next_position, reference, base_url))
     return found.headlines, found.warnings
 
 
@@ -209,15 +237,29 @@ def parse_rate_widget(node: LexborNode, currency: str, reference: datetime) -> R
     """One "Курс евро на 29 мая — EUR ЦБ: 90,34 (-0,56)" widget. ValueError when malformed."""
     title_node = node.css_first(".news-feed__item__title") or node
     text = node_text(title_node)
-    published = _modif_instant(node)
-    if published is None:
-        _, shown_date, shown_time = split_rubric_and_time(
-            node_text(node.css_first(".news-feed__item__date-text"))
-        )
-        if shown_time:
-            published = shown_instant(shown_date, shown_time, reference)
-    published = published or reference
+    seconds = _modif_seconds(node)
+    if seconds is not None:  # the usual case: read once per distinct widget (a kept worker)
+        return _rate_at(currency, text, seconds, _change_classes(node))
+    _, shown_date, shown_time = split_rubric_and_time(
+        node_text(node.css_first(".news-feed__item__date-text"))
+    )
+    published = shown_instant(shown_date, shown_time, reference) if shown_time else None
+    return _rate(currency, text, published or reference, lambda: _change_classes(node))
 
+
+def _change_classes(node: LexborNode) -> str:
+    change_node = node.css_first(".news-feed__item__change")
+    return (change_node.attrs.get("class") or "") if change_node else ""
+
+
+@item_cache
+def _rate_at(currency: str, text: str, seconds: int, classes: str) -> Rate:
+    return _rate(currency, text, from_unix(seconds), lambda: classes)
+
+
+def _rate(currency: str, text: str, published: datetime, change_classes: Callable[[], str]) -> Rate:
+    """A widget's text read into a Rate; `change_classes` gives the change element's class when
+    the text's change has no sign."""
     date_match = _RATE_DATE.search(text)
     if not date_match:
         raise ValueError(f"{currency} widget: no 'на <day> <month>' in {text!r}")
@@ -240,20 +282,20 @@ def parse_rate_widget(node: LexborNode, currency: str, reference: datetime) -> R
     if change_match and change_match.group(2):
         magnitude = parse_decimal(change_match.group(2))
         sign = change_match.group(1)
-        change_node = node.css_first(".news-feed__item__change")
-        classes = (change_node.attrs.get("class") or "") if change_node else ""
         if sign in ("-", "\u2212", "\u2013"):
             change = "-" + magnitude
         elif sign == "+":
             change = "+" + magnitude
         elif float(magnitude) == 0:
             change = magnitude
-        elif "fall" in classes:
-            change = "-" + magnitude
-        elif "rise" in classes or "grow" in classes or "up" in classes:
-            change = "+" + magnitude
         else:
-            raise ValueError(f"{currency} widget: change {change_match.group(0)!r} has no sign")
+            classes = change_classes()
+            if "fall" in classes:
+                change = "-" + magnitude
+            elif "rise" in classes or "grow" in classes or "up" in classes:
+                change = "+" + magnitude
+            else:
+                raise ValueError(f"{currency} widget: change {change_match.group(0)!r} has no sign")
     return Rate(
         currency=currency,
         rate_date=rate_day.isoformat(),
@@ -269,7 +311,7 @@ def parse_rate_widgets(root: LexborNode, reference: datetime) -> tuple[list[Rate
     seen: set[str] = set()
     for node in root.css('a[id^="id_newsfeed_currencycb"]'):
         currency = (node.attrs.get("id") or "")[len("id_newsfeed_currencycb") :].upper()
-        if not re.fullmatch(r"[A-Z]{3}", currency) or currency in seen:
+        if not _CURRENCY.fullmatch(currency) or currency in seen:
             continue
         seen.add(currency)
         try:
@@ -286,14 +328,14 @@ def _edition(scope: LexborNode) -> str | None:
     return None
 
 
-def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> datetime | None:
+def _time_last_update(banner: LexborNode | None, tree: LexborHTMLParser) -> int | None:
     """The page's `newsfeed.timeLastUpdate`: from the script inside the ticker's banner, else
     from any script on the page."""
     for scope in (banner, tree.root):
         for script in scope.css("script") if scope is not None else ():
             match = _TIME_LAST_UPDATE.search(script.text(deep=True) or "")
             if match:
-                return from_unix(int(match.group(1)))
+                return int(match.group(1))
     return None
 
 
@@ -318,16 +360,14 @@ def _parse_tree(
         raise ParseError("page truncated: it does not end with </html>")
 
     banner = feed_list.parent
-    updated = _time_last_update(banner, tree)
-    reference = updated or fetched_at
+    updated = _time_last_update(banner, tree)  # Unix seconds
+    reference = from_unix(updated) if updated is not None else fetched_at
 
     headlines, item_warnings = parse_items(feed_list.css("a.news-feed__item"), reference, base_url)
     rates, rate_warnings = parse_rate_widgets(banner, reference) if banner is not None else ([], [])
     if not rates and not rate_warnings:
         rates, rate_warnings = parse_rate_widgets(tree.body or tree.root, reference)
-    if strict_utf8 and has_replacement(
-        (*(h.title for h in headlines), *(h.rubric for h in headlines), *item_warnings, *rate_warnings)
-    ):
+    if strict_utf8 and has_replacement(headlines, item_warnings, rate_warnings):
         raise Garbled
     warnings.extend(item_warnings)
     if len(headlines) < max(min_items, 1):
@@ -341,7 +381,7 @@ def _parse_tree(
         headlines=tuple(headlines),
         rates=tuple(rates),
         edition=(_edition(banner) if banner is not None else None) or _edition(tree.root),
-        updated_at=to_iso(updated) if updated else None,
+        updated_at=unix_to_iso(updated) if updated is not None else None,
         warnings=tuple(warnings),
     )
 

@@ -13,7 +13,6 @@ from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from ticker.core.base import BlockedPage, Headline, HeadlineList, ParseError, TickerPage, from_unix, to_iso
 from ticker.scraper.challenge import looks_like_challenge
@@ -22,6 +21,7 @@ from ticker.scraper.items import clean_text
 from ticker.scraper.links import safe_link
 from ticker.scraper.rbc_page import _KIND_BY_DOCUMENT_TYPE, DEFAULT_URL
 from ticker.scraper.ru_dates import feed_instant
+from ticker.scraper.safe_xml import safe_fromstring
 
 _ITEM_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 # The older feed (2017, 2019 captures) has no rbc_news: fields; its <guid> is the bare 24-hex id.
@@ -58,7 +58,7 @@ def _document_root(body: bytes, content_type: str | None) -> tuple[Element, list
     warnings: list[str] = []
     try:
         utf8, warnings = xml_as_utf8(body, charset_from_content_type(content_type))
-        root = fromstring(utf8, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = safe_fromstring(utf8)
     except (ParseError, DefusedXmlException, XMLSyntaxError, ValueError, LookupError) as error:
         if looks_like_challenge(body[:20000].decode("latin-1")):
             raise BlockedPage("bot challenge page instead of the RSS feed") from None

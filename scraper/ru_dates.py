@@ -7,7 +7,8 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
-from ticker.core.base import MOSCOW, OUT_OF_TIME_BOUNDS, in_time_bounds
+from ticker.core.base import MOSCOW, OUT_OF_TIME_BOUNDS, in_time_bounds, to_iso
+from ticker.scraper.items import item_cache
 
 _MONTHS = {
     "янв": 1,
@@ -168,3 +169,95 @@ def shown_instant_text(text: str, reference: datetime, day: date | None = None) 
                 day = local_reference + timedelta(days=shift)
                 break
     return shown_moscow_time(int(clock.group(1)), int(clock.group(2)), reference, day)
+
+
+# ---- the same, as a stored instant, for a list page's every item: the text's reading and each
+# Moscow wall time's UTC form are pure, so they are memoised (a kept parse worker sees the same
+# labels poll after poll); what depends on the fetch time is worked out per call.
+
+
+@item_cache
+def _shown_form(text: str) -> tuple[int, int, tuple | None]:
+    """(hour, minute, day) as `shown_instant_text` reads `text`: day is ("numeric", y, m, d),
+    ("named", d, month, year or None), ("relative", days) or None (the text names no day)."""
+    clock = _SHOWN_CLOCK.search(text)
+    if clock is None:
+        raise ValueError(f"no time of day in {text[:60]!r}")
+    rest = (text[: clock.start()] + " " + text[clock.end() :]).lower()
+    numeric = _NUMERIC_DAY.search(rest)
+    named = DAY_MONTH.search(rest)
+    form: tuple | None = None
+    if numeric:
+        form = ("numeric", int(numeric.group(3)), int(numeric.group(2)), int(numeric.group(1)))
+    elif named and month_number(named.group(2)):
+        year = int(named.group(3)) if named.group(3) else None
+        form = ("named", int(named.group(1)), month_number(named.group(2)), year)
+    else:
+        for word, shift in _RELATIVE_DAY.items():
+            if word in rest:
+                form = ("relative", shift)
+                break
+    return int(clock.group(1)), int(clock.group(2)), form
+
+
+@item_cache
+def _wall_iso(day: date, hour: int, minute: int) -> str:
+    """The stored (UTC) form of a Moscow wall time."""
+    return to_iso(datetime(day.year, day.month, day.day, hour, minute, tzinfo=MOSCOW))
+
+
+@item_cache
+def _day_wall_iso(day: date, hour: int, minute: int) -> str:
+    if not in_time_bounds(datetime(day.year, day.month, day.day, 12, tzinfo=UTC)):
+        raise ValueError(f"day {day.isoformat()} is {OUT_OF_TIME_BOUNDS}")
+    return _wall_iso(day, hour, minute)
+
+
+def fixed_shown_iso(text: str, day: date | None) -> str | None:
+    """`shown_iso_text(text, any reference, day)` when the fetch time does not count (the text
+    names a full date, or names no day and `day` is given), else None; the same errors."""
+    hour, minute, form = _shown_form(text)
+    if form is None:
+        if day is None:
+            return None
+    elif form[0] == "numeric":
+        day = date(form[1], form[2], form[3])
+    elif form[0] == "named" and form[3] is not None:
+        day = date(form[3], form[2], form[1])
+    else:
+        return None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"no such time: {hour:02d}:{minute:02d}")
+    return _day_wall_iso(day, hour, minute)
+
+
+def shown_iso_text(text: str, reference: datetime, day: date | None = None) -> str:
+    """`to_iso(shown_instant_text(text, reference, day))`, the same rules and errors, memoised
+    where the fetch time does not count."""
+    hour, minute, form = _shown_form(text)
+    if form is not None:
+        if form[0] == "numeric":
+            day = date(form[1], form[2], form[3])
+        elif form[0] == "named":
+            if form[3] is not None:
+                day = date(form[3], form[2], form[1])
+            else:
+                day = past_date(form[1], form[2], reference.astimezone(MOSCOW).date())
+        else:
+            day = reference.astimezone(MOSCOW).date() + timedelta(days=form[1])
+    return moscow_time_iso(hour, minute, reference, day)
+
+
+def moscow_time_iso(hour: int, minute: int, reference: datetime, day: date | None = None) -> str:
+    """`to_iso(shown_moscow_time(hour, minute, reference, day))`, the same rules and errors,
+    each Moscow wall time's UTC form memoised."""
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"no such time: {hour:02d}:{minute:02d}")
+    if day is not None:
+        return _day_wall_iso(day, hour, minute)
+    local_reference = reference.astimezone(MOSCOW)  # as shown_moscow_time: the day of the page
+    on_day = local_reference.date()
+    moment = datetime(on_day.year, on_day.month, on_day.day, hour, minute, tzinfo=MOSCOW)
+    if moment > local_reference + timedelta(minutes=10):
+        on_day -= timedelta(days=1)
+    return _wall_iso(on_day, hour, minute)

@@ -59,6 +59,8 @@ _FOLD = re.compile(r"\s+")
 
 
 def test_clean_text_folds_every_white_space_a_regex_folds():
-    for code in range(0x3100):
+    for code in [*range(0x3100), 0xFEFF, 0x10FFFF]:
         text = f" a{chr(code)}\u00a0b{chr(code)}{chr(code)} "
         assert clean_text(text) == _FOLD.sub(" ", text.replace("\u00a0", " ")).strip(), hex(code)
+        for text in (chr(code), f"a{chr(code)}b", f"a {chr(code)}", f"{chr(code)} b", f"a b{chr(code)}"):
+            assert clean_text(text) == _FOLD.sub(" ", text).strip(), hex(code)  # the already-folded path
