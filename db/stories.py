@@ -95,6 +95,18 @@ def fetches_after(db: Database, fetch_id: int) -> tuple[str | None, int]:
     return row[0], row[1] if row[1] is not None else fetch_id
 
 
+def chunk_end(db: Database, start: str, size: int) -> str | None:
+    """Where a grouping chunk that begins at `start` ends: the first sighting `size` headlines on
+    (past every headline first seen at `start` itself), None when fewer remain."""
+    row = db.execute(
+        "SELECT first_seen FROM headlines WHERE first_seen >= ? ORDER BY first_seen LIMIT 1 OFFSET ?",
+        [start, size],
+    ).fetchone()
+    if row is None or row[0] > start:
+        return row[0] if row else None
+    return db.execute("SELECT min(first_seen) FROM headlines WHERE first_seen > ?", [start]).fetchone()[0]
+
+
 def grouping_behind(db: Database) -> bool:
     """Whether headlines were first seen or reworded in fetches after the last grouping (a
     one-off `ticker fetch` records only; the stories' readers bring them up to date). Fetches
