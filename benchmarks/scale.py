@@ -15,6 +15,10 @@ run. Each trial is a fresh process and stops by itself after `--seconds`.
     python benchmarks/scale.py                                   # N = 1000, 5000; 150 s each
     python benchmarks/scale.py --old /work/main/.venv/bin/python # the same, old vs new
     python benchmarks/scale.py --quick                           # N = 200, every 10 s, 25 s
+
+`--new-every K`: a feed gains one item every K-th GET and repeats its bytes in between (default
+1: every poll stores a new item). `--no-stories`: the daemon skips the story grouping after a
+poll, to measure the poll path alone. Daemon CPU counts its parse workers (forked children).
 """
 
 from __future__ import annotations
