@@ -15,11 +15,16 @@ run. Each trial is a fresh process and stops by itself after `--seconds`.
     python benchmarks/scale.py                                   # N = 1000, 5000; 150 s each
     python benchmarks/scale.py --old /work/main/.venv/bin/python # the same, old vs new
     python benchmarks/scale.py --quick                           # N = 200, every 10 s, 25 s
+
+`--new-every K`: a feed gains one item every K-th GET and repeats its bytes in between (default
+1: every poll stores a new item). `--no-stories`: the daemon skips the story grouping after a
+poll, to measure the poll path alone. Daemon CPU counts its parse workers (forked children).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -47,13 +52,15 @@ class _FeedHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     counters: ClassVar[dict[str, int]] = {}
     lock = threading.Lock()
+    new_every = 1  # a new item every this many GETs of a feed; the others repeat the last answer
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
         with self.lock:
-            n = self.counters[self.path] = self.counters.get(self.path, -1) + 1
+            n = (self.counters.setdefault(self.path, -1) + 1) // self.new_every
+            self.counters[self.path] += 1
         name = self.path.strip("/").replace("/", "-")
         items = []
         for k in range(n + FEED_ITEMS - 1, n - 1, -1):  # newest first: one new item per GET
@@ -78,7 +85,8 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-def serve() -> None:
+def serve(new_every: int) -> None:
+    _FeedHandler.new_every = new_every
     server = _Server(("127.0.0.1", 0), _FeedHandler)
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
@@ -87,10 +95,23 @@ def serve() -> None:
 # ---- one trial (a fresh process: the daemon of whichever checkout runs this file) --------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU seconds of a process (Linux /proc); `reaped`: with its children that
+    ended and were waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def daemon_cpu_seconds() -> float:
+    """This process's CPU with its parse workers' (forked children: ticker.scraper.bounded),
+    live or ended."""
+    total = cpu_seconds(os.getpid(), reaped=True)
+    for task in Path("/proc/self/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(int(child))
+    return total
 
 
 def rss_bytes() -> int:
@@ -108,6 +129,10 @@ def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float,
     from ticker.schedules.daemon import Daemon
 
     logging.basicConfig(filename=workdir / f"daemon-{count}-{os.getpid()}.log", level=logging.INFO)
+    if os.environ.get("SCALE_NO_STORIES") == "1":  # the poll path alone: no story grouping after a poll
+        import ticker.schedules.runner
+
+        ticker.schedules.runner.after_write = lambda db, since=None: None
     runs: list[tuple[float, float]] = []  # (due, seconds late), as the daemon records them
 
     class Recording(Daemon):
@@ -123,13 +148,13 @@ def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float,
     )
     daemon = Recording(DaemonConfig(db=workdir / f"scale-{count}-{os.getpid()}.db", sources=sources))
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-    cpu0, server0, wall0 = cpu_seconds(os.getpid()), cpu_seconds(server_pid), time.monotonic()
+    cpu0, server0, wall0 = daemon_cpu_seconds(), cpu_seconds(server_pid), time.monotonic()
     thread.start()
     peak = rss_bytes()
     while time.monotonic() - wall0 < seconds:
         time.sleep(0.5)
         peak = max(peak, rss_bytes())
-    cpu1, server1, wall1 = cpu_seconds(os.getpid()), cpu_seconds(server_pid), time.monotonic()
+    cpu1, server1, wall1 = daemon_cpu_seconds(), cpu_seconds(server_pid), time.monotonic()
     daemon.request_stop()
     thread.join(timeout=60)
     with sqlite3.connect(daemon.config.db) as check:
@@ -141,6 +166,7 @@ def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float,
         "runs": len(runs),
         "cpu": (cpu1 - cpu0) / span,
         "server_cpu": (server1 - server0) / span,
+        "cpu_per_run": (cpu1 - cpu0) / max(1, len(runs)),
         "rss": peak,
         "outcomes": outcomes,
         "first_fetch": first,
@@ -164,6 +190,18 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, help="how long each trial runs, from the start (default 150)"
     )
+    parser.add_argument(
+        "--new-every",
+        type=int,
+        default=1,
+        help="a feed's answer gains one new item every K-th GET, the other GETs repeat it byte for byte "
+        "(default 1: every poll parses and stores a new item)",
+    )
+    parser.add_argument(
+        "--no-stories",
+        action="store_true",
+        help="measure the poll path alone: the daemon skips the story grouping after each poll",
+    )
     parser.add_argument("--old", help="another checkout's python: run its daemon too, alternating")
     parser.add_argument("--quick", action="store_true", help="N = 200, every 10 s, 25 s: a smoke test")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -172,7 +210,7 @@ def main() -> None:
     every_s = args.every or (10.0 if args.quick else 60.0)
     seconds = args.seconds or (25.0 if args.quick else 150.0)
     if args.serve:
-        serve()
+        serve(max(1, args.new_every))
         return
     if args.child:
         port, pid, folder, count = args.child
@@ -185,7 +223,11 @@ def main() -> None:
     )
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rows = []
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--new-every", str(args.new_every)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = int(server.stdout.readline().split()[1])
         with tempfile.TemporaryDirectory(prefix="ticker-scale-") as tmp:
@@ -193,8 +235,9 @@ def main() -> None:
                 for name, python in variants:
                     child = [python, __file__, "--every", str(every_s), "--seconds", str(seconds)]
                     child += ["--child", str(port), str(server.pid), tmp, str(count)]
+                    env = {**os.environ, "SCALE_NO_STORIES": "1" if args.no_stories else "0"}
                     done = subprocess.run(
-                        child, check=True, capture_output=True, text=True, timeout=seconds + 300
+                        child, check=True, capture_output=True, text=True, timeout=seconds + 300, env=env
                     )
                     result = json.loads(done.stdout.strip().splitlines()[-1])
                     late = result["late"]
@@ -202,7 +245,7 @@ def main() -> None:
                         name, count, f"{count / every_s:.0f}",
                         f"{1000 * quantile(late, 0.5):.1f}", f"{1000 * quantile(late, 0.99):.1f}",
                         f"{1000 * max(late):.0f}" if late else "-", result["runs"],
-                        f"{result['cpu']:.2f}", f"{result['server_cpu']:.2f}", f"{result['rss'] / 2**20:.0f}",
+                        f"{result['cpu']:.2f}", f"{1000 * result['cpu_per_run']:.1f}", f"{result['server_cpu']:.2f}", f"{result['rss'] / 2**20:.0f}",
                         "yes" if late and quantile(late, 0.99) <= GOAL_P99_S else "NO",
                         ", ".join(f"{k} {v}" for k, v in sorted(result["outcomes"].items())),
                     ])  # fmt: skip
@@ -213,9 +256,13 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     headers = ["code", "feeds", "polls/s due", "lateness p50 ms", "p99 ms", "max ms", "runs",
-               "daemon CPU (cores)", "server CPU (cores)", "daemon RSS MiB", "p99 <= 50 ms", "fetches"]  # fmt: skip
+               "daemon CPU (cores)", "CPU ms/run", "server CPU (cores)", "daemon RSS MiB", "p99 <= 50 ms", "fetches"]  # fmt: skip
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    print(f"\nOne daemon, every feed every {every_s:g} s, measured from the start for {seconds:g} s\n")
+    news = "a new item every GET" if args.new_every <= 1 else f"a new item every {args.new_every}th GET"
+    news += ", story grouping off" if args.no_stories else ""
+    print(
+        f"\nOne daemon, every feed every {every_s:g} s ({news}), measured from the start for {seconds:g} s\n"
+    )
     for row in [headers, ["-" * w for w in widths], *rows]:
         print("| " + " | ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
 

@@ -91,10 +91,9 @@ def store_observation(
     if parsed is None:
         return saved
     items = []
-    for headline in headlines:
-        title_id, is_new = _ensure_headline(db, row, headline)
+    for headline_id, title_id, is_new in _ensure_headlines(db, row, headlines):
         saved.items_new += is_new
-        items.append([headline.id, title_id])
+        items.append([headline_id, title_id])
     rate_ids = []
     for rate in parsed.rates:
         rate_id, is_new = _ensure_rate(db, row, rate)
@@ -146,6 +145,69 @@ def _ensure_headline(
         "SELECT id FROM headline_titles WHERE headline_id = ? AND title = ?", [headline.id, headline.title]
     ).fetchone()[0]
     return int(title_id), not known
+
+
+_IDS = "(SELECT value FROM json_each(?))"  # a list of ids as one variable: no limit on its length
+
+
+def _ensure_headlines(
+    db: Database, row: FetchRow, headlines: tuple[Headline, ...]
+) -> list[tuple[str, int, bool]]:
+    """`_ensure_headline` for every headline of a list, in its order, with the stored rows read
+    in a few queries and only what changes written: (id, title id, is new) each."""
+    ids = list(dict.fromkeys(h.id for h in headlines))
+    stored: dict[str, list] = {}
+    title_ids: dict[tuple[str, str], int] = {}
+    listed = [json.dumps(ids)]
+    for found in db.execute(
+        f"SELECT id, url, rubric, kind, paid, project, published_at FROM headlines WHERE id IN {_IDS}", listed
+    ).fetchall():
+        stored[found[0]] = list(found[1:])
+    for headline_id, title, title_id in db.execute(
+        f"SELECT headline_id, title, id FROM headline_titles WHERE headline_id IN {_IDS}", listed
+    ).fetchall():
+        title_ids[(headline_id, title)] = title_id
+    at, fetch_id = row.log_at, row.id
+    result = []
+    for headline in headlines:
+        known = stored.get(headline.id)
+        if known is None:
+            _ensure_headline(db, row, headline)  # inserts the headline and its title
+            stored[headline.id] = [
+                headline.url or None, headline.rubric, headline.kind, int(headline.paid),
+                headline.project, headline.published_at,
+            ]  # fmt: skip
+        else:
+            # What `UPDATE headlines SET url = coalesce(?, url), ...` would leave, computed here:
+            # the statement only when it changes something.
+            merged = [
+                headline.url or known[0], known[1] if headline.rubric is None else headline.rubric,
+                known[2] if headline.kind is None else headline.kind, max(known[3], int(headline.paid)),
+                known[4] if headline.project is None else headline.project,
+                headline.published_at if known[5] is None else known[5],
+            ]  # fmt: skip
+            if merged != known:
+                db.execute(
+                    "UPDATE headlines SET url = ?, rubric = ?, kind = ?, paid = ?, project = ?, "
+                    "published_at = ? WHERE id = ?",
+                    [*merged, headline.id],
+                )
+                stored[headline.id] = merged
+        title_id = title_ids.get((headline.id, headline.title))
+        if title_id is None:
+            db.execute(
+                "INSERT INTO headline_titles (headline_id, title, first_seen, last_seen, first_fetch_id, "
+                "last_fetch_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (headline_id, title) DO NOTHING",
+                [headline.id, headline.title, at, at, fetch_id, fetch_id],
+            )
+            title_id = title_ids[(headline.id, headline.title)] = int(
+                db.execute(
+                    "SELECT id FROM headline_titles WHERE headline_id = ? AND title = ?",
+                    [headline.id, headline.title],
+                ).fetchone()[0]
+            )
+        result.append((headline.id, title_id, known is None))
+    return result
 
 
 def _ensure_rate(db: Database, row: FetchRow, rate) -> tuple[int, bool]:
@@ -423,8 +485,7 @@ def derive(
         previous, before, failed, watched = current, (at, edition), False, at
     derived.sightings = _write_runs(db, source, channel, runs)
     _derive_titles(db, snapshots, seen, titles, derived)
-    for rate_id, (first, last) in rates.items():
-        _merge_extent(db, "rates", rate_id, first, last)
+    _merge_extents(db, "rates", rates)
     derived.headlines, derived.rates = len(seen), len(rates)
     return derived
 
@@ -521,6 +582,43 @@ def _merge_extent(db: Database, table: str, row_id: int, first: Place, last: Pla
     )
 
 
+def _merge_extents(db: Database, table: str, extents: dict[int, list[Place]]) -> None:
+    """`_merge_extent` for many rows (row id -> [first, last]): the rows read in a few queries,
+    written only where the extent widens (a live poll never moves a first observation)."""
+    firsts, lasts = [], []
+    for row_id, *stored in db.execute(
+        f"SELECT id, first_seen, first_fetch_id, last_seen, last_fetch_id FROM {table} WHERE id IN {_IDS}",
+        [json.dumps(list(extents))],
+    ).fetchall():
+        first, last = extents[row_id]
+        if _precedes(first, (stored[0], stored[1])):
+            firsts.append((*first, row_id))
+        if _precedes((stored[2], stored[3]), last):
+            lasts.append((*last, row_id))
+    db.conn.executemany(f"UPDATE {table} SET first_seen = ?, first_fetch_id = ? WHERE id = ?", firsts)
+    db.conn.executemany(f"UPDATE {table} SET last_seen = ?, last_fetch_id = ? WHERE id = ?", lasts)
+
+
+def _precedes(a: tuple, b: tuple) -> bool:
+    """SQL's `a < b` of two (text, integer) row values: a NULL it must compare is not less."""
+    if a[0] != b[0]:
+        return a[0] < b[0]
+    return a[1] is not None and b[1] is not None and a[1] < b[1]
+
+
+def _stored_headlines(db: Database, ids: list[str]) -> dict[str, tuple]:
+    """id -> (title, first_seen, first_fetch_id, last_seen, last_fetch_id, the title's id)."""
+    return {
+        values[0]: values[1:]
+        for values in db.execute(
+            "SELECT h.id, h.title, h.first_seen, h.first_fetch_id, h.last_seen, h.last_fetch_id, t.id "
+            "FROM headlines h LEFT JOIN headline_titles t ON t.headline_id = h.id AND t.title = h.title "
+            f"WHERE h.id IN {_IDS}",
+            [json.dumps(ids)],
+        ).fetchall()
+    }
+
+
 def _derive_titles(
     db: Database,
     snapshots: _Snapshots,
@@ -533,32 +631,29 @@ def _derive_titles(
     other (an observation merged before later ones) is recomputed from every fetch that showed
     it, in every channel."""
     touched: set[int] = set()
-    for title_id, (first, last) in titles.items():
-        _merge_extent(db, "headline_titles", title_id, first, last)
+    _merge_extents(db, "headline_titles", titles)
+    stored_rows = _stored_headlines(db, list(seen))
+    extended = []
     for headline_id, walk in seen.items():
-        stored = db.execute(
-            "SELECT title, first_seen, first_fetch_id, last_seen, last_fetch_id FROM headlines WHERE id = ?",
-            [headline_id],
-        ).fetchone()
+        stored = stored_rows[headline_id]
         stored_first, stored_last = (stored[1], stored[2]), (stored[3], stored[4])
         walk_first = walk.first[0]
         if stored_last < walk_first or stored_first == stored_last == walk_first:
             changes = list(walk.changes)
             if stored_last < walk_first:
-                before = db.execute(
-                    "SELECT id FROM headline_titles WHERE headline_id = ? AND title = ?",
-                    [headline_id, stored[0]],
-                ).fetchone()
-                if before is not None and before[0] != walk.first[1]:
-                    changes.insert(0, (walk_first, before[0], walk.first[1]))
-            _insert_changes(db, headline_id, changes, touched)
-            db.execute(
-                "UPDATE headlines SET title = (SELECT title FROM headline_titles WHERE id = ?), last_seen = ?, "
-                "last_fetch_id = ? WHERE id = ?",
-                [walk.last[1], *walk.last[0], headline_id],
-            )
+                before = stored[5]  # the id of the stored title
+                if before is not None and before != walk.first[1]:
+                    changes.insert(0, (walk_first, before, walk.first[1]))
+            if changes:
+                _insert_changes(db, headline_id, changes, touched)
+            extended.append((walk.last[1], *walk.last[0], headline_id))
             continue
         _recompute_headline(db, snapshots, headline_id, touched)
+    db.conn.executemany(
+        "UPDATE headlines SET title = (SELECT title FROM headline_titles WHERE id = ?), last_seen = ?, "
+        "last_fetch_id = ? WHERE id = ?",
+        extended,
+    )
     for fetch_id in touched:
         count = db.execute("SELECT count(*) FROM title_changes WHERE fetch_id = ?", [fetch_id]).fetchone()[0]
         db.execute("UPDATE fetches SET titles_changed = ? WHERE id = ?", [count, fetch_id])

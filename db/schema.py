@@ -520,16 +520,20 @@ def _title_vectors(db: Database) -> None:
     )
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> Database:
+def connect(path: str | Path, *, read_only: bool = False, shared: bool = False) -> Database:
     """Open the database: WAL, a busy timeout, transactions under our explicit control. A path
-    that is no file (a directory, a FIFO, a device) is refused first (BadInput, one line)."""
+    that is no file (a directory, a FIFO, a device) is refused first (BadInput, one line).
+    `shared`: usable from any thread, one at a time (the daemon's kept connections)."""
     target = Path(check_database_path(path))
     if read_only:
         conn = sqlite3.connect(
-            f"file:{target}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
-        )
+            f"file:{target}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+            check_same_thread=not shared,
+        )  # fmt: skip
     else:
-        conn = sqlite3.connect(str(target), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn = sqlite3.connect(
+            str(target), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=not shared
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")

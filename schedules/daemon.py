@@ -35,6 +35,7 @@ from ticker.db.writes import register_source
 from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.config import DaemonConfig
+from ticker.schedules.connections import HeldConnections
 from ticker.schedules.lock import DaemonLock
 from ticker.schedules.runner import RunResult, SourceRunner
 from ticker.scraper.http import make_client
@@ -137,6 +138,7 @@ class Daemon:
         self._runners: list[SourceRunner] = []
         self._transport: httpx.HTTPTransport | None = None
         self._lock: DaemonLock | None = None
+        self._connections: HeldConnections | None = None
         self.failure: str | None = None  # why the daemon stopped itself (it must exit non-zero)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -194,6 +196,9 @@ class Daemon:
                     list(spec.channels), now, ticker_channel=spec.ticker_channel,
             options=spec.recorded_options(),
                 )  # fmt: skip
+            # Opened while `db` is: the -wal and -shm it notes stay the database's until the stop.
+            self._connections = HeldConnections(self.config.db)
+            self._connections.open()
         finally:
             db.conn.close()
         hooks.configure(self.config.settings)
@@ -207,6 +212,7 @@ class Daemon:
                 self.client_factory(transport=self._transport),
                 stopping=lambda: self._stop,
                 max_backoff_s=self.config.max_backoff_for(spec.name),
+                connections=self._connections,
             )
             for spec in self.config.sources
         ]
@@ -282,6 +288,8 @@ class Daemon:
             return False
         for runner in self._runners:
             runner.client.close()  # each closes the shared pool: closing twice is harmless
+        if self._connections is not None:
+            self._connections.close()
         if self._scheduler is not None:
             log.info("stopped")
         return True
@@ -308,10 +316,19 @@ class Daemon:
 
     def _database_gone(self) -> bool:
         """True (once logged, the daemon stopping) when the database path no longer names the
-        file this daemon locked and opened: every later write would go elsewhere or fail."""
-        if self._lock is None or self._lock.still_at_path():
-            return False
-        return self._fail(f"the database {self.config.db} was deleted or replaced while the daemon ran")
+        file this daemon locked and opened, or the files its kept connections hold were changed
+        under them (schedules/connections.py): every later write would go elsewhere or fail."""
+        changed = self._connections.changed() if self._connections is not None else None
+        if changed == "replaced" or (self._lock is not None and not self._lock.still_at_path()):
+            return self._fail(f"the database {self.config.db} was deleted or replaced while the daemon ran")
+        if changed == "emptied":
+            return self._fail(f"the database {self.config.db} no longer holds ticker's tables (empty now)")
+        if changed == "log":
+            return self._fail(
+                f"the database {self.config.db}'s write-ahead log (-wal, -shm) was deleted or replaced "
+                "while the daemon ran"
+            )
+        return False
 
     def _database_emptied(self) -> bool:
         """After a failed run: True (the daemon stopping) when the file no longer holds ticker's

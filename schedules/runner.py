@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from ticker.jobs.poll import poll
 from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState
+from ticker.schedules.connections import HeldConnections
 from ticker.stories.update import after_write
 
 log = logging.getLogger("ticker.daemon")
@@ -61,11 +62,13 @@ class SourceRunner:
         *,
         stopping: Callable[[], bool] = lambda: False,
         max_backoff_s: float = MAX_BACKOFF_S,
+        connections: HeldConnections | None = None,
     ) -> None:
         self.spec = spec
         self.db_path = db_path
         self.client = client
         self.stopping = stopping
+        self.connections = connections  # the daemon's kept connections (None: one per run)
         self.state = SourceState(
             every_s=spec.interval_s,
             channels=spec.channels,
@@ -79,29 +82,28 @@ class SourceRunner:
         state.start_run()
         succeeded = False
         polls = 0
-        db: Database | None = None
         try:
-            db = connect(self.db_path)
-            for channel in state.channel_order():
-                if self.stopping():
-                    break
-                polls += 1
-                saved, retry_after = self._poll(db, channel)
-                if saved.outcome in SUCCESS_OUTCOMES:
-                    was = state.active
-                    state.record_poll(channel, saved.outcome)
-                    succeeded = True
-                    if state.active != was:
-                        self._log_switch(was, channel)
-                    break
-                go_on = state.record_poll(channel, saved.outcome, retry_after)
-                if state.retry_after_asked_s is not None:
-                    log.warning(
-                        "%s: the server asked to wait %.0fs (Retry-After); waiting max_backoff = %gs instead",
-                        self.spec.name, state.retry_after_asked_s, state.max_backoff_s,
-                    )  # fmt: skip
-                if not go_on:
-                    break
+            with self._database() as db:
+                for channel in state.channel_order():
+                    if self.stopping():
+                        break
+                    polls += 1
+                    saved, retry_after = self._poll(db, channel)
+                    if saved.outcome in SUCCESS_OUTCOMES:
+                        was = state.active
+                        state.record_poll(channel, saved.outcome)
+                        succeeded = True
+                        if state.active != was:
+                            self._log_switch(was, channel)
+                        break
+                    go_on = state.record_poll(channel, saved.outcome, retry_after)
+                    if state.retry_after_asked_s is not None:
+                        log.warning(
+                            "%s: the server asked to wait %.0fs (Retry-After); waiting max_backoff = %gs instead",
+                            self.spec.name, state.retry_after_asked_s, state.max_backoff_s,
+                        )  # fmt: skip
+                    if not go_on:
+                        break
         except Exception as error:
             log.error(
                 "%s: run failed, retrying at the next run: %s",
@@ -110,12 +112,22 @@ class SourceRunner:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
             hooks.run_failed(self.spec, error)  # e.g. an alert sent directly: nothing was recorded
-        finally:
-            if db is not None:
-                with contextlib.suppress(Exception):  # a broken connection must not fail the job
-                    db.conn.close()
         state.finish_run(succeeded)
         return RunResult(started, succeeded, state.next_delay(), polls)
+
+    @contextlib.contextmanager
+    def _database(self) -> Iterator[Database]:
+        """The run's connection: one of the daemon's kept ones, else its own, closed after."""
+        if self.connections is not None:
+            with self.connections.connection() as db:
+                yield db
+            return
+        db = connect(self.db_path)
+        try:
+            yield db
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection must not fail the job
+                db.conn.close()
 
     def _poll(self, db: Database, channel: str) -> tuple[Saved, float | None]:
         clock = time.monotonic()

@@ -9,6 +9,8 @@ size of every content-coding layer (`content_coding`), Retry-After read as 0..10
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import math
 import os
 import re
@@ -16,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -115,8 +118,8 @@ class _Watchdog:
         self.fired = threading.Event()
         self._streams: list[object] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+        self._seconds = seconds
+        self._entry: list | None = None
 
     def trace(self, event_name: str, info: dict) -> None:
         """httpcore's trace hook: keeps each socket the request opens (TCP, then TLS)."""
@@ -143,11 +146,69 @@ class _Watchdog:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
+        self._entry = _deadlines.add(time.monotonic() + self._seconds, self._fire)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
+        if self._entry is not None:
+            _deadlines.cancel(self._entry)
+
+
+class _Deadlines:
+    """Every request's watchdog, kept by one thread of the process (a thread started per request
+    cost more than the rest of a small request's bookkeeping). Entries are [when, sequence,
+    action]; a cancelled one keeps its place with no action, and is dropped when it comes first."""
+
+    def __init__(self) -> None:
+        self._heap: list[list] = []
+        self._changed = threading.Condition()
+        self._sequence = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, action: Callable[[], None]) -> list:
+        """Call `action` at `when` (time.monotonic()) unless cancelled before."""
+        entry = [when, next(self._sequence), action]
+        with self._changed:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ticker-http-deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0] is entry:
+                self._changed.notify()
+        return entry
+
+    def cancel(self, entry: list) -> None:
+        entry[2] = None  # one store: the keeper reads it under its lock, never calls a cancelled one
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while True:
+                    while self._heap and self._heap[0][2] is None:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._changed.wait()
+                        continue
+                    delay = self._heap[0][0] - time.monotonic()
+                    if delay <= 0:
+                        action = heapq.heappop(self._heap)[2]
+                        break
+                    self._changed.wait(delay)
+            if action is not None:
+                with contextlib.suppress(Exception):  # a watchdog must not end the keeper
+                    action()
+
+
+_deadlines = _Deadlines()
+
+
+def _forget_deadlines() -> None:
+    """In a forked child: the parent's keeper thread is not there (nor its lock's state)."""
+    global _deadlines
+    _deadlines = _Deadlines()
+
+
+os.register_at_fork(after_in_child=_forget_deadlines)
 
 
 def make_client(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -160,8 +161,10 @@ def fetches(db_path: Path, source_name: str) -> list[tuple]:
 
 def fetch_total(db_path: Path) -> int:
     """Fetches recorded so far (0 while the file or its tables do not exist yet)."""
+    # Closed at once: a connection of this process left open (the `with` of sqlite3 only commits)
+    # would, as the last one to close, checkpoint its old log into a file emptied under it.
     try:
-        with sqlite3.connect(db_path) as conn:
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
             return conn.execute("SELECT count(*) FROM fetches").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
