@@ -47,6 +47,16 @@ class Due:
     attempts: int  # including this one
 
 
+def fetch_ids_between(db: Database, after_id: int, upto_id: int) -> list[int]:
+    """The fetch ids in (after_id, upto_id], in order."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM fetches WHERE id > ? AND id <= ? ORDER BY id", [after_id, upto_id]
+        )
+    ]
+
+
 def fetch_facts(db: Database, fetch_id: int) -> FetchFacts | None:
     row = db.execute(
         "SELECT source, channel, outcome, started_at, error FROM fetches WHERE id = ?", [fetch_id]

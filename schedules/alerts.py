@@ -162,7 +162,7 @@ class Alerter:
         try:
             self._resume(db)
             with write_transaction(db):
-                events = self.evaluate(db, saved.fetch_id)
+                events = self.evaluate_poll(db, saved.fetch_id)
                 events += self._recorded_again(db, saved.fetch_id)
         except sqlite3.Error as error:
             self._send_unrecorded(
@@ -247,7 +247,13 @@ class Alerter:
         return sent
 
     def evaluate(self, db: Database, fetch_id: int) -> list[Event]:
-        """The state changes one recorded fetch causes (call inside a write transaction)."""
+        """The state changes one recorded fetch causes, its stories' included (call inside a
+        write transaction, once the fetch's headlines are grouped)."""
+        return self.evaluate_poll(db, fetch_id) + self.evaluate_stories(db, fetch_id)
+
+    def evaluate_poll(self, db: Database, fetch_id: int) -> list[Event]:
+        """The state changes one recorded fetch causes, but a story it took to N outlets (the
+        daemon groups its polls in passes of their own: `after_grouping`)."""
         facts = store.fetch_facts(db, fetch_id)
         if facts is None:
             return []
@@ -261,12 +267,39 @@ class Alerter:
                 events += self._rate_mismatch(db, source, at, fetch_id)
             for hit in watch_hits(db, fetch_id, self.settings.watch, at):
                 events += self._raise(db, hit.condition, hit.source, at, fetch_id, hit.message)
-            if self.settings.stories:
-                events += self._story_carried(db, source, at, fetch_id)
-            if self.settings.on_story_pulled:
+            if self.settings.on_story_pulled:  # the pulled item's story was grouped before
                 events += self._story_pulled(db, source, at, fetch_id)
         else:
             events += self._failing(db, facts, fetch_id)
+        return events
+
+    def evaluate_stories(self, db: Database, fetch_id: int) -> list[Event]:
+        """The alert a grouped fetch can cause: a story its new items took to N outlets."""
+        if not self.settings.stories:
+            return []
+        facts = store.fetch_facts(db, fetch_id)
+        if facts is None or facts.outcome not in SUCCESS_OUTCOMES:
+            return []
+        return self._story_carried(db, facts.source, facts.started_at, fetch_id)
+
+    def after_grouping(self, db: Database, after_id: int, upto_id: int) -> list[Event]:
+        """After a pass of the daemon's story grouping: the story alerts of the fetches it
+        grouped (ids in (after_id, upto_id]), then every alert that is due."""
+        if not self.enabled or not self.settings.stories:
+            return []
+        try:
+            with write_transaction(db):
+                events = [
+                    e
+                    for i in store.fetch_ids_between(db, after_id, upto_id)
+                    for e in self.evaluate_stories(db, i)
+                ]
+        except sqlite3.Error as error:
+            self._send_unrecorded(
+                f"the story alerts of fetches {after_id + 1}-{upto_id} could not be recorded", error
+            )
+            return []
+        self.deliver_due(db)
         return events
 
     def _failing(self, db: Database, facts: store.FetchFacts, fetch_id: int) -> list[Event]:

@@ -21,7 +21,6 @@ from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.backoff import MAX_BACKOFF_S, SourceState
 from ticker.schedules.connections import HeldConnections
-from ticker.stories.update import after_write
 
 log = logging.getLogger("ticker.daemon")
 
@@ -135,8 +134,6 @@ class SourceRunner:
         elapsed_ms = int((time.monotonic() - clock) * 1000)
         line = describe(self.spec, channel, saved, elapsed_ms)
         log.log(logging.INFO if saved.outcome in SUCCESS_OUTCOMES else logging.WARNING, line)
-        if saved.new_headlines:  # an answer with nothing new leaves the stories (and the disk) alone
-            after_write(db)  # stories: group what this poll added (logged, never raised)
         hooks.run_after_poll(db, self.spec, saved)
         failed = saved.outcome not in SUCCESS_OUTCOMES and saved.row is not None
         return saved, saved.row.retry_after_s if failed else None
