@@ -104,7 +104,9 @@ def build_warc(path: Path, captures: int, seed: int = 20) -> tuple[int, int]:
     raw = 0
     with open(path, "wb") as stream:
         writer = WARCWriter(stream, gzip=True)
-        writer.write_record(writer.create_warcinfo_record(path.name, {"software": "benchmarks/import_speed.py"}))
+        writer.write_record(
+            writer.create_warcinfo_record(path.name, {"software": "benchmarks/import_speed.py"})
+        )
         for capture in range(captures):
             moment = common.T0 + timedelta(seconds=capture * POLL_S)
             if capture:
@@ -169,7 +171,9 @@ def _remove(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def measure(variants: dict[str, str], warc: Path, captures: int, runs: int) -> dict[str, dict[str, list[float]]]:
+def measure(
+    variants: dict[str, str], warc: Path, captures: int, runs: int
+) -> dict[str, dict[str, list[float]]]:
     """Interleaved whole-process runs: {"import"|"reparse": {variant: [seconds per run]}}."""
     folder = warc.parent
     times: dict[str, dict[str, list[float]]] = {"import": {}, "reparse": {}}
@@ -187,7 +191,9 @@ def measure(variants: dict[str, str], warc: Path, captures: int, runs: int) -> d
         for name in order:
             target = folder / f"reparsed-{name}.db"
             _remove(target)
-            times["reparse"].setdefault(name, []).append(reparse_once(variants[name], source, target, captures))
+            times["reparse"].setdefault(name, []).append(
+                reparse_once(variants[name], source, target, captures)
+            )
             _remove(target)
     return times
 
@@ -272,14 +278,21 @@ def profile(warc: Path, captures: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--captures", type=int, default=1500, help="captures in the WARC file (default 1500)")
     parser.add_argument("--runs", type=int, default=3, help="whole-process runs of each (median)")
-    parser.add_argument("--old", metavar="PATH/ticker", help="another installation's ticker, run in the same rounds")
+    parser.add_argument(
+        "--old", metavar="PATH/ticker", help="another installation's ticker, run in the same rounds"
+    )
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--profile", action="store_true", help="also profile both in-process (cProfile)")
-    parser.add_argument("--no-embedder", action="store_true",
-                        help="group stories with the lexical model (TICKER_NO_EMBEDDER=1), not the shipped embedder")
+    parser.add_argument(
+        "--no-embedder",
+        action="store_true",
+        help="group stories with the lexical model (TICKER_NO_EMBEDDER=1), not the shipped embedder",
+    )
     args = parser.parse_args()
     EMBEDDER["on"] = not args.no_embedder
     if args.no_embedder:
@@ -311,8 +324,13 @@ def main() -> None:
 def report(times: dict[str, dict[str, list[float]]], captures: int) -> None:
     """The whole-process tables."""
     headers = ["code", "runs", "median s", "min s", "captures/s (median)", "captures/s (best)"]
-    print(common.table(headers, _rows(times["import"], captures),
-                       f"`ticker import warc` into a new database, whole process (goal >= {GOAL_PER_S}/s)"))
+    print(
+        common.table(
+            headers,
+            _rows(times["import"], captures),
+            f"`ticker import warc` into a new database, whole process (goal >= {GOAL_PER_S}/s)",
+        )
+    )
     print(common.table(headers, _rows(times["reparse"], captures),
                        f"`ticker reparse --into` over the imported database, whole process "
                        f"(goal >= {GOAL_PER_S}/s)"))  # fmt: skip
