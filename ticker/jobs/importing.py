@@ -25,11 +25,13 @@ from ticker.core.politeness import Politeness as PolitenessRule
 from ticker.core.politeness import Stopped
 from ticker.core.records import Saved
 from ticker.db.imports import (
+    Capture,
     capture_stored,
     imported_instants,
     imported_refs,
     merge_captures,
     save_capture,
+    save_captures,
 )
 from ticker.db.writes import register_source
 from ticker.jobs.fetching import Attempt, from_recorded, parse_body, request
@@ -372,8 +374,9 @@ class WarcTarget:
     channel: str
 
 
-PARSE_AHEAD = 8  # WARC records parsed ahead of the one being written (their bodies in memory together)
-AHEAD_BYTES = 32 * 1024 * 1024  # ... and their bodies together (a body may be up to the 20 MiB cap)
+PARSE_AHEAD = 8  # WARC records parsed ahead of the ones being written
+WRITE_BATCH = 32  # captures stored in one transaction (a daemon writing the same file waits one batch)
+HELD_BYTES = 32 * 1024 * 1024  # bodies held, parsing or waiting to be written, before all are written
 
 
 @dataclass(slots=True)
@@ -388,44 +391,62 @@ class _Parsing:
 
 
 class _Writer:
-    """Writes the parsed records in file order, each through the one capture path."""
+    """Writes the parsed records in file order, WRITE_BATCH captures a transaction, each through
+    the one capture path (`ticker.db.imports.save_captures`)."""
 
     def __init__(self, database: _Lazy, bar: Bar) -> None:
         self.database, self.bar = database, bar
-        self.waiting: deque[_Parsing] = deque()
-        self.waiting_bytes = 0
-
+        self.parsing: deque[_Parsing] = deque()
+        self.parsed: list[tuple[_Parsing, Attempt]] = []
+        self.held = 0  # bytes of the bodies of both
         self.failed = False  # a write (or a parse) raised: nothing more is written
 
-    def write_next(self) -> None:
-        parsing = self.waiting.popleft()
-        self.waiting_bytes -= parsing.size
-        target = parsing.target
+    def add(self, parsing: _Parsing) -> None:
+        """One more record being parsed; the oldest are taken (and written by batches) while
+        too many wait."""
+        self.parsing.append(parsing)
+        self.held += parsing.size
+        while len(self.parsing) > PARSE_AHEAD:
+            self._take_oldest()
+        if self.held > HELD_BYTES:
+            self.write_all()
+
+    def write_all(self) -> None:
+        while self.parsing:
+            self._take_oldest()
+        self._write()
+
+    def _take_oldest(self) -> None:
+        parsing = self.parsing.popleft()
         try:
-            attempt = parsing.attempt.result()
-            saved = save_capture(
-                self.database(), attempt.row, attempt.parsed, attempt.body, origin="warc",
-                origin_ref=parsing.ref, max_items=target.spec.channel(target.channel).max_items,
-            )  # fmt: skip
+            self.parsed.append((parsing, parsing.attempt.result()))
         except BaseException:
             self.failed = True
             raise
-        if saved is None:  # another import stored it meanwhile
-            parsing.summary.skipped += 1
-        else:
-            parsing.summary.stored(saved)
-        self.bar.advance()
+        if len(self.parsed) >= WRITE_BATCH:
+            self._write()
 
-    def add(self, parsing: _Parsing) -> None:
-        """One more record being parsed; the oldest written while too many wait."""
-        self.waiting.append(parsing)
-        self.waiting_bytes += parsing.size
-        while len(self.waiting) > PARSE_AHEAD or (self.waiting_bytes > AHEAD_BYTES and len(self.waiting) > 1):
-            self.write_next()
-
-    def write_all(self) -> None:
-        while self.waiting:
-            self.write_next()
+    def _write(self) -> None:
+        if not self.parsed:
+            return
+        captures = [
+            Capture(attempt.row, attempt.parsed, attempt.body, parsing.ref,
+                    parsing.target.spec.channel(parsing.target.channel).max_items)
+            for parsing, attempt in self.parsed
+        ]  # fmt: skip
+        try:
+            saved = save_captures(self.database(), captures, origin="warc")
+        except BaseException:
+            self.failed = True
+            raise
+        for (parsing, _), one in zip(self.parsed, saved, strict=True):
+            if one is None:  # another import stored it meanwhile
+                parsing.summary.skipped += 1
+            else:
+                parsing.summary.stored(one)
+            self.held -= parsing.size
+            self.bar.advance()
+        self.parsed = []
 
 
 def _parse_record(target: WarcTarget, record: warc_reader.WarcResponse, ref: str) -> Attempt:
@@ -454,8 +475,9 @@ def import_warc(
 
     Records are parsed ahead, up to PARSE_AHEAD of them, by threads each waiting on a bounded
     parse worker (as many as `ticker.scraper.bounded` runs at once), while this thread reads the
-    file and writes the captures in file order: what is stored, and in which order, is what a
-    record-by-record import stores."""
+    file and writes the captures in file order, WRITE_BATCH to a transaction: what is stored, and
+    in which order, is what a record-by-record import stores. An import stopped meanwhile keeps
+    the batches written; a re-run imports the rest."""
     bar = bar or Bar("importing", None)
     database = _Lazy(db)
     summaries: dict[tuple[str, str], Summary] = {}
