@@ -11,6 +11,8 @@ says it is pending.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlite_utils import Database
 
 from ticker.core.base import RatesDocument, TickerPage, to_iso, utc_now
@@ -57,6 +59,16 @@ def capture_stored(db: Database, source: str, channel: str, origin: str, started
     )
 
 
+class Capture(NamedTuple):
+    """One capture to store: the fetch row as classified, what it showed, its body."""
+
+    row: FetchRow
+    parsed: TickerPage | RatesDocument | None
+    body: bytes | None
+    origin_ref: str
+    max_items: int = MAX_ITEMS
+
+
 def save_capture(
     db: Database,
     row: FetchRow,
@@ -76,20 +88,32 @@ def save_capture(
     origin for the source's channel at the same instant (the same `origin_ref` always is: a
     memento's or a WARC record's instant is its own). The check is made inside the write
     transaction, so imports of the same captures running at once store each one once."""
+    [saved] = save_captures(db, [Capture(row, parsed, body, origin_ref, max_items)], origin=origin)
+    return saved
+
+
+def save_captures(db: Database, captures: list[Capture], *, origin: str) -> list[Saved | None]:
+    """`save_capture` of each capture in turn, in one transaction (an import of many captures
+    commits once per batch, not once per capture): what each returned, in order."""
     if origin not in IMPORT_ORIGINS:
         raise ValueError(f"unknown capture origin {origin!r}")
     with write_transaction(db):
-        if capture_stored(db, row.source, row.channel, origin, row.started_at):
-            return None
-        row.origin, row.origin_ref = origin, origin_ref
-        saved = store_observation(db, row, parsed, max_items=max_items)
-        mark_pending(db, row.source, row.channel, (row.log_at, saved.fetch_id))
-        if body is not None:
-            # stored_at is when it entered the archive (age-based retention), not the capture time
-            archive_body(
-                db, fetch_id=saved.fetch_id, source=row.source, channel=row.channel, body=body,
-                content_type=row.content_type, at=to_iso(utc_now()), keep=True,
-            )  # fmt: skip
+        return [_store_capture(db, capture, origin) for capture in captures]
+
+
+def _store_capture(db: Database, capture: Capture, origin: str) -> Saved | None:
+    row = capture.row
+    if capture_stored(db, row.source, row.channel, origin, row.started_at):
+        return None
+    row.origin, row.origin_ref = origin, capture.origin_ref
+    saved = store_observation(db, row, capture.parsed, max_items=capture.max_items)
+    mark_pending(db, row.source, row.channel, (row.log_at, saved.fetch_id))
+    if capture.body is not None:
+        # stored_at is when it entered the archive (age-based retention), not the capture time
+        archive_body(
+            db, fetch_id=saved.fetch_id, source=row.source, channel=row.channel, body=capture.body,
+            content_type=row.content_type, at=to_iso(utc_now()), keep=True,
+        )  # fmt: skip
     return saved
 
 

@@ -244,3 +244,20 @@ def test_parsing_ahead_in_processes_gives_the_same_history(recorded, tmp_path, m
     assert history(tmp_path / "pooled.db") == history(tmp_path / "serial.db")
     assert {**pooled.as_dict(), "target": ""} == {**serial.as_dict(), "target": ""}
     assert pooled.reparsed == serial.reparsed > 0
+
+
+def test_a_reparse_into_a_new_file_keeps_the_stored_title_vectors(recorded, tmp_path):
+    """The story matcher's vectors (made once per title, ~50 ms of CPU each) go with the
+    history: the stories rebuilt in the new file read them instead of embedding every title again."""
+    broken, _ = recorded
+    db = open_db(broken)
+    with db.conn:
+        db.conn.executemany(
+            "INSERT INTO title_vectors (title_sha256, model, vector) VALUES (?, ?, ?)",
+            [("a" * 64, "model-x", b"\x01\x02"), ("b" * 64, "model-x", b"\x03\x04")],
+        )
+    db.conn.close()
+    reparse_into(broken, tmp_path / "new.db")
+    new = open_db(tmp_path / "new.db")
+    rows = new.execute("SELECT title_sha256, model, vector FROM title_vectors ORDER BY 1").fetchall()
+    assert rows == [("a" * 64, "model-x", b"\x01\x02"), ("b" * 64, "model-x", b"\x03\x04")]

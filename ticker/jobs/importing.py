@@ -10,7 +10,9 @@ skips captures already stored without asking for them again.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,17 +25,20 @@ from ticker.core.politeness import Politeness as PolitenessRule
 from ticker.core.politeness import Stopped
 from ticker.core.records import Saved
 from ticker.db.imports import (
+    Capture,
     capture_stored,
     imported_instants,
     imported_refs,
     merge_captures,
     save_capture,
+    save_captures,
 )
 from ticker.db.writes import register_source
 from ticker.jobs.fetching import Attempt, from_recorded, parse_body, request
 from ticker.jobs.progress import Bar
 from ticker.jobs.sources import SourceSpec, UnknownSource
 from ticker.scraper import warc_reader, wayback
+from ticker.scraper.bounded import MAX_WORKERS
 from ticker.scraper.links import address_identity, same_address
 from ticker.stories.update import after_write
 
@@ -369,6 +374,90 @@ class WarcTarget:
     channel: str
 
 
+PARSE_AHEAD = 8  # WARC records parsed ahead of the ones being written
+WRITE_BATCH = 32  # captures stored in one transaction (a daemon writing the same file waits one batch)
+HELD_BYTES = 32 * 1024 * 1024  # bodies held, parsing or waiting to be written, before all are written
+
+
+@dataclass(slots=True)
+class _Parsing:
+    """A record handed to the parse threads, waiting to be written in file order."""
+
+    summary: Summary
+    target: WarcTarget
+    ref: str
+    size: int
+    attempt: Future
+
+
+class _Writer:
+    """Writes the parsed records in file order, WRITE_BATCH captures a transaction, each through
+    the one capture path (`ticker.db.imports.save_captures`)."""
+
+    def __init__(self, database: _Lazy, bar: Bar) -> None:
+        self.database, self.bar = database, bar
+        self.parsing: deque[_Parsing] = deque()
+        self.parsed: list[tuple[_Parsing, Attempt]] = []
+        self.held = 0  # bytes of the bodies of both
+        self.failed = False  # a write (or a parse) raised: nothing more is written
+
+    def add(self, parsing: _Parsing) -> None:
+        """One more record being parsed; the oldest are taken (and written by batches) while
+        too many wait."""
+        self.parsing.append(parsing)
+        self.held += parsing.size
+        while len(self.parsing) > PARSE_AHEAD:
+            self._take_oldest()
+        if self.held > HELD_BYTES:
+            self.write_all()
+
+    def write_all(self) -> None:
+        while self.parsing:
+            self._take_oldest()
+        self._write()
+
+    def _take_oldest(self) -> None:
+        parsing = self.parsing.popleft()
+        try:
+            self.parsed.append((parsing, parsing.attempt.result()))
+        except BaseException:
+            self.failed = True
+            raise
+        if len(self.parsed) >= WRITE_BATCH:
+            self._write()
+
+    def _write(self) -> None:
+        if not self.parsed:
+            return
+        captures = [
+            Capture(attempt.row, attempt.parsed, attempt.body, parsing.ref,
+                    parsing.target.spec.channel(parsing.target.channel).max_items)
+            for parsing, attempt in self.parsed
+        ]  # fmt: skip
+        try:
+            saved = save_captures(self.database(), captures, origin="warc")
+        except BaseException:
+            self.failed = True
+            raise
+        for (parsing, _), one in zip(self.parsed, saved, strict=True):
+            if one is None:  # another import stored it meanwhile
+                parsing.summary.skipped += 1
+            else:
+                parsing.summary.stored(one)
+            self.held -= parsing.size
+            self.bar.advance()
+        self.parsed = []
+
+
+def _parse_record(target: WarcTarget, record: warc_reader.WarcResponse, ref: str) -> Attempt:
+    """In a parse thread: the record as a live answer is taken (`from_recorded`); the parse itself
+    runs in a bounded worker process, so the threads wait there while the caller writes."""
+    return from_recorded(
+        target.spec, target.channel, url=record.target_uri, status=record.status, reason=record.reason,
+        headers=record.headers, body=record.body, started_at=record.date, origin="warc", origin_ref=ref,
+    )  # fmt: skip
+
+
 def import_warc(
     db: Opener,
     paths: Iterable[Path],
@@ -382,72 +471,72 @@ def import_warc(
     the database: it is called at the first record of a source, so a file that is not a WARC,
     or holds no source's record, creates no database. Records dated outside the years ticker's
     times take, and records cut short (a truncated file: `reader.truncated` names it), are
-    skipped, counted and said."""
+    skipped, counted and said.
+
+    Records are parsed ahead, up to PARSE_AHEAD of them, by threads each waiting on a bounded
+    parse worker (as many as `ticker.scraper.bounded` runs at once), while this thread reads the
+    file and writes the captures in file order, WRITE_BATCH to a transaction: what is stored, and
+    in which order, is what a record-by-record import stores. An import stopped meanwhile keeps
+    the batches written; a re-run imports the rest."""
     bar = bar or Bar("importing", None)
     database = _Lazy(db)
     summaries: dict[tuple[str, str], Summary] = {}
     specs: dict[tuple[str, str], WarcTarget] = {}
     known: dict[tuple[str, str], set[str]] = {}
     reader = reader or warc_reader.Reader()
+    writer = _Writer(database, bar)
     interrupted = False
+    threads = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="warc-parse")
     try:
-        for path in paths:
-            for record in reader.records(path, lambda uri: match(uri) is not None):
-                target = match(record.target_uri)
-                if target is None:
-                    continue
-                key = (target.spec.name, target.channel)
-                if key not in summaries:
-                    db = database()
-                    summaries[key] = Summary(*key)
-                    specs[key] = target
-                    known[key] = imported_refs(db, *key, "warc") | imported_instants(db, *key, "warc")
-                    _register(db, target.spec)
-                summary = summaries[key]
-                summary.found += 1
-                summary.kept += 1
-                ref = f"{path.name}#{record.record_id}"
-                if record.unreadable or record.date is None:
-                    summary.refused("unreadable", f"WARC record {ref}: {record.problem}")
-                elif record.truncated:
-                    summary.not_a_capture("truncated", f"{ref}: cut short: {record.problem}")
-                    summary.warn(f"{path}: the file is truncated: record {record.record_id} is cut short "
-                                 f"({record.problem}): not imported")  # fmt: skip
-                elif not in_time_bounds(record.date):
-                    summary.out_of_bounds(f"WARC record {ref}", record.date)
-                elif problem := wayback.capture_date_problem(record.date, None, utc_now()):
-                    summary.refused("date_refused", f"WARC record {ref}: {problem}")
-                # the same record again, or a copy of it (the file renamed, another crawl's copy)
-                elif ref in known[key] or to_iso(record.date) in known[key]:
-                    summary.skipped += 1
-                elif record.body is None:
-                    kind = "revisit_unresolved" if record.revisit else "too_large"
-                    summary.not_a_capture(kind, f"{ref}: {record.problem}")
-                else:
-                    attempt = from_recorded(
-                        target.spec, target.channel, url=record.target_uri, status=record.status,
-                        reason=record.reason, headers=record.headers, body=record.body,
-                        started_at=record.date, origin="warc", origin_ref=ref,
-                    )  # fmt: skip
-                    row = attempt.row
-                    saved = save_capture(
-                        db,
-                        row,
-                        attempt.parsed,
-                        attempt.body,
-                        origin="warc",
-                        origin_ref=ref,
-                        max_items=target.spec.channel(target.channel).max_items,
-                    )
-                    known[key].update((ref, row.started_at))
-                    if saved is None:  # another import stored it meanwhile
+        try:
+            for path in paths:
+                for record in reader.records(path, lambda uri: match(uri) is not None):
+                    target = match(record.target_uri)
+                    if target is None:
+                        continue
+                    key = (target.spec.name, target.channel)
+                    if key not in summaries:
+                        db = database()
+                        summaries[key] = Summary(*key)
+                        specs[key] = target
+                        known[key] = imported_refs(db, *key, "warc") | imported_instants(db, *key, "warc")
+                        _register(db, target.spec)
+                    summary = summaries[key]
+                    summary.found += 1
+                    summary.kept += 1
+                    ref = f"{path.name}#{record.record_id}"
+                    if record.unreadable or record.date is None:
+                        summary.refused("unreadable", f"WARC record {ref}: {record.problem}")
+                    elif record.truncated:
+                        summary.not_a_capture("truncated", f"{ref}: cut short: {record.problem}")
+                        summary.warn(f"{path}: the file is truncated: record {record.record_id} is cut short "
+                                     f"({record.problem}): not imported")  # fmt: skip
+                    elif not in_time_bounds(record.date):
+                        summary.out_of_bounds(f"WARC record {ref}", record.date)
+                    elif problem := wayback.capture_date_problem(record.date, None, utc_now()):
+                        summary.refused("date_refused", f"WARC record {ref}: {problem}")
+                    # the same record again, or a copy of it (the file renamed, another crawl's copy),
+                    # stored or waiting to be
+                    elif ref in known[key] or to_iso(record.date) in known[key]:
                         summary.skipped += 1
+                    elif record.body is None:
+                        kind = "revisit_unresolved" if record.revisit else "too_large"
+                        summary.not_a_capture(kind, f"{ref}: {record.problem}")
                     else:
-                        summary.stored(saved)
-                bar.advance()
+                        known[key].update((ref, to_iso(record.date)))
+                        parsing = threads.submit(_parse_record, target, record, ref)
+                        writer.add(_Parsing(summary, target, ref, len(record.body), parsing))
+                        continue
+                    bar.advance()
+        except Exception:
+            if not writer.failed:  # what was read before a file's fault is stored, as record by record
+                writer.write_all()
+            raise
+        writer.write_all()
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        threads.shutdown(wait=False, cancel_futures=True)
         for key, target in specs.items():
             summaries[key].interrupted = interrupted
             finish(database(), target.spec, target.channel)
