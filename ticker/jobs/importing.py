@@ -40,7 +40,6 @@ from ticker.jobs.sources import SourceSpec, UnknownSource
 from ticker.scraper import warc_reader, wayback
 from ticker.scraper.bounded import MAX_WORKERS
 from ticker.scraper.links import address_identity, same_address
-from ticker.stories.update import after_write
 
 DEFAULT_PAUSE_S = 2.5  # the least gap between two requests: 24 a minute, under the CDX's 30
 DEFAULT_THROTTLE_PAUSE_S = 60.0  # after a 429: the Wayback Machine blocks those who keep asking
@@ -159,8 +158,7 @@ def finish(db: Database, spec: SourceSpec, channel: str) -> None:
     interrupted one): derived from the earliest pending place."""
     merge_captures(
         db, spec.name, channel, gap_limit_s=spec.gap_limit_s, ordered=spec.channel(channel).ordered
-    )
-    after_write(db)  # stories: group the imported captures' headlines (logged, never raised)
+    )  # stories: grouped by the next reader or the daemon's pass (ticker/stories/update.py)
 
 
 def _register(db: Database, spec: SourceSpec) -> None:

@@ -522,11 +522,12 @@ def reparse_into(
     new.execute("ATTACH DATABASE ? AS old", [str(db_path)])
     with write_transaction(new):
         # title_vectors: the story matcher's vector of each title, made once (~50 ms of CPU each) and
-        # used as stored; the stories rebuilt below read them instead of embedding every title again
+        # used as stored; the stories grouped later read them instead of embedding every title again
         for table in ("sources", "bodies", "title_vectors"):
             _copy_table(new, table)
     new.execute("DETACH DATABASE old")
-    rebuild_stories(new)  # stories: derived from the history just re-derived
+    # stories: none yet in the new file; its first reader (or a daemon's pass) groups them all,
+    # as `ticker stories rebuild` would, from the vectors copied above
     compare(old, new, replayer.report)
     replayer.report.target = str(target)
     new.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,6 +1,8 @@
-"""Keeping stories current: after each write of the daemon, a backfill, an import or a re-parse,
-before the stories are shown after one-off fetches (`catch_up`), and on `ticker stories rebuild`. Both re-run the grouping pass (ticker.stories.group) over the stored
-history from an instant on, so the online result is the rebuild's.
+"""Keeping stories current: the daemon's stories job (a pass every few seconds over every poll
+since the last), the readers of stories (`catch_up`: what one-off fetches, backfills and imports
+recorded), and `ticker stories rebuild` / `reparse --in-place`. Each re-runs the grouping pass
+(ticker.stories.group) over the stored history from an instant on, so the online result is the
+rebuild's.
 
 `update_stories(db)` groups whatever fetches arrived since the last call (`story_state` keeps the
 last fetch id grouped), re-running the pass from the earliest headline first seen or reworded
@@ -117,19 +119,6 @@ def update_stories(db: Database, since: str | None = None, model: Matcher = DEFA
             WINDOW.clear()
             raise
     return result
-
-
-def after_write(db: Database, since: str | None = None) -> None:
-    """`update_stories` for the writers' glue: a failure is logged, never raised (the write it
-    follows is already committed; the next call, or `ticker stories rebuild`, catches up)."""
-    try:
-        update_stories(db, since)
-    except Exception as error:
-        log.error(
-            "stories could not be updated (the next poll or `ticker stories rebuild` catches up): %s",
-            one_line(f"{type(error).__name__}: {error}"),
-            exc_info=log.isEnabledFor(logging.DEBUG),
-        )
 
 
 def catch_up(path: str | Path) -> str | None:

@@ -100,7 +100,6 @@ def backfill(
     from ticker.db.schema import open_db
     from ticker.jobs.backfill import BadBackfillInput, headline_backfill_channels
     from ticker.scraper.http import make_client
-    from ticker.stories.update import after_write
 
     if source is not None and every:
         raise click.UsageError("give SOURCE or --all, not both")
@@ -148,7 +147,6 @@ def backfill(
                         click.echo(summary, err=True)
                     else:
                         incomplete.append(summary)
-            after_write(db)  # stories: group the backfilled headlines (logged, never raised)
         except BadBackfillInput as error:
             raise click.ClickException(str(error)) from None
     if len(incomplete) == 1 and len(specs) == 1:
