@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ticker.stories.text import Number
 
@@ -33,7 +33,7 @@ FEATURES = (
     "negation_xor",  # one says "не", the other does not
     "length_ratio",  # the shorter's lemma count over the longer's
     "coverage_min",  # the side less covered: IDF weight of its lemmas found on the other side, over its own
-    "soft_min",  # the same, a lemma found when the other side has one of its first STEM letters
+    "soft_min",  # the same, a lemma also found when the other's title has a lemma of the same first STEM letters
     "soft_max",  # the side more covered that way
     "unmatched_min",  # the lighter of the two sides' heaviest lemmas not found on the other side (/10)
     "unmatched_max",  # the heavier of them: a heavy word on one side only speaks against
@@ -108,24 +108,22 @@ def _numbers(
     return values, said
 
 
-def _coverage(a: Fingerprint, b: Fingerprint) -> tuple[float, float, float]:
-    """How much of `a` (IDF weight, over its total) `b` has: exactly, and counting a shared prefix;
-    and the weight of `a`'s heaviest lemma that `b` lacks even by prefix."""
-    total = exact = soft = 0.0
-    heaviest = 0.0
-    other, prefixes = b.weights, b.prefixes
+def _soft(a: Fingerprint, b: Fingerprint, shared: float) -> tuple[float, float]:
+    """How much of `a` (IDF weight, over its total) `b` has counting a shared prefix (`b`'s title's
+    stems) besides the `shared` weight of exact matches, and the weight of `a`'s heaviest lemma that
+    `b` lacks even by prefix."""
+    if not a.total:
+        return 0.0, 0.0
+    soft, heaviest = shared, 0.0
+    other, stems = b.weights, b.stems
     for lemma, weight in a.weights.items():
-        total += weight
         if lemma in other:
-            exact += weight
-            soft += weight
-        elif prefix(lemma) in prefixes:
+            continue
+        if lemma[:STEM] in stems:
             soft += weight
         elif weight > heaviest:
             heaviest = weight
-    if not total:
-        return 0.0, 0.0, 0.0
-    return exact / total, soft / total, heaviest
+    return soft / a.total, heaviest
 
 
 def features(a: Fingerprint, b: Fingerprint) -> Features:
@@ -138,7 +136,7 @@ def features(a: Fingerprint, b: Fingerprint) -> Features:
     cosine = dot / (a.norm * b.norm) if a.norm and b.norm else 0.0
     shared_a = sum(a.weights[t] for t in common)
     shared_b = sum(b.weights[t] for t in common)
-    lighter = min(sum(a.weights.values()), sum(b.weights.values()))
+    lighter = min(a.total, b.total)
     overlap = min(1.0, max(shared_a, shared_b) / lighter) if lighter else 0.0
 
     names_common = a.names & b.names
@@ -169,9 +167,9 @@ def features(a: Fingerprint, b: Fingerprint) -> Features:
         "negation_xor": float(a.negation != b.negation),
         "length_ratio": min(len(a.words), len(b.words)) / max(1, len(a.words), len(b.words)),
     }
-    exact_a, soft_a, heavy_a = _coverage(a, b)
-    exact_b, soft_b, heavy_b = _coverage(b, a)
-    values["coverage_min"] = min(exact_a, exact_b)
+    soft_a, heavy_a = _soft(a, b, shared_a)
+    soft_b, heavy_b = _soft(b, a, shared_b)
+    values["coverage_min"] = min(shared_a / a.total, shared_b / b.total) if lighter else 0.0
     values["soft_min"] = min(soft_a, soft_b)
     values["soft_max"] = max(soft_a, soft_b)
     values["unmatched_min"] = min(1.0, min(heavy_a, heavy_b) / UNMATCHED_SCALE)
@@ -184,16 +182,14 @@ def features(a: Fingerprint, b: Fingerprint) -> Features:
     return Features(values, shared, tuple(differing))
 
 
-def prefix(lemma: str) -> str:
-    """A lemma's first STEM letters, by which a word meets its kin ("казанский", "Казань"); numbers
-    and short words stay whole."""
-    return lemma if len(lemma) < STEM or lemma[0].isdigit() else lemma[:STEM]
-
-
-def learned(a: Any, b: Any) -> float:
-    """The learned similarity of two projected sentence vectors (`Model.project`)."""
+def learned(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The learned similarity of two projected sentence vectors (`Model.project`): the first half's
+    dot product minus the second half's."""
     k = len(a) // 2
-    return float(a[:k] @ b[:k] - a[k:] @ b[k:])
+    total = 0.0
+    for i in range(k):
+        total += a[i] * b[i] - a[k + i] * b[k + i]
+    return total
 
 
 def weigh(f: Features, coefficients: dict[str, float]) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ticker.stories import embed
-from ticker.stories.features import STEM, Features, features, prefix, weigh
+from ticker.stories.features import STEM, Features, features, weigh
 from ticker.stories.model import Model, model
 from ticker.stories.text import Number, read
 
@@ -44,6 +44,7 @@ class Fingerprint:
     words: frozenset[str]  # the title's content lemmas, aliases folded
     weights: dict[str, float] = field(repr=False)  # lemma -> IDF weight (title and lead)
     norm: float = field(repr=False)
+    total: float = field(repr=False)  # the weights' sum
     names: frozenset[str] = frozenset()
     numbers: frozenset[Number] = frozenset()
     comment: bool = False
@@ -51,8 +52,7 @@ class Fingerprint:
     negation: bool = False
     vector: Any = field(default=None, repr=False)  # unit embedding, or None without the embedder
     stems: frozenset[str] = frozenset()  # the lemmas' first STEM letters: "казанский" meets "Казань"
-    prefixes: frozenset[str] = frozenset()  # the same of every weighed lemma (title and lead), numbers whole
-    projected: Any = field(default=None, repr=False)  # the vector projected for the learned similarity
+    projected: tuple[float, ...] | None = None  # the vector projected for the learned similarity
     update: bool = False  # the title updates a count ("число погибших выросло до 7")
 
 
@@ -79,6 +79,7 @@ def _fingerprint(report: Report, vector: Any, fitted: Model) -> Fingerprint:
         frozenset(title.lemmas),
         weights,
         norm,
+        sum(weights.values()),
         title.names,
         title.numbers,
         title.comment,
@@ -86,7 +87,6 @@ def _fingerprint(report: Report, vector: Any, fitted: Model) -> Fingerprint:
         title.negation,
         vector,
         frozenset(lemma[:STEM] for lemma in title.lemmas if not lemma[0].isdigit()),
-        frozenset(prefix(lemma) for lemma in weights),
         fitted.project(vector),
         title.update,
     )

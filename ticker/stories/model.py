@@ -44,11 +44,12 @@ class Model:
         """The weights for a pair: with the embedding features if both sides have a vector."""
         return self.with_embedding if embedded else self.lexical
 
-    def project(self, vector: Any) -> Any:
-        """A sentence vector's coordinates for the learned similarity (None without a projection)."""
+    def project(self, vector: Any) -> tuple[float, ...] | None:
+        """A sentence vector's coordinates for the learned similarity (None without a projection): a
+        few plain floats, cheap to keep and to compare."""
         if vector is None or self.projection is None:
             return None
-        return vector @ self.projection
+        return tuple(float(v) for v in vector @ self.projection)
 
 
 def from_dict(data: dict) -> Model:
