@@ -6,11 +6,12 @@ Pure: text in, verdict out. The grouping and the CLI (`ticker stories match`) ca
 The score is a logistic model over a few features of the pair (`ticker.stories.features`): the
 cosine of the sentence embeddings when the embedder is installed, IDF-weighted lemma overlap with
 aliases folded, agreement and conflict of figures and of names, a comment or a denial on one side
-only, how much of each side the other covers; with the embedder also a similarity of the two vectors
-learned from the training pairs (shown in the explanation against its mean over them: above 0 speaks
-for the same story). Its weights, the IDF table and the cut-off were fitted on ParaPhraser's train split
-(`benchmarks/stories_match.py --write`) and ship in `matcher.json.gz`. The score is shifted so that the cut-off
-is 0.5 whichever model (with or without the embedder) is in use.
+only, how much of each side the other covers; with the embedder also a term of the two vectors learned
+from the training pairs (a rank-1 bilinear form; the explanation shows it in log-odds against its mean
+over those pairs: above 0 adds to the score, below takes away). Its weights, the IDF table and the
+cut-off were fitted on ParaPhraser's train split (`benchmarks/stories_match.py --write`) and ship in
+`matcher.json.gz`. The score is shifted so that the cut-off is 0.5 whichever model (with or without the
+embedder) is in use.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def compare(a: Fingerprint, b: Fingerprint, fitted: Model | None = None) -> Matc
     if f.embedding is not None:
         parts.append(f"embedding cosine {f.embedding:.2f}")
     if f.learned is not None:
-        parts.append(f"learned similarity {f.learned - fitted.learned_mean:+.2f}")
+        parts.append(f"learned vector term {f.learned - fitted.learned_mean:+.2f}")
     parts.append(f"lemma overlap {f.overlap:.2f}")
     explanation = " | ".join(parts).replace("\t", " ").replace("\n", " ")
     return Match(score >= CUT_OFF, score, terms, explanation, f)
