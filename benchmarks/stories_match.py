@@ -5,14 +5,22 @@ matcher (with and without the embedder) beside a character n-gram TF-IDF baselin
     .venv/bin/python benchmarks/stories_match.py            # CV figures and speed
     .venv/bin/python benchmarks/stories_match.py --write    # also refit on all pairs and write the
                                                             # shipped model (ticker/stories/matcher.json.gz)
+    --gbm: also gradient-boosted trees (scikit-learn); --stemmer: lemmas against Snowball stems
+
+The model: logistic weights over the pair's features plus, with the embedder, a learned similarity of
+the two sentence vectors (a low-rank bilinear form, fitted jointly), all evaluated in numpy at run time.
 
 Labels: ParaPhraser's classes are 1 strict paraphrase, 0 loose, -1 not. Reading A (the one the held-out
 bar uses, see RESULTS.md): same = {1, 0}. Reading B: same = {1} only (0 and -1 different).
 
 Folds are grouped: headlines linked by any pair fall in one fold, so no headline is in both a training
-and a scored fold. On each split the logistic weights and the cut-off are fitted on four folds (the cut-off
-is the best F1 with training precision >= TARGET_PRECISION) and scored on the fifth; figures are pooled
-over the five scored folds. The IDF table is counted on all headlines' text (no labels).
+and a scored fold. On each split the weights and the cut-off are fitted on four folds and scored on the
+fifth; figures are pooled over the five scored folds. The cut-off is the best F1 whose precision, projected
+to a set where SHARE of the pairs are same-story, is at least PROJECTED_PRECISION, read from the four
+folds' own out-of-fold scores (nested CV; training scores flatter a model with many parameters). The
+previous recipe's rows use its rule (training precision >= TARGET_PRECISION). The shipped cut-off is read
+the same way from the five folds' out-of-fold scores. The IDF table is counted on all headlines' text
+(no labels).
 
 Embeddings of the 12,000 headlines take minutes on 2 cores: they are cached under /tmp.
 """
@@ -38,12 +46,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy import optimize
 
 from ticker.stories import embed
 from ticker.stories import text as text_module
-from ticker.stories.features import FEATURES, features
+from ticker.stories.features import EMBEDDING_FEATURES, FEATURES, features
 from ticker.stories.match import Report, compare, fingerprints
-from ticker.stories.model import MODEL_FILE, Model
+from ticker.stories.model import MODEL_FILE, Model, model
 from ticker.stories.text import read
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,12 +61,18 @@ CACHE = Path(tempfile.gettempdir()) / "ticker-stories-bench"
 # The bar is precision 0.80 on held-out sets that differ from this one. The TF-IDF baseline's held-out figures
 # (P 0.65, F1 0.775) are what its train-split recall and false-positive rate give where half the pairs are
 # same-story (this split: 64%): the cut-off keeps precision >= 0.80 there too.
-TARGET_PRECISION = 0.89
+TARGET_PRECISION = 0.89  # the previous recipe's cut-off rule (training precision), kept for comparison
+# This recipe's cut-off rule: precision projected to a set where SHARE of the pairs are same-story (from
+# out-of-fold scores, nested inside each CV split) at least PROJECTED_PRECISION, the best F1 there.
+SHARE = 0.55
+PROJECTED_PRECISION = 0.84
 FOLDS = 5
 L2 = 0.1  # light: the embedding cosine lives in a narrow range and needs a large weight
 # Hand-set, not fitted: the story definition makes another key figure, a comment on the event and a denial
 # other stories, while ParaPhraser labels paraphrase (a loose one often is a comment) and has few such pairs.
 RULES = {"key_conflict": -8.0, "comment_xor": -4.0, "denial_xor": -5.0}
+# Features this recipe added (the previous recipe's rows leave them out).
+NEW_FEATURES = {"coverage_min", "soft_min", "soft_max", "unmatched_min", "unmatched_max"}
 
 
 def load_pairs(path: Path) -> list[tuple[str, str, int]]:
@@ -124,18 +139,29 @@ def embeddings(texts: list[str]) -> list[np.ndarray] | None:
     return list(vectors)
 
 
-# --- the logistic model ------------------------------------------------------------------------
+# --- the model: logistic weights and a learned similarity of the two sentence vectors ---------------
+
+# The learned similarity: the pair's vectors a, b scored as a^T (W W^T - V V^T) b with W and V of RANK
+# columns each, fitted jointly with the logistic weights (L2 on W and V: LAM). Measured on the same folds:
+# ranks 1, 2 and 8 score alike (AUC 0.916), LAM 10 better than 1, 5, 20 or 30, and a diagonal term (each
+# dimension's product weighed) adds nothing.
+RANK = 1
+LAM = 10.0
 
 
 class Design:
-    """A feature matrix split into the fitted columns and the hand-set ones (a fixed offset)."""
+    """A feature matrix split into the fitted columns and the hand-set ones (a fixed offset), with the
+    pairs' two sentence vectors when the learned similarity is part of the model."""
 
-    def __init__(self, x: np.ndarray, names: list[str]):
+    def __init__(
+        self, x: np.ndarray, names: list[str], a: np.ndarray | None = None, b: np.ndarray | None = None
+    ):
         self.names = names
-        self.fitted = [i for i, k in enumerate(names) if k not in RULES]
+        self.fitted = [i for i, k in enumerate(names) if k not in RULES and k != "learned"]
         self.x = x[:, self.fitted]
         ruled = [i for i, k in enumerate(names) if k in RULES]
         self.offset = x[:, ruled] @ np.array([RULES[names[i]] for i in ruled]) if ruled else np.zeros(len(x))
+        self.a, self.b = (a, b) if "learned" in names else (None, None)
 
     def rows(self, mask: np.ndarray) -> Design:
         part = Design.__new__(Design)
@@ -145,17 +171,29 @@ class Design:
             self.x[mask],
             self.offset[mask],
         )
+        part.a, part.b = (None, None) if self.a is None else (self.a[mask], self.b[mask])
         return part
 
-    def coefficients(self, w: np.ndarray) -> dict[str, float]:
-        coefs = {self.names[i]: float(v) for i, v in zip(self.fitted, w[:-1], strict=True)}
-        coefs.update({k: v for k, v in RULES.items() if k in self.names})
-        coefs["bias"] = float(w[-1])
+
+class Fitted:
+    """Fitted weights (bias last) on the raw feature scale, and the projection (dimensions x 2 RANK)
+    when the model has the learned similarity."""
+
+    def __init__(self, w: np.ndarray, projection: np.ndarray | None):
+        self.w, self.projection = w, projection
+
+    def coefficients(self, d: Design) -> dict[str, float]:
+        coefs = {d.names[i]: float(v) for i, v in zip(d.fitted, self.w[:-1], strict=True)}
+        coefs.update({k: v for k, v in RULES.items() if k in d.names})
+        if self.projection is not None:
+            coefs["learned"] = 1.0  # the projection carries the scale
+        coefs["bias"] = float(self.w[-1])
         return coefs
 
 
-def fit_logistic(d: Design, y: np.ndarray, l2: float = L2) -> np.ndarray:
-    """Weights (bias last) of an L2-regularised logistic regression, by Newton's method."""
+def fit_logistic(d: Design, y: np.ndarray, l2: float = L2) -> Fitted:
+    """An L2-regularised logistic regression (bias unpenalised), by Newton's method on the raw features:
+    the previous recipe's fit, kept to score it beside the new one."""
     xb = np.hstack([d.x, np.ones((len(d.x), 1))])
     w = np.zeros(xb.shape[1])
     penalty = np.full(xb.shape[1], l2)
@@ -168,11 +206,78 @@ def fit_logistic(d: Design, y: np.ndarray, l2: float = L2) -> np.ndarray:
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return w
+    return Fitted(w, None)
 
 
-def predict(d: Design, w: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-(d.x @ w[:-1] + w[-1] + d.offset)))
+def fit_model(d: Design, y: np.ndarray, l2: float = L2) -> Fitted:
+    """The logistic weights on standardised features (L2 `l2`, bias unpenalised) and, when `d` has the
+    pairs' vectors, the learned similarity's projection, fitted jointly by L-BFGS."""
+    mu, sd = d.x.mean(0), d.x.std(0) + 1e-9
+    z = np.hstack([(d.x - mu) / sd, np.ones((len(d.x), 1))])
+    nx = z.shape[1]
+    dims = 0 if d.a is None else d.a.shape[1]
+    size = dims * RANK
+
+    def unpack(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return p[:nx], p[nx : nx + size].reshape(dims, RANK), p[nx + size :].reshape(dims, RANK)
+
+    def loss(p: np.ndarray) -> tuple[float, np.ndarray]:
+        w, up, down = unpack(p)
+        s = z @ w + d.offset
+        if dims:
+            aw, bw, av, bv = d.a @ up, d.b @ up, d.a @ down, d.b @ down
+            s = s + (aw * bw).sum(1) - (av * bv).sum(1)
+        q = 1 / (1 + np.exp(-np.clip(s, -50, 50)))
+        value = -np.sum(y * np.log(q + 1e-12) + (1 - y) * np.log(1 - q + 1e-12))
+        value += 0.5 * l2 * np.sum(w[:-1] ** 2)
+        g = q - y
+        gw = z.T @ g
+        gw[:-1] += l2 * w[:-1]
+        if not dims:
+            return value, gw
+        value += 0.5 * LAM * (np.sum(up**2) + np.sum(down**2))
+        gu = d.a.T @ (g[:, None] * bw) + d.b.T @ (g[:, None] * aw) + LAM * up
+        gd = -(d.a.T @ (g[:, None] * bv) + d.b.T @ (g[:, None] * av)) + LAM * down
+        return value, np.concatenate([gw, gu.ravel(), gd.ravel()])
+
+    start = np.concatenate([np.zeros(nx), np.random.default_rng(0).normal(0, 0.01, 2 * size)])
+    found = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 500}).x
+    w, up, down = unpack(found)
+    raw = np.append(w[:-1] / sd, w[-1] - np.sum(w[:-1] * mu / sd))  # back to the raw feature scale
+    return Fitted(raw, np.hstack([up, down]) if dims else None)
+
+
+def learned_terms(d: Design, projection: np.ndarray) -> np.ndarray:
+    """Each pair's learned similarity (as `ticker.stories.features.learned` computes it)."""
+    pa, pb = d.a @ projection, d.b @ projection
+    return (pa[:, :RANK] * pb[:, :RANK]).sum(1) - (pa[:, RANK:] * pb[:, RANK:]).sum(1)
+
+
+class Trees:
+    """Gradient-boosted trees (scikit-learn), for comparison only: not shipped."""
+
+    def __init__(self, trees):
+        self.trees = trees
+
+
+def fit_gbm(d: Design, y: np.ndarray) -> Trees:
+    """Histogram gradient-boosted trees on the same features (the embedding cosine included; no
+    learned similarity), the hand-set rules as features too."""
+    from sklearn.ensemble import HistGradientBoostingClassifier  # bench-only comparison, loaded when asked
+
+    trees = HistGradientBoostingClassifier(
+        max_iter=300, learning_rate=0.03, max_depth=3, min_samples_leaf=30, random_state=0
+    )
+    return Trees(trees.fit(np.column_stack([d.x, d.offset]), y))
+
+
+def predict(d: Design, f: Fitted | Trees) -> np.ndarray:
+    if isinstance(f, Trees):
+        return f.trees.predict_proba(np.column_stack([d.x, d.offset]))[:, 1]
+    s = d.x @ f.w[:-1] + f.w[-1] + d.offset
+    if f.projection is not None:
+        s = s + learned_terms(d, f.projection)
+    return 1 / (1 + np.exp(-np.clip(s, -50, 50)))
 
 
 def prf(pred: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -202,11 +307,37 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum()))
 
 
+def best_projected_threshold(scores: np.ndarray, y: np.ndarray) -> float:
+    """The cut-off with the best F1 among those whose precision, projected to a set where SHARE of the
+    pairs are same-story (same recall and false-positive rate), is at least PROJECTED_PRECISION."""
+    pos, neg = np.sort(scores[y == 1]), np.sort(scores[y == 0])
+    best, best_t = -1.0, 0.5
+    for t in np.unique(np.round(scores, 4)):
+        recall = 1 - np.searchsorted(pos, t) / len(pos)
+        fpr = 1 - np.searchsorted(neg, t) / len(neg)
+        p, f = at_base_rate({"R": recall, "FPR": fpr}, SHARE)
+        if p >= PROJECTED_PRECISION and f > best:
+            best, best_t = f, float(t)
+    return best_t
+
+
+def out_of_fold(d: Design, y: np.ndarray, fold: np.ndarray, keys: list[int], fit=fit_model) -> np.ndarray:
+    """Scores of the pairs in folds `keys`, each fold scored by a model fitted on the others of `keys`."""
+    scores = np.zeros(len(y))
+    for k in keys:
+        train = np.isin(fold, keys) & (fold != k)
+        scores[fold == k] = predict(d.rows(fold == k), fit(d.rows(train), y[train]))
+    return scores
+
+
 def cross_validate(
-    d: Design, y: np.ndarray, folds: list[int], min_precision: float | None, scored: np.ndarray | None = None
+    d: Design, y: np.ndarray, folds: list[int], rule: str = "projected", scored: np.ndarray | None = None
 ) -> dict[str, float]:
-    """Pooled out-of-fold P/R/F1 and AUC, each fold's cut-off and weights fitted on the other four
-    against `y`, scored against `scored` (by default `y` too)."""
+    """Pooled out-of-fold P/R/F1 and AUC, each fold's weights and cut-off fitted on the other four
+    against `y`, scored against `scored` (by default `y` too). The cut-off rule: "projected" (this
+    recipe): from the four folds' own out-of-fold scores (nested), projected precision at SHARE >=
+    PROJECTED_PRECISION; "previous": the previous recipe's (Newton fit, training precision >=
+    TARGET_PRECISION on the training scores). The out-of-fold scores are returned as "scores"."""
     scored = y if scored is None else scored
     fold = np.array(folds)
     pred = np.zeros(len(y), dtype=bool)
@@ -214,8 +345,14 @@ def cross_validate(
     fold_precisions = []
     for k in range(FOLDS):
         train, test = fold != k, fold == k
-        w = fit_logistic(d.rows(train), y[train])
-        t = best_threshold(predict(d.rows(train), w), y[train], min_precision)
+        if rule == "previous":
+            w = fit_logistic(d.rows(train), y[train])
+            t = best_threshold(predict(d.rows(train), w), y[train], TARGET_PRECISION)
+        else:
+            fit = fit_gbm if rule == "gbm" else fit_model
+            w = fit(d.rows(train), y[train])
+            inner = out_of_fold(d, y, fold, [j for j in range(FOLDS) if j != k], fit)
+            t = best_projected_threshold(inner[train], y[train])
         scores[test] = predict(d.rows(test), w)
         pred[test] = scores[test] >= t
         fold_precisions.append(prf(pred[test], scored[test])[0])
@@ -228,14 +365,23 @@ def cross_validate(
         "AUC": auc(scores, scored),
         "min fold P": min(fold_precisions),
         "FPR": fpr,
+        "scores": scores,
+        "pred": pred,
     }
+
+
+def rescore(m: dict, scored: np.ndarray) -> dict[str, float]:
+    """The same verdicts (`m`'s "pred") and scores scored against other labels."""
+    p, r, f = prf(m["pred"], scored)
+    return {"P": p, "R": r, "F1": f, "AUC": auc(m["scores"], scored), "min fold P": float("nan")}
 
 
 def at_base_rate(m: dict[str, float], share: float) -> tuple[float, float]:
     """Precision and F1 of the same out-of-fold recall and false-positive rate on a set where `share`
     of the pairs are same-story (the held-out sets' share is not known)."""
-    p = share * m["R"] / (share * m["R"] + (1 - share) * m["FPR"])
-    return p, 2 * p * m["R"] / (p + m["R"])
+    found = share * m["R"] + (1 - share) * m["FPR"]
+    p = share * m["R"] / found if found else 0.0
+    return p, (2 * p * m["R"] / (p + m["R"]) if p + m["R"] else 0.0)
 
 
 # --- the baseline: character 3-5-gram TF-IDF cosine ---------------------------------------------
@@ -335,14 +481,17 @@ def matcher_cv(pairs, texts, vectors, folds) -> list[tuple[str, dict[str, float]
     index = {t: i for i, t in enumerate(texts)}
     base = idf_model(texts)
     fps = fingerprints([Report(t) for t in texts], base, vectors or [None] * len(texts))
-    names = list(FEATURES)  # "embedding" first: 0.0 without vectors
+    names = ["embedding", *(k for k in FEATURES if k not in EMBEDDING_FEATURES)]  # 0.0 without vectors
     x = np.array(
         [[features(fps[index[a]], fps[index[b]]).values.get(k, 0.0) for k in names] for a, b, _ in pairs]
     )
     y = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
-    rows = [("lexical only", cross_validate(Design(x[:, 1:], names[1:]), y, folds, TARGET_PRECISION))]
+    rows = [("lexical only", cross_validate(Design(x[:, 1:], names[1:]), y, folds))]
     if vectors is not None:
-        rows.append(("with embedder", cross_validate(Design(x, names), y, folds, TARGET_PRECISION)))
+        pair_a = np.vstack([vectors[index[a]] for a, _, _ in pairs]).astype(np.float64)
+        pair_b = np.vstack([vectors[index[b]] for _, b, _ in pairs]).astype(np.float64)
+        design = Design(np.hstack([x, np.zeros((len(x), 1))]), [*names, "learned"], pair_a, pair_b)
+        rows.append(("with embedder", cross_validate(design, y, folds)))
     return rows
 
 
@@ -414,6 +563,11 @@ def main() -> None:
     parser.add_argument("--speed-pairs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--gbm",
+        action="store_true",
+        help="also score gradient-boosted trees on the same features (needs scikit-learn)",
+    )
+    parser.add_argument(
         "--stemmer",
         action="store_true",
         help="also score the matcher on Snowball stems (needs snowballstemmer)",
@@ -443,75 +597,91 @@ def main() -> None:
             [[features(fps[index[a]], fps[index[b]]).values.get(k, 0.0) for k in names] for a, b, _ in pairs]
         )
 
-    lex_names = [k for k in FEATURES if k != "embedding"]
+    lex_names = [k for k in FEATURES if k not in EMBEDDING_FEATURES]
+    old_lex = [k for k in lex_names if k not in NEW_FEATURES]
     x_lex = Design(matrix(fps_lex, lex_names), lex_names)
-    x_emb = Design(matrix(fps_emb, list(FEATURES)), list(FEATURES)) if fps_emb is not None else None
-    x_only_emb = Design(x_emb.x[:, :1], ["embedding"]) if x_emb is not None else None
+    x_old_lex = Design(matrix(fps_lex, old_lex), old_lex)
+    x_emb = x_old_emb = x_plain_emb = x_only_emb = None
+    if fps_emb is not None:
+        full = ["embedding", *lex_names]
+        xf = matrix(fps_emb, full)
+        pair_a = np.vstack([vectors[index[a]] for a, _, _ in pairs]).astype(np.float64)
+        pair_b = np.vstack([vectors[index[b]] for _, b, _ in pairs]).astype(np.float64)
+        x_emb = Design(np.hstack([xf, np.zeros((len(xf), 1))]), [*full, "learned"], pair_a, pair_b)
+        x_plain_emb = Design(xf, full)
+        keep = [i for i, k in enumerate(full) if k not in NEW_FEATURES]
+        x_old_emb = Design(xf[:, keep], [full[i] for i in keep])
+        x_only_emb = Design(xf[:, :1], ["embedding"])
     cos = tfidf_cosines(pairs, texts)
 
-    for reading, positive in (("A: same = classes 1 and 0", {1, 0}), ("B: same = class 1 only", {1})):
-        y = np.array([1 if c in positive else 0 for _, _, c in pairs])
-        rows = [
-            ("char 3-5-gram TF-IDF cosine, cut-off for best F1", cv_threshold_only(cos, y, folds, None)),
+    y = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
+    y_b = np.array([1 if c == 1 else 0 for _, _, c in pairs])
+    rows = [
+        ("char 3-5-gram TF-IDF cosine, cut-off for best F1", cv_threshold_only(cos, y, folds, None)),
+        (
+            f"char 3-5-gram TF-IDF cosine, cut-off at training P>={TARGET_PRECISION}",
+            cv_threshold_only(cos, y, folds, TARGET_PRECISION),
+        ),
+        ("previous matcher, lexical only", cross_validate(x_old_lex, y, folds, "previous")),
+    ]
+    if x_emb is not None:
+        rows.append(("previous matcher with embedder", cross_validate(x_old_emb, y, folds, "previous")))
+        rows.append(("embedding cosine alone", cross_validate(x_only_emb, y, folds)))
+    rows.append(("**matcher, lexical only (no embedder)**", cross_validate(x_lex, y, folds)))
+    if x_emb is not None:
+        rows.append(("matcher with embedder, cosine only", cross_validate(x_plain_emb, y, folds)))
+        rows.append(
             (
-                f"char 3-5-gram TF-IDF cosine, cut-off at P>={TARGET_PRECISION}",
-                cv_threshold_only(cos, y, folds, TARGET_PRECISION),
-            ),
-            ("matcher, lexical only (no embedder)", cross_validate(x_lex, y, folds, TARGET_PRECISION)),
-        ]
-        if x_emb is not None:
-            rows.append(("embedding cosine alone", cross_validate(x_only_emb, y, folds, TARGET_PRECISION)))
-            rows.append(
-                ("matcher with embedder (shipped default)", cross_validate(x_emb, y, folds, TARGET_PRECISION))
+                "**matcher with embedder + learned similarity (shipped default)**",
+                cross_validate(x_emb, y, folds),
             )
-        if positive == {1}:
-            y_a = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
-            rows.append(
-                (
-                    "shipped model (fitted to reading A), lexical only",
-                    cross_validate(x_lex, y_a, folds, TARGET_PRECISION, y),
-                )
-            )
-            if x_emb is not None:
-                rows.append(
-                    (
-                        "shipped model (fitted to reading A), with embedder",
-                        cross_validate(x_emb, y_a, folds, TARGET_PRECISION, y),
-                    )
-                )
-        print(
-            f"\n#### Reading {reading}: 5-fold grouped CV, cut-off at training precision >= {TARGET_PRECISION}\n"
         )
-        print(table(rows))
-        if positive == {1, 0}:
-            print("\nThe same recall and false-positive rate where fewer pairs are same-story:\n")
-            print("| method | share same | precision | F1 |\n|---|---|---|---|")
-            for name, m in rows:
-                for share in (0.55, 0.5):
-                    p, f = at_base_rate(m, share)
-                    print(f"| {name} | {share:.2f} | {p:.3f} | {f:.3f} |")
+    if args.gbm and x_plain_emb is not None:
+        rows.append(
+            ("gradient-boosted trees, same features as the row above", cross_validate(x_emb, y, folds, "gbm"))
+        )
+        rows.append(("gradient-boosted trees, lexical only", cross_validate(x_lex, y, folds, "gbm")))
+    print(
+        f"\n#### Reading A (same = classes 1 and 0): 5-fold grouped CV\n\nCut-off: previous rows and TF-IDF at "
+        f"training precision >= {TARGET_PRECISION}; the others at projected precision >= {PROJECTED_PRECISION} "
+        f"at share {SHARE} (nested out-of-fold scores)\n"
+    )
+    print(table(rows))
+    print("\nThe same recall and false-positive rate where fewer pairs are same-story:\n")
+    print("| method | share same | precision | F1 |\n|---|---|---|---|")
+    for name, m in rows:
+        for share in (0.55, 0.5):
+            p, f = at_base_rate(m, share)
+            print(f"| {name} | {share:.2f} | {p:.3f} | {f:.3f} |")
+    print("\n#### Reading B (same = class 1 only): the reading-A models' verdicts scored against it\n")
+    print(table([(name, rescore(m, y_b)) for name, m in rows if "matcher" in name]))
 
     if args.stemmer:
-        print(
-            f"\n#### Lemmas or stems (reading A, same CV, cut-off at training precision >= {TARGET_PRECISION})\n"
-        )
+        print("\n#### Lemmas or stems (reading A, same CV and cut-off rule)\n")
         rows = [(f"pymorphy3 lemmas: {name}", m) for name, m in matcher_cv(pairs, texts, vectors, folds)]
         print(table(rows + stemmer_comparison(pairs, texts, vectors, folds)))
 
-    y = np.array([1 if c in (1, 0) else 0 for _, _, c in pairs])
     if args.write:
         out = {"documents": base.documents, "frequencies": dict(sorted(base.frequencies.items()))}
-        for key, x in (("lexical", x_lex), ("with_embedding", x_emb)):
+        scored = {name: m for name, m in rows}
+        for key, x, name in (
+            ("lexical", x_lex, "**matcher, lexical only (no embedder)**"),
+            ("with_embedding", x_emb, "**matcher with embedder + learned similarity (shipped default)**"),
+        ):
             if x is None:
                 continue
-            w = fit_logistic(x, y)
-            t = best_threshold(predict(x, w), y, TARGET_PRECISION)
-            coefs = {k: round(v, 5) for k, v in x.coefficients(w).items()}
+            fitted = fit_model(x, y)
+            t = best_projected_threshold(scored[name]["scores"], y)  # the cut-off from out-of-fold scores
+            coefs = {k: round(v, 5) for k, v in fitted.coefficients(x).items()}
             coefs["bias"] = round(coefs["bias"] - math.log(t / (1 - t)), 5)  # so the cut-off is 0.5
             out[key] = coefs
+            if fitted.projection is not None:
+                out["projection"] = np.round(fitted.projection, 4).tolist()
+                out["learned_mean"] = round(float(np.mean(learned_terms(x, fitted.projection))), 4)
             print(f"\n{key}: cut-off {t:.3f}, weights {coefs}")
         target = ROOT / "ticker" / "stories" / MODEL_FILE
         target.write_bytes(gzip.compress(json.dumps(out, ensure_ascii=False).encode(), mtime=0))
+        model.cache_clear()
         print(f"wrote {target} ({target.stat().st_size} bytes)")
 
     if args.speed_pairs:
@@ -534,7 +704,9 @@ def main() -> None:
                 )
         rng = random.Random(7)
         probe = [(rng.randrange(len(texts)), rng.randrange(len(texts))) for _ in range(20000)]
-        for name, fps in (("with embedder", fps_emb), ("lexical only", fps_lex)):
+        shipped_lex = fingerprints(reports, vectors=[None] * len(texts))
+        shipped_emb = fingerprints(reports, vectors=vectors) if vectors is not None else None
+        for name, fps in (("with embedder", shipped_emb), ("lexical only", shipped_lex)):
             if fps is not None:
                 cpu = time.process_time()
                 rate = compare_speed(fps, probe)
@@ -544,7 +716,7 @@ def main() -> None:
                 )
         sample = texts[:10_000]
         tracemalloc.start()
-        kept = fingerprints([Report(t) for t in sample], base, vectors[: len(sample)] if vectors else None)
+        kept = fingerprints([Report(t) for t in sample], vectors=vectors[: len(sample)] if vectors else None)
         size = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
         print(f"memory of {len(kept):,} fingerprints (with their vectors if any): {size / 2**20:.1f} MiB")

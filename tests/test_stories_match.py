@@ -93,6 +93,7 @@ def test_the_embedder_is_used_when_installed(prints, embedder):
     b = prints["default"][Report("Банк России поднял ключевую ставку до 21 процента")]
     assert (a.vector is not None) is embed.available()
     assert ("embedding cosine" in compare(a, b).explanation) is embed.available()
+    assert ("learned vector term" in compare(a, b).explanation) is embed.available()
     assert prints["lexical"][Report(RATE_UP)].vector is None
 
 
@@ -121,6 +122,24 @@ def test_reading_folds_aliases_and_reads_figures_with_their_rounding():
     assert precise.key and precise.agrees(rounded) and not rounded.agrees(other)
     (toll,) = read("Число жертв превысило 2,1 тысячи").numbers
     assert toll.value == 2100 and not toll.key and str(toll) == "2100"
+
+
+def test_a_risen_count_is_an_update_not_a_conflict():
+    assert read("Число погибших при обрушении выросло до 7").update
+    assert not read("При обрушении погибли пять человек").update
+    first, risen, other = fingerprints(
+        [
+            Report("При обрушении склада погибли пять человек"),
+            Report("Число погибших при обрушении склада выросло до 7"),
+            Report("При обрушении склада погибли семь человек"),
+        ],
+        vectors=[None] * 3,
+    )
+    update = compare(first, risen)
+    assert (
+        update.features.values["count_conflict"] == 0.0 and "count 5 vs 7 (an update)" in update.explanation
+    )
+    assert compare(first, other).features.values["count_conflict"] == 1.0
 
 
 def test_a_headline_without_words_matches_nothing():

@@ -6,9 +6,12 @@ Pure: text in, verdict out. The grouping and the CLI (`ticker stories match`) ca
 The score is a logistic model over a few features of the pair (`ticker.stories.features`): the
 cosine of the sentence embeddings when the embedder is installed, IDF-weighted lemma overlap with
 aliases folded, agreement and conflict of figures and of names, a comment or a denial on one side
-only. Its weights, the IDF table and the cut-off were fitted on ParaPhraser's train split
-(`benchmarks/stories_match.py --write`) and ship in `matcher.json.gz`. The score is shifted so that the cut-off
-is 0.5 whichever model (with or without the embedder) is in use.
+only, how much of each side the other covers; with the embedder also a term of the two vectors learned
+from the training pairs (a rank-1 bilinear form; the explanation shows it in log-odds against its mean
+over those pairs: above 0 adds to the score, below takes away). Its weights, the IDF table and the
+cut-off were fitted on ParaPhraser's train split (`benchmarks/stories_match.py --write`) and ship in
+`matcher.json.gz`. The score is shifted so that the cut-off is 0.5 whichever model (with or without the
+embedder) is in use.
 """
 
 from __future__ import annotations
@@ -18,13 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ticker.stories import embed
-from ticker.stories.features import Features, features, weigh
+from ticker.stories.features import STEM, Features, features, weigh
 from ticker.stories.model import Model, model
 from ticker.stories.text import Number, read
 
 CUT_OFF = 0.5  # `same` when the score is at least this
 LEAD_WEIGHT = 0.5  # a lead's words count half a title's
-STEM = 4  # letters of a lemma kept for the "stems" feature (measured: 4 > 5 > 6)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Fingerprint:
     words: frozenset[str]  # the title's content lemmas, aliases folded
     weights: dict[str, float] = field(repr=False)  # lemma -> IDF weight (title and lead)
     norm: float = field(repr=False)
+    total: float = field(repr=False)  # the weights' sum
     names: frozenset[str] = frozenset()
     numbers: frozenset[Number] = frozenset()
     comment: bool = False
@@ -50,6 +53,8 @@ class Fingerprint:
     negation: bool = False
     vector: Any = field(default=None, repr=False)  # unit embedding, or None without the embedder
     stems: frozenset[str] = frozenset()  # the lemmas' first STEM letters: "казанский" meets "Казань"
+    projected: tuple[float, ...] | None = None  # the vector projected for the learned similarity
+    update: bool = False  # the title updates a count ("число погибших выросло до 7")
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ def _fingerprint(report: Report, vector: Any, fitted: Model) -> Fingerprint:
         frozenset(title.lemmas),
         weights,
         norm,
+        sum(weights.values()),
         title.names,
         title.numbers,
         title.comment,
@@ -82,6 +88,8 @@ def _fingerprint(report: Report, vector: Any, fitted: Model) -> Fingerprint:
         title.negation,
         vector,
         frozenset(lemma[:STEM] for lemma in title.lemmas if not lemma[0].isdigit()),
+        fitted.project(vector),
+        title.update,
     )
 
 
@@ -106,14 +114,17 @@ def compare(a: Fingerprint, b: Fingerprint, fitted: Model | None = None) -> Matc
     """The verdict on two fingerprints (by the shipped model unless `fitted` is given)."""
     if not a.words or not b.words:
         return Match(False, 0.0, (), "nothing to compare: a headline without words")
+    fitted = fitted or model()
     f = features(a, b)
-    score = weigh(f, (fitted or model()).coefficients(a.vector is not None and b.vector is not None))
+    score = weigh(f, fitted.coefficients(a.vector is not None and b.vector is not None))
     terms = f.shared
     parts = [f"shared: {', '.join(terms) if terms else 'nothing'}"]
     if f.differing:
         parts.append(f"differ: {'; '.join(f.differing)}")
     if f.embedding is not None:
         parts.append(f"embedding cosine {f.embedding:.2f}")
+    if f.learned is not None:
+        parts.append(f"learned vector term {f.learned - fitted.learned_mean:+.2f}")
     parts.append(f"lemma overlap {f.overlap:.2f}")
     explanation = " | ".join(parts).replace("\t", " ").replace("\n", " ")
     return Match(score >= CUT_OFF, score, terms, explanation, f)

@@ -185,6 +185,9 @@ DENIAL_LEMMAS = frozenset(
     {"опровергнуть", "опровергать", "опровержение", "отвергнуть", "отвергать", "отрицать"}
 )
 NEGATION_LEMMAS = frozenset({"не", "нет", "ни"})
+# A count that has risen ("число погибших выросло до 7") updates the event's earlier count: a toll of 5
+# and one of 7 are then one story (the story definition), not a conflict of figures.
+UPDATE_LEMMAS = frozenset({"вырасти", "возрасти", "увеличиться", "превысить", "достигнуть", "достичь"})
 
 # Words that carry no event: prepositions, conjunctions, particles, pronouns (pymorphy3's tags).
 _FUNCTION_POS = {"PREP", "CONJ", "PRCL", "INTJ", "NPRO"}
@@ -224,6 +227,7 @@ class Reading:
     comment: bool  # a report of what someone said about it ("объяснила", "прокомментировал")
     denial: bool  # a denial ("опроверг", "отверг")
     negation: bool  # "не", "нет"
+    update: bool = False  # a count that has risen ("выросло до", "превысило")
 
 
 @cache
@@ -281,7 +285,7 @@ def read(text: str) -> Reading:
     lemmas: list[str] = []
     names: set[str] = set()
     numbers: set[Number] = set()
-    comment = denial = negation = False
+    comment = denial = negation = update = False
     i = 0
     while i < len(words):
         for n in range(min(_ALIAS_MAX_WORDS, len(words) - i), 0, -1):
@@ -313,6 +317,7 @@ def read(text: str) -> Reading:
                 lemmas.append(lemma)
                 comment = comment or lemma in COMMENT_LEMMAS
                 denial = denial or lemma in DENIAL_LEMMAS
+                update = update or lemma in UPDATE_LEMMAS
                 if is_name:
                     names.add(lemma)
             i += 1
@@ -320,4 +325,4 @@ def read(text: str) -> Reading:
         names.update(
             ALIASES.get(_lemma(w)[0], _lemma(w)[0]) for w in re.findall(r"[a-zа-я]+", q) if len(w) > 2
         )
-    return Reading(tuple(lemmas), frozenset(names), frozenset(numbers), comment, denial, negation)
+    return Reading(tuple(lemmas), frozenset(names), frozenset(numbers), comment, denial, negation, update)
