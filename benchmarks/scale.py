@@ -17,8 +17,8 @@ run. Each trial is a fresh process and stops by itself after `--seconds`.
     python benchmarks/scale.py --quick                           # N = 200, every 10 s, 25 s
 
 `--new-every K`: a feed gains one item every K-th GET and repeats its bytes in between (default
-1: every poll stores a new item). `--no-stories`: the daemon skips the story grouping after a
-poll, to measure the poll path alone. Daemon CPU counts its parse workers (forked children).
+1: every poll stores a new item). `--no-stories`: the daemon's stories job (a grouping pass every
+10 s) is off, to measure the poll path alone. Daemon CPU counts its parse workers (forked children).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument(
         "--no-stories",
         action="store_true",
-        help="measure the poll path alone: the daemon skips the story grouping after each poll",
+        help="measure the poll path alone: the daemon's stories job is off",
     )
     parser.add_argument("--old", help="another checkout's python: run its daemon too, alternating")
     parser.add_argument("--quick", action="store_true", help="N = 200, every 10 s, 25 s: a smoke test")

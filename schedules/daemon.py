@@ -285,7 +285,7 @@ class Daemon:
                 if not grouping_behind(db):
                     return
                 before = watermark(db)
-                update_stories(db)
+                update_stories(db, stopping=lambda: self._stop)
                 hooks.run_after_grouping(db, before, watermark(db))
             finally:
                 db.conn.close()

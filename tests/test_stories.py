@@ -178,3 +178,22 @@ def test_a_pass_in_small_chunks_groups_as_one(feeds, httpserver, tmp_path, cli, 
     one_off = Feeds(httpserver, tmp_path / "chunked", cli, monkeypatch, group_each_poll=False)
     run_scenario(one_off)
     assert _stories(cli, one_off.db) == online
+
+
+def test_a_pass_asked_to_stop_ends_between_batches_and_the_next_resumes(
+    httpserver, tmp_path, cli, monkeypatch
+):
+    from ticker.db.stories import grouping_behind, story_count
+    import ticker.stories.update
+    from ticker.stories.update import update_stories
+
+    monkeypatch.setattr(ticker.stories.update, "EMBED_BATCH", 2)
+    feeds = Feeds(httpserver, tmp_path, cli, monkeypatch, group_each_poll=False)
+    run_scenario(feeds)
+    db = open_db(feeds.db)
+    asked = iter([False, True])  # the first batch of titles, then the daemon is stopping
+    update_stories(db, stopping=lambda: next(asked, True))
+    assert grouping_behind(db) and story_count(db)["stories"] == 0  # nothing half-grouped
+    update_stories(db)
+    assert not grouping_behind(db) and story_count(db)["stories"] > 0
+    db.conn.close()

@@ -84,13 +84,19 @@ def _regroup_online(db: Database, start: str, model: Matcher) -> tuple[int, Call
     return written, commit
 
 
-def update_stories(db: Database, since: str | None = None, model: Matcher = DEFAULT_MATCHER) -> Regrouped:
+def update_stories(
+    db: Database,
+    since: str | None = None,
+    model: Matcher = DEFAULT_MATCHER,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Regrouped:
     """Group what was recorded since the last call (and, when given, every headline first seen
     or reworded at or after `since`: a re-derived history). Idempotent.
 
     The new titles' vectors are made first, outside any write transaction (~35 ms a title); the
     grouping then holds the write lock for at most PASS_CHUNK headlines at a time, so a burst
-    (a thousand feeds' first polls) delays the stories, never the polls' writes."""
+    (a thousand feeds' first polls) delays the stories, never the polls' writes. When `stopping()`
+    turns true the pass ends between two batches, the watermark unmoved (the next pass resumes)."""
     with WINDOW.lock:
         try:
             # Read before the pass; each write below decides against the state inside its own
@@ -102,8 +108,12 @@ def update_stories(db: Database, since: str | None = None, model: Matcher = DEFA
             new_items = store.items(db, start) if start is not None else []
             result = Regrouped(start)
             for offset in range(0, len(new_items), EMBED_BATCH):
+                if stopping():
+                    return result
                 _warm(db, new_items[offset : offset + EMBED_BATCH], [], model)
             while start is not None and (end := store.chunk_end(db, start, PASS_CHUNK)) is not None:
+                if stopping():
+                    return result
                 with write_transaction(db):
                     result.members += regroup(db, start, end, model)
                 start = end
