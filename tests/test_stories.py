@@ -183,8 +183,8 @@ def test_a_pass_in_small_chunks_groups_as_one(feeds, httpserver, tmp_path, cli, 
 def test_a_pass_asked_to_stop_ends_between_batches_and_the_next_resumes(
     httpserver, tmp_path, cli, monkeypatch
 ):
-    from ticker.db.stories import grouping_behind, story_count
     import ticker.stories.update
+    from ticker.db.stories import grouping_behind, story_count
     from ticker.stories.update import update_stories
 
     monkeypatch.setattr(ticker.stories.update, "EMBED_BATCH", 2)
