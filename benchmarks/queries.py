@@ -40,9 +40,11 @@ DATASETTE_ROWS = 1001
 SEARCH = "оштрафовал"
 GOAL_MS = 50.0
 # what this checkout's migrations add to the old code's schema, dropped from the old variant's copy
-# (none since 0011 was merged: the old variant reads the same schema)
-NEW_OBJECTS: dict[str, list[str]] = {}
-NEW_MIGRATIONS: list[str] = []  # their names, as in _sqlite_migrations
+NEW_OBJECTS: dict[str, list[str]] = {
+    "trigger": ["rates_mismatches_ai", "rates_mismatches_ad", "rates_mismatches_au"],
+    "table": ["rate_mismatches"],
+}
+NEW_MIGRATIONS: list[str] = ["0014_rate_agreement"]  # their names, as in _sqlite_migrations
 
 
 # ---- the cases (run in a child: the checkout of whichever interpreter runs this file) ----------
