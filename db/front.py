@@ -34,31 +34,35 @@ def sources(db: Database) -> list[dict[str, Any]]:
     return rows(db, SOURCES_SQL)
 
 
+# `+f.source` (and `+s2.source` below): the poll at or next to a time is found by walking
+# `fetches_started` from it; a plain `f.source = ?` lets SQLite pick the writer's `fetches_log
+# (source, channel, log_at)` (migration 0010) and read every poll of the channel (1-5 s on ten
+# years; benchmarks/queries.py).
 _POLL_COLUMNS = "f.id AS fetch_id, f.source, f.channel, f.started_at, f.outcome, f.snapshot_id, f.body_sha256"
 
 POLL_AT_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL} AND f.started_at <= :at
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL} AND f.started_at <= :at
 ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
 
 PREVIOUS_POLL_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
   AND (f.started_at < :started_at OR (f.started_at = :started_at AND f.id < :fetch_id))
 ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
 
 NEXT_POLL_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
   AND (f.started_at > :started_at OR (f.started_at = :started_at AND f.id > :fetch_id))
 ORDER BY f.started_at, f.id LIMIT 1
 """
 
 NEXT_CHANGE_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
   AND (f.started_at > :started_at OR (f.started_at = :started_at AND f.id > :fetch_id))
   AND f.snapshot_id IS NOT :snapshot_id
 ORDER BY f.started_at, f.id LIMIT 1
@@ -66,7 +70,7 @@ ORDER BY f.started_at, f.id LIMIT 1
 
 FIRST_POLL_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
 ORDER BY f.started_at, f.id LIMIT 1
 """
 
@@ -124,7 +128,7 @@ FROM snapshots sn, json_each(sn.items) j
 JOIN headlines h ON h.id = json_extract(j.value, '$[0]')
 LEFT JOIN headline_titles t ON t.id = json_extract(j.value, '$[1]')
 LEFT JOIN sightings s ON s.id = (
-    SELECT s2.id FROM sightings s2 WHERE s2.headline_id = h.id AND s2.source = :source
+    SELECT s2.id FROM sightings s2 WHERE s2.headline_id = h.id AND +s2.source = :source
       AND s2.channel = :channel AND s2.first_fetch_id <= :fetch_id AND s2.last_fetch_id >= :fetch_id
     ORDER BY s2.first_fetch_id DESC LIMIT 1)
 WHERE sn.id = :snapshot_id ORDER BY CAST(j.key AS INTEGER)
