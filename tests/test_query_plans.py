@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from ticker.cli.commands.serve import load_metadata
 from ticker.db import front, queries
 from ticker.db.schema import open_db
+from ticker.web.plugins import ticker_sql
 
 STATEMENTS = {
     "POLL_AT_SQL": front.POLL_AT_SQL,
@@ -36,3 +38,11 @@ def test_poll_lookups_do_not_read_a_whole_channel(tmp_path: Path, name: str) -> 
     assert not [index for index in AVOIDED if index in plan], plan
     if "FROM fetches f" in sql and "ORDER BY f.started_at" in sql:
         assert "fetches_started" in plan, plan
+
+
+def test_the_ticker_at_canned_query_walks_back_from_the_time(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    ticker_sql.prepare_connection(db.conn)
+    sql = load_metadata("ticker")["databases"]["ticker"]["queries"]["ticker_at"]["sql"]
+    plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", {"at": "", "source": ""}))
+    assert "fetches_started" in plan and not [index for index in AVOIDED if index in plan], plan
