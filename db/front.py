@@ -76,7 +76,7 @@ ORDER BY f.started_at, f.id LIMIT 1
 
 FAILED_BETWEEN_SQL = f"""
 SELECT f.outcome, count(*) AS polls, min(f.started_at) AS first_at, max(f.started_at) AS last_at,
-       (SELECT g.error FROM fetches g WHERE g.source = f.source AND g.channel = f.channel
+       (SELECT g.error FROM fetches g WHERE +g.source = f.source AND g.channel = f.channel
           AND g.outcome = f.outcome AND g.started_at > :after AND g.started_at <= :until
         ORDER BY g.started_at DESC, g.id DESC LIMIT 1) AS last_error
 FROM fetches f

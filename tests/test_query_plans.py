@@ -21,6 +21,7 @@ STATEMENTS = {
     "NEXT_POLL_SQL": front.NEXT_POLL_SQL,
     "NEXT_CHANGE_SQL": front.NEXT_CHANGE_SQL,
     "FIRST_POLL_SQL": front.FIRST_POLL_SQL,
+    "FAILED_BETWEEN_SQL": front.FAILED_BETWEEN_SQL,
     "TICKER_ITEMS_SQL": front.TICKER_ITEMS_SQL,
     "FALLBACK_POLL_SQL": queries.FALLBACK_POLL_SQL,
     "LAST_ATTEMPT_SQL": queries.LAST_ATTEMPT_SQL,
@@ -33,7 +34,9 @@ AVOIDED = ("fetches_log", "sightings_channel_first")
 def test_poll_lookups_do_not_read_a_whole_channel(tmp_path: Path, name: str) -> None:
     db = open_db(tmp_path / "t.db")
     sql = STATEMENTS[name]
-    params = {p: None for p in ("source", "channel", "at", "after", "started_at", "fetch_id", "snapshot_id")}
+    params = dict.fromkeys(
+        ("source", "channel", "at", "after", "until", "started_at", "fetch_id", "snapshot_id")
+    )
     plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
     assert not [index for index in AVOIDED if index in plan], plan
     if "FROM fetches f" in sql and "ORDER BY f.started_at" in sql:
