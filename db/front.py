@@ -193,7 +193,7 @@ WHERE s.headline_id = :id ORDER BY s.first_seen, s.id
 POSITIONS_SQL = """
 SELECT f.id AS fetch_id, f.started_at, CAST(j.key AS INTEGER) + 1 AS position
 FROM fetches f JOIN snapshots sn ON sn.id = f.snapshot_id, json_each(sn.items) j
-WHERE f.source = :source AND f.channel = :channel AND f.id BETWEEN :first AND :last
+WHERE +f.source = :source AND f.channel = :channel AND f.id BETWEEN :first AND :last
   AND json_extract(j.value, '$[0]') = :id
 ORDER BY f.id
 """

@@ -508,7 +508,7 @@ SELECT f.outcome, f.error, f.status, count(*) AS fetches, min(f.started_at) AS f
        max(f.started_at) AS last_at,
        max(CASE WHEN b.sha256 IS NOT NULL THEN f.id END) AS archived_fetch_id
 FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256
-WHERE f.id BETWEEN :first AND :last AND f.source = :source AND f.channel = :channel
+WHERE f.id BETWEEN :first AND :last AND +f.source = :source AND f.channel = :channel  -- the id range, not fetches_log
   AND {failed_poll_sql("f")}
 GROUP BY f.outcome, f.error, f.status ORDER BY min(f.id)
 """
