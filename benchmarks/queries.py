@@ -40,9 +40,11 @@ DATASETTE_ROWS = 1001
 SEARCH = "оштрафовал"
 GOAL_MS = 50.0
 # what this checkout's migrations add to the old code's schema, dropped from the old variant's copy
-# (none since 0011 was merged: the old variant reads the same schema)
-NEW_OBJECTS: dict[str, list[str]] = {}
-NEW_MIGRATIONS: list[str] = []  # their names, as in _sqlite_migrations
+NEW_OBJECTS: dict[str, list[str]] = {
+    "trigger": ["rates_mismatches_ai", "rates_mismatches_ad", "rates_mismatches_au"],
+    "table": ["rate_mismatches"],
+}
+NEW_MIGRATIONS: list[str] = ["0014_rate_agreement"]  # their names, as in _sqlite_migrations
 
 
 # ---- the cases (run in a child: the checkout of whichever interpreter runs this file) ----------
@@ -106,6 +108,7 @@ def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
         ),
     }
     metadata = load_metadata("ticker")
+    every = {"_ticker_rows": -1}  # a paged canned query's limit as its CSV and JSON run it: none
     for query, body in metadata["databases"]["ticker"]["queries"].items():
         text = body["sql"]
         if query == "ticker_at":
@@ -113,9 +116,9 @@ def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
         elif query == "headline_history":
             out["q headline_history"] = sql(text, lambda: {"id": rng.choice(ids), "source": ""})
         elif query == "rate_series":
-            out["q rate_series EUR"] = sql(text, lambda: {"currency": "EUR"})
+            out["q rate_series EUR"] = sql(text, lambda: {"currency": "EUR", **every})
         else:
-            out[f"q {query}"] = sql(text)
+            out[f"q {query}"] = sql(text, lambda: every)
     for chart, body in metadata["plugins"]["datasette-dashboards"]["ticker"]["charts"].items():
         out[f"chart {chart}"] = sql(body["query"])
     for table, body in metadata["databases"]["ticker"]["tables"].items():
@@ -137,6 +140,11 @@ def cases(db_path: Path) -> tuple[list[str], Callable[[str, int], None]]:
     for query in ("rate_series", "rbc_vs_cbr", "pulled", "outages"):
         if query in metadata["databases"]["ticker"]["queries"]:
             out[f"page query {query}"] = page(lambda query=query: f"/{name}/{query}?currency=EUR")
+    for query in ("rate_series", "rbc_vs_cbr", "outages"):  # the "show 1,000" link (the old code: its page)
+        if query in metadata["databases"]["ticker"]["queries"]:
+            out[f"page query {query}, _rows=1000"] = page(
+                lambda query=query: f"/{name}/{query}?currency=EUR&_rows=1000"
+            )
 
     def run(case: str, round_: int) -> object:
         rng.seed(f"{case}:{round_}")

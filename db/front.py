@@ -34,31 +34,35 @@ def sources(db: Database) -> list[dict[str, Any]]:
     return rows(db, SOURCES_SQL)
 
 
+# `+f.source` (and `+s2.source` below): the poll at or next to a time is found by walking
+# `fetches_started` from it; a plain `f.source = ?` lets SQLite pick the writer's `fetches_log
+# (source, channel, log_at)` (migration 0010) and read every poll of the channel (1-5 s on ten
+# years; benchmarks/queries.py).
 _POLL_COLUMNS = "f.id AS fetch_id, f.source, f.channel, f.started_at, f.outcome, f.snapshot_id, f.body_sha256"
 
 POLL_AT_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL} AND f.started_at <= :at
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL} AND f.started_at <= :at
 ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
 
 PREVIOUS_POLL_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
   AND (f.started_at < :started_at OR (f.started_at = :started_at AND f.id < :fetch_id))
 ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
 
 NEXT_POLL_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
   AND (f.started_at > :started_at OR (f.started_at = :started_at AND f.id > :fetch_id))
 ORDER BY f.started_at, f.id LIMIT 1
 """
 
 NEXT_CHANGE_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
   AND (f.started_at > :started_at OR (f.started_at = :started_at AND f.id > :fetch_id))
   AND f.snapshot_id IS NOT :snapshot_id
 ORDER BY f.started_at, f.id LIMIT 1
@@ -66,13 +70,13 @@ ORDER BY f.started_at, f.id LIMIT 1
 
 FIRST_POLL_SQL = f"""
 SELECT {_POLL_COLUMNS} FROM fetches f
-WHERE f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
+WHERE +f.source = :source AND f.channel = :channel AND f.outcome IN {SUCCESS_SQL}
 ORDER BY f.started_at, f.id LIMIT 1
 """
 
 FAILED_BETWEEN_SQL = f"""
 SELECT f.outcome, count(*) AS polls, min(f.started_at) AS first_at, max(f.started_at) AS last_at,
-       (SELECT g.error FROM fetches g WHERE g.source = f.source AND g.channel = f.channel
+       (SELECT g.error FROM fetches g WHERE +g.source = f.source AND g.channel = f.channel
           AND g.outcome = f.outcome AND g.started_at > :after AND g.started_at <= :until
         ORDER BY g.started_at DESC, g.id DESC LIMIT 1) AS last_error
 FROM fetches f
@@ -124,7 +128,7 @@ FROM snapshots sn, json_each(sn.items) j
 JOIN headlines h ON h.id = json_extract(j.value, '$[0]')
 LEFT JOIN headline_titles t ON t.id = json_extract(j.value, '$[1]')
 LEFT JOIN sightings s ON s.id = (
-    SELECT s2.id FROM sightings s2 WHERE s2.headline_id = h.id AND s2.source = :source
+    SELECT s2.id FROM sightings s2 WHERE s2.headline_id = h.id AND +s2.source = :source
       AND s2.channel = :channel AND s2.first_fetch_id <= :fetch_id AND s2.last_fetch_id >= :fetch_id
     ORDER BY s2.first_fetch_id DESC LIMIT 1)
 WHERE sn.id = :snapshot_id ORDER BY CAST(j.key AS INTEGER)
@@ -189,7 +193,7 @@ WHERE s.headline_id = :id ORDER BY s.first_seen, s.id
 POSITIONS_SQL = """
 SELECT f.id AS fetch_id, f.started_at, CAST(j.key AS INTEGER) + 1 AS position
 FROM fetches f JOIN snapshots sn ON sn.id = f.snapshot_id, json_each(sn.items) j
-WHERE f.source = :source AND f.channel = :channel AND f.id BETWEEN :first AND :last
+WHERE +f.source = :source AND f.channel = :channel AND f.id BETWEEN :first AND :last
   AND json_extract(j.value, '$[0]') = :id
 ORDER BY f.id
 """

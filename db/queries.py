@@ -74,10 +74,12 @@ def ticker_channel(db: Database, source: str) -> str:
     return channel
 
 
+# `+f.source`: walk `fetches_started` from the time asked, not the writer's `fetches_log` (0010),
+# which SQLite otherwise picks for an equality on the source (db/front.py says more).
 FALLBACK_POLL_SQL = f"""
 SELECT f.id AS fetch_id, f.source, f.channel, f.started_at, f.outcome, f.snapshot_id, f.body_sha256
 FROM fetches f JOIN snapshots sn ON sn.id = f.snapshot_id
-WHERE f.source = :source AND f.channel != :channel AND f.outcome IN {SUCCESS_SQL} AND f.origin IS NULL
+WHERE +f.source = :source AND f.channel != :channel AND f.outcome IN {SUCCESS_SQL} AND f.origin IS NULL
   AND f.started_at <= :at AND f.started_at > :after AND sn.item_count > 0
 ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
@@ -89,7 +91,7 @@ SELECT 1 FROM fetches WHERE source = :source AND channel = :channel AND {FAILED_
 
 LAST_ATTEMPT_SQL = """
 SELECT f.id AS fetch_id, f.channel, f.started_at, f.outcome FROM fetches f
-WHERE f.source = :source AND f.origin IS NULL AND f.started_at <= :at
+WHERE +f.source = :source AND f.origin IS NULL AND f.started_at <= :at
 ORDER BY f.started_at DESC, f.id DESC LIMIT 1
 """
 
@@ -250,7 +252,7 @@ EXIT_EVENTS = ("pulled", "scrolled_off", "exit")
 EVENT_ALIASES = {"rewrite": "reworded", "failure": "failed", "fail": "failed", "scrolled": "scrolled_off"}
 
 FIRST_LIVE_POLL_SQL = f"""
-SELECT id FROM fetches WHERE source = :source AND channel = :channel AND outcome IN {SUCCESS_SQL}
+SELECT id FROM fetches WHERE +source = :source AND channel = :channel AND outcome IN {SUCCESS_SQL}
   AND origin IS NULL ORDER BY started_at, id LIMIT 1
 """
 
@@ -506,7 +508,7 @@ SELECT f.outcome, f.error, f.status, count(*) AS fetches, min(f.started_at) AS f
        max(f.started_at) AS last_at,
        max(CASE WHEN b.sha256 IS NOT NULL THEN f.id END) AS archived_fetch_id
 FROM fetches f LEFT JOIN bodies b ON b.sha256 = f.body_sha256
-WHERE f.id BETWEEN :first AND :last AND f.source = :source AND f.channel = :channel
+WHERE f.id BETWEEN :first AND :last AND +f.source = :source AND f.channel = :channel  -- the id range, not fetches_log
   AND {failed_poll_sql("f")}
 GROUP BY f.outcome, f.error, f.status ORDER BY min(f.id)
 """

@@ -14,6 +14,7 @@ from sqlite_utils import Database, Migrations
 
 from ticker.core.base import check_database_path, moscow_offsets
 from ticker.db.fetchlog import rebuild_fetch_hours, rebuild_outage_runs
+from ticker.db.rate_rule import agrees_sql
 from ticker.db.transactions import write_transaction
 from ticker.db.views import ensure_views
 
@@ -517,6 +518,47 @@ def _title_vectors(db: Database) -> None:
             PRIMARY KEY (title_sha256, model)
         ) WITHOUT ROWID
         """
+    )
+
+
+def _rate_mismatch_pairs(rate: str, other: str, where: str) -> str:
+    """SELECT of the (rate_id, official_id) pairs where `rate`'s value, read as shown, disagrees
+    with `other`'s, read as official (db/rate_rule.py): rates of one currency and day from two
+    sources."""
+    return (
+        f"SELECT {rate}.id, {other}.id FROM {where} {rate}.currency = {other}.currency "
+        f"AND {rate}.rate_date = {other}.rate_date AND {rate}.source <> {other}.source "
+        f"AND NOT {agrees_sql(f'{rate}.value', f'{other}.value')}"
+    )
+
+
+@_migration("0014_rate_agreement")
+def _rate_agreement(db: Database) -> None:
+    """The pairs of rates (one currency and day, two sources) whose values disagree by the rate
+    rule, both ways round, kept by triggers on `rates` and filled for the rates already stored:
+    "mismatches first" reads the few mismatches from here instead of applying the rule to every
+    shown rate before sorting them (docs/queries.md). Roles (shown, official) are the views'
+    business: a pair is stored whatever its sources' ticker channels."""
+    new_pairs = (
+        f"INSERT INTO rate_mismatches (rate_id, official_id) {_rate_mismatch_pairs('new', 'o', 'rates o WHERE')}; "
+        f"INSERT INTO rate_mismatches (rate_id, official_id) {_rate_mismatch_pairs('o', 'new', 'rates o WHERE')};"
+    )
+    old_pairs = "DELETE FROM rate_mismatches WHERE rate_id = old.id; DELETE FROM rate_mismatches WHERE official_id = old.id;"
+    _script(
+        db,
+        f"""
+        CREATE TABLE rate_mismatches (
+            rate_id INTEGER NOT NULL,       -- the rate read as shown
+            official_id INTEGER NOT NULL,   -- another source's rate of its currency and day, read as official
+            PRIMARY KEY (rate_id, official_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX rate_mismatches_official ON rate_mismatches (official_id);
+        INSERT INTO rate_mismatches (rate_id, official_id) {_rate_mismatch_pairs("r", "o", "rates r JOIN rates o ON")};
+        CREATE TRIGGER rates_mismatches_ai AFTER INSERT ON rates BEGIN {new_pairs} END;
+        CREATE TRIGGER rates_mismatches_ad AFTER DELETE ON rates BEGIN {old_pairs} END;
+        CREATE TRIGGER rates_mismatches_au AFTER UPDATE OF id, source, currency, rate_date, value ON rates
+        BEGIN {old_pairs} {new_pairs} END;
+        """,
     )
 
 

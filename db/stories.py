@@ -230,6 +230,8 @@ FROM stories s JOIN headlines h ON h.id = s.key WHERE s.id = :id
 
 # Each member with its headline, the poll that first saw it, and its presence on its outlet's
 # ticker (the latest presence: exit_reason NULL while shown).
+# `+p.source`: a member's sightings by its headline (sightings_headline), not every sighting of its
+# source's channel (sightings_channel_first, migration 0010), which SQLite picks for the equality.
 _MEMBERS_SQL = """
 SELECT m.story_id, m.headline_id, m.source, m.first_seen, h.title, h.url, h.published_at, h.rubric,
        m.score, m.matched_headline_id, m.terms, m.explanation, m.follow_up_of, m.joined_at,
@@ -238,14 +240,14 @@ SELECT m.story_id, m.headline_id, m.source, m.first_seen, h.title, h.url, h.publ
        (SELECT count(*) FROM title_changes tc WHERE tc.headline_id = h.id) AS rewordings,
        last.exit_reason, last.exited_at, last.last_seen AS ticker_last_seen,
        (SELECT sum(round((julianday(p.last_seen) - julianday(p.first_seen)) * 86400)) FROM sightings p
-        WHERE p.headline_id = h.id AND p.source = m.source AND p.channel = src.ticker_channel) AS shown_s,
+        WHERE p.headline_id = h.id AND +p.source = m.source AND p.channel = src.ticker_channel) AS shown_s,
        EXISTS (SELECT 1 FROM sightings p WHERE p.headline_id = h.id AND p.exit_reason = 'pulled') AS ever_pulled
 FROM story_members m
 JOIN headlines h ON h.id = m.headline_id
 LEFT JOIN fetches f ON f.id = h.first_fetch_id
 LEFT JOIN sources src ON src.name = m.source
 LEFT JOIN sightings last ON last.id = (
-    SELECT p.id FROM sightings p WHERE p.headline_id = h.id AND p.source = m.source
+    SELECT p.id FROM sightings p WHERE p.headline_id = h.id AND +p.source = m.source
       AND p.channel = src.ticker_channel ORDER BY p.first_seen DESC, p.id DESC LIMIT 1)
 WHERE m.story_id IN (SELECT value FROM json_each(:ids))
 ORDER BY m.story_id, m.first_seen, m.source, m.headline_id

@@ -11,6 +11,7 @@ import pytest
 
 from ticker.cli.commands.serve import load_metadata, make_datasette
 from ticker.db.schema import open_db
+from ticker.web.plugins.ticker_rows import PAGE_ROWS
 
 # Tables whose rows come from any outlet: any with a `source` or `headline_id` column.
 MULTI_OUTLET_COLUMNS = {"source", "headline_id"}
@@ -28,6 +29,12 @@ def metadata() -> dict:
     return load_metadata("ticker")["databases"]["ticker"]
 
 
+def _params(sql: str) -> dict:
+    """A canned query's parameters as Datasette binds an empty form: "" each, and the page's row
+    count for `:_ticker_rows` (a magic parameter of ticker_rows.py)."""
+    return {param: PAGE_ROWS if param == "_ticker_rows" else "" for param in re.findall(r"(?<!:):(\w+)", sql)}
+
+
 async def _columns(served, sql: str, params: dict | None = None) -> list[str]:
     return (await served.get_database("ticker").execute(sql, params or {})).columns
 
@@ -43,7 +50,7 @@ async def test_described_tables_and_columns_exist(served, metadata) -> None:
         columns = await _columns(served, f"SELECT * FROM [{table}] LIMIT 0")
         problems += [f"{table}.{c} does not exist" for c in described.get("columns", {}) if c not in columns]
     for name, query in metadata["queries"].items():
-        params = {param: "" for param in re.findall(r"(?<!:):(\w+)", query["sql"])}
+        params = _params(query["sql"])
         columns = await _columns(served, query["sql"], params)
         problems += [f"query {name}: no column {c}" for c in query.get("columns", {}) if c not in columns]
     assert not problems, "\n".join(problems)
@@ -108,7 +115,7 @@ async def test_a_time_beside_its_msk_column_is_described_as_utc(served, metadata
             if kind == "tables":
                 columns = await _columns(served, f"SELECT * FROM [{name}] LIMIT 0")
             else:
-                params = {param: "" for param in re.findall(r"(?<!:):(\w+)", described["sql"])}
+                params = _params(described["sql"])
                 columns = await _columns(served, described["sql"], params)
             for column, text in described.get("columns", {}).items():
                 if f"{column}_msk" in columns and "UTC" not in text:
