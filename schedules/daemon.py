@@ -28,19 +28,18 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import __version__
-from ticker.core.base import one_line, redact_url, to_iso, utc_now
+from ticker.core.base import redact_url, to_iso, utc_now
 from ticker.db.archive import prune
 from ticker.db.schema import connect, database_shape, open_db
-from ticker.db.stories import grouping_behind, watermark
 from ticker.db.writes import register_source
 from ticker.jobs.sources import SourceSpec
 from ticker.schedules import hooks
 from ticker.schedules.config import DaemonConfig
 from ticker.schedules.connections import HeldConnections
+from ticker.schedules.grouping import StoryGrouping
 from ticker.schedules.lock import DaemonLock
 from ticker.schedules.runner import RunResult, SourceRunner
 from ticker.scraper.http import make_client
-from ticker.stories.update import update_stories
 
 log = logging.getLogger("ticker.daemon")
 
@@ -50,9 +49,6 @@ START_RATE_PER_S = 50.0  # the start runs of many sources are spread to at most 
 GRACE_S = 5.0  # how long a stop waits for in-flight fetches before abandoning them
 LATE_WARNING_S = 5.0
 PRUNE_EVERY_S = 3600.0
-# The story grouping runs as a job of its own, at most this often: a pass groups every poll since
-# the last one (a poll only records), so a burst of new headlines delays the stories, never a poll.
-STORIES_EVERY_S = 10.0
 CLOCK_STEP_S = 2.0  # the wall clock going back more than the monotonic clock by this is a step
 
 
@@ -140,6 +136,7 @@ class Daemon:
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
+        self._grouping: StoryGrouping | None = None  # the story grouping's process (schedules/grouping.py)
         self._runners: list[SourceRunner] = []
         self._transport: httpx.HTTPTransport | None = None
         self._lock: DaemonLock | None = None
@@ -231,9 +228,7 @@ class Daemon:
 
     def _start_scheduler(self) -> None:
         # Each source its own worker (up to a cap), so a slow source never delays another.
-        workers = (
-            max(1, min(len(self._runners), MAX_WORKERS)) + bool(self.config.settings.archive.keep_days) + 1
-        )  # the story grouping's own
+        workers = max(1, min(len(self._runners), MAX_WORKERS)) + bool(self.config.settings.archive.keep_days)
         scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
@@ -265,33 +260,10 @@ class Daemon:
                 id="archive-prune",
                 next_run_time=now + timedelta(seconds=60),
             )
-        scheduler.add_job(
-            self._group_stories,
-            trigger=IntervalTrigger(seconds=STORIES_EVERY_S, timezone=UTC),
-            id="stories",
-            next_run_time=now + timedelta(seconds=STORIES_EVERY_S),
-        )
         self._scheduler = scheduler
         scheduler.start()
-
-    def _group_stories(self) -> None:
-        """Group every poll recorded since the last pass into stories (ticker/stories/update.py),
-        then raise the story alerts of the fetches it grouped."""
-        if self._stop or self._database_gone():
-            return
-        try:
-            db = connect(self.config.db)
-            try:
-                if not grouping_behind(db):
-                    return
-                before = watermark(db)
-                update_stories(db, stopping=lambda: self._stop)
-                hooks.run_after_grouping(db, before, watermark(db))
-            finally:
-                db.conn.close()
-        except Exception as error:
-            log.error("stories: grouping failed, retrying in %s: %s", _seconds(STORIES_EVERY_S),
-                      one_line(f"{type(error).__name__}: {error}"))  # fmt: skip
+        self._grouping = StoryGrouping(self.config.db, self.config.settings.alerts)
+        self._grouping.start()
 
     def _prune_archive(self) -> None:
         """`[archive] keep_days`: drop stored bodies past their age, hourly."""
@@ -312,6 +284,8 @@ class Daemon:
     def _shutdown(self) -> bool:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        if self._grouping is not None:
+            self._grouping.stop()
         deadline = time.monotonic() + self.grace_s
         while self._in_flight and time.monotonic() < deadline and self._signals < 2:
             time.sleep(0.05)

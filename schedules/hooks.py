@@ -26,9 +26,6 @@ PollHook = Callable[[Database, SourceSpec, Saved], None]
 FailureHook = Callable[[SourceSpec, BaseException], None]
 
 AFTER_POLL: list[PollHook] = []
-# Called after a pass of the daemon's story grouping with the fetch ids it grouped
-# (after_id, upto_id]: the story alerts are raised there, once the polls' headlines have joined.
-AFTER_GROUPING: list[Callable[[Database, int, int], object]] = []
 # Called when a run could not record its poll (the database cannot be written: a full disk):
 # no `fetches` row exists for an after-poll hook to see.
 RUN_FAILED: list[FailureHook] = []
@@ -60,7 +57,6 @@ def install_features(settings: Settings) -> list[str]:
 
             alerter = Alerter(settings.alerts)
             AFTER_POLL.append(alerter.after_poll)
-            AFTER_GROUPING.append(alerter.after_grouping)
             RUN_FAILED.append(alerter.run_failed)
             installed.append("alerts")
         except Exception:
@@ -75,15 +71,6 @@ def run_after_poll(db: Database, spec: SourceSpec, saved: Saved) -> None:
             hook(db, spec, saved)
         except Exception:
             log.exception("%s: after-poll hook %s failed", spec.name, getattr(hook, "__name__", hook))
-
-
-def run_after_grouping(db: Database, after_id: int, upto_id: int) -> None:
-    """Call every after-grouping hook; a failing hook is logged, never raised."""
-    for hook in list(AFTER_GROUPING):
-        try:
-            hook(db, after_id, upto_id)
-        except Exception:
-            log.exception("after-grouping hook %s failed", getattr(hook, "__name__", hook))
 
 
 def run_failed(spec: SourceSpec, error: BaseException) -> None:

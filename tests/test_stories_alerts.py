@@ -55,11 +55,10 @@ def test_the_settings_are_checked(tmp_path):
 
 
 def test_the_daemon_groups_in_passes_of_its_own_and_alerts_after_them(httpserver, tmp_path, cli, monkeypatch):
-    """The daemon's polls only record; its stories job groups every poll since the last pass,
-    then raises 'a story on N outlets' for the fetches it grouped, once."""
+    """The daemon's polls only record; a pass of its grouping process groups every poll since
+    the last one, then raises 'a story on N outlets' for the fetches it grouped, once."""
     from ticker.db.stories import grouping_behind, story_count
-    from ticker.schedules import hooks
-    from ticker.schedules.daemon import Daemon
+    from ticker.schedules.grouping import group_pass
 
     online = Feeds(httpserver, tmp_path / "online", cli, monkeypatch)
     run_scenario(online)
@@ -69,12 +68,35 @@ def test_the_daemon_groups_in_passes_of_its_own_and_alerts_after_them(httpserver
     alerter = Alerter(
         AlertSettings(stories=3), notify=lambda title, body, kind: (sent.append(title), (True, None))[1]
     )
-    monkeypatch.setattr(hooks, "AFTER_GROUPING", [alerter.after_grouping])
-    daemon = Daemon(parse_config({"db": str(feeds.db)}, tmp_path))
-    daemon._group_stories()
     db = open_db(feeds.db)
+    assert group_pass(db, alerter.after_grouping)
     assert not grouping_behind(db) and story_count(db) == story_count(open_db(online.db))
+    assert sent == ["ticker: a story across outlets"]
+    assert not group_pass(db, alerter.after_grouping)  # nothing new: no pass, no alert
+    assert sent == ["ticker: a story across outlets"]
     db.conn.close()
-    assert sent == ["ticker: a story across outlets"]
-    daemon._group_stories()  # nothing new: no pass, no alert
-    assert sent == ["ticker: a story across outlets"]
+
+
+def test_the_grouping_process_groups_and_stops_when_asked(httpserver, tmp_path, cli, monkeypatch):
+    import time
+
+    from ticker.db.stories import grouping_behind
+    from ticker.schedules.grouping import StoryGrouping
+
+    feeds = Feeds(httpserver, tmp_path, cli, monkeypatch, group_each_poll=False)
+    run_scenario(feeds)
+    grouping = StoryGrouping(feeds.db, None, every_s=0.1)
+    grouping.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            db = open_db(feeds.db)
+            behind = grouping_behind(db)
+            db.conn.close()
+            if not behind or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert not behind
+    finally:
+        grouping.stop(grace_s=10)
+    assert grouping._process is None
