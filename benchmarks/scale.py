@@ -17,8 +17,8 @@ run. Each trial is a fresh process and stops by itself after `--seconds`.
     python benchmarks/scale.py --quick                           # N = 200, every 10 s, 25 s
 
 `--new-every K`: a feed gains one item every K-th GET and repeats its bytes in between (default
-1: every poll stores a new item). `--no-stories`: the daemon's stories job (a grouping pass every
-10 s) is off, to measure the poll path alone. Daemon CPU counts its parse workers (forked children).
+1: every poll stores a new item). `--no-stories`: the daemon's grouping process (a pass every 10 s)
+is not started, to measure the poll path alone. Daemon CPU counts its parse workers (forked children).
 """
 
 from __future__ import annotations
@@ -134,8 +134,12 @@ def trial(port: int, server_pid: int, workdir: Path, count: int, every_s: float,
 
         if hasattr(ticker.schedules.runner, "after_write"):  # code whose polls grouped their headlines
             ticker.schedules.runner.after_write = lambda db, since=None: None
-        if hasattr(Daemon, "_group_stories"):  # code whose daemon groups in passes of their own
-            Daemon._group_stories = lambda self: None
+        try:  # code whose daemon groups in a process of its own (schedules/grouping.py)
+            from ticker.schedules.grouping import StoryGrouping
+
+            StoryGrouping.start = lambda self: None
+        except ImportError:
+            pass
     runs: list[tuple[float, float]] = []  # (due, seconds late), as the daemon records them
 
     class Recording(Daemon):

@@ -289,3 +289,26 @@ def test_fetch_instant_is_stored_in_utc_whatever_the_zone_of_now(tmp_path, https
         poll(db, client, builtin_source("rbc"), url=url, now=lambda: moscow_now)
     assert db.execute("SELECT started_at FROM fetches").fetchone()[0] == "2024-11-26T07:00:00Z"
     assert db.execute("SELECT DISTINCT first_seen FROM headlines").fetchall() == [("2024-11-26T07:00:00Z",)]
+
+
+def test_the_console_script_exits_promptly_with_everything_written(httpserver, tmp_path):
+    """`ticker fetch` as a process (ticker.cli.run: os._exit once the command closed its
+    database): its status and message as before, the poll stored, no write-ahead log left."""
+    httpserver.expect_request("/page").respond_with_data(
+        render_page(standard_items(6)), content_type="text/html"
+    )
+    httpserver.expect_request("/gone").respond_with_data("no", status=404)
+    db_path = tmp_path / "t.db"
+    done = run_ticker("fetch", "rbc", "--url", httpserver.url_for("/page"), "--db", db_path)
+    assert (
+        done.returncode == 0
+        and done.stderr.strip() == "rbc/page: ok: 6 items (6 new, 0 retitled), 2 rates (2 new)"
+    )
+    assert not (tmp_path / "t.db-wal").exists()
+    failed = run_ticker("fetch", "rbc", "--url", httpserver.url_for("/gone"), "--db", db_path)
+    assert failed.returncode == 1 and failed.stderr.startswith("Error: rbc/page: http_error")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT outcome FROM fetches ORDER BY id").fetchall() == [
+            ("ok",),
+            ("http_error",),
+        ]

@@ -39,6 +39,7 @@ def fetch(
       ticker fetch cbr --date 2024-11-25
       ticker fetch tass --config ticker.toml
     """
+    from ticker.cli import request_prompt_exit
     from ticker.cli.locate import load
     from ticker.core.base import to_iso, utc_now
     from ticker.db.schema import open_db
@@ -66,21 +67,25 @@ def fetch(
         if requested is not None and for_day is not None:
             target = for_day(target, requested)
         db = open_db(config.db)
-        recorded = {source["name"]: source for source in recorded_sources(db)}
-        if config.path is None and spec.name in recorded:
-            # The database knows this source as its daemon runs it (interval, options): a one-off
-            # fetch without --config polls it as recorded and leaves its row alone.
-            spec = spec_from_record(recorded[spec.name])
-        else:
-            register_source(
-                db, spec.name, spec.kind, spec.url_for(spec.main_channel), spec.every_s,
-                list(spec.channels), to_iso(utc_now()), ticker_channel=spec.ticker_channel,
-                options=spec.recorded_options(),
-            )  # fmt: skip
-        with make_client() as client:
-            saved = poll(db, client, spec, channel=channel, url=target, archive=config.settings.archive)
+        try:
+            recorded = {source["name"]: source for source in recorded_sources(db)}
+            if config.path is None and spec.name in recorded:
+                # The database knows this source as its daemon runs it (interval, options): a one-off
+                # fetch without --config polls it as recorded and leaves its row alone.
+                spec = spec_from_record(recorded[spec.name])
+            else:
+                register_source(
+                    db, spec.name, spec.kind, spec.url_for(spec.main_channel), spec.every_s,
+                    list(spec.channels), to_iso(utc_now()), ticker_channel=spec.ticker_channel,
+                    options=spec.recorded_options(),
+                )  # fmt: skip
+            with make_client() as client:
+                saved = poll(db, client, spec, channel=channel, url=target, archive=config.settings.archive)
+        finally:
+            db.conn.close()  # the last close checkpoints the log: nothing left in -wal
         # Stories are grouped by whoever shows them next (`ticker stories`, `/-/stories`: catch_up)
         # or by the daemon: the matcher's load would be most of a one-off fetch's run time.
+    request_prompt_exit()
     row = saved.row
     counts = []
     if spec.channel(channel).headlines:
