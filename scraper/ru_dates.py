@@ -147,28 +147,21 @@ def shown_instant_text(text: str, reference: datetime, day: date | None = None) 
     14:05", "30 января, 14:05" (the latest such date not after `reference`), "14:05, 30.01.2022",
     "вчера, 14:05". ValueError when there is no time of day or the date cannot be.
     """
-    clock = _SHOWN_CLOCK.search(text)
-    if clock is None:
-        raise ValueError(f"no time of day in {text[:60]!r}")
-    rest = (text[: clock.start()] + " " + text[clock.end() :]).lower()
-    numeric = _NUMERIC_DAY.search(rest)
-    named = DAY_MONTH.search(rest)
-    local_reference = reference.astimezone(MOSCOW).date()
-    if numeric:
-        day = date(int(numeric.group(3)), int(numeric.group(2)), int(numeric.group(1)))
-    elif named and month_number(named.group(2)):
-        month = month_number(named.group(2))
-        assert month is not None
-        if named.group(3):
-            day = date(int(named.group(3)), month, int(named.group(1)))
-        else:
-            day = past_date(int(named.group(1)), month, local_reference)
-    else:
-        for word, shift in _RELATIVE_DAY.items():
-            if word in rest:
-                day = local_reference + timedelta(days=shift)
-                break
-    return shown_moscow_time(int(clock.group(1)), int(clock.group(2)), reference, day)
+    hour, minute, form = _shown_form(text)
+    return shown_moscow_time(hour, minute, reference, _named_day(form, reference, day))
+
+
+def _named_day(form: tuple | None, reference: datetime, day: date | None) -> date | None:
+    """The day a shown time's form (`_shown_form`) names; `day` when it names none."""
+    if form is None:
+        return day
+    if form[0] == "numeric":
+        return date(form[1], form[2], form[3])
+    if form[0] == "named":
+        if form[3] is not None:
+            return date(form[3], form[2], form[1])
+        return past_date(form[1], form[2], reference.astimezone(MOSCOW).date())
+    return reference.astimezone(MOSCOW).date() + timedelta(days=form[1])
 
 
 # ---- the same, as a stored instant, for a list page's every item: the text's reading and each
@@ -235,17 +228,7 @@ def shown_iso_text(text: str, reference: datetime, day: date | None = None) -> s
     """`to_iso(shown_instant_text(text, reference, day))`, the same rules and errors, memoised
     where the fetch time does not count."""
     hour, minute, form = _shown_form(text)
-    if form is not None:
-        if form[0] == "numeric":
-            day = date(form[1], form[2], form[3])
-        elif form[0] == "named":
-            if form[3] is not None:
-                day = date(form[3], form[2], form[1])
-            else:
-                day = past_date(form[1], form[2], reference.astimezone(MOSCOW).date())
-        else:
-            day = reference.astimezone(MOSCOW).date() + timedelta(days=form[1])
-    return moscow_time_iso(hour, minute, reference, day)
+    return moscow_time_iso(hour, minute, reference, _named_day(form, reference, day))
 
 
 def moscow_time_iso(hour: int, minute: int, reference: datetime, day: date | None = None) -> str:
