@@ -10,11 +10,14 @@ embed, ~35 ms each) delays the stories, never a poll.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +60,13 @@ def _alerts_hook(settings: AlertSettings | None) -> Callable[[Database, int, int
     return Alerter(settings).after_grouping
 
 
-def _child(db_path: str, alerts: AlertSettings | None, stop, every_s: float, log_level: int) -> None:
-    """The process's loop (spawned: a fresh interpreter, nothing of the daemon's threads)."""
+def _child(
+    db_path: str, alerts: AlertSettings | None, stop: Connection, every_s: float, log_level: int
+) -> None:
+    """The process's loop (spawned: a fresh interpreter, nothing of the daemon's threads). It
+    ends when the daemon says so or is gone (`stop`: a message or the pipe's end); a signal to
+    the whole process group (Ctrl-C, `timeout`) is the daemon's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(NICENESS)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
@@ -68,12 +76,12 @@ def _child(db_path: str, alerts: AlertSettings | None, stop, every_s: float, log
     db = connect(db_path)  # kept: no checkpoint on a close after every pass
     files = files_at(db_path)
     try:
-        while not stop.wait(every_s):
+        while not stop.poll(every_s):
             if files_at(db_path) != files:  # the daemon stops too (schedules/daemon.py)
                 log.error("stories: the database files changed under the daemon; grouping stopped")
                 return
             try:
-                group_pass(db, hook, stopping=stop.is_set)
+                group_pass(db, hook, stopping=stop.poll)
             except Exception as error:
                 log.error("stories: grouping failed, retrying in %gs: %s", every_s,
                           one_line(f"{type(error).__name__}: {error}"))  # fmt: skip
@@ -87,26 +95,31 @@ class StoryGrouping:
     def __init__(self, db_path: str | Path, alerts: AlertSettings | None, every_s: float = STORIES_EVERY_S):
         self.db_path, self.alerts, self.every_s = str(db_path), alerts, every_s
         self._context = multiprocessing.get_context("spawn")
-        self._stop = self._context.Event()
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._stop: Connection | None = None
 
     def start(self) -> None:
+        listen, self._stop = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
             target=_child,
-            args=(self.db_path, self.alerts, self._stop, self.every_s, logging.getLogger().level),
+            args=(self.db_path, self.alerts, listen, self.every_s, logging.getLogger().level),
             name="ticker-stories",
             daemon=True,
         )
         self._process.start()
+        listen.close()  # the child's end: when the daemon's closes, the child sees the pipe end
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Ask the pass to end between two batches (nothing half-written: each batch is a
-        transaction, and the next daemon resumes from the watermark); kill it after `grace_s`."""
-        if self._process is None:
+        transaction, and the next daemon resumes from the watermark); kill it after `grace_s`.
+        Never waits on the child beyond that, whatever became of it (a signal to the group)."""
+        if self._process is None or self._stop is None:
             return
-        self._stop.set()
+        with contextlib.suppress(OSError):  # the child is gone already
+            self._stop.send(None)
+        self._stop.close()
         self._process.join(grace_s)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
-        self._process = None
+        self._process = self._stop = None

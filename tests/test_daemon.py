@@ -116,6 +116,7 @@ class Daemon:
                 [sys.executable, "-m", "ticker", "run", "--config", str(config)],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                start_new_session=True,  # its own process group, with its story grouping process
             )
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
@@ -681,3 +682,18 @@ def test_a_clock_set_back_is_seen_and_every_source_rescheduled_from_the_new_time
         assert scheduler.get_job("soon").next_run_time == now  # not due later: left alone
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_signal_to_the_whole_process_group_stops_the_daemon_and_its_grouping(
+    httpserver, tmp_path, start_daemon
+):
+    """Ctrl-C in a terminal, or `timeout`, signals the daemon's whole process group: the story
+    grouping process dies at once, and the daemon still stops (it once waited forever to wake
+    the dead process's wait)."""
+    httpserver.expect_request("/feed").respond_with_data(rss_body(), content_type="application/rss+xml")
+    daemon = start_daemon('db = "ticker.db"\n' + source("feed", "rss", httpserver.url_for("/feed"), 60))
+    wait_for(lambda: "feed/" in daemon.log, "the first poll")
+    time.sleep(1.0)  # the grouping process is up and waiting for its next pass
+    os.killpg(daemon.proc.pid, signal.SIGINT)
+    assert daemon.proc.wait(timeout=30) == 0
+    assert "stopped" in daemon.log
