@@ -147,10 +147,13 @@ def test_one_off_fetches_only_record_and_the_readers_group_them(
     feeds, httpserver, tmp_path, cli, monkeypatch
 ):
     """`ticker fetch` leaves the grouping to whoever shows the stories next: `ticker stories`
-    then groups every poll since, into the stories the daemon's poll-by-poll grouping gave."""
+    then groups every poll since, into the stories the daemon's poll-by-poll grouping gave, a
+    few headlines per write transaction (each chunk on top of the stories before it)."""
+    import ticker.stories.update
     from ticker.db.stories import grouping_behind, story_count
 
     online = _stories(cli, feeds.db)
+    monkeypatch.setattr(ticker.stories.update, "PASS_CHUNK", 2)
     one_off = Feeds(httpserver, tmp_path / "one-off", cli, monkeypatch, group_each_poll=False)
     run_scenario(one_off)
     db = open_db(one_off.db)
@@ -166,18 +169,6 @@ def test_one_off_fetches_only_record_and_the_readers_group_them(
     db = open_db(one_off.db)
     assert grouping_behind(db)
     db.conn.close()
-
-
-def test_a_pass_in_small_chunks_groups_as_one(feeds, httpserver, tmp_path, cli, monkeypatch):
-    """A pass over many polls holds the write lock a chunk of headlines at a time (each chunk
-    grouped on top of the stories before it): the same stories as a poll-by-poll grouping."""
-    import ticker.stories.update
-
-    online = _stories(cli, feeds.db)
-    monkeypatch.setattr(ticker.stories.update, "PASS_CHUNK", 2)
-    one_off = Feeds(httpserver, tmp_path / "chunked", cli, monkeypatch, group_each_poll=False)
-    run_scenario(one_off)
-    assert _stories(cli, one_off.db) == online
 
 
 def test_a_pass_asked_to_stop_ends_between_batches_and_the_next_resumes(
