@@ -93,9 +93,10 @@ def update_stories(
     """Group what was recorded since the last call (and, when given, every headline first seen
     or reworded at or after `since`: a re-derived history). Idempotent.
 
-    The new titles' vectors are made first, outside any write transaction (~35 ms a title); the
-    grouping then holds the write lock for at most PASS_CHUNK headlines at a time, so a burst
-    (a thousand feeds' first polls) delays the stories, never the polls' writes. When `stopping()`
+    A chunk of PASS_CHUNK headlines at a time: its new titles' vectors made first, outside any
+    write transaction (~35 ms a title), then the chunk grouped in one; so a burst (a thousand
+    feeds' first polls, an import of years) delays the stories, never the polls' writes, and a
+    pass holds one chunk in memory. When `stopping()`
     turns true the pass ends between two batches, the watermark unmoved (the next pass resumes)."""
     with WINDOW.lock:
         try:
@@ -105,13 +106,16 @@ def update_stories(
             earliest, last = store.fetches_after(db, through)
             candidates = [t for t in (earliest, since) if t is not None]
             start = store.changed_from(db, min(candidates)) if candidates else None
-            new_items = store.items(db, start) if start is not None else []
             result = Regrouped(start)
-            for offset in range(0, len(new_items), EMBED_BATCH):
-                if stopping():
-                    return result
-                _warm(db, new_items[offset : offset + EMBED_BATCH], [], model)
-            while start is not None and (end := store.chunk_end(db, start, PASS_CHUNK)) is not None:
+            while start is not None:  # a chunk at a time: its titles embedded, then grouped
+                end = store.chunk_end(db, start, PASS_CHUNK)
+                chunk = store.items(db, start, end)
+                for offset in range(0, len(chunk), EMBED_BATCH):
+                    if stopping():
+                        return result
+                    _warm(db, chunk[offset : offset + EMBED_BATCH], [], model)
+                if end is None:
+                    break  # the last chunk is grouped with the watermark, below
                 if stopping():
                     return result
                 with write_transaction(db):
