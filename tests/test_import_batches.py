@@ -15,11 +15,13 @@ from ticker.db.imports import Capture, save_captures
 from ticker.db.schema import open_db
 from ticker.jobs import importing
 from ticker.jobs.fetching import from_recorded
-from ticker.jobs.sources import builtin_source
+from ticker.jobs.sources import SourceSpec
 from ticker.scraper.warc_reader import WarcError
 
 T = datetime(2022, 3, 2, 9, 15, 0, tzinfo=UTC)
-RBC = "https://www.rbc.ru/"
+SITE = "http://127.0.0.1:9/"  # the source's configured address: every capture is of it, offline
+
+SOURCE = SourceSpec(name="rbc", kind="rbc", url=SITE)
 
 
 def page(start: int) -> bytes:
@@ -31,17 +33,17 @@ def crawl(path) -> None:
     recorded twice (skipped) and a capture recorded again in another record."""
     warc = WarcFile(path, gzip=True)
     for n in range(7):
-        warc.response(RBC, page(n), T + timedelta(minutes=2 * n))
-        warc.response("https://www.rbc.ru/static/main.css", b"body{}", T, content_type="text/css")
-    warc.response(RBC, page(9), T + timedelta(minutes=4))  # an instant already recorded
-    warc.response(RBC, b"<html><body>Access denied</body></html>", T + timedelta(minutes=20))
+        warc.response(SITE, page(n), T + timedelta(minutes=2 * n))
+        warc.response(SITE + "static/main.css", b"body{}", T, content_type="text/css")
+    warc.response(SITE, page(9), T + timedelta(minutes=4))  # an instant already recorded
+    warc.response(SITE, b"<html><body>Access denied</body></html>", T + timedelta(minutes=20))
     warc.close()
 
 
 def run(db_path, paths, monkeypatch, *, ahead: int, batch: int):
     monkeypatch.setattr(importing, "PARSE_AHEAD", ahead)
     monkeypatch.setattr(importing, "WRITE_BATCH", batch)
-    match = importing.address_matcher([builtin_source("rbc")])
+    match = importing.address_matcher([SOURCE])
     return importing.import_warc(lambda: open_db(db_path), paths, match)
 
 
@@ -65,7 +67,7 @@ def test_a_file_fault_after_whole_records_stores_the_records_read_before_it(tmp_
     crawl(good)
     plain = tmp_path / "plain.warc"
     squashed = WarcFile(plain, gzip=False)
-    squashed.response(RBC, page(20), T + timedelta(hours=1))
+    squashed.response(SITE, page(20), T + timedelta(hours=1))
     squashed.close()
     bad.write_bytes(gzip.compress(plain.read_bytes()))  # one gzip stream for the whole file: not a WARC.gz
     with pytest.raises(WarcError):
@@ -78,11 +80,11 @@ def test_a_file_fault_after_whole_records_stores_the_records_read_before_it(tmp_
 
 def test_the_same_capture_twice_in_one_batch_is_stored_once(tmp_path):
     db = open_db(tmp_path / "db.db")
-    spec = builtin_source("rbc")
+    spec = SOURCE
 
     def capture(ref: str) -> Capture:
         attempt = from_recorded(
-            spec, "page", url=RBC, status=200, reason="OK", headers={"content-type": "text/html"},
+            spec, "page", url=SITE, status=200, reason="OK", headers={"content-type": "text/html"},
             body=page(0), started_at=T, origin="warc", origin_ref=ref,
         )  # fmt: skip
         return Capture(attempt.row, attempt.parsed, attempt.body, ref)

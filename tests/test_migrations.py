@@ -11,7 +11,7 @@ def test_0007_marks_old_backfills_and_names_the_ticker_channel(db_path):
         migrations.apply(db, stop_before="0007_fetch_origin_address_state")
     db.execute(
         "INSERT INTO sources (name, kind, url, every_s, channels, updated_at) "
-        "VALUES ('rbc', 'rbc', 'https://www.rbc.ru/', 120, '[\"page\"]', '2024-11-25T00:00:00Z')"
+        "VALUES ('rbc', 'rbc', 'http://127.0.0.1:9/', 120, '[\"page\"]', '2024-11-25T00:00:00Z')"
     )
     for channel, outcome, snapshot in (("page", "network_error", None), ("xml_dynamic", "network_error", None),
                                        ("feed_json", "ok", None)):  # fmt: skip
