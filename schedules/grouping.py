@@ -46,7 +46,7 @@ def group_pass(
         return False
     before = watermark(db)
     update_stories(db, stopping=stopping)
-    if after_grouping is not None and not stopping():
+    if after_grouping is not None:  # the fetches grouped (none when the pass was stopped)
         after_grouping(db, before, watermark(db))
     return True
 

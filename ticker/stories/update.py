@@ -85,13 +85,9 @@ def _regroup_online(db: Database, start: str, model: Matcher) -> tuple[int, Call
 
 
 def update_stories(
-    db: Database,
-    since: str | None = None,
-    model: Matcher = DEFAULT_MATCHER,
-    stopping: Callable[[], bool] = lambda: False,
+    db: Database, model: Matcher = DEFAULT_MATCHER, stopping: Callable[[], bool] = lambda: False
 ) -> Regrouped:
-    """Group what was recorded since the last call (and, when given, every headline first seen
-    or reworded at or after `since`: a re-derived history). Idempotent.
+    """Group what was recorded since the last call. Idempotent.
 
     A chunk of PASS_CHUNK headlines at a time: its new titles' vectors made first, outside any
     write transaction (~35 ms a title), then the chunk grouped in one; so a burst (a thousand
@@ -104,8 +100,7 @@ def update_stories(
             # transaction, and the watermark moves only to the fetches read here.
             through = store.watermark(db)
             earliest, last = store.fetches_after(db, through)
-            candidates = [t for t in (earliest, since) if t is not None]
-            start = store.changed_from(db, min(candidates)) if candidates else None
+            start = store.changed_from(db, earliest) if earliest is not None else None
             result = Regrouped(start)
             while start is not None:  # a chunk at a time: its titles embedded, then grouped
                 end = store.chunk_end(db, start, PASS_CHUNK)
