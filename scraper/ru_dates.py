@@ -206,22 +206,17 @@ def _day_wall_iso(day: date, hour: int, minute: int) -> str:
     return _wall_iso(day, hour, minute)
 
 
+_ANY_REFERENCE = datetime(2000, 1, 1, tzinfo=UTC)  # read by neither once the day is known
+
+
 def fixed_shown_iso(text: str, day: date | None) -> str | None:
     """`shown_iso_text(text, any reference, day)` when the fetch time does not count (the text
     names a full date, or names no day and `day` is given), else None; the same errors."""
     hour, minute, form = _shown_form(text)
-    if form is None:
-        if day is None:
-            return None
-    elif form[0] == "numeric":
-        day = date(form[1], form[2], form[3])
-    elif form[0] == "named" and form[3] is not None:
-        day = date(form[3], form[2], form[1])
-    else:
+    full_date = form is not None and (form[0] == "numeric" or (form[0] == "named" and form[3] is not None))
+    if not full_date and (form is not None or day is None):
         return None
-    if not (0 <= hour < 24 and 0 <= minute < 60):
-        raise ValueError(f"no such time: {hour:02d}:{minute:02d}")
-    return _day_wall_iso(day, hour, minute)
+    return moscow_time_iso(hour, minute, _ANY_REFERENCE, _named_day(form, _ANY_REFERENCE, day))
 
 
 def shown_iso_text(text: str, reference: datetime, day: date | None = None) -> str:
