@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ticker.cli import request_prompt_exit
 from ticker.cli.errors import user_errors
 from ticker.cli.locate import config_options
 from ticker.core.base import SUCCESS_OUTCOMES, check_http_url, parse_day
@@ -39,7 +40,6 @@ def fetch(
       ticker fetch cbr --date 2024-11-25
       ticker fetch tass --config ticker.toml
     """
-    from ticker.cli import request_prompt_exit
     from ticker.cli.locate import load
     from ticker.core.base import to_iso, utc_now
     from ticker.db.schema import open_db
